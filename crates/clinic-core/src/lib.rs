@@ -1,0 +1,19 @@
+//! ClinicDesk's core: domain, services and encrypted storage.
+//!
+//! `app::Core` is the API; everything else is below it. See ARCHITECTURE.md.
+
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod keyslots;
+pub mod perm;
+pub mod print;
+pub mod settings;
+pub mod staff;
+pub mod validate;
+
+pub use app::Core;
+pub use error::{ApiError, Error, ErrorCode, Result};

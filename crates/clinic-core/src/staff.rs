@@ -1,0 +1,222 @@
+//! Staff accounts: the rows in `staff`. Passwords are not here (they exist only as
+//! key slots); the TOTP secret and hashed recovery codes are.
+
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use specta::Type;
+
+use crate::audit::Write;
+use crate::error::{Error, Reason, Result};
+use crate::ids::new_id;
+use crate::perm::Role;
+use crate::settings::Language;
+use crate::validate;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct Staff {
+    pub id: String,
+    pub username: String,
+    pub full_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub roles: Vec<Role>,
+    pub language: Language,
+    pub active: bool,
+    pub must_change_password: bool,
+    pub totp_enrolled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct NewStaff {
+    pub username: String,
+    pub full_name: String,
+    pub email: String,
+    pub phone: String,
+    pub roles: Vec<Role>,
+    pub language: Option<Language>,
+    /// Set by the admin; the person must change it at first sign-in.
+    pub initial_password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct StaffUpdate {
+    pub id: String,
+    pub full_name: String,
+    pub email: String,
+    pub phone: String,
+    pub roles: Vec<Role>,
+    pub language: Language,
+}
+
+/// The secrets kept for second-factor checks; never sent to the UI.
+pub struct TotpState {
+    pub secret: Option<String>,
+    pub last_step: Option<i64>,
+    pub recovery_hashes: Vec<String>,
+}
+
+const COLUMNS: &str = "id, username, full_name, email, phone, roles, language, active, must_change_password,
+                       totp_secret IS NOT NULL, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Staff> {
+    let roles: String = r.get(5)?;
+    let lang: String = r.get(6)?;
+    Ok(Staff {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        full_name: r.get(2)?,
+        email: r.get(3)?,
+        phone: r.get(4)?,
+        roles: serde_json::from_str(&roles).unwrap_or_default(),
+        language: Language::parse(&lang).unwrap_or_default(),
+        active: r.get(7)?,
+        must_change_password: r.get(8)?,
+        totp_enrolled: r.get(9)?,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Staff> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM staff WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?
+        .ok_or(Error::NotFound { entity: "staff" })
+}
+
+pub fn list(conn: &Connection) -> Result<Vec<Staff>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM staff ORDER BY active DESC, full_name"))?;
+    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub fn count_active_admins(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM staff WHERE active = 1 AND EXISTS (SELECT 1 FROM json_each(staff.roles) WHERE value = 'admin')",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn totp_state(conn: &Connection, id: &str) -> Result<TotpState> {
+    conn.prepare_cached("SELECT totp_secret, totp_last_step, totp_recovery FROM staff WHERE id = ?1")?
+        .query_row([id], |r| {
+            let rec: String = r.get(2)?;
+            Ok(TotpState {
+                secret: r.get(0)?,
+                last_step: r.get(1)?,
+                recovery_hashes: serde_json::from_str(&rec).unwrap_or_default(),
+            })
+        })
+        .optional()?
+        .ok_or(Error::NotFound { entity: "staff" })
+}
+
+fn clean_roles(mut roles: Vec<Role>) -> Result<String> {
+    roles.sort();
+    roles.dedup();
+    if roles.is_empty() {
+        return Err(Error::invalid("roles", Reason::Required));
+    }
+    Ok(serde_json::to_string(&roles)?)
+}
+
+pub fn create(w: &mut Write<'_>, input: &NewStaff, default_language: Language, must_change: bool) -> Result<Staff> {
+    let username = validate::username(&input.username)?;
+    let full_name = validate::required("full_name", &input.full_name, 200)?;
+    let email = validate::email("email", &input.email)?;
+    let phone = validate::phone("phone", &input.phone)?;
+    let roles = clean_roles(input.roles.clone())?;
+    crate::auth::check_password_policy(&input.initial_password, &username)?;
+    let taken: bool = w
+        .conn()
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM staff WHERE username = ?1)")?
+        .query_row([&username], |r| r.get(0))?;
+    if taken {
+        return Err(Error::Duplicate { field: "username" });
+    }
+    let id = new_id();
+    let lang = input.language.unwrap_or(default_language);
+    w.insert(
+        "staff",
+        &id,
+        "INSERT INTO staff (id, username, full_name, email, phone, roles, language, active, must_change_password,
+                            password_changed_at, created_at, created_by, updated_at, updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9, ?10, ?9, ?10)",
+        rusqlite::params![id, username, full_name, email, phone, roles, lang.as_str(), must_change, w.now_ts(), w.actor_id()],
+    )?;
+    get(w.conn(), &id)
+}
+
+pub fn update(w: &mut Write<'_>, input: &StaffUpdate) -> Result<Staff> {
+    let full_name = validate::required("full_name", &input.full_name, 200)?;
+    let email = validate::email("email", &input.email)?;
+    let phone = validate::phone("phone", &input.phone)?;
+    let roles = clean_roles(input.roles.clone())?;
+    w.update(
+        "staff",
+        &input.id,
+        "UPDATE staff SET full_name = ?2, email = ?3, phone = ?4, roles = ?5, language = ?6,
+                          updated_at = ?7, updated_by = ?8
+         WHERE id = ?1",
+        rusqlite::params![input.id, full_name, email, phone, roles, input.language.as_str(), w.now_ts(), w.actor_id()],
+    )?;
+    get(w.conn(), &input.id)
+}
+
+pub fn set_active(w: &mut Write<'_>, id: &str, active: bool) -> Result<()> {
+    w.update(
+        "staff",
+        id,
+        "UPDATE staff SET active = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
+        rusqlite::params![id, active, w.now_ts(), w.actor_id()],
+    )?;
+    Ok(())
+}
+
+pub fn set_language(w: &mut Write<'_>, id: &str, lang: Language) -> Result<()> {
+    w.update(
+        "staff",
+        id,
+        "UPDATE staff SET language = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
+        rusqlite::params![id, lang.as_str(), w.now_ts(), w.actor_id()],
+    )?;
+    Ok(())
+}
+
+/// After a password change (`must_change` false) or an admin reset (true).
+pub fn password_changed(w: &mut Write<'_>, id: &str, must_change: bool) -> Result<()> {
+    w.update(
+        "staff",
+        id,
+        "UPDATE staff SET must_change_password = ?2, password_changed_at = ?3, updated_at = ?3, updated_by = ?4
+         WHERE id = ?1",
+        rusqlite::params![id, must_change, w.now_ts(), w.actor_id()],
+    )?;
+    Ok(())
+}
+
+/// Enrols (secret and recovery hashes) or resets (`None`) the second factor.
+pub fn set_totp(w: &mut Write<'_>, id: &str, secret: Option<&str>, recovery_hashes: &[String], step: Option<i64>) -> Result<()> {
+    w.update(
+        "staff",
+        id,
+        "UPDATE staff SET totp_secret = ?2, totp_recovery = ?3, totp_last_step = ?4, updated_at = ?5, updated_by = ?6
+         WHERE id = ?1",
+        rusqlite::params![id, secret, serde_json::to_string(recovery_hashes)?, step, w.now_ts(), w.actor_id()],
+    )?;
+    Ok(())
+}
+
+/// Records a used TOTP step or a consumed recovery code.
+pub fn totp_used(w: &mut Write<'_>, id: &str, step: Option<i64>, recovery_hashes: &[String]) -> Result<()> {
+    w.update(
+        "staff",
+        id,
+        "UPDATE staff SET totp_last_step = coalesce(?2, totp_last_step), totp_recovery = ?3 WHERE id = ?1",
+        rusqlite::params![id, step, serde_json::to_string(recovery_hashes)?],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! Field checks shared by every form. Each returns the cleaned value or an
+//! `Error::Invalid` naming the field, so the UI can mark it and translate the reason.
+
+use crate::error::{Error, Reason, Result};
+
+/// Trims; refuses empty and over-long (counted in characters).
+pub fn required(field: &str, v: &str, max_chars: usize) -> Result<String> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Err(Error::invalid(field, Reason::Required));
+    }
+    if t.chars().count() > max_chars {
+        return Err(Error::invalid_limit(field, Reason::TooLong, max_chars as i64));
+    }
+    Ok(t.to_string())
+}
+
+/// Trims; empty becomes `None`.
+pub fn optional(field: &str, v: &str, max_chars: usize) -> Result<Option<String>> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if t.chars().count() > max_chars {
+        return Err(Error::invalid_limit(field, Reason::TooLong, max_chars as i64));
+    }
+    Ok(Some(t.to_string()))
+}
+
+/// A phone number as people write it: digits with spaces, dashes, dots, brackets and
+/// one leading '+'. Stored as typed (trimmed); 6 to 15 digits (E.164's maximum).
+pub fn phone(field: &str, v: &str) -> Result<Option<String>> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let ok_chars = t.char_indices().all(|(i, c)| {
+        c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')') || (c == '+' && i == 0)
+    });
+    let digits = t.chars().filter(|c| c.is_ascii_digit()).count();
+    if !ok_chars || !(6..=15).contains(&digits) {
+        return Err(Error::invalid(field, Reason::InvalidFormat));
+    }
+    Ok(Some(t.to_string()))
+}
+
+/// Just the digits of a phone number, for matching.
+pub fn phone_digits(v: &str) -> String {
+    v.chars().filter(|c| c.is_ascii_digit()).collect()
+}
+
+/// A plausible address: one '@', a dot in the domain, no spaces. Deliverability is
+/// not our business; typos like "ann@gmail" are.
+pub fn email(field: &str, v: &str) -> Result<Option<String>> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let valid = t.len() <= 254
+        && !t.contains(char::is_whitespace)
+        && match t.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains("..")
+            }
+            None => false,
+        };
+    if !valid {
+        return Err(Error::invalid(field, Reason::InvalidFormat));
+    }
+    Ok(Some(t.to_string()))
+}
+
+/// Sign-in names: 3 to 32 of a-z, 0-9, '.', '_', '-'; stored lower-case.
+pub fn username(v: &str) -> Result<String> {
+    let t = v.trim().to_lowercase();
+    if t.is_empty() {
+        return Err(Error::invalid("username", Reason::Required));
+    }
+    if t.len() < 3 {
+        return Err(Error::invalid_limit("username", Reason::TooShort, 3));
+    }
+    if t.len() > 32 {
+        return Err(Error::invalid_limit("username", Reason::TooLong, 32));
+    }
+    if !t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
+        return Err(Error::invalid("username", Reason::InvalidFormat));
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones() {
+        assert_eq!(phone("p", " +66 81-234-5678 ").unwrap().as_deref(), Some("+66 81-234-5678"));
+        assert_eq!(phone("p", "").unwrap(), None);
+        assert!(phone("p", "12345").is_err(), "too few digits");
+        assert!(phone("p", "+7 (912) 555 12 34 5678 9").is_err(), "too many digits");
+        assert!(phone("p", "8 800 CALL").is_err());
+        assert!(phone("p", "66+812345678").is_err(), "plus only at the start");
+    }
+
+    #[test]
+    fn emails() {
+        assert!(email("e", "ann@clinic.co.th").unwrap().is_some());
+        for bad in ["ann", "ann@clinic", "ann@@clinic.com", "a n@clinic.com", "ann@.com", "ann@clinic..com"] {
+            assert!(email("e", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn usernames() {
+        assert_eq!(username(" Ann.Lee ").unwrap(), "ann.lee");
+        assert!(username("an").is_err());
+        assert!(username("анна").is_err());
+    }
+
+    #[test]
+    fn required_counts_characters() {
+        assert!(required("n", "สมชาย", 5).is_ok());
+        assert!(required("n", "สมชายใจ", 5).is_err());
+        assert!(required("n", "   ", 5).is_err());
+    }
+}

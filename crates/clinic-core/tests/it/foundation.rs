@@ -1,0 +1,426 @@
+//! Store, key slots, sign-in, lockout, idle lock, audit chain.
+
+use chrono::Duration;
+use clinic_core::app::{LoginStep, SetActive};
+use clinic_core::audit::AuditFilter;
+use clinic_core::perm::Role;
+use clinic_core::{Core, ErrorCode};
+
+use crate::support::*;
+
+fn code_of<T: std::fmt::Debug>(r: clinic_core::Result<T>) -> ErrorCode {
+    r.expect_err("expected an error").code()
+}
+
+#[test]
+fn the_database_file_holds_no_plaintext() {
+    let probe = "Zanzibarqux Polyclinic";
+    let c = new_clinic_named(probe);
+    let core = admin_core(&c);
+    core.staff_create(new_staff("quetzal", vec![Role::Nurse], "Blue-heron-42-lake")).unwrap();
+    // The staff name, the clinic name and SQLite's own header must not appear anywhere on disk.
+    core.logout().unwrap();
+    drop(core);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(c.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        seen += bytes.len();
+        for needle in [probe.as_bytes(), b"quetzal Person".as_slice(), b"SQLite format 3".as_slice()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "{} contains {:?} in plaintext",
+                path.display(),
+                String::from_utf8_lossy(needle)
+            );
+        }
+    }
+    assert!(seen > 10_000, "the probe read the database files ({seen} bytes)");
+}
+
+#[test]
+fn migrations_run_from_empty_and_tables_are_strict() {
+    let c = new_clinic();
+    let core = admin_core(&c);
+    core.with_db(|db| {
+        let versions: Vec<i64> = db
+            .conn()
+            .prepare("SELECT version FROM refinery_schema_history ORDER BY version")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        assert_eq!(versions.first(), Some(&1));
+        let loose: Vec<String> = db
+            .conn()
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+                 AND name NOT LIKE 'refinery_%' AND sql NOT LIKE '%) STRICT'",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        assert!(loose.is_empty(), "tables without STRICT: {loose:?}");
+        let fk: i64 = db.conn().query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+        let mode: String = db.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        assert_eq!((fk, mode.as_str()), (1, "wal"));
+        // Every table has the five standard columns.
+        let tables: Vec<String> = db
+            .conn()
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'refinery_%'")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for t in tables {
+            let cols: Vec<String> = db
+                .conn()
+                .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for needed in ["id", "created_at", "created_by", "updated_at", "updated_by"] {
+                assert!(cols.iter().any(|c| c == needed), "{t} lacks {needed}");
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn wrong_password_missing_and_corrupt_slot_files_give_clear_errors() {
+    let c = new_clinic();
+    let core = c.core();
+    assert_eq!(code_of(core.login(ADMIN, "not-the-password")), ErrorCode::BadCredentials);
+    assert_eq!(code_of(core.login("nobody", ADMIN_PW)), ErrorCode::BadCredentials, "unknown users look the same");
+
+    let slots = c.dir.path().join("keyslots.json");
+    let saved = std::fs::read(&slots).unwrap();
+    std::fs::write(&slots, b"{ this is not json").unwrap();
+    assert_eq!(code_of(core.login(ADMIN, ADMIN_PW)), ErrorCode::KeyslotCorrupt);
+    std::fs::write(&slots, &saved[..saved.len() / 2]).unwrap();
+    assert_eq!(code_of(core.login(ADMIN, ADMIN_PW)), ErrorCode::KeyslotCorrupt);
+    std::fs::remove_file(&slots).unwrap();
+    assert_eq!(code_of(core.login(ADMIN, ADMIN_PW)), ErrorCode::KeyslotMissing);
+
+    // A slot file from another clinic (same admin password) unwraps that clinic's key,
+    // which does not open this database.
+    let other = new_clinic();
+    std::fs::copy(other.dir.path().join("keyslots.json"), &slots).unwrap();
+    assert_eq!(code_of(core.login(ADMIN, ADMIN_PW)), ErrorCode::DatabaseUnreadable);
+
+    // Back to the right slot file, but a damaged database.
+    std::fs::write(&slots, &saved).unwrap();
+    let db = c.dir.path().join("clinic.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in bytes.iter_mut().take(4096) {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let _ = std::fs::remove_file(c.dir.path().join("clinic.db-wal"));
+    assert_eq!(code_of(core.login(ADMIN, ADMIN_PW)), ErrorCode::DatabaseUnreadable);
+}
+
+#[test]
+fn five_failures_start_a_growing_delay_that_survives_a_restart() {
+    let c = new_clinic();
+    let core = c.core();
+    for i in 1..=4 {
+        assert_eq!(code_of(core.login(ADMIN, "wrong-password-x")), ErrorCode::BadCredentials, "attempt {i}");
+    }
+    let err = core.login(ADMIN, "wrong-password-x").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::TooManyAttempts, "the fifth failure starts the delay");
+    assert_eq!(err.params()["seconds"], "30");
+    // Even the right password waits now, and a new process sees the same count.
+    drop(core);
+    let core = c.core();
+    assert_eq!(code_of(core.login(ADMIN, ADMIN_PW)), ErrorCode::TooManyAttempts);
+    c.clock.advance(Duration::seconds(31));
+    let err = core.login(ADMIN, "wrong-password-x").unwrap_err();
+    assert_eq!(err.params()["seconds"], "60", "the delay doubles");
+    c.clock.advance(Duration::seconds(61));
+    login_with_totp(&c, &core, ADMIN, ADMIN_PW, &c.admin_totp);
+    core.logout().unwrap();
+    // A successful sign-in clears the count.
+    assert_eq!(code_of(core.login(ADMIN, "wrong-password-x")), ErrorCode::BadCredentials);
+}
+
+#[test]
+fn wrong_totp_codes_count_as_failures() {
+    let c = new_clinic();
+    let core = c.core();
+    for _ in 0..4 {
+        assert!(matches!(core.login(ADMIN, ADMIN_PW).unwrap(), LoginStep::Totp));
+        assert_eq!(code_of(core.login_totp("000000")), ErrorCode::BadTotp);
+    }
+    assert!(matches!(core.login(ADMIN, ADMIN_PW).unwrap(), LoginStep::Totp));
+    assert_eq!(code_of(core.login_totp("000000")), ErrorCode::TooManyAttempts);
+    assert_eq!(code_of(core.session_info_cmd()), ErrorCode::NotAuthenticated);
+}
+
+#[test]
+fn totp_codes_work_once_and_recovery_codes_once() {
+    let c = new_clinic();
+    let core = c.core();
+    assert!(matches!(core.login(ADMIN, ADMIN_PW).unwrap(), LoginStep::Totp));
+    let used = code(&c, &c.admin_totp);
+    core.login_totp(&used).unwrap();
+    core.logout().unwrap();
+    assert!(matches!(core.login(ADMIN, ADMIN_PW).unwrap(), LoginStep::Totp));
+    assert_eq!(code_of(core.login_totp(&used)), ErrorCode::BadTotp, "a replayed code is refused");
+    core.logout().unwrap();
+
+    // Reset the admin's 2FA from a second admin, enrol again, and use a recovery code.
+    let admin = admin_core_after_step(&c, &core);
+    let boss = admin.staff_create(new_staff("boss", vec![Role::Admin], "Second-admin-pass")).unwrap();
+    admin.logout().unwrap();
+    login_any(&c, &core, "boss", "Second-admin-pass");
+    core.change_password("Second-admin-pass", "Boss-new-pass-2026").unwrap();
+    let me = core.staff_list().unwrap().into_iter().find(|s| s.username == ADMIN).unwrap();
+    assert!(me.totp_enrolled);
+    let me = core.staff_reset_totp(&me.id).unwrap();
+    assert!(!me.totp_enrolled);
+    core.logout().unwrap();
+    let _ = boss;
+    let secret = match core.login(ADMIN, ADMIN_PW).unwrap() {
+        LoginStep::EnrolTotp { secret_base32, qr_png_base64, otpauth_url } => {
+            assert!(otpauth_url.starts_with("otpauth://totp/"));
+            assert!(qr_png_base64.len() > 100);
+            secret_base32
+        }
+        other => panic!("expected enrolment, got {other:?}"),
+    };
+    let done = core.login_totp(&code(&c, &secret)).unwrap();
+    core.logout().unwrap();
+    let rc = done.recovery_codes[3].clone();
+    assert!(matches!(core.login(ADMIN, ADMIN_PW).unwrap(), LoginStep::Totp));
+    core.login_totp(&rc.to_lowercase()).expect("recovery code accepted, in any case");
+    core.logout().unwrap();
+    assert!(matches!(core.login(ADMIN, ADMIN_PW).unwrap(), LoginStep::Totp));
+    assert_eq!(code_of(core.login_totp(&rc)), ErrorCode::BadTotp, "a recovery code works once");
+}
+
+fn admin_core_after_step(c: &Clinic, _other: &Core) -> Core {
+    c.clock.advance(Duration::seconds(30));
+    admin_core(c)
+}
+
+#[test]
+fn first_login_with_an_admin_set_password_forces_a_change() {
+    let c = new_clinic();
+    let admin = admin_core(&c);
+    admin.staff_create(new_staff("rita", vec![Role::Receptionist], "Initial-pass-123")).unwrap();
+    admin.logout().unwrap();
+
+    let core = c.core();
+    let info = match core.login("rita", "Initial-pass-123").unwrap() {
+        LoginStep::Done { session } => session,
+        other => panic!("receptionists need no TOTP by default, got {other:?}"),
+    };
+    assert!(info.must_change_password);
+    assert_eq!(code_of(core.staff_list()), ErrorCode::PasswordChangeRequired);
+    assert_eq!(code_of(core.change_password("Initial-pass-123", "short")), ErrorCode::Validation);
+    assert_eq!(code_of(core.change_password("Initial-pass-123", "Initial-pass-123")), ErrorCode::Validation);
+    let info = core.change_password("Initial-pass-123", "Rita-owns-this-one").unwrap();
+    assert!(!info.must_change_password);
+    assert!(core.staff_list().is_ok());
+    core.logout().unwrap();
+    assert_eq!(code_of(core.login("rita", "Initial-pass-123")), ErrorCode::BadCredentials, "the old slot is gone");
+    assert!(matches!(core.login("rita", "Rita-owns-this-one").unwrap(), LoginStep::Done { .. }));
+}
+
+#[test]
+fn idle_sessions_lock_and_unlock_with_the_password() {
+    let c = new_clinic();
+    let core = admin_core(&c);
+    assert!(core.staff_list().is_ok());
+    c.clock.advance(Duration::minutes(11));
+    assert_eq!(code_of(core.staff_list()), ErrorCode::SessionLocked);
+    assert!(core.session_info_cmd().unwrap().locked);
+    assert_eq!(code_of(core.unlock("wrong-password-x")), ErrorCode::BadCredentials);
+    let info = core.unlock(ADMIN_PW).unwrap();
+    assert!(!info.locked);
+    assert!(core.staff_list().is_ok(), "the same session resumes");
+    core.lock().unwrap();
+    assert_eq!(code_of(core.staff_list()), ErrorCode::SessionLocked);
+}
+
+#[test]
+fn disabling_an_account_removes_its_slot() {
+    let c = new_clinic();
+    let admin = admin_core(&c);
+    let n = admin.staff_create(new_staff("nina", vec![Role::Nurse], "Nurse-initial-1")).unwrap();
+    let slots = || std::fs::read_to_string(c.dir.path().join("keyslots.json")).unwrap();
+    assert!(slots().contains(&n.id));
+    admin.staff_set_active(SetActive { id: n.id.clone(), active: false, initial_password: None }).unwrap();
+    assert!(!slots().contains(&n.id), "slot removed");
+    let other = c.core();
+    assert_eq!(code_of(other.login("nina", "Nurse-initial-1")), ErrorCode::BadCredentials);
+    assert_eq!(
+        code_of(admin.staff_set_active(SetActive { id: n.id.clone(), active: true, initial_password: None })),
+        ErrorCode::Validation,
+        "re-enabling needs a new password"
+    );
+    let me = admin.session_info_cmd().unwrap();
+    assert_eq!(
+        code_of(admin.staff_set_active(SetActive { id: me.staff_id, active: false, initial_password: None })),
+        ErrorCode::SelfAction
+    );
+    admin
+        .staff_set_active(SetActive { id: n.id.clone(), active: true, initial_password: Some("Nurse-again-2026".into()) })
+        .unwrap();
+    assert!(matches!(other.login("nina", "Nurse-again-2026").unwrap(), LoginStep::Done { session } if session.must_change_password));
+}
+
+#[test]
+fn the_recovery_key_resets_an_admin_and_prints_a_sheet() {
+    let c = new_clinic();
+    let core = c.core();
+    assert_eq!(code_of(core.recover_account("AAAA-BBBB", ADMIN, "Recovered-pass-1")), ErrorCode::BadCredentials);
+    core.recover_account(&c.recovery_key.to_lowercase(), ADMIN, "Recovered-pass-1").unwrap();
+    // Password and 2FA were reset: the admin enrols again.
+    assert!(matches!(core.login(ADMIN, "Recovered-pass-1").unwrap(), LoginStep::EnrolTotp { .. }));
+
+    let pdf = core.recovery_sheet_pdf(&c.recovery_key).unwrap();
+    assert!(pdf.starts_with(b"%PDF"));
+    assert!(pdf.len() < 150_000, "fonts are subset: {} bytes", pdf.len());
+    let path = c.dir.path().join("sheet.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().expect("pdftotext (poppler-utils) installed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&c.recovery_key[..9]), "the key is printed: {text}");
+    assert!(text.contains("Riverside Family Clinic"));
+    assert_eq!(code_of(core.recovery_sheet_pdf("AAAA-BBBB-CCCC")), ErrorCode::BadCredentials, "only a real key is printed");
+}
+
+#[test]
+fn audit_chain_detects_tampering_and_names_the_first_broken_link() {
+    let c = new_clinic();
+    let core = admin_core(&c);
+    for i in 0..5 {
+        core.staff_create(new_staff(&format!("user{i}"), vec![Role::Cashier], "Cashier-pass-123")).unwrap();
+    }
+    let status = core.audit_verify().unwrap();
+    assert!(status.first_broken_seq.is_none());
+    assert!(status.entries >= 10, "{status:?}");
+
+    // Every insert was recorded with its after-image, the TOTP secret redacted.
+    let page = core.audit_list(AuditFilter { entity: Some("staff".into()), ..Default::default() }).unwrap();
+    let created = page.entries.iter().find(|e| e.action == "insert" && e.after.as_deref().unwrap_or("").contains("user3")).unwrap();
+    assert_eq!(created.actor_name, "Anna Admin");
+    let admin_row = core
+        .audit_list(AuditFilter { entity: Some("staff".into()), limit: Some(500), ..Default::default() })
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter_map(|e| e.after)
+        .find(|a| a.contains("\"totp_secret\":\"["))
+        .expect("the enrolment update is audited");
+    assert!(admin_row.contains("[redacted]"));
+
+    // Change one entry in the middle (the app can't: a trigger stops it).
+    let target = created.seq;
+    core.with_db(|db| {
+        assert!(db.conn().execute("UPDATE audit_log SET actor_name = 'x' WHERE seq = ?1", [target]).is_err());
+        db.conn().execute_batch("DROP TRIGGER audit_log_no_update")?;
+        db.conn().execute("UPDATE audit_log SET after = replace(after, 'user3', 'userX') WHERE seq = ?1", [target])?;
+        Ok(())
+    })
+    .unwrap();
+    let status = core.audit_verify().unwrap();
+    assert_eq!(status.first_broken_seq, Some(target));
+
+    // And a deleted entry breaks the link after it.
+    let c2 = new_clinic();
+    let core2 = admin_core(&c2);
+    core2.staff_create(new_staff("zed", vec![Role::Cashier], "Cashier-pass-123")).unwrap();
+    core2
+        .with_db(|db| {
+            db.conn().execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 3;")?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(core2.audit_verify().unwrap().first_broken_seq, Some(4));
+}
+
+#[test]
+fn each_write_lands_in_the_change_log_with_the_device() {
+    let c = new_clinic();
+    let core = admin_core(&c);
+    let s = core.staff_create(new_staff("carl", vec![Role::Cashier], "Cashier-pass-123")).unwrap();
+    core.with_db(|db| {
+        let (device, op, after): (String, String, String) = db.conn().query_row(
+            "SELECT device_id, op, after FROM change_log WHERE entity = 'staff' AND entity_id = ?1",
+            [&s.id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        assert_eq!(device, db.device().id);
+        assert_eq!(op, "insert");
+        assert!(after.contains("carl"));
+        let seqs: Vec<i64> =
+            db.conn().prepare("SELECT seq FROM change_log ORDER BY seq")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "sequence numbers have no gaps");
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_failed_command_writes_nothing() {
+    let c = new_clinic();
+    let core = admin_core(&c);
+    let count = |core: &Core| {
+        core.with_db(|db| Ok(db.conn().query_row("SELECT (SELECT count(*) FROM staff) + (SELECT count(*) FROM audit_log)", [], |r| r.get::<_, i64>(0))?))
+            .unwrap()
+    };
+    let before = count(&core);
+    let mut bad = new_staff("admin", vec![Role::Cashier], "Cashier-pass-123");
+    assert_eq!(code_of(core.staff_create(bad.clone())), ErrorCode::Duplicate);
+    bad.username = "okname".into();
+    bad.email = "not-an-email".into();
+    assert_eq!(code_of(core.staff_create(bad)), ErrorCode::Validation);
+    assert_eq!(count(&core), before);
+}
+
+#[test]
+fn the_last_admin_cannot_be_demoted() {
+    let c = new_clinic();
+    let core = admin_core(&c);
+    let me = core.session_info_cmd().unwrap();
+    let upd = clinic_core::staff::StaffUpdate {
+        id: me.staff_id.clone(),
+        full_name: "Anna".into(),
+        email: String::new(),
+        phone: String::new(),
+        roles: vec![Role::Doctor],
+        language: me.language,
+    };
+    assert_eq!(code_of(core.staff_update(upd)), ErrorCode::SelfAction);
+}
+
+#[test]
+fn only_the_write_path_executes_sql() {
+    // Domain modules write through `Write`; a stray `execute(` would bypass the audit trail.
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut offenders = vec![];
+    for entry in walk(&src) {
+        let name = entry.file_name().unwrap().to_string_lossy().to_string();
+        if name == "audit.rs" || name == "db.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&entry).unwrap();
+        let body = text.split("#[cfg(test)]").next().unwrap();
+        if body.contains(".execute(") || body.contains("execute_batch(") {
+            offenders.push(entry.display().to_string());
+        }
+    }
+    assert!(offenders.is_empty(), "SQL executed outside the write path: {offenders:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,6 @@
+//! Integration tests: every test gets its own data folder with a real SQLCipher file.
+
+mod support;
+
+mod foundation;
+mod matrix;

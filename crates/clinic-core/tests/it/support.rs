@@ -1,0 +1,135 @@
+//! Shared set-up: a fresh clinic in a temp folder, a clock tests can move, sign-in helpers.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use clinic_core::app::{LoginStep, SetupInput};
+use clinic_core::perm::Role;
+use clinic_core::settings::{ClinicProfile, Language};
+use clinic_core::staff::NewStaff;
+use clinic_core::{auth, Core};
+use parking_lot::Mutex;
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PW: &str = "violet-tram-Kettle";
+
+#[derive(Clone)]
+pub struct TestClock(pub Arc<Mutex<DateTime<Utc>>>);
+
+impl TestClock {
+    pub fn new() -> TestClock {
+        TestClock(Arc::new(Mutex::new(Utc::now())))
+    }
+    pub fn advance(&self, d: Duration) {
+        *self.0.lock() += d;
+    }
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.0.lock()
+    }
+    pub fn clock(&self) -> clinic_core::ids::Clock {
+        let c = self.0.clone();
+        Arc::new(move || *c.lock())
+    }
+}
+
+pub struct Clinic {
+    pub dir: tempfile::TempDir,
+    pub clock: TestClock,
+    pub recovery_key: String,
+    /// The admin's TOTP secret once enrolled.
+    pub admin_totp: String,
+}
+
+impl Clinic {
+    pub fn core(&self) -> Core {
+        Core::with_clock(self.dir.path(), self.clock.clock())
+    }
+}
+
+pub fn clinic_profile(name: &str) -> ClinicProfile {
+    ClinicProfile {
+        name: name.into(),
+        address: "12 Sukhumvit Rd, Bangkok".into(),
+        phone: "+66 2 123 4567".into(),
+        currency: "THB".into(),
+        time_zone: "Asia/Bangkok".into(),
+        default_language: Language::En,
+    }
+}
+
+/// A set-up clinic whose admin has enrolled TOTP (the default policy requires it).
+pub fn new_clinic() -> Clinic {
+    new_clinic_named("Riverside Family Clinic")
+}
+
+pub fn new_clinic_named(name: &str) -> Clinic {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    let core = Core::with_clock(dir.path(), clock.clock());
+    let out = core
+        .setup_create(SetupInput {
+            clinic: clinic_profile(name),
+            admin_username: ADMIN.into(),
+            admin_full_name: "Anna Admin".into(),
+            admin_email: "anna@clinic.example".into(),
+            admin_phone: "+66 81 234 5678".into(),
+            admin_password: ADMIN_PW.into(),
+        })
+        .expect("setup");
+    let mut clinic = Clinic { dir, clock, recovery_key: out.recovery_key, admin_totp: String::new() };
+    let secret = match core.login(ADMIN, ADMIN_PW).unwrap() {
+        LoginStep::EnrolTotp { secret_base32, .. } => secret_base32,
+        other => panic!("admin must enrol TOTP first, got {other:?}"),
+    };
+    let done = core.login_totp(&code(&clinic, &secret)).expect("enrolment code accepted");
+    assert_eq!(done.recovery_codes.len(), 10);
+    core.logout().unwrap();
+    clinic.admin_totp = secret;
+    // The code just used can't be used again: step past it.
+    clinic.clock.advance(Duration::seconds(30));
+    clinic
+}
+
+pub fn code(c: &Clinic, secret: &str) -> String {
+    auth::totp_code(secret, c.clock.now().timestamp() as u64).unwrap()
+}
+
+pub fn admin_core(c: &Clinic) -> Core {
+    let core = c.core();
+    login_with_totp(c, &core, ADMIN, ADMIN_PW, &c.admin_totp);
+    core
+}
+
+pub fn login_with_totp(c: &Clinic, core: &Core, user: &str, pw: &str, secret: &str) {
+    match core.login(user, pw).unwrap() {
+        LoginStep::Totp => {}
+        other => panic!("expected a TOTP step, got {other:?}"),
+    }
+    core.login_totp(&code(c, secret)).expect("TOTP accepted");
+    c.clock.advance(Duration::seconds(30));
+}
+
+/// Signs `user` in, enrolling TOTP if asked, and returns the secret (empty if none).
+pub fn login_any(c: &Clinic, core: &Core, user: &str, pw: &str) -> String {
+    match core.login(user, pw).unwrap() {
+        LoginStep::Done { .. } => String::new(),
+        LoginStep::EnrolTotp { secret_base32, .. } => {
+            core.login_totp(&code(c, &secret_base32)).unwrap();
+            c.clock.advance(Duration::seconds(30));
+            secret_base32
+        }
+        LoginStep::Totp => panic!("{user} has TOTP already; use login_with_totp"),
+    }
+}
+
+pub fn new_staff(username: &str, roles: Vec<Role>, pw: &str) -> NewStaff {
+    NewStaff {
+        username: username.into(),
+        full_name: format!("{username} Person"),
+        email: String::new(),
+        phone: String::new(),
+        roles,
+        language: None,
+        initial_password: pw.into(),
+    }
+}
