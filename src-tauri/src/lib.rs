@@ -107,6 +107,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         .error_handling(tauri_specta::ErrorHandlingMode::Throw)
         .dangerously_cast_bigints_to_number()
         .disable_serde_phases()
+        // Sent inside error params; exported so the UI can prove it translates every one.
+        .typ::<clinic_core::error::Reason>()
+        .typ::<clinic_core::error::Field>()
         .commands(collect_commands![
             app_info,
             setup_status,

@@ -16,7 +16,7 @@ use specta::Type;
 use crate::audit::{self, Actor, AuditFilter, AuditPage, ChainStatus};
 use crate::auth;
 use crate::db::{Db, DbKey, DB_FILE};
-use crate::error::{Error, Reason, Result};
+use crate::error::{Error, Field, Reason, Result};
 use crate::ids::{self, Clock};
 use crate::keyslots::KeySlots;
 use crate::perm::{allowed, screens_for, Command, Permission, Role, Screen};
@@ -68,6 +68,8 @@ pub struct AppInfo {
     pub version: String,
     pub data_dir: String,
     pub initialized: bool,
+    /// Currencies the books can be kept in (ISO 4217).
+    pub currencies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -228,6 +230,7 @@ impl Core {
             version: env!("CARGO_PKG_VERSION").into(),
             data_dir: self.dir.display().to_string(),
             initialized: self.initialized(),
+            currencies: settings::CURRENCIES.iter().map(|(c, _)| c.to_string()).collect(),
         })
     }
 
@@ -508,7 +511,7 @@ impl Core {
         let key = slots.check_password(&s.staff.id, old_password, now)?;
         auth::check_password_policy(new_password, &s.staff.username)?;
         if old_password == new_password {
-            return Err(Error::invalid("new_password", Reason::Mismatch));
+            return Err(Error::invalid(Field::NewPassword, Reason::Mismatch));
         }
         let actor = s.actor();
         let id = s.staff.id.clone();

@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, TOTP};
 
-use crate::error::{Error, Reason, Result};
+use crate::error::{Error, Field, Reason, Result};
 use crate::ids::{group, normalize_code, random_bytes, random_code};
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
@@ -22,10 +22,10 @@ fn is_common(password: &str) -> bool {
 pub fn check_password_policy(password: &str, username: &str) -> Result<()> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_CHARS {
-        return Err(Error::invalid_limit("password", Reason::TooShort, MIN_PASSWORD_CHARS as i64));
+        return Err(Error::invalid_limit(Field::Password, Reason::TooShort, MIN_PASSWORD_CHARS as i64));
     }
     if n > MAX_PASSWORD_CHARS {
-        return Err(Error::invalid_limit("password", Reason::TooLong, MAX_PASSWORD_CHARS as i64));
+        return Err(Error::invalid_limit(Field::Password, Reason::TooLong, MAX_PASSWORD_CHARS as i64));
     }
     let distinct = {
         let mut c: Vec<char> = password.chars().collect();
@@ -36,7 +36,7 @@ pub fn check_password_policy(password: &str, username: &str) -> Result<()> {
     let lower = password.to_lowercase();
     let user = username.trim().to_lowercase();
     if is_common(password) || distinct < 4 || (!user.is_empty() && lower.contains(&user) && user.len() * 2 >= n) {
-        return Err(Error::invalid("password", Reason::TooCommon));
+        return Err(Error::invalid(Field::Password, Reason::TooCommon));
     }
     Ok(())
 }

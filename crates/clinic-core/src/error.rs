@@ -42,6 +42,38 @@ impl Reason {
     }
 }
 
+/// The form fields a validation error can name. The UI labels them `field.<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+#[serde(rename = "FieldName")]
+pub enum Field {
+    ClinicName,
+    ClinicAddress,
+    ClinicPhone,
+    Currency,
+    TimeZone,
+    Username,
+    FullName,
+    Email,
+    Phone,
+    Password,
+    NewPassword,
+    Roles,
+    IdleLockMinutes,
+}
+
+impl Field {
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("ClinicDesk is not set up on this computer yet")]
@@ -67,11 +99,11 @@ pub enum Error {
     #[error("no sign-in step is waiting for a code; start again")]
     NoPendingLogin,
     #[error("{field}: {}", reason.as_str())]
-    Invalid { field: String, reason: Reason, limit: Option<i64> },
+    Invalid { field: Field, reason: Reason, limit: Option<i64> },
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
     #[error("{field} is already taken")]
-    Duplicate { field: &'static str },
+    Duplicate { field: Field },
     #[error("you cannot do this to your own account")]
     SelfAction,
     #[error("at least one active administrator must remain")]
@@ -89,12 +121,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn invalid(field: impl Into<String>, reason: Reason) -> Self {
-        Error::Invalid { field: field.into(), reason, limit: None }
+    pub fn invalid(field: Field, reason: Reason) -> Self {
+        Error::Invalid { field, reason, limit: None }
     }
 
-    pub fn invalid_limit(field: impl Into<String>, reason: Reason, limit: i64) -> Self {
-        Error::Invalid { field: field.into(), reason, limit: Some(limit) }
+    pub fn invalid_limit(field: Field, reason: Reason, limit: i64) -> Self {
+        Error::Invalid { field, reason, limit: Some(limit) }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -139,7 +171,7 @@ impl Error {
                 p.insert("permission".into(), perm.as_str().into());
             }
             Error::Invalid { field, reason, limit } => {
-                p.insert("field".into(), field.clone());
+                p.insert("field".into(), field.as_str());
                 p.insert(
                     "reason".into(),
                     serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
@@ -152,7 +184,7 @@ impl Error {
                 p.insert("entity".into(), (*entity).into());
             }
             Error::Duplicate { field } => {
-                p.insert("field".into(), (*field).into());
+                p.insert("field".into(), field.as_str());
             }
             _ => {}
         }
@@ -251,7 +283,7 @@ mod tests {
                 "params": {"seconds": "30"}
             })
         );
-        let json = serde_json::to_value(ApiError::from(Error::invalid_limit("password", Reason::TooShort, 10))).unwrap();
+        let json = serde_json::to_value(ApiError::from(Error::invalid_limit(Field::Password, Reason::TooShort, 10))).unwrap();
         assert_eq!(json["code"], "validation");
         assert_eq!(json["params"]["reason"], "too_short");
         assert_eq!(json["params"]["limit"], "10");

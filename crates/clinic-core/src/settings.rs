@@ -5,7 +5,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use specta::Type;
 
 use crate::audit::Write;
-use crate::error::{Error, Reason, Result};
+use crate::error::{Error, Field, Reason, Result};
 use crate::ids::new_id;
 use crate::perm::Role;
 use crate::validate;
@@ -118,15 +118,15 @@ pub fn minor_digits(currency: &str) -> Option<u8> {
 
 impl ClinicProfile {
     pub fn validate(&mut self) -> Result<()> {
-        self.name = validate::required("clinic_name", &self.name, 200)?;
-        self.address = validate::optional("address", &self.address, 500)?.unwrap_or_default();
-        self.phone = validate::phone("phone", &self.phone)?.unwrap_or_default();
+        self.name = validate::required(Field::ClinicName, &self.name, 200)?;
+        self.address = validate::optional(Field::ClinicAddress, &self.address, 500)?.unwrap_or_default();
+        self.phone = validate::phone(Field::ClinicPhone, &self.phone)?.unwrap_or_default();
         self.currency = self.currency.trim().to_uppercase();
         if minor_digits(&self.currency).is_none() {
-            return Err(Error::invalid("currency", Reason::Unknown));
+            return Err(Error::invalid(Field::Currency, Reason::Unknown));
         }
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(Error::invalid("time_zone", Reason::Unknown));
+            return Err(Error::invalid(Field::TimeZone, Reason::Unknown));
         }
         Ok(())
     }
@@ -139,7 +139,7 @@ impl ClinicProfile {
 impl SecurityPolicy {
     pub fn validate(&mut self) -> Result<()> {
         if !(1..=240).contains(&self.idle_lock_minutes) {
-            return Err(Error::invalid_limit("idle_lock_minutes", Reason::OutOfRange, 240));
+            return Err(Error::invalid_limit(Field::IdleLockMinutes, Reason::OutOfRange, 240));
         }
         self.totp_required_roles.sort();
         self.totp_required_roles.dedup();

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 
 use crate::audit::Write;
-use crate::error::{Error, Reason, Result};
+use crate::error::{Error, Field, Reason, Result};
 use crate::ids::new_id;
 use crate::perm::Role;
 use crate::settings::Language;
@@ -118,16 +118,16 @@ fn clean_roles(mut roles: Vec<Role>) -> Result<String> {
     roles.sort();
     roles.dedup();
     if roles.is_empty() {
-        return Err(Error::invalid("roles", Reason::Required));
+        return Err(Error::invalid(Field::Roles, Reason::Required));
     }
     Ok(serde_json::to_string(&roles)?)
 }
 
 pub fn create(w: &mut Write<'_>, input: &NewStaff, default_language: Language, must_change: bool) -> Result<Staff> {
     let username = validate::username(&input.username)?;
-    let full_name = validate::required("full_name", &input.full_name, 200)?;
-    let email = validate::email("email", &input.email)?;
-    let phone = validate::phone("phone", &input.phone)?;
+    let full_name = validate::required(Field::FullName, &input.full_name, 200)?;
+    let email = validate::email(Field::Email, &input.email)?;
+    let phone = validate::phone(Field::Phone, &input.phone)?;
     let roles = clean_roles(input.roles.clone())?;
     crate::auth::check_password_policy(&input.initial_password, &username)?;
     let taken: bool = w
@@ -135,7 +135,7 @@ pub fn create(w: &mut Write<'_>, input: &NewStaff, default_language: Language, m
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM staff WHERE username = ?1)")?
         .query_row([&username], |r| r.get(0))?;
     if taken {
-        return Err(Error::Duplicate { field: "username" });
+        return Err(Error::Duplicate { field: Field::Username });
     }
     let id = new_id();
     let lang = input.language.unwrap_or(default_language);
@@ -151,9 +151,9 @@ pub fn create(w: &mut Write<'_>, input: &NewStaff, default_language: Language, m
 }
 
 pub fn update(w: &mut Write<'_>, input: &StaffUpdate) -> Result<Staff> {
-    let full_name = validate::required("full_name", &input.full_name, 200)?;
-    let email = validate::email("email", &input.email)?;
-    let phone = validate::phone("phone", &input.phone)?;
+    let full_name = validate::required(Field::FullName, &input.full_name, 200)?;
+    let email = validate::email(Field::Email, &input.email)?;
+    let phone = validate::phone(Field::Phone, &input.phone)?;
     let roles = clean_roles(input.roles.clone())?;
     w.update(
         "staff",

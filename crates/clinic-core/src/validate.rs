@@ -1,10 +1,10 @@
 //! Field checks shared by every form. Each returns the cleaned value or an
 //! `Error::Invalid` naming the field, so the UI can mark it and translate the reason.
 
-use crate::error::{Error, Reason, Result};
+use crate::error::{Error, Field, Reason, Result};
 
 /// Trims; refuses empty and over-long (counted in characters).
-pub fn required(field: &str, v: &str, max_chars: usize) -> Result<String> {
+pub fn required(field: Field, v: &str, max_chars: usize) -> Result<String> {
     let t = v.trim();
     if t.is_empty() {
         return Err(Error::invalid(field, Reason::Required));
@@ -16,7 +16,7 @@ pub fn required(field: &str, v: &str, max_chars: usize) -> Result<String> {
 }
 
 /// Trims; empty becomes `None`.
-pub fn optional(field: &str, v: &str, max_chars: usize) -> Result<Option<String>> {
+pub fn optional(field: Field, v: &str, max_chars: usize) -> Result<Option<String>> {
     let t = v.trim();
     if t.is_empty() {
         return Ok(None);
@@ -29,7 +29,7 @@ pub fn optional(field: &str, v: &str, max_chars: usize) -> Result<Option<String>
 
 /// A phone number as people write it: digits with spaces, dashes, dots, brackets and
 /// one leading '+'. Stored as typed (trimmed); 6 to 15 digits (E.164's maximum).
-pub fn phone(field: &str, v: &str) -> Result<Option<String>> {
+pub fn phone(field: Field, v: &str) -> Result<Option<String>> {
     let t = v.trim();
     if t.is_empty() {
         return Ok(None);
@@ -51,7 +51,7 @@ pub fn phone_digits(v: &str) -> String {
 
 /// A plausible address: one '@', a dot in the domain, no spaces. Deliverability is
 /// not our business; typos like "ann@gmail" are.
-pub fn email(field: &str, v: &str) -> Result<Option<String>> {
+pub fn email(field: Field, v: &str) -> Result<Option<String>> {
     let t = v.trim();
     if t.is_empty() {
         return Ok(None);
@@ -79,16 +79,16 @@ pub fn email(field: &str, v: &str) -> Result<Option<String>> {
 pub fn username(v: &str) -> Result<String> {
     let t = v.trim().to_lowercase();
     if t.is_empty() {
-        return Err(Error::invalid("username", Reason::Required));
+        return Err(Error::invalid(Field::Username, Reason::Required));
     }
     if t.len() < 3 {
-        return Err(Error::invalid_limit("username", Reason::TooShort, 3));
+        return Err(Error::invalid_limit(Field::Username, Reason::TooShort, 3));
     }
     if t.len() > 32 {
-        return Err(Error::invalid_limit("username", Reason::TooLong, 32));
+        return Err(Error::invalid_limit(Field::Username, Reason::TooLong, 32));
     }
     if !t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
-        return Err(Error::invalid("username", Reason::InvalidFormat));
+        return Err(Error::invalid(Field::Username, Reason::InvalidFormat));
     }
     Ok(t)
 }
@@ -99,19 +99,19 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(phone("p", " +66 81-234-5678 ").unwrap().as_deref(), Some("+66 81-234-5678"));
-        assert_eq!(phone("p", "").unwrap(), None);
-        assert!(phone("p", "12345").is_err(), "too few digits");
-        assert!(phone("p", "+7 (912) 555 12 34 5678 9").is_err(), "too many digits");
-        assert!(phone("p", "8 800 CALL").is_err());
-        assert!(phone("p", "66+812345678").is_err(), "plus only at the start");
+        assert_eq!(phone(Field::Phone, " +66 81-234-5678 ").unwrap().as_deref(), Some("+66 81-234-5678"));
+        assert_eq!(phone(Field::Phone, "").unwrap(), None);
+        assert!(phone(Field::Phone, "12345").is_err(), "too few digits");
+        assert!(phone(Field::Phone, "+7 (912) 555 12 34 5678 9").is_err(), "too many digits");
+        assert!(phone(Field::Phone, "8 800 CALL").is_err());
+        assert!(phone(Field::Phone, "66+812345678").is_err(), "plus only at the start");
     }
 
     #[test]
     fn emails() {
-        assert!(email("e", "ann@clinic.co.th").unwrap().is_some());
+        assert!(email(Field::Email, "ann@clinic.co.th").unwrap().is_some());
         for bad in ["ann", "ann@clinic", "ann@@clinic.com", "a n@clinic.com", "ann@.com", "ann@clinic..com"] {
-            assert!(email("e", bad).is_err(), "{bad}");
+            assert!(email(Field::Email, bad).is_err(), "{bad}");
         }
     }
 
@@ -124,8 +124,8 @@ mod tests {
 
     #[test]
     fn required_counts_characters() {
-        assert!(required("n", "สมชาย", 5).is_ok());
-        assert!(required("n", "สมชายใจ", 5).is_err());
-        assert!(required("n", "   ", 5).is_err());
+        assert!(required(Field::FullName, "สมชาย", 5).is_ok());
+        assert!(required(Field::FullName, "สมชายใจ", 5).is_err());
+        assert!(required(Field::FullName, "   ", 5).is_err());
     }
 }

@@ -49,6 +49,8 @@ export type AppInfo = {
 	version: string,
 	data_dir: string,
 	initialized: boolean,
+	/**  Currencies the books can be kept in (ISO 4217). */
+	currencies: string[],
 };
 
 export type AuditEntry = {
@@ -103,6 +105,9 @@ export type ClinicProfile = {
 /**  Stable error codes. Renaming one is a breaking change for the UI's translations. */
 export type ErrorCode = "not_initialized" | "already_initialized" | "bad_credentials" | "too_many_attempts" | "account_disabled" | "not_authenticated" | "session_locked" | "forbidden" | "password_change_required" | "bad_totp" | "no_pending_login" | "validation" | "not_found" | "duplicate" | "self_action" | "last_admin" | "keyslot_missing" | "keyslot_corrupt" | "database_unreadable" | "busy" | "internal";
 
+/**  The form fields a validation error can name. The UI labels them `field.<name>`. */
+export type FieldName = "clinic_name" | "clinic_address" | "clinic_phone" | "currency" | "time_zone" | "username" | "full_name" | "email" | "phone" | "password" | "new_password" | "roles" | "idle_lock_minutes";
+
 export type Language = "en" | "ru" | "th";
 
 export type LoginDone = {
@@ -147,6 +152,9 @@ export type Permission =
 "queue_manage" | 
 /**  Call the next patient into a room. */
 "queue_call";
+
+/**  Why a field was refused. The UI shows `validation.<reason>` with the field's label. */
+export type Reason = "required" | "too_short" | "too_long" | "too_common" | "invalid_format" | "in_future" | "out_of_range" | "mismatch" | "unknown";
 
 export type Role = "admin" | "doctor" | "nurse" | "receptionist" | "pharmacist" | "cashier";
 
