@@ -32,6 +32,11 @@ fn main() {
     }
 
     let names: &'static [&'static str] = Box::leak(names.into_boxed_slice());
-    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(names)))
-        .expect("tauri-build");
+    // Codegen in the build script, so a rebuilt UI (ui/dist) re-embeds without touching Rust.
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(names))
+            .codegen(tauri_build::CodegenContext::new()),
+    )
+    .expect("tauri-build");
 }

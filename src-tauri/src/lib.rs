@@ -157,7 +157,7 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .manage(core)
         .invoke_handler(builder.invoke_handler())
-        .run(tauri::generate_context!())
+        .run(tauri::tauri_build_context!())
         .expect("error while running ClinicDesk");
 }
 

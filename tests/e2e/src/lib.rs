@@ -1,0 +1,189 @@
+//! A harness for driving the real ClinicDesk window: it starts tauri-driver (which
+//! starts WebKitWebDriver, which starts our binary) with a fresh data folder, and
+//! gives tests short verbs over `data-testid`s. Screenshots go to
+//! `artifacts/e2e/<test>/`. Run under Xvfb (`make test` does).
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use thirtyfour::prelude::*;
+use thirtyfour::Capabilities;
+
+pub use thirtyfour::WebElement;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+fn app_binary() -> PathBuf {
+    let path = std::env::var_os("CLINICDESK_APP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/debug/clinicdesk"));
+    assert!(path.exists(), "{} missing: build the app first (make app)", path.display());
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct App {
+    pub driver: WebDriver,
+    tauri_driver: Child,
+    pub data_dir: PathBuf,
+    _data: Option<tempfile::TempDir>,
+    shots: PathBuf,
+    n: usize,
+}
+
+impl App {
+    /// A fresh, empty data folder: the app starts at the setup wizard.
+    pub async fn launch(test: &str) -> App {
+        let data = tempfile::tempdir().unwrap();
+        let dir = data.path().to_path_buf();
+        Self::launch_in(test, dir, Some(data)).await
+    }
+
+    /// An existing data folder (for tests that restart the app).
+    pub async fn launch_in(test: &str, data_dir: PathBuf, keep: Option<tempfile::TempDir>) -> App {
+        let port = free_port();
+        let native = free_port();
+        let tauri_driver = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()))
+            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .env("CLINICDESK_DATA_DIR", &data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver on PATH (cargo install tauri-driver --locked)");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < WAIT, "tauri-driver did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mut caps = Capabilities::new();
+        caps.set("browserName", "wry").unwrap();
+        caps.set("tauri:options", serde_json::json!({ "application": app_binary() })).unwrap();
+        let driver = WebDriver::new(format!("http://127.0.0.1:{port}"), caps).await.expect("WebDriver session");
+        let shots = workspace_root().join("artifacts/e2e").join(test);
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots).unwrap();
+        App { driver, tauri_driver, data_dir, _data: keep, shots, n: 0 }
+    }
+
+    fn sel(id: &str) -> By {
+        By::Css(format!("[data-testid=\"{id}\"]"))
+    }
+
+    /// Waits for the element to be present and returns it.
+    pub async fn el(&self, id: &str) -> WebElement {
+        let start = Instant::now();
+        loop {
+            if let Ok(e) = self.driver.find(Self::sel(id)).await {
+                return e;
+            }
+            if start.elapsed() > WAIT {
+                let body = self.driver.source().await.unwrap_or_default();
+                let _ = self.driver.screenshot(&self.shots.join("failure.png")).await;
+                panic!("no element [data-testid={id}] after {WAIT:?}; page: {}", &body[..body.len().min(3000)]);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// How many elements match a CSS selector.
+    pub async fn count(&self, css: &str) -> usize {
+        self.driver.find_all(By::Css(css)).await.map(|v| v.len()).unwrap_or(0)
+    }
+
+    pub async fn exists(&self, id: &str) -> bool {
+        !self.driver.find_all(Self::sel(id)).await.unwrap_or_default().is_empty()
+    }
+
+    pub async fn click(&self, id: &str) {
+        self.el(id).await.click().await.unwrap_or_else(|e| panic!("click {id}: {e}"));
+    }
+
+    pub async fn fill(&self, id: &str, text: &str) {
+        let e = self.el(id).await;
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap_or_else(|err| panic!("type into {id}: {err}"));
+    }
+
+    /// Sets a `<select>` and fires the events Svelte listens to.
+    pub async fn choose(&self, id: &str, value: &str) {
+        let e = self.el(id).await;
+        self.driver
+            .execute(
+                "arguments[0].value = arguments[1];
+                 arguments[0].dispatchEvent(new Event('input', { bubbles: true }));
+                 arguments[0].dispatchEvent(new Event('change', { bubbles: true }));",
+                vec![e.to_json().unwrap(), serde_json::json!(value)],
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn text(&self, id: &str) -> String {
+        self.el(id).await.text().await.unwrap()
+    }
+
+    /// Waits until the element's text contains `needle`; returns the text.
+    pub async fn wait_text(&self, id: &str, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Ok(e) = self.driver.find(Self::sel(id)).await {
+                if let Ok(t) = e.text().await {
+                    if t.contains(needle) {
+                        return t;
+                    }
+                    assert!(start.elapsed() < WAIT, "[data-testid={id}] says {t:?}, expected it to contain {needle:?}");
+                }
+            }
+            assert!(start.elapsed() < WAIT, "no [data-testid={id}] containing {needle:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_gone(&self, id: &str) {
+        let start = Instant::now();
+        while self.exists(id).await {
+            assert!(start.elapsed() < WAIT, "[data-testid={id}] still there");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Saves a numbered screenshot. Take it after asserting on the screen's text, so
+    /// the picture shows the state the test checked.
+    pub async fn shot(&mut self, name: &str) {
+        self.n += 1;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let path = self.shots.join(format!("{:02}-{name}.png", self.n));
+        self.driver.screenshot(&path).await.unwrap();
+    }
+
+    pub async fn quit(mut self) {
+        let _ = self.driver.clone().quit().await;
+        // SIGTERM, not SIGKILL: a killed tauri-driver leaves WebKitWebDriver behind.
+        let _ = Command::new("kill").args(["-TERM", &self.tauri_driver.id().to_string()]).status();
+        let _ = self.tauri_driver.wait();
+    }
+}
+
+/// The current TOTP code for a base32 secret, as an authenticator app shows it.
+pub fn totp_now(secret_base32: &str) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret_base32.to_string()).to_bytes().unwrap();
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    totp.generate(now)
+}
+
+/// Waits until the next 30-second TOTP step, so a fresh code differs from the last one.
+pub async fn next_totp_step() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let into = now.as_millis() % 30_000;
+    tokio::time::sleep(Duration::from_millis((30_000 - into) as u64 + 200)).await;
+}
