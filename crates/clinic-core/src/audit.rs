@@ -55,7 +55,8 @@ pub struct Write<'c> {
     now: DateTime<Utc>,
     now_ts: String,
     device_id: String,
-    last_hash: Option<String>,
+    /// Hash and time of the newest audit entry, once this transaction has read or written it.
+    last_hash: Option<(String, String)>,
 }
 
 impl<'c> Write<'c> {
@@ -127,7 +128,7 @@ impl<'c> Write<'c> {
 
     /// An audit entry without a data change: a chart opened, a sign-in.
     pub fn record_event(&mut self, action: &str, entity: &str, entity_id: &str, details: Option<Value>) -> Result<()> {
-        self.append_audit(action, entity, entity_id, None, details.as_ref())
+        self.append_audit(action, entity, entity_id, None, details.map(|d| d.to_string()))
     }
 
     /// Next value of a per-device counter (`name`, `scope`), starting at 1.
@@ -148,8 +149,13 @@ impl<'c> Write<'c> {
         if LOCAL_ONLY.contains(&table) {
             return Ok(());
         }
-        let redact = |v: Option<&Value>| v.map(|v| redacted(table, v));
-        self.append_audit(op, table, id, redact(before).as_ref(), redact(after).as_ref())?;
+        let after_json = after.map(Value::to_string);
+        if REDACTED.iter().any(|(t, _)| *t == table) {
+            let redact = |v: Option<&Value>| v.map(|v| redacted(table, v).to_string());
+            self.append_audit(op, table, id, redact(before), redact(after))?;
+        } else {
+            self.append_audit(op, table, id, before.map(Value::to_string), after_json.clone())?;
+        }
         self.tx
             .prepare_cached(
                 "INSERT INTO change_log (id, device_id, entity, entity_id, op, after, at,
@@ -162,7 +168,7 @@ impl<'c> Write<'c> {
                 table,
                 id,
                 op,
-                after.map(Value::to_string),
+                after_json,
                 &self.now_ts,
                 &self.actor.id,
             ))?;
@@ -174,28 +180,30 @@ impl<'c> Write<'c> {
         action: &str,
         entity: &str,
         entity_id: &str,
-        before: Option<&Value>,
-        after: Option<&Value>,
+        before: Option<String>,
+        after: Option<String>,
     ) -> Result<()> {
-        let prev = match self.last_hash.take() {
+        let (prev, prev_at) = match self.last_hash.take() {
             Some(h) => h,
             None => self
                 .tx
-                .prepare_cached("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
-                .query_row([], |r| r.get::<_, String>(0))
+                .prepare_cached("SELECT hash, at FROM audit_log ORDER BY seq DESC LIMIT 1")?
+                .query_row([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
                 .optional()?
-                .unwrap_or_else(|| GENESIS.to_string()),
+                .unwrap_or_else(|| (GENESIS.to_string(), String::new())),
         };
         let entry = EntryFields {
             id: new_id(),
-            at: self.now_ts.clone(),
+            // Never earlier than the entry before, even if the clock stepped back:
+            // date ranges are searched along seq (see `seq_bound`).
+            at: if prev_at > self.now_ts { prev_at } else { self.now_ts.clone() },
             actor_id: self.actor.id.clone(),
             actor_name: self.actor.name.clone(),
             action: action.to_string(),
             entity: entity.to_string(),
             entity_id: entity_id.to_string(),
-            before: before.map(Value::to_string),
-            after: after.map(Value::to_string),
+            before,
+            after,
         };
         let hash = entry.hash(&prev);
         self.tx
@@ -217,7 +225,7 @@ impl<'c> Write<'c> {
                 prev,
                 hash,
             ])?;
-        self.last_hash = Some(hash);
+        self.last_hash = Some((hash, entry.at));
         Ok(())
     }
 }
@@ -339,38 +347,76 @@ pub struct AuditPage {
     pub next_before_seq: Option<i64>,
 }
 
+/// The first seq whose `at` is at or after `t` (one past the end if none). Binary
+/// search on the primary key: `at` never decreases along seq.
+fn seq_bound(conn: &Connection, t: &str) -> Result<i64> {
+    let (mut lo, mut hi): (i64, i64) =
+        conn.query_row("SELECT coalesce(min(seq), 1), coalesce(max(seq), 0) + 1 FROM audit_log", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let mut at_of = conn.prepare_cached("SELECT at FROM audit_log WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let at: Option<String> = at_of.query_row([mid], |r| r.get(0)).optional()?;
+        match at {
+            Some(at) if at.as_str() < t => lo = mid + 1,
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
+}
+
 pub fn list(conn: &Connection, f: &AuditFilter) -> Result<AuditPage> {
     let limit = f.limit.unwrap_or(50).clamp(1, 500) as i64;
-    let mut stmt = conn.prepare_cached(
-        "SELECT seq, id, at, actor_id, actor_name, action, entity, entity_id, before, after
-         FROM audit_log
-         WHERE (?1 IS NULL OR actor_id = ?1)
-           AND (?2 IS NULL OR entity = ?2)
-           AND (?3 IS NULL OR entity_id = ?3)
-           AND (?4 IS NULL OR at >= ?4)
-           AND (?5 IS NULL OR at <= ?5)
-           AND (?6 IS NULL OR seq < ?6)
-         ORDER BY seq DESC
-         LIMIT ?7",
-    )?;
+    let low = f.from.as_deref().map(|t| seq_bound(conn, t)).transpose()?;
+    // `to` is inclusive: everything before the first entry after it.
+    let high = f.to.as_deref().map(|t| seq_bound(conn, &format!("{t}\u{10ffff}"))).transpose()?;
+    let before = match (f.before_seq, high) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    // Only the filters given go into the SQL, so the planner can use the entity index.
+    let mut sql = String::from(
+        "SELECT seq, id, at, actor_id, actor_name, action, entity, entity_id, before, after FROM audit_log WHERE 1",
+    );
+    let mut args: Vec<rusqlite::types::Value> = vec![];
+    let mut add = |clause: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(a) = &f.actor_id {
+        add("actor_id =", a.clone().into());
+    }
+    if let Some(e) = &f.entity {
+        add("entity =", e.clone().into());
+    }
+    if let Some(e) = &f.entity_id {
+        add("entity_id =", e.clone().into());
+    }
+    if let Some(l) = low {
+        add("seq >=", l.into());
+    }
+    if let Some(b) = before {
+        add("seq <", b.into());
+    }
+    args.push((limit + 1).into());
+    sql.push_str(&format!(" ORDER BY seq DESC LIMIT ?{}", args.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
     let entries = stmt
-        .query_map(
-            rusqlite::params![f.actor_id, f.entity, f.entity_id, f.from, f.to, f.before_seq, limit + 1],
-            |r| {
-                Ok(AuditEntry {
-                    seq: r.get(0)?,
-                    id: r.get(1)?,
-                    at: r.get(2)?,
-                    actor_id: r.get(3)?,
-                    actor_name: r.get(4)?,
-                    action: r.get(5)?,
-                    entity: r.get(6)?,
-                    entity_id: r.get(7)?,
-                    before: r.get(8)?,
-                    after: r.get(9)?,
-                })
-            },
-        )?
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(AuditEntry {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                at: r.get(2)?,
+                actor_id: r.get(3)?,
+                actor_name: r.get(4)?,
+                action: r.get(5)?,
+                entity: r.get(6)?,
+                entity_id: r.get(7)?,
+                before: r.get(8)?,
+                after: r.get(9)?,
+            })
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut entries = entries;
     let next_before_seq = if entries.len() as i64 > limit {

@@ -6,6 +6,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod ids;
 pub mod keyslots;
