@@ -31,9 +31,11 @@ apt-deps:
 tauri-driver:
 	@command -v tauri-driver >/dev/null || cargo install tauri-driver --locked
 
+# `npm install` from the committed lock (not `npm ci`: npm 11 leaves other platforms'
+# optional Tauri CLI binaries out of the lock, and `npm ci` then refuses it).
 ui-deps:
 	@if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then \
-		cd ui && npm ci --no-audit --no-fund; \
+		cd ui && npm install --no-audit --no-fund; \
 	fi
 
 ui: ui-deps
