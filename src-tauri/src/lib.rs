@@ -5,7 +5,16 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use clinic_core::app::{AppInfo, LoginDone, LoginStep, SessionInfo, SetActive, SetupInput, SetupResult};
+use clinic_core::app::{
+    AppInfo, CalendarQuery, FirstFreeQuery, LoginDone, LoginStep, SessionInfo, SetActive, SetupInput, SetupResult,
+};
+use clinic_core::appointments::{
+    Appointment, AppointmentStatus, BookInput, CalendarEntry, HistoryEntry, RescheduleInput, SlotQuery,
+};
+use clinic_core::doctors::{Doctor, ScheduleException, Specialization, WorkingBlock};
+use clinic_core::patients::{Patient, PatientInput, RegisterOutcome, SearchPage};
+use clinic_core::queue::{Board, CheckIn, QueueToday, Ticket, TicketStatus};
+use clinic_core::schedule::Slot;
 use clinic_core::audit::{AuditFilter, AuditPage, ChainStatus};
 use clinic_core::settings::{Language, Settings};
 use clinic_core::staff::{NewStaff, Staff, StaffUpdate};
@@ -82,6 +91,43 @@ commands! {
     fn settings_update(input: Settings) -> Settings => |c| c.settings_update(input);
     fn audit_list(filter: AuditFilter) -> AuditPage => |c| c.audit_list(filter);
     fn audit_verify() -> ChainStatus => |c| c.audit_verify();
+
+    fn patient_search(text: String, offset: u32, limit: u32) -> SearchPage => |c| c.patient_search(&text, offset, limit);
+    fn patient_get(id: String) -> Patient => |c| c.patient_get(&id);
+    fn patient_register(input: PatientInput, allow_duplicates: bool) -> RegisterOutcome
+        => |c| c.patient_register(input, allow_duplicates);
+    fn patient_update(id: String, input: PatientInput) -> Patient => |c| c.patient_update(&id, input);
+    fn patient_set_photo(id: String, mime: String, base64: String) -> () => |c| c.patient_set_photo(&id, &mime, &base64);
+    fn patient_photo(id: String) -> Option<String> => |c| c.patient_photo(&id);
+
+    fn specialization_list() -> Vec<Specialization> => |c| c.specialization_list();
+    fn specialization_save(input: Specialization) -> Specialization => |c| c.specialization_save(input);
+    fn doctor_list() -> Vec<Doctor> => |c| c.doctor_list();
+    fn doctor_save(input: Doctor) -> Doctor => |c| c.doctor_save(input);
+    fn doctor_hours_get(doctor_id: String) -> Vec<WorkingBlock> => |c| c.doctor_hours_get(&doctor_id);
+    fn doctor_hours_set(doctor_id: String, blocks: Vec<WorkingBlock>) -> Vec<WorkingBlock>
+        => |c| c.doctor_hours_set(&doctor_id, blocks);
+    fn exception_list(doctor_id: Option<String>, from: String, to: String) -> Vec<ScheduleException>
+        => |c| c.exception_list(doctor_id, &from, &to);
+    fn exception_add(input: ScheduleException) -> ScheduleException => |c| c.exception_add(input);
+    fn exception_remove(id: String) -> () => |c| c.exception_remove(&id);
+
+    fn slots_find(query: SlotQuery) -> Vec<Slot> => |c| c.slots_find(query);
+    fn appointment_book(input: BookInput) -> Appointment => |c| c.appointment_book(input);
+    fn appointment_book_first_free(query: FirstFreeQuery) -> Appointment => |c| c.appointment_book_first_free(query);
+    fn appointment_set_status(id: String, status: AppointmentStatus, reason: String) -> Appointment
+        => |c| c.appointment_set_status(&id, status, &reason);
+    fn appointment_reschedule(input: RescheduleInput) -> Appointment => |c| c.appointment_reschedule(input);
+    fn appointment_history(id: String) -> Vec<HistoryEntry> => |c| c.appointment_history(&id);
+    fn appointments_calendar(query: CalendarQuery) -> Vec<CalendarEntry> => |c| c.appointments_calendar(query);
+    fn appointments_for_patient(patient_id: String) -> Vec<CalendarEntry> => |c| c.appointments_for_patient(&patient_id);
+
+    fn queue_check_in(input: CheckIn) -> Ticket => |c| c.queue_check_in(input);
+    fn queue_today() -> QueueToday => |c| c.queue_today();
+    fn queue_call_next(doctor_id: Option<String>) -> Ticket => |c| c.queue_call_next(doctor_id);
+    fn queue_advance(ticket_id: String, to: TicketStatus) -> Ticket => |c| c.queue_advance(&ticket_id, to);
+    fn queue_mark_left(ticket_id: String) -> Ticket => |c| c.queue_mark_left(&ticket_id);
+    fn queue_board() -> Board => |c| c.queue_board();
 }
 
 /// Renders the recovery sheet and asks where to save it (a native dialog: window
@@ -100,6 +146,25 @@ async fn recovery_sheet_save(app: AppHandle, core: Api<'_>, recovery_key: String
     let Some(path) = picked.and_then(|p| p.into_path().ok()) else { return Ok(None) };
     std::fs::write(&path, pdf).map_err(|e| ApiError::from(clinic_core::Error::from(e)))?;
     Ok(Some(path.display().to_string()))
+}
+
+/// Opens the waiting-room board in its own window (or brings it forward). The board
+/// window's capability allows it `queue_board` and nothing else.
+#[tauri::command]
+#[specta::specta]
+async fn open_queue_board(app: AppHandle, core: Api<'_>) -> Res<()> {
+    use tauri::Manager;
+    call(&core, |c| c.authorize(clinic_core::perm::Command::open_queue_board)).await?;
+    if let Some(w) = app.get_webview_window("board") {
+        let _ = w.set_focus();
+        return Ok(());
+    }
+    tauri::WebviewWindowBuilder::new(&app, "board", tauri::WebviewUrl::App("index.html#board".into()))
+        .title("ClinicDesk — Queue")
+        .inner_size(1280.0, 800.0)
+        .build()
+        .map_err(|e| ApiError::from(clinic_core::Error::internal(e)))?;
+    Ok(())
 }
 
 pub fn specta_builder() -> Builder<tauri::Wry> {
@@ -136,6 +201,36 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             settings_update,
             audit_list,
             audit_verify,
+            patient_search,
+            patient_get,
+            patient_register,
+            patient_update,
+            patient_set_photo,
+            patient_photo,
+            specialization_list,
+            specialization_save,
+            doctor_list,
+            doctor_save,
+            doctor_hours_get,
+            doctor_hours_set,
+            exception_list,
+            exception_add,
+            exception_remove,
+            slots_find,
+            appointment_book,
+            appointment_book_first_free,
+            appointment_set_status,
+            appointment_reschedule,
+            appointment_history,
+            appointments_calendar,
+            appointments_for_patient,
+            queue_check_in,
+            queue_today,
+            queue_call_next,
+            queue_advance,
+            queue_mark_left,
+            queue_board,
+            open_queue_board,
         ])
 }
 
@@ -185,6 +280,7 @@ mod tests {
     fn window_commands_match_the_core_table() {
         let mut ours: Vec<&str> = DEFINED.to_vec();
         ours.push("recovery_sheet_save");
+        ours.push("open_queue_board");
         ours.sort();
         let mut table: Vec<&str> = clinic_core::perm::Command::ALL.iter().map(|c| c.name()).collect();
         table.sort();

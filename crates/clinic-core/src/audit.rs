@@ -45,7 +45,21 @@ const REDACTED: &[(&str, &str)] = &[("staff", "totp_secret"), ("staff", "totp_re
 const LOCAL_ONLY: &[&str] = &["counters"];
 
 /// Tables a `Write` may touch. The table name is spliced into SQL, so it must come from here.
-const TABLES: &[&str] = &["device", "settings", "staff", "counters"];
+const TABLES: &[&str] = &[
+    "device",
+    "settings",
+    "staff",
+    "counters",
+    "patients",
+    "patient_photos",
+    "specializations",
+    "doctors",
+    "working_hours",
+    "schedule_exceptions",
+    "appointments",
+    "appointment_history",
+    "queue_tickets",
+];
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -24,6 +24,9 @@ pub enum Reason {
     OutOfRange,
     Mismatch,
     Unknown,
+    Overlap,
+    InPast,
+    NotAllowed,
 }
 
 impl Reason {
@@ -38,6 +41,9 @@ impl Reason {
             Reason::OutOfRange => "out of range",
             Reason::Mismatch => "does not match",
             Reason::Unknown => "unknown value",
+            Reason::Overlap => "overlaps another",
+            Reason::InPast => "in the past",
+            Reason::NotAllowed => "not allowed here",
         }
     }
 }
@@ -60,6 +66,54 @@ pub enum Field {
     NewPassword,
     Roles,
     IdleLockMinutes,
+    GivenName,
+    FamilyName,
+    BirthDate,
+    Phones,
+    Address,
+    NationalId,
+    BloodGroup,
+    AllergySubstance,
+    InsuranceProvider,
+    InsuranceValidUntil,
+    EmergencyName,
+    EmergencyPhone,
+    Notes,
+    Photo,
+    Name,
+    QueueCode,
+    LicenceNumber,
+    Specialization,
+    YearsExperience,
+    Fee,
+    Weekday,
+    StartMinute,
+    EndMinute,
+    SlotMinutes,
+    StartsAt,
+    EndsAt,
+    Duration,
+    OverrideReason,
+    Reason,
+    Doctor,
+    Patient,
+}
+
+/// Whose other appointment a booking clashes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Clash {
+    Doctor,
+    Patient,
+}
+
+impl Clash {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Clash::Doctor => "doctor",
+            Clash::Patient => "patient",
+        }
+    }
 }
 
 impl Field {
@@ -108,6 +162,20 @@ pub enum Error {
     SelfAction,
     #[error("at least one active administrator must remain")]
     LastAdmin,
+    #[error("the {} already has an appointment then ({appointment_id} at {starts_at})", clash.as_str())]
+    SlotTaken { appointment_id: String, clash: Clash, starts_at: String },
+    #[error("outside the doctor's working hours, or during leave, a holiday or blocked time")]
+    OutsideHours,
+    #[error("cannot go from {from} to {to}")]
+    BadTransition { from: &'static str, to: &'static str },
+    #[error("this doctor is not taking appointments")]
+    DoctorUnavailable,
+    #[error("already in today's queue as {number}")]
+    AlreadyQueued { number: String },
+    #[error("nobody is waiting")]
+    QueueEmpty,
+    #[error("no free time in that period")]
+    NoFreeSlot,
     #[error("the key slot file {0} is missing: restore it from a backup")]
     KeyslotMissing(String),
     #[error("the key slot file is damaged ({0}): restore it from a backup")]
@@ -152,6 +220,13 @@ impl Error {
             Error::Duplicate { .. } => C::Duplicate,
             Error::SelfAction => C::SelfAction,
             Error::LastAdmin => C::LastAdmin,
+            Error::SlotTaken { .. } => C::SlotTaken,
+            Error::OutsideHours => C::OutsideHours,
+            Error::BadTransition { .. } => C::BadTransition,
+            Error::DoctorUnavailable => C::DoctorUnavailable,
+            Error::AlreadyQueued { .. } => C::AlreadyQueued,
+            Error::QueueEmpty => C::QueueEmpty,
+            Error::NoFreeSlot => C::NoFreeSlot,
             Error::KeyslotMissing(_) => C::KeyslotMissing,
             Error::KeyslotCorrupt(_) => C::KeyslotCorrupt,
             Error::DatabaseUnreadable => C::DatabaseUnreadable,
@@ -185,6 +260,18 @@ impl Error {
             }
             Error::Duplicate { field } => {
                 p.insert("field".into(), field.as_str());
+            }
+            Error::SlotTaken { appointment_id, clash, starts_at } => {
+                p.insert("appointment_id".into(), appointment_id.clone());
+                p.insert("clash".into(), clash.as_str().into());
+                p.insert("starts_at".into(), starts_at.clone());
+            }
+            Error::BadTransition { from, to } => {
+                p.insert("from".into(), (*from).into());
+                p.insert("to".into(), (*to).into());
+            }
+            Error::AlreadyQueued { number } => {
+                p.insert("number".into(), number.clone());
             }
             _ => {}
         }
@@ -235,6 +322,13 @@ pub enum ErrorCode {
     Duplicate,
     SelfAction,
     LastAdmin,
+    SlotTaken,
+    OutsideHours,
+    BadTransition,
+    DoctorUnavailable,
+    AlreadyQueued,
+    QueueEmpty,
+    NoFreeSlot,
     KeyslotMissing,
     KeyslotCorrupt,
     DatabaseUnreadable,

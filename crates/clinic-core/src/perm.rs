@@ -189,6 +189,41 @@ commands! {
     settings_update => SettingsManage,
     audit_list => AuditRead,
     audit_verify => AuditRead,
+    // Patients.
+    patient_search => PatientRead,
+    patient_get => PatientRead,
+    patient_register => PatientWrite,
+    patient_update => PatientWrite,
+    patient_set_photo => PatientWrite,
+    patient_photo => PatientRead,
+    // Doctors and schedules.
+    specialization_list => ScheduleRead,
+    specialization_save => DoctorManage,
+    doctor_list => ScheduleRead,
+    doctor_save => DoctorManage,
+    doctor_hours_get => ScheduleRead,
+    doctor_hours_set => DoctorManage,
+    exception_list => ScheduleRead,
+    exception_add => DoctorManage,
+    exception_remove => DoctorManage,
+    // Appointments.
+    slots_find => AppointmentRead,
+    appointment_book => AppointmentWrite,
+    appointment_book_first_free => AppointmentWrite,
+    appointment_set_status => AppointmentWrite,
+    appointment_reschedule => AppointmentWrite,
+    appointment_history => AppointmentRead,
+    appointments_calendar => AppointmentRead,
+    appointments_for_patient => AppointmentRead,
+    // Queue.
+    queue_check_in => QueueManage,
+    queue_today => QueueRead,
+    queue_call_next => QueueCall,
+    queue_advance => QueueCall,
+    queue_mark_left => QueueManage,
+    queue_board => Public,
+    // Window-side: src-tauri opens the board after `Core::authorize`.
+    open_queue_board => QueueRead,
 }
 
 /// The screens of the app. Which ones a person sees follows from their permissions,
@@ -197,6 +232,10 @@ commands! {
 #[serde(rename_all = "snake_case")]
 pub enum Screen {
     Home,
+    Reception,
+    Calendar,
+    Queue,
+    Doctors,
     Staff,
     Audit,
     Settings,
@@ -206,6 +245,18 @@ pub enum Screen {
 pub fn screens_for(roles: &[Role]) -> Vec<Screen> {
     let can = |p| allowed(roles, p);
     let mut s = vec![Screen::Home];
+    if can(Permission::PatientWrite) && can(Permission::AppointmentWrite) && can(Permission::QueueManage) {
+        s.push(Screen::Reception);
+    }
+    if can(Permission::AppointmentRead) && can(Permission::ScheduleRead) {
+        s.push(Screen::Calendar);
+    }
+    if can(Permission::QueueCall) {
+        s.push(Screen::Queue);
+    }
+    if can(Permission::DoctorManage) {
+        s.push(Screen::Doctors);
+    }
     if can(Permission::StaffManage) {
         s.push(Screen::Staff);
     }
@@ -243,9 +294,10 @@ mod tests {
     }
 
     #[test]
-    fn receptionist_sees_no_admin_screens() {
+    fn receptionist_sees_reception_not_admin_screens() {
         let s = screens_for(&[Role::Receptionist]);
-        assert!(s.contains(&Screen::Home) && s.contains(&Screen::Account));
+        assert!(s.contains(&Screen::Reception) && s.contains(&Screen::Calendar) && s.contains(&Screen::Account));
+        assert!(!s.contains(&Screen::Queue), "calling patients is the doctor's and nurse's");
         assert!(!s.contains(&Screen::Staff) && !s.contains(&Screen::Audit) && !s.contains(&Screen::Settings));
     }
 }

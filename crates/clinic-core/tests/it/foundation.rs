@@ -53,7 +53,7 @@ fn migrations_run_from_empty_and_tables_are_strict() {
             .conn()
             .prepare(
                 "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
-                 AND name NOT LIKE 'refinery_%' AND sql NOT LIKE '%) STRICT'",
+                 AND name NOT LIKE 'refinery_%' AND name NOT LIKE '%_fts%' AND sql NOT LIKE '%) STRICT'",
             )?
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
@@ -64,7 +64,10 @@ fn migrations_run_from_empty_and_tables_are_strict() {
         // Every table has the five standard columns.
         let tables: Vec<String> = db
             .conn()
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'refinery_%'")?
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+                 AND name NOT LIKE 'refinery_%' AND name NOT LIKE '%_fts%'",
+            )?
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         for t in tables {

@@ -1,6 +1,9 @@
 //! Every command against every role: allowed exactly when the permission table says so.
 
-use clinic_core::app::SetActive;
+use clinic_core::app::{CalendarQuery, FirstFreeQuery, SetActive};
+use clinic_core::appointments::{AppointmentKind, AppointmentStatus, BookInput, RescheduleInput, SlotQuery};
+use clinic_core::doctors::{ExceptionKind, ScheduleException, Specialization};
+use clinic_core::queue::{CheckIn, TicketStatus};
 use clinic_core::audit::AuditFilter;
 use clinic_core::perm::{allowed, Command, Role};
 use clinic_core::settings::Language;
@@ -69,6 +72,81 @@ fn call(core: &Core, cmd: Command, pw: &str) -> Result<(), Error> {
         }
         Command::audit_list => core.audit_list(AuditFilter::default()).map(drop),
         Command::audit_verify => core.audit_verify().map(drop),
+        Command::patient_search => core.patient_search("ann", 0, 20).map(drop),
+        Command::patient_get => core.patient_get(nobody).map(drop),
+        Command::patient_register => core.patient_register(crate::reception::patient("", "", "2000-01-01"), false).map(drop),
+        Command::patient_update => core.patient_update(nobody, crate::reception::patient("A", "B", "2000-01-01")).map(drop),
+        Command::patient_set_photo => core.patient_set_photo(nobody, "image/png", "AAAA").map(drop),
+        Command::patient_photo => core.patient_photo(nobody).map(drop),
+        Command::specialization_list => core.specialization_list().map(drop),
+        Command::specialization_save => core
+            .specialization_save(Specialization { id: String::new(), name: String::new(), queue_code: "C".into() })
+            .map(drop),
+        Command::doctor_list => core.doctor_list().map(drop),
+        Command::doctor_save => core.doctor_save(crate::reception::doctor_input("x", nobody)).map(drop),
+        Command::doctor_hours_get => core.doctor_hours_get(nobody).map(drop),
+        Command::doctor_hours_set => core.doctor_hours_set(nobody, vec![]).map(drop),
+        Command::exception_list => core.exception_list(None, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z").map(drop),
+        Command::exception_add => core
+            .exception_add(ScheduleException {
+                id: String::new(),
+                doctor_id: Some(nobody.into()),
+                kind: ExceptionKind::Leave,
+                starts_at: "x".into(),
+                ends_at: "y".into(),
+                reason: String::new(),
+            })
+            .map(drop),
+        Command::exception_remove => core.exception_remove(nobody),
+        Command::slots_find => core
+            .slots_find(SlotQuery { doctor_id: Some(nobody.into()), specialization_id: None, from: None, days: 1, limit: 5 })
+            .map(drop),
+        Command::appointment_book => core
+            .appointment_book(BookInput {
+                patient_id: nobody.into(),
+                doctor_id: nobody.into(),
+                starts_at: "2030-01-01T00:00:00Z".into(),
+                duration_minutes: 15,
+                kind: AppointmentKind::Consultation,
+                reason: String::new(),
+                override_reason: None,
+            })
+            .map(drop),
+        Command::appointment_book_first_free => core
+            .appointment_book_first_free(FirstFreeQuery {
+                specialization_id: nobody.into(),
+                patient_id: nobody.into(),
+                from: None,
+                days: 1,
+                duration_minutes: None,
+                kind: AppointmentKind::Consultation,
+                reason: String::new(),
+            })
+            .map(drop),
+        Command::appointment_set_status => core.appointment_set_status(nobody, AppointmentStatus::Confirmed, "").map(drop),
+        Command::appointment_reschedule => core
+            .appointment_reschedule(RescheduleInput {
+                appointment_id: nobody.into(),
+                starts_at: "2030-01-01T00:00:00Z".into(),
+                doctor_id: None,
+                duration_minutes: None,
+                reason: String::new(),
+            })
+            .map(drop),
+        Command::appointment_history => core.appointment_history(nobody).map(drop),
+        Command::appointments_calendar => core
+            .appointments_calendar(CalendarQuery { from: "2026-01-01T00:00:00Z".into(), to: "2026-01-02T00:00:00Z".into(), doctor_ids: vec![] })
+            .map(drop),
+        Command::appointments_for_patient => core.appointments_for_patient(nobody).map(drop),
+        Command::queue_check_in => core
+            .queue_check_in(CheckIn { appointment_id: Some(nobody.into()), patient_id: None, specialization_id: None, doctor_id: None, priority: None })
+            .map(drop),
+        Command::queue_today => core.queue_today().map(drop),
+        Command::queue_call_next => core.queue_call_next(Some(nobody.into())).map(drop),
+        Command::queue_advance => core.queue_advance(nobody, TicketStatus::InConsultation).map(drop),
+        Command::queue_mark_left => core.queue_mark_left(nobody).map(drop),
+        Command::queue_board => core.queue_board().map(drop),
+        Command::open_queue_board => core.authorize(Command::open_queue_board),
     }
 }
 

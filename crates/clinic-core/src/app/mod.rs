@@ -23,6 +23,9 @@ use crate::perm::{allowed, screens_for, Command, Permission, Role, Screen};
 use crate::settings::{self, ClinicProfile, Language, SecurityPolicy, Settings};
 use crate::staff::{self, NewStaff, Staff, StaffUpdate};
 
+mod reception;
+pub use reception::*;
+
 /// How long a password-checked sign-in waits for its second factor.
 const PENDING_LOGIN_MINUTES: i64 = 5;
 
@@ -43,6 +46,8 @@ struct State {
 struct Session {
     staff: Staff,
     policy: SecurityPolicy,
+    /// The clinic's time zone, for local days and working hours.
+    tz: chrono_tz::Tz,
     last_active: DateTime<Utc>,
     locked: bool,
 }
@@ -220,6 +225,13 @@ impl Core {
             clinic: settings::clinic(db.conn())?,
             device_code: db.device().code.clone(),
         })
+    }
+
+    /// For commands that live in the window layer (opening a window): checks the session
+    /// and the permission exactly as a core command would.
+    pub fn authorize(&self, cmd: Command) -> Result<()> {
+        let mut st = self.state.lock();
+        self.guard(&mut st, cmd).map(drop)
     }
 
     // -----------------------------------------------------------------------------
@@ -419,7 +431,8 @@ impl Core {
     fn finish_login(&self, st: &mut State, slots: &mut KeySlots, person: Staff, policy: SecurityPolicy) -> Result<SessionInfo> {
         slots.reset_failures(&person.id)?;
         let db = st.db.as_mut().ok_or(Error::NotAuthenticated)?;
-        let session = Session { staff: person, policy, last_active: self.now(), locked: false };
+        let tz = settings::clinic(db.conn())?.tz();
+        let session = Session { staff: person, policy, tz, last_active: self.now(), locked: false };
         db.write(&session.actor(), |w| w.record_event("login", "staff", &session.staff.id, None))?;
         let info = Self::session_info(db, &session)?;
         st.session = Some(session);
@@ -651,10 +664,11 @@ impl Core {
     pub fn settings_update(&self, input: Settings) -> Result<Settings> {
         let mut st = self.state.lock();
         let (db, s) = self.guard(&mut st, Command::settings_update)?;
-        let (_, policy) = db.write(&s.actor(), |w| {
+        let (clinic, policy) = db.write(&s.actor(), |w| {
             Ok((settings::save_clinic(w, input.clinic)?, settings::save_security(w, input.security)?))
         })?;
         s.policy = policy;
+        s.tz = clinic.tz();
         settings::load(db.conn(), &db.device().code.clone())
     }
 

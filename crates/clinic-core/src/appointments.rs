@@ -1,0 +1,524 @@
+//! Appointments: booking without double booking, the status machine and its history,
+//! rescheduling, the free-slot finder and the calendar.
+//!
+//! The clash checks run inside the booking's immediate transaction, so two PCs (or two
+//! threads) booking the same slot are serialised by SQLite's write lock: the second
+//! one sees the first one's row and gets `slot_taken`.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use specta::Type;
+
+use crate::audit::Write;
+use crate::doctors::{self, Doctor};
+use crate::error::{Clash, Error, Field, Reason, Result};
+use crate::ids::{new_id, parse_ts, ts};
+use crate::schedule::{self, Interval, Slot};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentKind {
+    Consultation,
+    FollowUp,
+    Emergency,
+    Checkup,
+}
+
+impl AppointmentKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            AppointmentKind::Consultation => "consultation",
+            AppointmentKind::FollowUp => "follow_up",
+            AppointmentKind::Emergency => "emergency",
+            AppointmentKind::Checkup => "checkup",
+        }
+    }
+    fn parse(s: &str) -> AppointmentKind {
+        match s {
+            "follow_up" => AppointmentKind::FollowUp,
+            "emergency" => AppointmentKind::Emergency,
+            "checkup" => AppointmentKind::Checkup,
+            _ => AppointmentKind::Consultation,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Scheduled,
+    Confirmed,
+    CheckedIn,
+    InConsultation,
+    Completed,
+    Cancelled,
+    NoShow,
+    Rescheduled,
+}
+
+impl AppointmentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppointmentStatus::Scheduled => "scheduled",
+            AppointmentStatus::Confirmed => "confirmed",
+            AppointmentStatus::CheckedIn => "checked_in",
+            AppointmentStatus::InConsultation => "in_consultation",
+            AppointmentStatus::Completed => "completed",
+            AppointmentStatus::Cancelled => "cancelled",
+            AppointmentStatus::NoShow => "no_show",
+            AppointmentStatus::Rescheduled => "rescheduled",
+        }
+    }
+
+    pub fn parse(s: &str) -> AppointmentStatus {
+        use AppointmentStatus::*;
+        match s {
+            "confirmed" => Confirmed,
+            "checked_in" => CheckedIn,
+            "in_consultation" => InConsultation,
+            "completed" => Completed,
+            "cancelled" => Cancelled,
+            "no_show" => NoShow,
+            "rescheduled" => Rescheduled,
+            _ => Scheduled,
+        }
+    }
+
+    /// The transitions allowed from here. Rescheduling goes through `reschedule`.
+    pub fn next(self) -> &'static [AppointmentStatus] {
+        use AppointmentStatus::*;
+        match self {
+            Scheduled => &[Confirmed, CheckedIn, Cancelled, NoShow, Rescheduled],
+            Confirmed => &[CheckedIn, Cancelled, NoShow, Rescheduled],
+            CheckedIn => &[InConsultation, Cancelled],
+            InConsultation => &[Completed],
+            Completed | Cancelled | NoShow | Rescheduled => &[],
+        }
+    }
+
+    /// Holds its time: another booking may not overlap it.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Scheduled | Self::Confirmed | Self::CheckedIn | Self::InConsultation)
+    }
+}
+
+/// The statuses that hold time, as SQL.
+const ACTIVE_SQL: &str = "('scheduled', 'confirmed', 'checked_in', 'in_consultation')";
+
+/// Longest bookable appointment; also bounds the clash search.
+pub const MAX_MINUTES: u16 = 8 * 60;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct BookInput {
+    pub patient_id: String,
+    pub doctor_id: String,
+    /// UTC, RFC 3339.
+    pub starts_at: String,
+    pub duration_minutes: u16,
+    pub kind: AppointmentKind,
+    pub reason: String,
+    /// Emergencies only: why it may clash or fall outside working hours.
+    pub override_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct Appointment {
+    pub id: String,
+    pub patient_id: String,
+    pub doctor_id: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub kind: AppointmentKind,
+    pub reason: String,
+    pub status: AppointmentStatus,
+    pub rescheduled_to: Option<String>,
+    pub override_reason: Option<String>,
+}
+
+/// An appointment as the calendar and today's list show it.
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct CalendarEntry {
+    pub appointment: Appointment,
+    pub patient_name: String,
+    pub mrn: String,
+    pub doctor_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct HistoryEntry {
+    pub old_status: Option<AppointmentStatus>,
+    pub new_status: AppointmentStatus,
+    pub reason: String,
+    pub at: String,
+    pub by: String,
+}
+
+const COLUMNS: &str =
+    "a.id, a.patient_id, a.doctor_id, a.starts_at, a.ends_at, a.kind, a.reason, a.status, a.rescheduled_to, a.override_reason";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<Appointment> {
+    Ok(Appointment {
+        id: r.get(0)?,
+        patient_id: r.get(1)?,
+        doctor_id: r.get(2)?,
+        starts_at: r.get(3)?,
+        ends_at: r.get(4)?,
+        kind: AppointmentKind::parse(&r.get::<_, String>(5)?),
+        reason: r.get(6)?,
+        status: AppointmentStatus::parse(&r.get::<_, String>(7)?),
+        rescheduled_to: r.get(8)?,
+        override_reason: r.get(9)?,
+    })
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Appointment> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM appointments a WHERE a.id = ?1"))?
+        .query_row([id], row)
+        .optional()?
+        .ok_or(Error::NotFound { entity: "appointments" })
+}
+
+/// An active appointment of `column` (doctor_id or patient_id) = `who` overlapping
+/// [start, end), other than `except`.
+fn clash(conn: &Connection, column: &str, who: &str, start: &str, end: &str, except: Option<&str>) -> Result<Option<String>> {
+    let earliest = parse_ts(start).map(|s| ts(s - Duration::minutes(MAX_MINUTES as i64))).unwrap_or_default();
+    let sql = format!(
+        "SELECT id FROM appointments
+         WHERE {column} = ?1 AND starts_at < ?3 AND starts_at > ?5 AND ends_at > ?2
+           AND status IN {ACTIVE_SQL} AND id IS NOT ?4
+         ORDER BY starts_at LIMIT 1"
+    );
+    Ok(conn.prepare_cached(&sql)?.query_row(rusqlite::params![who, start, end, except, earliest], |r| r.get(0)).optional()?)
+}
+
+/// Busy intervals of a doctor (active appointments) overlapping [from, to).
+fn busy(conn: &Connection, doctor_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Interval>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT starts_at, ends_at FROM appointments
+         WHERE doctor_id = ?1 AND starts_at < ?3 AND starts_at > ?4 AND ends_at > ?2 AND status IN {ACTIVE_SQL}"
+    ))?;
+    let earliest = ts(from - Duration::minutes(MAX_MINUTES as i64));
+    let rows = stmt
+        .query_map(rusqlite::params![doctor_id, ts(from), ts(to), earliest], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .filter_map(|r| r.ok())
+        .filter_map(|(s, e)| Some((parse_ts(&s)?, parse_ts(&e)?)))
+        .collect();
+    Ok(rows)
+}
+
+fn exception_intervals(conn: &Connection, doctor_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Interval>> {
+    Ok(doctors::exceptions(conn, Some(doctor_id), &ts(from), &ts(to))?
+        .into_iter()
+        .filter_map(|e| Some((parse_ts(&e.starts_at)?, parse_ts(&e.ends_at)?)))
+        .collect())
+}
+
+fn history(w: &mut Write<'_>, appointment_id: &str, old: Option<AppointmentStatus>, new: AppointmentStatus, reason: &str) -> Result<()> {
+    let id = new_id();
+    w.insert(
+        "appointment_history",
+        &id,
+        "INSERT INTO appointment_history (id, appointment_id, old_status, new_status, reason,
+                                          created_at, created_by, updated_at, updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?7)",
+        rusqlite::params![id, appointment_id, old.map(|s| s.as_str()), new.as_str(), reason, w.now_ts(), w.actor_id()],
+    )?;
+    Ok(())
+}
+
+fn bookable_doctor(conn: &Connection, id: &str) -> Result<Doctor> {
+    let d = doctors::doctor(conn, id)?;
+    if !d.bookable() {
+        return Err(Error::DoctorUnavailable);
+    }
+    Ok(d)
+}
+
+/// Books one appointment: checks hours, exceptions and both clashes inside this
+/// transaction. An emergency with an override reason may go past the checks; the
+/// override is stored on the row and recorded as its own audit event.
+pub fn book(w: &mut Write<'_>, input: &BookInput, tz: Tz) -> Result<Appointment> {
+    book_except(w, input, tz, None)
+}
+
+fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str>) -> Result<Appointment> {
+    crate::patients::summary_of(w.conn(), &input.patient_id)?;
+    bookable_doctor(w.conn(), &input.doctor_id)?;
+    let start = parse_ts(&input.starts_at).ok_or(Error::invalid(Field::StartsAt, Reason::InvalidFormat))?;
+    if !(5..=MAX_MINUTES).contains(&input.duration_minutes) {
+        return Err(Error::invalid_limit(Field::Duration, Reason::OutOfRange, MAX_MINUTES as i64));
+    }
+    let end = start + Duration::minutes(input.duration_minutes as i64);
+    let emergency = input.kind == AppointmentKind::Emergency;
+    let override_reason = input.override_reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    if override_reason.is_some() && !emergency {
+        return Err(Error::invalid(Field::OverrideReason, Reason::NotAllowed));
+    }
+    if start < w.now() - Duration::minutes(5) && !emergency {
+        return Err(Error::invalid(Field::StartsAt, Reason::InPast));
+    }
+    let reason = crate::validate::optional(Field::Reason, &input.reason, 1000)?.unwrap_or_default();
+    let (s, e) = (ts(start), ts(end));
+    let mut overridden = vec![];
+
+    let blocks = doctors::working_hours(w.conn(), &input.doctor_id)?;
+    let exceptions = exception_intervals(w.conn(), &input.doctor_id, start, end)?;
+    if !schedule::within_hours(&blocks, &exceptions, start, end, tz) {
+        match override_reason {
+            Some(_) => overridden.push("outside_hours".to_string()),
+            None => return Err(Error::OutsideHours),
+        }
+    }
+    for (column, who, kind) in [("doctor_id", &input.doctor_id, Clash::Doctor), ("patient_id", &input.patient_id, Clash::Patient)] {
+        if let Some(other) = clash(w.conn(), column, who, &s, &e, except)? {
+            match override_reason {
+                Some(_) => overridden.push(format!("{}:{other}", kind.as_str())),
+                None => {
+                    let other_start = get(w.conn(), &other)?.starts_at;
+                    return Err(Error::SlotTaken { appointment_id: other, clash: kind, starts_at: other_start });
+                }
+            }
+        }
+    }
+
+    let id = new_id();
+    w.insert(
+        "appointments",
+        &id,
+        "INSERT INTO appointments (id, patient_id, doctor_id, starts_at, ends_at, kind, reason, status, override_reason,
+                                   created_at, created_by, updated_at, updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'scheduled', ?8, ?9, ?10, ?9, ?10)",
+        rusqlite::params![
+            id,
+            input.patient_id,
+            input.doctor_id,
+            s,
+            e,
+            input.kind.as_str(),
+            reason,
+            if overridden.is_empty() { None } else { override_reason },
+            w.now_ts(),
+            w.actor_id()
+        ],
+    )?;
+    history(w, &id, None, AppointmentStatus::Scheduled, &reason)?;
+    if !overridden.is_empty() {
+        w.record_event(
+            "override",
+            "appointments",
+            &id,
+            Some(serde_json::json!({ "reason": override_reason, "overrode": overridden })),
+        )?;
+    }
+    get(w.conn(), &id)
+}
+
+/// Moves an appointment along the status machine. Cancelling needs a reason.
+pub fn set_status(w: &mut Write<'_>, id: &str, to: AppointmentStatus, reason: &str) -> Result<Appointment> {
+    let a = get(w.conn(), id)?;
+    if to == AppointmentStatus::Rescheduled || !a.status.next().contains(&to) {
+        return Err(Error::BadTransition { from: a.status.as_str(), to: to.as_str() });
+    }
+    let reason = reason.trim();
+    if to == AppointmentStatus::Cancelled && reason.is_empty() {
+        return Err(Error::invalid(Field::Reason, Reason::Required));
+    }
+    w.update(
+        "appointments",
+        id,
+        "UPDATE appointments SET status = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
+        rusqlite::params![id, to.as_str(), w.now_ts(), w.actor_id()],
+    )?;
+    history(w, id, Some(a.status), to, reason)?;
+    get(w.conn(), id)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct RescheduleInput {
+    pub appointment_id: String,
+    /// UTC, RFC 3339.
+    pub starts_at: String,
+    /// Another doctor, or null to keep the same one.
+    pub doctor_id: Option<String>,
+    /// Null keeps the length.
+    pub duration_minutes: Option<u16>,
+    pub reason: String,
+}
+
+/// Books the new time under the same checks (the old appointment doesn't clash with
+/// itself), then marks the old one rescheduled and links it to the new one.
+pub fn reschedule(w: &mut Write<'_>, input: &RescheduleInput, tz: Tz) -> Result<Appointment> {
+    let old = get(w.conn(), &input.appointment_id)?;
+    if !old.status.next().contains(&AppointmentStatus::Rescheduled) {
+        return Err(Error::BadTransition { from: old.status.as_str(), to: AppointmentStatus::Rescheduled.as_str() });
+    }
+    let old_len = parse_ts(&old.ends_at)
+        .zip(parse_ts(&old.starts_at))
+        .map(|(e, s)| (e - s).num_minutes() as u16)
+        .unwrap_or(15);
+    let new = book_except(
+        w,
+        &BookInput {
+            patient_id: old.patient_id.clone(),
+            doctor_id: input.doctor_id.clone().unwrap_or(old.doctor_id.clone()),
+            starts_at: input.starts_at.clone(),
+            duration_minutes: input.duration_minutes.unwrap_or(old_len),
+            kind: old.kind,
+            reason: old.reason.clone(),
+            override_reason: None,
+        },
+        tz,
+        Some(&old.id),
+    )?;
+    w.update(
+        "appointments",
+        &old.id,
+        "UPDATE appointments SET status = 'rescheduled', rescheduled_to = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
+        rusqlite::params![old.id, new.id, w.now_ts(), w.actor_id()],
+    )?;
+    history(w, &old.id, Some(old.status), AppointmentStatus::Rescheduled, input.reason.trim())?;
+    Ok(new)
+}
+
+pub fn history_of(conn: &Connection, appointment_id: &str) -> Result<Vec<HistoryEntry>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT h.old_status, h.new_status, h.reason, h.created_at, coalesce(s.full_name, h.created_by)
+         FROM appointment_history h LEFT JOIN staff s ON s.id = h.created_by
+         WHERE h.appointment_id = ?1 ORDER BY h.created_at, h.rowid",
+    )?;
+    let rows = stmt
+        .query_map([appointment_id], |r| {
+            Ok(HistoryEntry {
+                old_status: r.get::<_, Option<String>>(0)?.map(|s| AppointmentStatus::parse(&s)),
+                new_status: AppointmentStatus::parse(&r.get::<_, String>(1)?),
+                reason: r.get(2)?,
+                at: r.get(3)?,
+                by: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+// ---------------------------------------------------------------------------------
+// Finding free time.
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct SlotQuery {
+    /// One doctor, or
+    pub doctor_id: Option<String>,
+    /// every bookable doctor of a specialty.
+    pub specialization_id: Option<String>,
+    /// UTC start; null = now.
+    pub from: Option<String>,
+    pub days: u32,
+    /// At most this many slots (earliest first).
+    pub limit: u32,
+}
+
+pub fn free_slots_for(conn: &Connection, doctor: &Doctor, from: DateTime<Utc>, days: u32, now: DateTime<Utc>, tz: Tz) -> Result<Vec<Slot>> {
+    let to = from + Duration::days(days as i64 + 1);
+    let blocks = doctors::working_hours(conn, &doctor.id)?;
+    let exceptions = exception_intervals(conn, &doctor.id, from, to)?;
+    let busy = busy(conn, &doctor.id, from, to)?;
+    Ok(schedule::free_slots(&doctor.id, &blocks, &exceptions, &busy, from, days, now, tz))
+}
+
+pub fn find_slots(conn: &Connection, q: &SlotQuery, now: DateTime<Utc>, tz: Tz) -> Result<Vec<Slot>> {
+    let from = match &q.from {
+        Some(f) => parse_ts(f).ok_or(Error::invalid(Field::StartsAt, Reason::InvalidFormat))?,
+        None => now,
+    };
+    let days = q.days.clamp(1, 62);
+    let doctors = candidates(conn, q)?;
+    let mut slots = vec![];
+    for d in &doctors {
+        slots.extend(free_slots_for(conn, d, from, days, now, tz)?);
+    }
+    slots.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.doctor_id.cmp(&b.doctor_id)));
+    slots.truncate(q.limit.clamp(1, 2000) as usize);
+    Ok(slots)
+}
+
+fn candidates(conn: &Connection, q: &SlotQuery) -> Result<Vec<Doctor>> {
+    Ok(match (&q.doctor_id, &q.specialization_id) {
+        (Some(d), _) => vec![bookable_doctor(conn, d)?],
+        (None, Some(s)) => doctors::doctors_of_specialization(conn, s)?.into_iter().filter(Doctor::bookable).collect(),
+        (None, None) => return Err(Error::invalid(Field::Doctor, Reason::Required)),
+    })
+}
+
+/// Active appointments of a doctor on the local day containing `t`.
+fn bookings_that_day(conn: &Connection, doctor_id: &str, t: DateTime<Utc>, tz: Tz) -> Result<i64> {
+    let date = schedule::local_date(tz, t);
+    let start = schedule::local_instant(tz, date, 0).unwrap_or(t);
+    let end = schedule::local_instant(tz, date + Duration::days(1), 0).unwrap_or(t);
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM appointments WHERE doctor_id = ?1 AND starts_at >= ?2 AND starts_at < ?3 AND status IN {ACTIVE_SQL}"
+        ))?
+        .query_row(rusqlite::params![doctor_id, ts(start), ts(end)], |r| r.get(0))?)
+}
+
+/// "First free doctor of specialty X": the earliest free slot across its doctors; on a
+/// tie, the doctor with fewer bookings that day.
+pub fn first_free(conn: &Connection, specialization_id: &str, from: Option<&str>, days: u32, now: DateTime<Utc>, tz: Tz) -> Result<Option<Slot>> {
+    let slots = find_slots(
+        conn,
+        &SlotQuery { doctor_id: None, specialization_id: Some(specialization_id.into()), from: from.map(String::from), days, limit: 2000 },
+        now,
+        tz,
+    )?;
+    let Some(first) = slots.first() else { return Ok(None) };
+    let tied: Vec<&Slot> = slots.iter().take_while(|s| s.starts_at == first.starts_at).collect();
+    let mut best: Option<(i64, &Slot)> = None;
+    for s in tied {
+        let t = parse_ts(&s.starts_at).unwrap_or(now);
+        let n = bookings_that_day(conn, &s.doctor_id, t, tz)?;
+        if best.is_none_or(|(b, _)| n < b) {
+            best = Some((n, s));
+        }
+    }
+    Ok(best.map(|(_, s)| s.clone()))
+}
+
+// ---------------------------------------------------------------------------------
+// Reading for the calendar and lists.
+
+/// Appointments starting in [from, to), of the given doctors (all if empty), with the
+/// names the calendar shows. Rescheduled ones are left out (their replacement shows).
+pub fn calendar(conn: &Connection, from: &str, to: &str, doctor_ids: &[String]) -> Result<Vec<CalendarEntry>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, p.given_name || ' ' || p.family_name, p.mrn, d.full_name
+         FROM appointments a JOIN patients p ON p.id = a.patient_id JOIN doctors d ON d.id = a.doctor_id
+         WHERE a.starts_at >= ?1 AND a.starts_at < ?2 AND a.status != 'rescheduled'
+           AND (?3 = '[]' OR a.doctor_id IN (SELECT value FROM json_each(?3)))
+         ORDER BY a.starts_at, d.full_name"
+    ))?;
+    let ids = serde_json::to_string(doctor_ids)?;
+    let rows = stmt
+        .query_map(rusqlite::params![from, to, ids], |r| {
+            Ok(CalendarEntry { appointment: row(r)?, patient_name: r.get(10)?, mrn: r.get(11)?, doctor_name: r.get(12)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// A patient's appointments, newest first (at most 100).
+pub fn for_patient(conn: &Connection, patient_id: &str) -> Result<Vec<CalendarEntry>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, p.given_name || ' ' || p.family_name, p.mrn, d.full_name
+         FROM appointments a JOIN patients p ON p.id = a.patient_id JOIN doctors d ON d.id = a.doctor_id
+         WHERE a.patient_id = ?1 ORDER BY a.starts_at DESC LIMIT 100"
+    ))?;
+    let rows = stmt
+        .query_map([patient_id], |r| {
+            Ok(CalendarEntry { appointment: row(r)?, patient_name: r.get(10)?, mrn: r.get(11)?, doctor_name: r.get(12)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}

@@ -1,0 +1,307 @@
+//! Check-in and the waiting queue: tickets numbered per department per day ("C-014"),
+//! priority first, then arrival; the board in the waiting room.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rusqlite::{Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use specta::Type;
+
+use crate::appointments::{self, AppointmentStatus};
+use crate::audit::Write;
+use crate::doctors;
+use crate::error::{Error, Field, Reason, Result};
+use crate::ids::{new_id, parse_ts};
+use crate::schedule::local_date;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Normal,
+    Urgent,
+    Emergency,
+}
+
+impl Priority {
+    fn level(self) -> i64 {
+        match self {
+            Priority::Normal => 0,
+            Priority::Urgent => 1,
+            Priority::Emergency => 2,
+        }
+    }
+    fn from_level(n: i64) -> Priority {
+        match n {
+            2 => Priority::Emergency,
+            1 => Priority::Urgent,
+            _ => Priority::Normal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    Waiting,
+    Called,
+    InConsultation,
+    Done,
+    Left,
+}
+
+impl TicketStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::Waiting => "waiting",
+            TicketStatus::Called => "called",
+            TicketStatus::InConsultation => "in_consultation",
+            TicketStatus::Done => "done",
+            TicketStatus::Left => "left",
+        }
+    }
+    fn parse(s: &str) -> TicketStatus {
+        match s {
+            "called" => TicketStatus::Called,
+            "in_consultation" => TicketStatus::InConsultation,
+            "done" => TicketStatus::Done,
+            "left" => TicketStatus::Left,
+            _ => TicketStatus::Waiting,
+        }
+    }
+    fn next(self) -> &'static [TicketStatus] {
+        use TicketStatus::*;
+        match self {
+            Waiting => &[Called, Left],
+            Called => &[InConsultation, Waiting, Left],
+            InConsultation => &[Done],
+            Done | Left => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct CheckIn {
+    /// A booked patient: their appointment (doctor and department follow from it), or
+    pub appointment_id: Option<String>,
+    /// a walk-in: the patient and a department (specialization), optionally a doctor.
+    pub patient_id: Option<String>,
+    pub specialization_id: Option<String>,
+    pub doctor_id: Option<String>,
+    /// Null: emergency for emergency appointments, else normal.
+    pub priority: Option<Priority>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct Ticket {
+    pub id: String,
+    pub number: String,
+    pub patient_id: String,
+    pub patient_name: String,
+    pub mrn: String,
+    pub appointment_id: Option<String>,
+    pub doctor_id: Option<String>,
+    pub doctor_name: Option<String>,
+    pub priority: Priority,
+    pub status: TicketStatus,
+    pub arrived_at: String,
+    pub called_at: Option<String>,
+    pub room: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct QueueToday {
+    pub day: String,
+    pub tickets: Vec<Ticket>,
+    pub waiting: u32,
+    /// Mean minutes from arrival to being called, over today's called tickets.
+    pub average_wait_minutes: Option<f64>,
+}
+
+/// What the waiting-room screen shows: numbers and rooms, never names.
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct BoardEntry {
+    pub number: String,
+    pub room: String,
+    pub status: TicketStatus,
+    pub called_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct Board {
+    pub clinic_name: String,
+    pub entries: Vec<BoardEntry>,
+    pub waiting: u32,
+}
+
+const TICKET: &str = "t.id, t.number, t.patient_id, p.given_name || ' ' || p.family_name, p.mrn, t.appointment_id,
+                      t.doctor_id, d.full_name, t.priority, t.status, t.arrived_at, t.called_at, t.room";
+const TICKET_FROM: &str =
+    "queue_tickets t JOIN patients p ON p.id = t.patient_id LEFT JOIN doctors d ON d.id = t.doctor_id";
+
+fn ticket(r: &Row<'_>) -> rusqlite::Result<Ticket> {
+    Ok(Ticket {
+        id: r.get(0)?,
+        number: r.get(1)?,
+        patient_id: r.get(2)?,
+        patient_name: r.get(3)?,
+        mrn: r.get(4)?,
+        appointment_id: r.get(5)?,
+        doctor_id: r.get(6)?,
+        doctor_name: r.get(7)?,
+        priority: Priority::from_level(r.get(8)?),
+        status: TicketStatus::parse(&r.get::<_, String>(9)?),
+        arrived_at: r.get(10)?,
+        called_at: r.get(11)?,
+        room: r.get(12)?,
+    })
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Ticket> {
+    conn.prepare_cached(&format!("SELECT {TICKET} FROM {TICKET_FROM} WHERE t.id = ?1"))?
+        .query_row([id], ticket)
+        .optional()?
+        .ok_or(Error::NotFound { entity: "queue_tickets" })
+}
+
+fn today(now: DateTime<Utc>, tz: Tz) -> String {
+    local_date(tz, now).format("%Y-%m-%d").to_string()
+}
+
+pub fn check_in(w: &mut Write<'_>, input: &CheckIn, tz: Tz) -> Result<Ticket> {
+    let (patient_id, doctor_id, specialization_id, default_priority) = match &input.appointment_id {
+        Some(aid) => {
+            let a = appointments::get(w.conn(), aid)?;
+            appointments::set_status(w, aid, AppointmentStatus::CheckedIn, "")?;
+            let d = doctors::doctor(w.conn(), &a.doctor_id)?;
+            let p = if a.kind == appointments::AppointmentKind::Emergency { Priority::Emergency } else { Priority::Normal };
+            (a.patient_id, Some(d.id), d.specialization_id, p)
+        }
+        None => {
+            let patient = input.patient_id.clone().ok_or(Error::invalid(Field::Patient, Reason::Required))?;
+            crate::patients::summary_of(w.conn(), &patient)?;
+            let spec = match (&input.doctor_id, &input.specialization_id) {
+                (Some(d), _) => doctors::doctor(w.conn(), d)?.specialization_id,
+                (None, Some(s)) => s.clone(),
+                (None, None) => return Err(Error::invalid(Field::Specialization, Reason::Required)),
+            };
+            (patient, input.doctor_id.clone(), spec, Priority::Normal)
+        }
+    };
+    let day = today(w.now(), tz);
+    let queued: Option<String> = w
+        .conn()
+        .prepare_cached("SELECT number FROM queue_tickets WHERE day = ?1 AND patient_id = ?2 AND status IN ('waiting', 'called')")?
+        .query_row([&day, &patient_id], |r| r.get(0))
+        .optional()?;
+    if let Some(number) = queued {
+        return Err(Error::AlreadyQueued { number });
+    }
+    let code = doctors::specialization(w.conn(), &specialization_id)?.queue_code;
+    let n = w.next_number("queue", &format!("{code}:{day}"))?;
+    let number = format!("{code}-{n:03}");
+    let priority = input.priority.unwrap_or(default_priority);
+    let id = new_id();
+    w.insert(
+        "queue_tickets",
+        &id,
+        "INSERT INTO queue_tickets (id, number, queue_code, day, patient_id, appointment_id, doctor_id, priority, status,
+                                    arrived_at, created_at, created_by, updated_at, updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'waiting', ?9, ?9, ?10, ?9, ?10)",
+        rusqlite::params![id, number, code, day, patient_id, input.appointment_id, doctor_id, priority.level(), w.now_ts(), w.actor_id()],
+    )?;
+    get(w.conn(), &id)
+}
+
+/// The doctor calls the next patient: emergencies first, then the earliest arrival,
+/// among tickets for this doctor or for the doctor's department with no doctor set.
+pub fn call_next(w: &mut Write<'_>, doctor_id: &str, tz: Tz) -> Result<Ticket> {
+    let d = doctors::doctor(w.conn(), doctor_id)?;
+    let code = doctors::specialization(w.conn(), &d.specialization_id)?.queue_code;
+    let day = today(w.now(), tz);
+    let next: Option<String> = w
+        .conn()
+        .prepare_cached(
+            "SELECT id FROM queue_tickets
+             WHERE day = ?1 AND status = 'waiting' AND (doctor_id = ?2 OR (doctor_id IS NULL AND queue_code = ?3))
+             ORDER BY priority DESC, arrived_at, rowid LIMIT 1",
+        )?
+        .query_row([&day, doctor_id, &code], |r| r.get(0))
+        .optional()?;
+    let id = next.ok_or(Error::QueueEmpty)?;
+    w.update(
+        "queue_tickets",
+        &id,
+        "UPDATE queue_tickets SET status = 'called', called_at = ?2, room = ?3, doctor_id = ?4, updated_at = ?2, updated_by = ?5
+         WHERE id = ?1",
+        rusqlite::params![id, w.now_ts(), d.room, doctor_id, w.actor_id()],
+    )?;
+    get(w.conn(), &id)
+}
+
+/// Moves a ticket on (called → in consultation → done, or → left); the appointment
+/// behind it follows.
+pub fn advance(w: &mut Write<'_>, id: &str, to: TicketStatus) -> Result<Ticket> {
+    let t = get(w.conn(), id)?;
+    if !t.status.next().contains(&to) {
+        return Err(Error::BadTransition { from: t.status.as_str(), to: to.as_str() });
+    }
+    let finished = matches!(to, TicketStatus::Done | TicketStatus::Left).then(|| w.now_ts());
+    w.update(
+        "queue_tickets",
+        id,
+        "UPDATE queue_tickets SET status = ?2, finished_at = coalesce(?3, finished_at), updated_at = ?4, updated_by = ?5
+         WHERE id = ?1",
+        rusqlite::params![id, to.as_str(), finished, w.now_ts(), w.actor_id()],
+    )?;
+    if let Some(aid) = &t.appointment_id {
+        let a = appointments::get(w.conn(), aid)?;
+        let follow = match to {
+            TicketStatus::InConsultation => Some((AppointmentStatus::InConsultation, "")),
+            TicketStatus::Done => Some((AppointmentStatus::Completed, "")),
+            TicketStatus::Left => Some((AppointmentStatus::Cancelled, "left without being seen")),
+            _ => None,
+        };
+        if let Some((s, why)) = follow {
+            if a.status.next().contains(&s) {
+                appointments::set_status(w, aid, s, why)?;
+            }
+        }
+    }
+    get(w.conn(), id)
+}
+
+pub fn today_list(conn: &Connection, now: DateTime<Utc>, tz: Tz) -> Result<QueueToday> {
+    let day = today(now, tz);
+    let tickets = conn
+        .prepare_cached(&format!(
+            "SELECT {TICKET} FROM {TICKET_FROM} WHERE t.day = ?1
+             ORDER BY CASE t.status WHEN 'called' THEN 0 WHEN 'in_consultation' THEN 1 WHEN 'waiting' THEN 2 ELSE 3 END,
+                      t.priority DESC, t.arrived_at"
+        ))?
+        .query_map([&day], ticket)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let waiting = tickets.iter().filter(|t| t.status == TicketStatus::Waiting).count() as u32;
+    let waits: Vec<f64> = tickets
+        .iter()
+        .filter_map(|t| Some((parse_ts(t.called_at.as_deref()?)? - parse_ts(&t.arrived_at)?).num_seconds() as f64 / 60.0))
+        .collect();
+    let average_wait_minutes = (!waits.is_empty()).then(|| (waits.iter().sum::<f64>() / waits.len() as f64 * 10.0).round() / 10.0);
+    Ok(QueueToday { day, tickets, waiting, average_wait_minutes })
+}
+
+pub fn board(conn: &Connection, clinic_name: &str, now: DateTime<Utc>, tz: Tz) -> Result<Board> {
+    let day = today(now, tz);
+    let entries = conn
+        .prepare_cached(
+            "SELECT number, coalesce(room, ''), status, called_at FROM queue_tickets
+             WHERE day = ?1 AND status IN ('called', 'in_consultation') ORDER BY called_at DESC LIMIT 12",
+        )?
+        .query_map([&day], |r| {
+            Ok(BoardEntry { number: r.get(0)?, room: r.get(1)?, status: TicketStatus::parse(&r.get::<_, String>(2)?), called_at: r.get(3)? })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let waiting: u32 = conn
+        .prepare_cached("SELECT count(*) FROM queue_tickets WHERE day = ?1 AND status = 'waiting'")?
+        .query_row([&day], |r| r.get(0))?;
+    Ok(Board { clinic_name: clinic_name.to_string(), entries, waiting })
+}
