@@ -34,9 +34,49 @@ export const commands = {
 	settingsUpdate: (input: Settings) => __TAURI_INVOKE<Settings>("settings_update", { input }),
 	auditList: (filter: AuditFilter) => __TAURI_INVOKE<AuditPage>("audit_list", { filter }),
 	auditVerify: () => __TAURI_INVOKE<ChainStatus>("audit_verify"),
+	patientSearch: (text: string, offset: number, limit: number) => __TAURI_INVOKE<SearchPage>("patient_search", { text, offset, limit }),
+	patientGet: (id: string) => __TAURI_INVOKE<Patient>("patient_get", { id }),
+	patientRegister: (input: PatientInput, allowDuplicates: boolean) => __TAURI_INVOKE<RegisterOutcome>("patient_register", { input, allowDuplicates }),
+	patientUpdate: (id: string, input: PatientInput) => __TAURI_INVOKE<Patient>("patient_update", { id, input }),
+	patientSetPhoto: (id: string, mime: string, base64: string) => __TAURI_INVOKE<null>("patient_set_photo", { id, mime, base64 }),
+	patientPhoto: (id: string) => __TAURI_INVOKE<string | null>("patient_photo", { id }),
+	specializationList: () => __TAURI_INVOKE<Specialization[]>("specialization_list"),
+	specializationSave: (input: Specialization) => __TAURI_INVOKE<Specialization>("specialization_save", { input }),
+	doctorList: () => __TAURI_INVOKE<Doctor[]>("doctor_list"),
+	doctorSave: (input: Doctor) => __TAURI_INVOKE<Doctor>("doctor_save", { input }),
+	doctorHoursGet: (doctorId: string) => __TAURI_INVOKE<WorkingBlock[]>("doctor_hours_get", { doctorId }),
+	doctorHoursSet: (doctorId: string, blocks: WorkingBlock[]) => __TAURI_INVOKE<WorkingBlock[]>("doctor_hours_set", { doctorId, blocks }),
+	exceptionList: (doctorId: string | null, from: string, to: string) => __TAURI_INVOKE<ScheduleException[]>("exception_list", { doctorId, from, to }),
+	exceptionAdd: (input: ScheduleException) => __TAURI_INVOKE<ScheduleException>("exception_add", { input }),
+	exceptionRemove: (id: string) => __TAURI_INVOKE<null>("exception_remove", { id }),
+	slotsFind: (query: SlotQuery) => __TAURI_INVOKE<Slot[]>("slots_find", { query }),
+	appointmentBook: (input: BookInput) => __TAURI_INVOKE<Appointment>("appointment_book", { input }),
+	appointmentBookFirstFree: (query: FirstFreeQuery) => __TAURI_INVOKE<Appointment>("appointment_book_first_free", { query }),
+	appointmentSetStatus: (id: string, status: AppointmentStatus, reason: string) => __TAURI_INVOKE<Appointment>("appointment_set_status", { id, status, reason }),
+	appointmentReschedule: (input: RescheduleInput) => __TAURI_INVOKE<Appointment>("appointment_reschedule", { input }),
+	appointmentHistory: (id: string) => __TAURI_INVOKE<HistoryEntry[]>("appointment_history", { id }),
+	appointmentsCalendar: (query: CalendarQuery) => __TAURI_INVOKE<CalendarEntry[]>("appointments_calendar", { query }),
+	appointmentsForPatient: (patientId: string) => __TAURI_INVOKE<CalendarEntry[]>("appointments_for_patient", { patientId }),
+	queueCheckIn: (input: CheckIn) => __TAURI_INVOKE<Ticket>("queue_check_in", { input }),
+	queueToday: () => __TAURI_INVOKE<QueueToday>("queue_today"),
+	queueCallNext: (doctorId: string | null) => __TAURI_INVOKE<Ticket>("queue_call_next", { doctorId }),
+	queueAdvance: (ticketId: string, to: TicketStatus) => __TAURI_INVOKE<Ticket>("queue_advance", { ticketId, to }),
+	queueMarkLeft: (ticketId: string) => __TAURI_INVOKE<Ticket>("queue_mark_left", { ticketId }),
+	queueBoard: () => __TAURI_INVOKE<Board>("queue_board"),
+	/**
+	 *  Opens the waiting-room board in its own window (or brings it forward). The board
+	 *  window's capability allows it `queue_board` and nothing else.
+	 */
+	openQueueBoard: () => __TAURI_INVOKE<null>("open_queue_board"),
 };
 
 /* Types */
+export type Allergy = {
+	substance: string,
+	reaction: string,
+	severity: Severity,
+};
+
 /**  What a failed command returns over IPC. */
 export type ApiError = {
 	code: ErrorCode,
@@ -52,6 +92,23 @@ export type AppInfo = {
 	/**  Currencies the books can be kept in (ISO 4217). */
 	currencies: string[],
 };
+
+export type Appointment = {
+	id: string,
+	patient_id: string,
+	doctor_id: string,
+	starts_at: string,
+	ends_at: string,
+	kind: AppointmentKind,
+	reason: string,
+	status: AppointmentStatus,
+	rescheduled_to: string | null,
+	override_reason: string | null,
+};
+
+export type AppointmentKind = "consultation" | "follow_up" | "emergency" | "checkup";
+
+export type AppointmentStatus = "scheduled" | "confirmed" | "checked_in" | "in_consultation" | "completed" | "cancelled" | "no_show" | "rescheduled";
 
 export type AuditEntry = {
 	seq: number,
@@ -84,11 +141,64 @@ export type AuditPage = {
 	next_before_seq: number | null,
 };
 
+export type Board = {
+	clinic_name: string,
+	entries: BoardEntry[],
+	waiting: number,
+};
+
+/**  What the waiting-room screen shows: numbers and rooms, never names. */
+export type BoardEntry = {
+	number: string,
+	room: string,
+	status: TicketStatus,
+	called_at: string,
+};
+
+export type BookInput = {
+	patient_id: string,
+	doctor_id: string,
+	/**  UTC, RFC 3339. */
+	starts_at: string,
+	duration_minutes: number,
+	kind: AppointmentKind,
+	reason: string,
+	/**  Emergencies only: why it may clash or fall outside working hours. */
+	override_reason: string | null,
+};
+
+/**  An appointment as the calendar and today's list show it. */
+export type CalendarEntry = {
+	appointment: Appointment,
+	patient_name: string,
+	mrn: string,
+	doctor_name: string,
+};
+
+export type CalendarQuery = {
+	/**  UTC bounds, RFC 3339: appointments starting in [from, to). */
+	from: string,
+	to: string,
+	/**  Empty: every doctor. */
+	doctor_ids: string[],
+};
+
 export type ChainStatus = {
 	entries: number,
 	/**  The first entry whose hash does not follow from its predecessor; null if intact. */
 	first_broken_seq: number | null,
 	first_broken_id: string | null,
+};
+
+export type CheckIn = {
+	/**  A booked patient: their appointment (doctor and department follow from it), or */
+	appointment_id: string | null,
+	/**  a walk-in: the patient and a department (specialization), optionally a doctor. */
+	patient_id: string | null,
+	specialization_id: string | null,
+	doctor_id: string | null,
+	/**  Null: emergency for emergency appointments, else normal. */
+	priority: Priority | null,
 };
 
 export type ClinicProfile = {
@@ -102,11 +212,59 @@ export type ClinicProfile = {
 	default_language: Language,
 };
 
+export type Doctor = {
+	/**  Empty to create. */
+	id: string,
+	/**  The staff account that signs in as this doctor, if any. */
+	staff_id: string | null,
+	full_name: string,
+	specialization_id: string,
+	licence_number: string,
+	qualification: string,
+	years_experience: number,
+	/**  Consultation fee in minor units of `fee_currency`. */
+	fee_minor: number,
+	fee_currency: string,
+	biography: string,
+	status: DoctorStatus,
+	available: boolean,
+	room: string,
+};
+
+export type DoctorStatus = "pending" | "approved" | "suspended";
+
+export type DuplicateMatch = {
+	patient: PatientSummary,
+	reasons: DuplicateReason[],
+};
+
+export type DuplicateReason = "name_and_birth_date" | "phone" | "national_id";
+
 /**  Stable error codes. Renaming one is a breaking change for the UI's translations. */
-export type ErrorCode = "not_initialized" | "already_initialized" | "bad_credentials" | "too_many_attempts" | "account_disabled" | "not_authenticated" | "session_locked" | "forbidden" | "password_change_required" | "bad_totp" | "no_pending_login" | "validation" | "not_found" | "duplicate" | "self_action" | "last_admin" | "keyslot_missing" | "keyslot_corrupt" | "database_unreadable" | "busy" | "internal";
+export type ErrorCode = "not_initialized" | "already_initialized" | "bad_credentials" | "too_many_attempts" | "account_disabled" | "not_authenticated" | "session_locked" | "forbidden" | "password_change_required" | "bad_totp" | "no_pending_login" | "validation" | "not_found" | "duplicate" | "self_action" | "last_admin" | "slot_taken" | "outside_hours" | "bad_transition" | "doctor_unavailable" | "already_queued" | "queue_empty" | "no_free_slot" | "keyslot_missing" | "keyslot_corrupt" | "database_unreadable" | "busy" | "internal";
+
+export type ExceptionKind = "leave" | "holiday" | "blocked";
 
 /**  The form fields a validation error can name. The UI labels them `field.<name>`. */
-export type FieldName = "clinic_name" | "clinic_address" | "clinic_phone" | "currency" | "time_zone" | "username" | "full_name" | "email" | "phone" | "password" | "new_password" | "roles" | "idle_lock_minutes";
+export type FieldName = "clinic_name" | "clinic_address" | "clinic_phone" | "currency" | "time_zone" | "username" | "full_name" | "email" | "phone" | "password" | "new_password" | "roles" | "idle_lock_minutes" | "given_name" | "family_name" | "birth_date" | "phones" | "address" | "national_id" | "blood_group" | "allergy_substance" | "insurance_provider" | "insurance_valid_until" | "emergency_name" | "emergency_phone" | "notes" | "photo" | "name" | "queue_code" | "licence_number" | "specialization" | "years_experience" | "fee" | "weekday" | "start_minute" | "end_minute" | "slot_minutes" | "starts_at" | "ends_at" | "duration" | "override_reason" | "reason" | "doctor" | "patient";
+
+export type FirstFreeQuery = {
+	specialization_id: string,
+	patient_id: string,
+	from: string | null,
+	days: number,
+	duration_minutes: number | null,
+	kind: AppointmentKind,
+	reason: string,
+};
+
+export type HistoryEntry = {
+	old_status: AppointmentStatus | null,
+	new_status: AppointmentStatus,
+	reason: string,
+	at: string,
+	by: string,
+};
 
 export type Language = "en" | "ru" | "th";
 
@@ -135,6 +293,74 @@ export type NewStaff = {
 	initial_password: string,
 };
 
+export type Patient = {
+	id: string,
+	mrn: string,
+	given_name: string,
+	family_name: string,
+	sex: Sex,
+	birth_date: string,
+	phones: string[],
+	email: string | null,
+	address: string | null,
+	national_id: string | null,
+	blood_group: string | null,
+	allergies: Allergy[],
+	chronic_conditions: string | null,
+	medical_history: string | null,
+	current_medications: string | null,
+	insurance_provider: string | null,
+	insurance_policy: string | null,
+	insurance_valid_until: string | null,
+	emergency_name: string | null,
+	emergency_relation: string | null,
+	emergency_phone: string | null,
+	notes: string | null,
+	has_photo: boolean,
+	created_at: string,
+	updated_at: string,
+};
+
+/**  What the registration form sends. Optional text is "" when empty. */
+export type PatientInput = {
+	given_name: string,
+	family_name: string,
+	sex: Sex,
+	/**  YYYY-MM-DD. */
+	birth_date: string,
+	phones: string[],
+	email: string,
+	address: string,
+	/**  National ID or passport number. */
+	national_id: string,
+	/**  One of A+, A-, B+, B-, AB+, AB-, O+, O-, or "". */
+	blood_group: string,
+	allergies: Allergy[],
+	chronic_conditions: string,
+	medical_history: string,
+	current_medications: string,
+	insurance_provider: string,
+	insurance_policy: string,
+	/**  YYYY-MM-DD or "". */
+	insurance_valid_until: string,
+	emergency_name: string,
+	emergency_relation: string,
+	emergency_phone: string,
+	notes: string,
+};
+
+/**  A search hit or a duplicate candidate: enough to recognise the person. */
+export type PatientSummary = {
+	id: string,
+	mrn: string,
+	given_name: string,
+	family_name: string,
+	sex: Sex,
+	birth_date: string,
+	phone: string | null,
+	national_id: string | null,
+};
+
 export type Permission = 
 /**  No sign-in needed (setup, login, app info). */
 "public" | 
@@ -153,16 +379,62 @@ export type Permission =
 /**  Call the next patient into a room. */
 "queue_call";
 
+export type Priority = "normal" | "urgent" | "emergency";
+
+export type QueueToday = {
+	day: string,
+	tickets: Ticket[],
+	waiting: number,
+	/**  Mean minutes from arrival to being called, over today's called tickets. */
+	average_wait_minutes: number | null,
+};
+
 /**  Why a field was refused. The UI shows `validation.<reason>` with the field's label. */
-export type Reason = "required" | "too_short" | "too_long" | "too_common" | "invalid_format" | "in_future" | "out_of_range" | "mismatch" | "unknown";
+export type Reason = "required" | "too_short" | "too_long" | "too_common" | "invalid_format" | "in_future" | "out_of_range" | "mismatch" | "unknown" | "overlap" | "in_past" | "not_allowed";
+
+export type RegisterOutcome = { outcome: "registered"; patient: Patient } | 
+/**
+ *  Nothing was written: someone alike is on file. Open them, or send again with
+ *  `allow_duplicates`.
+ */
+{ outcome: "possible_duplicates"; matches: DuplicateMatch[] };
+
+export type RescheduleInput = {
+	appointment_id: string,
+	/**  UTC, RFC 3339. */
+	starts_at: string,
+	/**  Another doctor, or null to keep the same one. */
+	doctor_id: string | null,
+	/**  Null keeps the length. */
+	duration_minutes: number | null,
+	reason: string,
+};
 
 export type Role = "admin" | "doctor" | "nurse" | "receptionist" | "pharmacist" | "cashier";
+
+export type ScheduleException = {
+	/**  Empty to create. */
+	id: string,
+	/**  None: the whole clinic (a public holiday). */
+	doctor_id: string | null,
+	kind: ExceptionKind,
+	/**  UTC, RFC 3339. */
+	starts_at: string,
+	ends_at: string,
+	reason: string,
+};
 
 /**
  *  The screens of the app. Which ones a person sees follows from their permissions,
  *  so the navigation never offers a screen whose commands would be refused.
  */
-export type Screen = "home" | "staff" | "audit" | "settings" | "account";
+export type Screen = "home" | "reception" | "calendar" | "queue" | "doctors" | "staff" | "audit" | "settings" | "account";
+
+export type SearchPage = {
+	items: PatientSummary[],
+	/**  Offset of the next page; null when this is the last. */
+	next_offset: number | null,
+};
 
 export type SecurityPolicy = {
 	/**  People holding any of these roles must use a second factor. */
@@ -216,6 +488,37 @@ export type SetupResult = {
 	device_code: string,
 };
 
+export type Severity = "mild" | "moderate" | "severe" | "life_threatening";
+
+export type Sex = "female" | "male" | "other" | "unknown";
+
+export type Slot = {
+	doctor_id: string,
+	/**  UTC, RFC 3339. */
+	starts_at: string,
+	ends_at: string,
+};
+
+export type SlotQuery = {
+	/**  One doctor, or */
+	doctor_id: string | null,
+	/**  every bookable doctor of a specialty. */
+	specialization_id: string | null,
+	/**  UTC start; null = now. */
+	from: string | null,
+	days: number,
+	/**  At most this many slots (earliest first). */
+	limit: number,
+};
+
+export type Specialization = {
+	/**  Empty to create. */
+	id: string,
+	name: string,
+	/**  Letters on this department's queue tickets ("C" → C-014). */
+	queue_code: string,
+};
+
 export type Staff = {
 	id: string,
 	username: string,
@@ -238,5 +541,33 @@ export type StaffUpdate = {
 	phone: string,
 	roles: Role[],
 	language: Language,
+};
+
+export type Ticket = {
+	id: string,
+	number: string,
+	patient_id: string,
+	patient_name: string,
+	mrn: string,
+	appointment_id: string | null,
+	doctor_id: string | null,
+	doctor_name: string | null,
+	priority: Priority,
+	status: TicketStatus,
+	arrived_at: string,
+	called_at: string | null,
+	room: string | null,
+};
+
+export type TicketStatus = "waiting" | "called" | "in_consultation" | "done" | "left";
+
+/**  One block of weekly hours in the clinic's local time. */
+export type WorkingBlock = {
+	/**  1 = Monday … 7 = Sunday. */
+	weekday: number,
+	/**  Minutes after local midnight. */
+	start_minute: number,
+	end_minute: number,
+	slot_minutes: number,
 };
 
