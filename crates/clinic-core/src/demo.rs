@@ -9,6 +9,37 @@ use crate::settings::{ClinicProfile, Language, Settings};
 use crate::staff::NewStaff;
 use crate::Core;
 
+/// Doctors (the demo `doctor` account signs in as the first), patients and appointments.
+fn populate(core: &Core, size: Size, progress: &mut impl FnMut(&str)) -> Result<()> {
+    let clinic = core.settings_get()?.clinic;
+    let tz = clinic.tz();
+    let doctor_staff = core.staff_list()?.into_iter().find(|s| s.username == ACCOUNTS[1].0).map(|s| s.id);
+    core.with_db(|db| {
+        let actor = crate::audit::Actor { id: "demo".into(), name: "Demo data".into() };
+        let doctors = db.write(&actor, |w| {
+            let mut ds = crate::generate::doctors(w, size.doctors, &clinic.currency)?;
+            if let (Some(first), Some(staff)) = (ds.first_mut(), doctor_staff.clone()) {
+                first.staff_id = Some(staff);
+                *first = crate::doctors::save_doctor(w, first)?;
+            }
+            Ok(ds)
+        })?;
+        progress(&format!("{} doctors with weekly hours", doctors.len()));
+        let total = size.patients;
+        let ids = crate::generate::patients(db, &actor, total, 42, |done| {
+            if done % 10_000 == 0 || done == total {
+                progress(&format!("patients: {done} / {total}"));
+            }
+        })?;
+        let from = db.now() - chrono::Duration::days(2);
+        let made = crate::generate::appointments(db, &actor, &doctors, &ids, from, size.days, 70, size.max_appointments, tz, 42, |n| {
+            progress(&format!("appointments: {n}"));
+        })?;
+        progress(&format!("{made} appointments over {} days", size.days));
+        Ok(())
+    })
+}
+
 /// (username, password, role) of every demo account.
 pub const ACCOUNTS: &[(&str, &str, Role, &str)] = &[
     ("admin", "clinic-admin-demo", Role::Admin, "Anna Petrova"),
@@ -19,7 +50,26 @@ pub const ACCOUNTS: &[(&str, &str, Role, &str)] = &[
     ("cashier", "cash-drawer-demo", Role::Cashier, "Lena Kim"),
 ];
 
+/// How much generated data a demo clinic gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    pub doctors: usize,
+    pub patients: u64,
+    /// Days of appointments, starting two days ago.
+    pub days: u32,
+    /// Stop after this many appointments.
+    pub max_appointments: u64,
+}
+
+/// What `make run` opens: 5 doctors, 2,000 patients, a week of appointments.
+pub const DEMO: Size = Size { doctors: 5, patients: 2000, days: 7, max_appointments: u64::MAX };
+
 pub fn create(dir: &Path) -> Result<Vec<(String, String, String)>> {
+    create_sized(dir, DEMO, |_| {})
+}
+
+/// A demo clinic of the given size; `progress` gets a line per step.
+pub fn create_sized(dir: &Path, size: Size, mut progress: impl FnMut(&str)) -> Result<Vec<(String, String, String)>> {
     let core = Core::new(dir);
     let (admin_user, admin_pw, _, admin_name) = ACCOUNTS[0];
     core.setup_create(SetupInput {
@@ -72,6 +122,8 @@ pub fn create(dir: &Path) -> Result<Vec<(String, String, String)>> {
         core.logout()?;
         done(core.login(admin_user, admin_pw)?)?;
     }
+    progress("accounts created");
+    populate(&core, size, &mut progress)?;
     core.logout()?;
     Ok(ACCOUNTS.iter().map(|(u, p, r, _)| (u.to_string(), p.to_string(), r.as_str().to_string())).collect())
 }

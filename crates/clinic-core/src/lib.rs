@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod doctors;
 pub mod error;
+pub mod generate;
 pub mod ids;
 pub mod keyslots;
 pub mod patients;
