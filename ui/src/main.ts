@@ -1,5 +1,8 @@
 import { mount } from "svelte";
 import App from "./App.svelte";
+import Board from "./screens/Board.svelte";
 import "./app.css";
 
-export default mount(App, { target: document.getElementById("app")! });
+// The same bundle serves the main window and the waiting-room board (#board).
+const target = document.getElementById("app")!;
+export default location.hash === "#board" ? mount(Board, { target }) : mount(App, { target });

@@ -456,6 +456,8 @@ export type SessionInfo = {
 	permissions: Permission[],
 	idle_lock_minutes: number,
 	clinic: ClinicProfile,
+	/**  Minor-unit digits of the clinic's currency (2 for THB: 12345 = 123.45). */
+	currency_digits: number,
 	device_code: string,
 };
 

@@ -26,3 +26,23 @@ describe("error messages", () => {
     setLocale("en");
   });
 });
+
+import { money, toMinor, zonedToUtc, zonedParts, addDays } from "./format";
+
+describe("zoned times and money", () => {
+  it("converts wall-clock times in a zone to UTC and back", () => {
+    expect(zonedToUtc("2026-03-10", "09:00", "Asia/Bangkok")).toBe("2026-03-10T02:00:00.000Z");
+    expect(zonedToUtc("2026-03-29", "09:00", "Europe/Berlin")).toBe("2026-03-29T07:00:00.000Z");
+    expect(zonedParts("2026-03-10T02:00:00.000Z", "Asia/Bangkok")).toEqual({ day: "2026-03-10", hhmm: "09:00" });
+    expect(addDays("2026-02-28", 1)).toBe("2026-03-01");
+  });
+  it("keeps money in integer minor units", () => {
+    expect(money(123456, "THB", 2)).toBe("1234.56 THB");
+    expect(money(5, "THB", 2)).toBe("0.05 THB");
+    expect(money(1500, "JPY", 0)).toBe("1500 JPY");
+    expect(toMinor("500", 2)).toBe(50000);
+    expect(toMinor("12.5", 2)).toBe(1250);
+    expect(toMinor("1.234", 2)).toBeNull();
+    expect(toMinor("abc", 2)).toBeNull();
+  });
+});

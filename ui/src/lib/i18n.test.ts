@@ -58,6 +58,15 @@ describe("translations", () => {
       ...union("Permission").map((p) => `permission.${p}`),
       ...union("Language").map((l) => `language.${l}`),
       ...union("FieldName").map((f) => `field.${f}`),
+      ...union("AppointmentStatus").map((x) => `status.${x}`),
+      ...union("AppointmentKind").map((x) => `kind.${x}`),
+      ...union("TicketStatus").map((x) => `ticket.${x}`),
+      ...union("Priority").map((x) => `priority.${x}`),
+      ...union("Sex").map((x) => `sex.${x}`),
+      ...union("Severity").map((x) => `severity.${x}`),
+      ...union("DoctorStatus").map((x) => `doctor_status.${x}`),
+      ...union("ExceptionKind").map((x) => `exception.${x}`),
+      ...union("DuplicateReason").map((x) => `duplicate.${x}`),
     ];
     expect(needed.length).toBeGreaterThan(40);
     expect(needed.filter((k) => !(k in en))).toEqual([]);

@@ -108,6 +108,8 @@ pub struct SessionInfo {
     pub permissions: Vec<Permission>,
     pub idle_lock_minutes: u32,
     pub clinic: ClinicProfile,
+    /// Minor-unit digits of the clinic's currency (2 for THB: 12345 = 123.45).
+    pub currency_digits: u8,
     pub device_code: String,
 }
 
@@ -206,6 +208,7 @@ impl Core {
 
     fn session_info(db: &Db, s: &Session) -> Result<SessionInfo> {
         let roles = s.staff.roles.clone();
+        let clinic = settings::clinic(db.conn())?;
         let mut permissions: Vec<Permission> =
             roles.iter().flat_map(|r| r.grants().iter().copied()).collect::<Vec<_>>();
         permissions.sort();
@@ -222,7 +225,8 @@ impl Core {
             totp_enrolled: s.staff.totp_enrolled,
             permissions,
             idle_lock_minutes: s.policy.idle_lock_minutes,
-            clinic: settings::clinic(db.conn())?,
+            currency_digits: settings::minor_digits(&clinic.currency).unwrap_or(2),
+            clinic,
             device_code: db.device().code.clone(),
         })
     }
