@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use thirtyfour::prelude::*;
 use thirtyfour::Capabilities;
 
-pub use thirtyfour::WebElement;
+pub use thirtyfour::{Key, WebElement};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -139,6 +139,65 @@ impl App {
             .unwrap();
     }
 
+    /// Sets an input's value as if typed (date and time inputs don't take keystrokes
+    /// reliably over WebDriver).
+    pub async fn set_value(&self, id: &str, value: &str) {
+        self.choose(id, value).await;
+    }
+
+    /// Chooses the `<option>` of a `<select>` whose text is `text`.
+    pub async fn choose_text(&self, id: &str, text: &str) {
+        let e = self.el(id).await;
+        let ok = self
+            .driver
+            .execute(
+                "const s = arguments[0];
+                 const o = [...s.options].find(o => o.text.trim() === arguments[1]);
+                 if (!o) return false;
+                 s.value = o.value;
+                 s.dispatchEvent(new Event('input', { bubbles: true }));
+                 s.dispatchEvent(new Event('change', { bubbles: true }));
+                 return true;",
+                vec![e.to_json().unwrap(), serde_json::json!(text)],
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.json(), &serde_json::json!(true), "no option {text:?} in [data-testid={id}]");
+    }
+
+    /// Runs a script in the page and returns its JSON result.
+    pub async fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+        self.driver.execute(script, args).await.unwrap().json().clone()
+    }
+
+    /// Presses a key in an element (e.g. `Key::Enter`).
+    pub async fn press(&self, id: &str, key: impl Into<thirtyfour::TypingData>) {
+        self.el(id).await.send_keys(key).await.unwrap();
+    }
+
+    /// Switches to the window whose page has an element `id` (e.g. the board).
+    pub async fn switch_to_window_with(&self, id: &str) {
+        let start = Instant::now();
+        loop {
+            for w in self.driver.windows().await.unwrap() {
+                self.driver.switch_to_window(w).await.unwrap();
+                if self.exists(id).await {
+                    return;
+                }
+            }
+            assert!(start.elapsed() < WAIT, "no window shows [data-testid={id}]");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Signs in with a username and password (no second factor).
+    pub async fn sign_in(&self, user: &str, password: &str) {
+        self.fill("login-username", user).await;
+        self.fill("login-password", password).await;
+        self.click("login-submit").await;
+        self.el("shell").await;
+    }
+
     pub async fn text(&self, id: &str) -> String {
         self.el(id).await.text().await.unwrap()
     }
@@ -152,7 +211,10 @@ impl App {
                     if t.contains(needle) {
                         return t;
                     }
-                    assert!(start.elapsed() < WAIT, "[data-testid={id}] says {t:?}, expected it to contain {needle:?}");
+                    if start.elapsed() > WAIT {
+                        let _ = self.driver.screenshot(&self.shots.join("failure.png")).await;
+                        panic!("[data-testid={id}] says {t:?}, expected it to contain {needle:?}");
+                    }
                 }
             }
             assert!(start.elapsed() < WAIT, "no [data-testid={id}] containing {needle:?}");
@@ -183,6 +245,17 @@ impl App {
         let _ = Command::new("kill").args(["-TERM", &self.tauri_driver.id().to_string()]).status();
         let _ = self.tauri_driver.wait();
     }
+}
+
+/// A demo clinic (accounts, doctors, 2,000 patients, a week of appointments) made by
+/// the command-line tool, in a fresh folder.
+pub fn demo_clinic() -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    let cli = workspace_root().join("target/debug/clinicdesk-cli");
+    assert!(cli.exists(), "{} missing: cargo build -p clinic-core --bin clinicdesk-cli", cli.display());
+    let out = Command::new(&cli).arg("demo").arg(data.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    data
 }
 
 /// The current TOTP code for a base32 secret, as an authenticator app shows it.

@@ -1,0 +1,124 @@
+//! The front desk's day in the real window: register a patient (and be warned the second
+//! time), find them by part of the name, book a free slot, fail to book a clashing one,
+//! check them in for a ticket; a doctor calls the next patient and the board shows it.
+
+use clinicdesk_e2e::{demo_clinic, App, Key};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn register_find_book_clash_check_in_call_and_board() {
+    let data = demo_clinic();
+    let mut app = App::launch_in("reception", data.path().to_path_buf(), None).await;
+
+    app.sign_in("reception", "front-desk-demo").await;
+    app.click("nav-reception").await;
+    app.el("patient-search").await;
+    app.shot("reception-start").await;
+
+    // Register a new patient.
+    app.click("patient-new").await;
+    app.fill("pf-given", "Zelda").await;
+    app.fill("pf-family", "Quinterova").await;
+    app.set_value("pf-birth", "1985-04-12").await;
+    app.fill("pf-phone-0", "+66 89 555 0101").await;
+    app.click("pf-allergy-add").await;
+    app.fill("pf-allergy-substance-0", "Penicillin").await;
+    app.shot("register-form").await;
+    app.click("pf-save").await;
+    app.wait_text("reception-notice", "Registered").await;
+    let mrn = app.text("patient-mrn").await;
+    assert!(mrn.contains('-'), "record number {mrn}");
+    app.wait_text("patient-allergies", "Penicillin").await;
+    app.shot("registered").await;
+
+    // The same person again: the duplicate warning, and opening the existing record.
+    app.click("patient-new").await;
+    app.fill("pf-given", "zelda").await;
+    app.fill("pf-family", "QUINTEROVA").await;
+    app.set_value("pf-birth", "1985-04-12").await;
+    app.click("pf-save").await;
+    app.wait_text("duplicate-warning", &mrn).await;
+    app.wait_text("duplicate-warning", "same name and date of birth").await;
+    app.shot("duplicate-warning").await;
+    app.click("duplicate-open-0").await;
+    app.wait_text("patient-mrn", &mrn).await;
+
+    // Find her by part of the family name, from the keyboard.
+    app.fill("patient-search", "quinte").await;
+    app.wait_text("search-result-0", "Quinterova").await;
+    app.press("patient-search", Key::Enter).await;
+    app.wait_text("patient-name", "Quinterova").await;
+    app.shot("found-by-partial-name").await;
+
+    // Book the first free slot with the doctor who signs in as `doctor`.
+    app.click("patient-book").await;
+    app.choose_text("booking-spec", "General practice").await;
+    app.choose_text("booking-doctor", "Dr. Somchai Wongsakul").await;
+    app.click("booking-find").await;
+    let slot = app.driver.find(thirtyfour::By::Css("[data-testid=booking-slots] button")).await.unwrap();
+    let start = slot.attr("data-start").await.unwrap().expect("slot start");
+    app.shot("free-slots").await;
+    slot.click().await.unwrap();
+    app.wait_text("reception-notice", "Booked").await;
+
+    // The same time again: the clash is refused and named.
+    app.click("patient-book").await;
+    app.choose_text("booking-spec", "General practice").await;
+    app.choose_text("booking-doctor", "Dr. Somchai Wongsakul").await;
+    let local = app
+        .js(
+            "const p = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Bangkok', hour12: false, year: 'numeric',
+                 month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).formatToParts(new Date(arguments[0]));
+             const g = t => p.find(x => x.type === t).value;
+             return [g('year') + '-' + g('month') + '-' + g('day'), g('hour') + ':' + g('minute')];",
+            vec![serde_json::json!(start)],
+        )
+        .await;
+    app.set_value("booking-manual-day", local[0].as_str().unwrap()).await;
+    app.set_value("booking-manual-time", local[1].as_str().unwrap()).await;
+    app.click("booking-manual-submit").await;
+    let msg = app.wait_text("booking-error", "already has an appointment").await;
+    assert!(msg.contains(local[1].as_str().unwrap()), "the error names the clashing time: {msg}");
+    app.shot("clash-refused").await;
+    app.click("booking-close").await;
+
+    // Check in as a walk-in and get a ticket.
+    app.click("patient-check-in").await;
+    app.choose_text("checkin-spec", "General practice").await;
+    app.click("checkin-walkin").await;
+    let ticket = app.text("ticket-number").await;
+    assert!(ticket.starts_with("C-"), "ticket {ticket}");
+    app.wait_text("queue-list", &ticket).await;
+    app.shot("checked-in").await;
+
+    // The waiting-room board in its own window.
+    app.click("open-board").await;
+    app.switch_to_window_with("board").await;
+    app.wait_text("board-waiting", "1").await;
+    app.shot("board-waiting").await;
+    app.switch_to_window_with("shell").await;
+
+    // The calendar shows the booking.
+    app.click("nav-calendar").await;
+    app.el("calendar").await;
+    app.shot("calendar-all-doctors").await;
+    app.choose_text("calendar-doctor", "Dr. Somchai Wongsakul").await;
+    app.click("calendar-week").await;
+    app.wait_text("calendar", "Quinterova").await;
+    app.shot("calendar-week").await;
+
+    // A doctor calls the next patient.
+    app.click("logout-button").await;
+    app.sign_in("doctor", "consult-room-demo").await;
+    app.click("nav-queue").await;
+    app.click("queue-call-next").await;
+    app.wait_text("queue-current-number", &ticket).await;
+    app.wait_text("queue-current-patient", "Quinterova").await;
+    app.shot("doctor-called").await;
+
+    // The board shows the number and the room.
+    app.switch_to_window_with("board").await;
+    app.wait_text(&format!("board-entry-{ticket}"), "101").await;
+    app.shot("board-called").await;
+
+    app.quit().await;
+}
