@@ -11,7 +11,7 @@ export PATH := $(CARGO_BIN):$(PATH)
 DEMO_DIR := target/demo-clinic
 APP := target/debug/clinicdesk
 
-.PHONY: run test deps apt-deps tauri-driver ui-deps ui app bindings test-core test-ui test-app test-e2e bench demo clean-demo
+.PHONY: run test deps apt-deps tauri-driver ui-deps ui app bindings test-core test-ui test-app test-e2e bench demo clean-demo generate
 
 run: deps app demo
 	CLINICDESK_DATA_DIR=$(DEMO_DIR) $(APP)
@@ -51,6 +51,10 @@ bindings:
 demo: app
 	@if [ ! -f $(DEMO_DIR)/clinic.db ]; then cargo run -q -p clinic-core --bin clinicdesk-cli -- demo $(DEMO_DIR); fi
 
+# N realistic patients (and doctors, appointments) in a new clinic: make generate N=100000 DIR=target/big
+generate:
+	cargo run -q --release -p clinic-core --bin clinicdesk-cli -- generate $(or $(DIR),target/generated) --patients $(or $(N),10000)
+
 clean-demo:
 	rm -rf $(DEMO_DIR)
 
@@ -64,8 +68,14 @@ test-app: app
 	cargo test -p clinicdesk
 
 test-e2e: app tauri-driver
+	cargo build -p clinic-core --bin clinicdesk-cli
 	cargo build -p clinicdesk-e2e --tests
 	xvfb-run -a -s "-screen 0 1280x900x24" cargo test -p clinicdesk-e2e -- --test-threads=1
 
-bench:
+# Figures for BENCHMARKS.md. The reception bench generates a 1,000,000-patient clinic in
+# target/bench-1m the first time (a few minutes); cold start needs a display (Xvfb).
+bench: app tauri-driver
 	cargo bench -p clinic-core --bench foundation
+	cargo bench -p clinic-core --bench reception
+	cargo build -p clinic-core --bin clinicdesk-cli
+	xvfb-run -a cargo run -q -p clinicdesk-e2e --bin coldstart

@@ -59,6 +59,14 @@ async fn register_find_book_clash_check_in_call_and_board() {
     app.shot("free-slots").await;
     slot.click().await.unwrap();
     app.wait_text("reception-notice", "Booked").await;
+    // Confirm it; the status history shows who did what.
+    app.wait_text("patient-appointments", "Scheduled").await;
+    app.click("appt-confirm").await;
+    app.wait_text("patient-appointments", "Confirmed").await;
+    app.click("appt-history").await;
+    app.wait_text("appt-history-list", "Scheduled → Confirmed").await;
+    app.wait_text("appt-history-list", "Nok Siriporn").await;
+    app.shot("appointment-history").await;
 
     // The same time again: the clash is refused and named.
     app.click("patient-book").await;

@@ -411,6 +411,13 @@ export const en = {
   "doctors.hours_of": "Working hours: {name}",
   "doctors.hours_saved": "Working hours saved.",
   "doctors.add_block": "Add hours",
+  "appointment.confirm": "Confirm",
+  "appointment.move": "Move",
+  "appointment.cancel": "Cancel appointment",
+  "appointment.history": "History",
+  "appointment.moved_at_desk": "moved at the front desk",
+  "booking.move_title": "Move the appointment of {name}",
+  "reception.moved": "Moved to {time}.",
 } as const;
 
 export type Key = keyof typeof en;

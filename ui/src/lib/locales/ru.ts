@@ -412,4 +412,11 @@ export const ru: Record<Key, string> = {
   "doctors.hours_of": "Часы работы: {name}",
   "doctors.hours_saved": "Часы работы сохранены.",
   "doctors.add_block": "Добавить часы",
+  "appointment.confirm": "Подтвердить",
+  "appointment.move": "Перенести",
+  "appointment.cancel": "Отменить запись",
+  "appointment.history": "История",
+  "appointment.moved_at_desk": "перенесено в регистратуре",
+  "booking.move_title": "Перенос записи: {name}",
+  "reception.moved": "Перенесено на {time}.",
 };

@@ -412,4 +412,11 @@ export const th: Record<Key, string> = {
   "doctors.hours_of": "เวลาทำงาน: {name}",
   "doctors.hours_saved": "บันทึกเวลาทำงานแล้ว",
   "doctors.add_block": "เพิ่มช่วงเวลา",
+  "appointment.confirm": "ยืนยัน",
+  "appointment.move": "เลื่อนนัด",
+  "appointment.cancel": "ยกเลิกนัด",
+  "appointment.history": "ประวัติ",
+  "appointment.moved_at_desk": "เลื่อนที่เคาน์เตอร์",
+  "booking.move_title": "เลื่อนนัดของ {name}",
+  "reception.moved": "เลื่อนไปเป็น {time}",
 };
