@@ -206,7 +206,8 @@ impl<'c> Write<'c> {
                 .optional()?
                 .unwrap_or_else(|| (GENESIS.to_string(), String::new())),
         };
-        let entry = EntryFields {
+        let entry = AuditEntry {
+            seq: 0,
             id: new_id(),
             // Never earlier than the entry before, even if the clock stepped back:
             // date ranges are searched along seq (see `seq_bound`).
@@ -290,19 +291,43 @@ pub(crate) fn row_image(conn: &Connection, table: &str, id: &str) -> Result<Opti
     .map_err(Into::into)
 }
 
-struct EntryFields {
-    id: String,
-    at: String,
-    actor_id: String,
-    actor_name: String,
-    action: String,
-    entity: String,
-    entity_id: String,
-    before: Option<String>,
-    after: Option<String>,
+// ---------------------------------------------------------------------------------
+// Reading the trail.
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub id: String,
+    pub at: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
-impl EntryFields {
+const ENTRY_COLUMNS: &str = "seq, id, at, actor_id, actor_name, action, entity, entity_id, before, after";
+
+impl AuditEntry {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+        Ok(AuditEntry {
+            seq: r.get(0)?,
+            id: r.get(1)?,
+            at: r.get(2)?,
+            actor_id: r.get(3)?,
+            actor_name: r.get(4)?,
+            action: r.get(5)?,
+            entity: r.get(6)?,
+            entity_id: r.get(7)?,
+            before: r.get(8)?,
+            after: r.get(9)?,
+        })
+    }
+
+    /// The chain link: SHA-256 over the previous hash and every field but `seq`, each
+    /// length-prefixed so no two different entries hash alike.
     fn hash(&self, prev: &str) -> String {
         let mut h = Sha256::new();
         for part in [
@@ -322,23 +347,6 @@ impl EntryFields {
         }
         hex::encode(h.finalize())
     }
-}
-
-// ---------------------------------------------------------------------------------
-// Reading the trail.
-
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
-pub struct AuditEntry {
-    pub seq: i64,
-    pub id: String,
-    pub at: String,
-    pub actor_id: String,
-    pub actor_name: String,
-    pub action: String,
-    pub entity: String,
-    pub entity_id: String,
-    pub before: Option<String>,
-    pub after: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Type)]
@@ -390,9 +398,7 @@ pub fn list(conn: &Connection, f: &AuditFilter) -> Result<AuditPage> {
         (a, b) => a.or(b),
     };
     // Only the filters given go into the SQL, so the planner can use the entity index.
-    let mut sql = String::from(
-        "SELECT seq, id, at, actor_id, actor_name, action, entity, entity_id, before, after FROM audit_log WHERE 1",
-    );
+    let mut sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE 1");
     let mut args: Vec<rusqlite::types::Value> = vec![];
     let mut add = |clause: &str, v: rusqlite::types::Value| {
         args.push(v);
@@ -416,23 +422,8 @@ pub fn list(conn: &Connection, f: &AuditFilter) -> Result<AuditPage> {
     args.push((limit + 1).into());
     sql.push_str(&format!(" ORDER BY seq DESC LIMIT ?{}", args.len()));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let entries = stmt
-        .query_map(rusqlite::params_from_iter(args), |r| {
-            Ok(AuditEntry {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                at: r.get(2)?,
-                actor_id: r.get(3)?,
-                actor_name: r.get(4)?,
-                action: r.get(5)?,
-                entity: r.get(6)?,
-                entity_id: r.get(7)?,
-                before: r.get(8)?,
-                after: r.get(9)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut entries = entries;
+    let mut entries =
+        stmt.query_map(rusqlite::params_from_iter(args), AuditEntry::from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     let next_before_seq = if entries.len() as i64 > limit {
         entries.truncate(limit as usize);
         entries.last().map(|e| e.seq)
@@ -452,27 +443,14 @@ pub struct ChainStatus {
 
 /// Recomputes the whole chain and names the first broken link.
 pub fn verify(conn: &Connection) -> Result<ChainStatus> {
-    let mut stmt = conn.prepare(
-        "SELECT seq, id, at, actor_id, actor_name, action, entity, entity_id, before, after, prev_hash, hash
-         FROM audit_log ORDER BY seq",
-    )?;
+    let mut stmt = conn.prepare(&format!("SELECT {ENTRY_COLUMNS}, prev_hash, hash FROM audit_log ORDER BY seq"))?;
     let mut rows = stmt.query([])?;
     let mut prev = GENESIS.to_string();
     let mut n = 0;
     while let Some(r) = rows.next()? {
         n += 1;
-        let seq: i64 = r.get(0)?;
-        let e = EntryFields {
-            id: r.get(1)?,
-            at: r.get(2)?,
-            actor_id: r.get(3)?,
-            actor_name: r.get(4)?,
-            action: r.get(5)?,
-            entity: r.get(6)?,
-            entity_id: r.get(7)?,
-            before: r.get(8)?,
-            after: r.get(9)?,
-        };
+        let e = AuditEntry::from_row(r)?;
+        let seq = e.seq;
         let stored_prev: String = r.get(10)?;
         let stored_hash: String = r.get(11)?;
         if stored_prev != prev || e.hash(&prev) != stored_hash {

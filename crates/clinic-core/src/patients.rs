@@ -259,6 +259,39 @@ fn clean(input: &PatientInput, today: NaiveDate) -> Result<Clean> {
     })
 }
 
+impl Clean {
+    /// The columns both INSERT and UPDATE set, in this order: given_name … notes, name_key,
+    /// search_keys.
+    fn values(&self, search_keys: String) -> Result<Vec<rusqlite::types::Value>> {
+        use rusqlite::types::Value;
+        let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+        Ok(vec![
+            Value::Text(self.given_name.clone()),
+            Value::Text(self.family_name.clone()),
+            Value::Text(self.sex.into()),
+            Value::Text(self.birth_date.clone()),
+            Value::Text(serde_json::to_string(&self.phones)?),
+            opt(&self.email),
+            opt(&self.address),
+            opt(&self.national_id),
+            opt(&self.blood_group),
+            Value::Text(self.allergies.clone()),
+            opt(&self.chronic_conditions),
+            opt(&self.medical_history),
+            opt(&self.current_medications),
+            opt(&self.insurance_provider),
+            opt(&self.insurance_policy),
+            opt(&self.insurance_valid_until),
+            opt(&self.emergency_name),
+            opt(&self.emergency_relation),
+            opt(&self.emergency_phone),
+            opt(&self.notes),
+            Value::Text(self.name_key.clone()),
+            Value::Text(search_keys),
+        ])
+    }
+}
+
 /// The identifier tokens the search index holds for a patient.
 fn search_keys(mrn: &str, phones: &[String], national_id: Option<&str>) -> String {
     let mut keys = words(mrn);
@@ -393,7 +426,9 @@ pub fn register(w: &mut Write<'_>, input: &PatientInput, allow_duplicates: bool,
     }
     let id = new_id();
     let mrn = format!("{device_code}-{:06}", w.next_number("mrn", "")?);
-    let keys = search_keys(&mrn, &c.phones, c.national_id.as_deref());
+    let mut values = vec![id.clone().into(), mrn.clone().into()];
+    values.extend(c.values(search_keys(&mrn, &c.phones, c.national_id.as_deref()))?);
+    values.extend([w.now_ts().into(), w.actor_id().into()]);
     w.insert(
         "patients",
         &id,
@@ -403,34 +438,7 @@ pub fn register(w: &mut Write<'_>, input: &PatientInput, allow_duplicates: bool,
              name_key, search_keys, created_at, created_by, updated_at, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
                  ?23, ?24, ?25, ?26, ?25, ?26)",
-        rusqlite::params![
-            id,
-            mrn,
-            c.given_name,
-            c.family_name,
-            c.sex,
-            c.birth_date,
-            serde_json::to_string(&c.phones)?,
-            c.email,
-            c.address,
-            c.national_id,
-            c.blood_group,
-            c.allergies,
-            c.chronic_conditions,
-            c.medical_history,
-            c.current_medications,
-            c.insurance_provider,
-            c.insurance_policy,
-            c.insurance_valid_until,
-            c.emergency_name,
-            c.emergency_relation,
-            c.emergency_phone,
-            c.notes,
-            c.name_key,
-            keys,
-            w.now_ts(),
-            w.actor_id(),
-        ],
+        rusqlite::params_from_iter(values),
     )?;
     Ok(RegisterOutcome::Registered { patient: get(w.conn(), &id)? })
 }
@@ -443,7 +451,9 @@ pub fn update(w: &mut Write<'_>, id: &str, input: &PatientInput) -> Result<Patie
         .query_row([id], |r| r.get(0))
         .optional()?
         .ok_or(Error::NotFound { entity: "patients" })?;
-    let keys = search_keys(&mrn, &c.phones, c.national_id.as_deref());
+    let mut values = vec![id.to_string().into()];
+    values.extend(c.values(search_keys(&mrn, &c.phones, c.national_id.as_deref()))?);
+    values.extend([w.now_ts().into(), w.actor_id().into()]);
     w.update(
         "patients",
         id,
@@ -453,33 +463,7 @@ pub fn update(w: &mut Write<'_>, id: &str, input: &PatientInput) -> Result<Patie
              insurance_valid_until = ?17, emergency_name = ?18, emergency_relation = ?19, emergency_phone = ?20,
              notes = ?21, name_key = ?22, search_keys = ?23, updated_at = ?24, updated_by = ?25
          WHERE id = ?1",
-        rusqlite::params![
-            id,
-            c.given_name,
-            c.family_name,
-            c.sex,
-            c.birth_date,
-            serde_json::to_string(&c.phones)?,
-            c.email,
-            c.address,
-            c.national_id,
-            c.blood_group,
-            c.allergies,
-            c.chronic_conditions,
-            c.medical_history,
-            c.current_medications,
-            c.insurance_provider,
-            c.insurance_policy,
-            c.insurance_valid_until,
-            c.emergency_name,
-            c.emergency_relation,
-            c.emergency_phone,
-            c.notes,
-            c.name_key,
-            keys,
-            w.now_ts(),
-            w.actor_id(),
-        ],
+        rusqlite::params_from_iter(values),
     )?;
     get(w.conn(), id)
 }
