@@ -146,6 +146,7 @@ pub struct DuplicateMatch {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // sent once over IPC, never stored
 pub enum RegisterOutcome {
     Registered { patient: Patient },
     /// Nothing was written: someone alike is on file. Open them, or send again with

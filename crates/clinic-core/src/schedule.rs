@@ -65,6 +65,7 @@ pub fn within_hours(blocks: &[WorkingBlock], exceptions: &[Interval], start: Dat
 /// Free slots of one doctor from `from` for `days` local days, skipping slots that have
 /// started before `now`, overlap an exception, or overlap a `busy` interval.
 /// `busy` and `exceptions` need not be sorted.
+#[allow(clippy::too_many_arguments)]
 pub fn free_slots(
     doctor_id: &str,
     blocks: &[WorkingBlock],

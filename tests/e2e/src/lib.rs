@@ -261,7 +261,7 @@ pub fn demo_clinic() -> tempfile::TempDir {
 /// The current TOTP code for a base32 secret, as an authenticator app shows it.
 pub fn totp_now(secret_base32: &str) -> String {
     let bytes = totp_rs::Secret::Encoded(secret_base32.to_string()).to_bytes().unwrap();
-    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap();
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, "e2e".into()).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     totp.generate(now)
 }

@@ -115,6 +115,7 @@ pub struct SessionInfo {
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
 #[serde(tag = "step", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // sent once over IPC, never stored
 pub enum LoginStep {
     /// Signed in.
     Done { session: SessionInfo },
