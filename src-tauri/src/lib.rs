@@ -274,6 +274,18 @@ mod tests {
         assert!(current == fresh, "ui/src/lib/bindings.ts is out of date: run `make bindings`");
     }
 
+    /// A panic inside a command comes back as an `internal` error, not a crash across IPC.
+    #[test]
+    fn a_panicking_command_returns_an_internal_error() {
+        let core = Arc::new(Core::new(std::env::temp_dir().join("clinicdesk-panic-test")));
+        let out: Res<()> = tauri::async_runtime::block_on(call(&core, |_| panic!("boom")));
+        let err = out.unwrap_err();
+        assert_eq!(err.code, clinic_core::ErrorCode::Internal);
+        assert!(err.message.contains("boom"), "{}", err.message);
+        let ok = tauri::async_runtime::block_on(call(&core, |c| c.setup_status())).unwrap();
+        assert!(!ok, "the core still answers after a panic");
+    }
+
     /// Every command in the core's permission table is callable from the window, and
     /// the window calls nothing the table doesn't know.
     #[test]

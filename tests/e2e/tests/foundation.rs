@@ -76,6 +76,18 @@ async fn setup_admin_totp_staff_forced_change_and_lockout() {
     app.fill("staff-email", "rita@clinic.example").await;
     app.fill("staff-password", RECEPTION_PW).await;
     app.shot("staff-form").await;
+    // Locking keeps what was typed: unlock with the password and the form is still filled.
+    app.click("lock-button").await;
+    app.el("lock-screen").await;
+    app.fill("unlock-password", "not-the-password").await;
+    app.click("unlock-submit").await;
+    app.wait_text("unlock-error", "Wrong username or password").await;
+    app.shot("lock-screen").await;
+    app.fill("unlock-password", ADMIN_PW).await;
+    app.click("unlock-submit").await;
+    app.wait_gone("lock-screen").await;
+    let kept = app.el("staff-full-name").await.prop("value").await.unwrap();
+    assert_eq!(kept.as_deref(), Some("Rita Reception"), "the form survived the lock");
     app.click("staff-save").await;
     app.wait_text("staff-notice", "rita").await;
     app.wait_text("staff-row-rita", "Receptionist").await;
