@@ -418,6 +418,7 @@ export const en = {
   "appointment.moved_at_desk": "moved at the front desk",
   "booking.move_title": "Move the appointment of {name}",
   "reception.moved": "Moved to {time}.",
+  "calendar.go_to": "Go to",
 } as const;
 
 export type Key = keyof typeof en;

@@ -419,4 +419,5 @@ export const ru: Record<Key, string> = {
   "appointment.moved_at_desk": "перенесено в регистратуре",
   "booking.move_title": "Перенос записи: {name}",
   "reception.moved": "Перенесено на {time}.",
+  "calendar.go_to": "Перейти к дате",
 };

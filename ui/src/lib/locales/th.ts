@@ -419,4 +419,5 @@ export const th: Record<Key, string> = {
   "appointment.moved_at_desk": "เลื่อนที่เคาน์เตอร์",
   "booking.move_title": "เลื่อนนัดของ {name}",
   "reception.moved": "เลื่อนไปเป็น {time}",
+  "calendar.go_to": "ไปยังวันที่",
 };
