@@ -42,6 +42,14 @@ pub fn random_code(n: usize) -> String {
     out
 }
 
+/// A device code: three Crockford characters, the first a letter, so record numbers
+/// ("K3F-000123") never read as phone numbers.
+pub fn device_code() -> String {
+    const LETTERS: &[u8] = b"ABCDEFGHJKMNPQRSTVWXYZ";
+    let first = LETTERS[random_bytes::<1>()[0] as usize % LETTERS.len()] as char;
+    format!("{first}{}", random_code(2))
+}
+
 /// Groups a code for reading: `ABCD-EFGH-...`.
 pub fn group(code: &str, size: usize) -> String {
     code.as_bytes().chunks(size).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect::<Vec<_>>().join("-")
@@ -87,6 +95,15 @@ mod tests {
         assert!(c.bytes().all(|b| CROCKFORD.contains(&b)));
         assert_eq!(normalize_code(&group(&c, 4).to_lowercase()), c);
         assert_eq!(normalize_code("o1-il"), "0111");
+    }
+
+    #[test]
+    fn device_codes_start_with_a_letter() {
+        for _ in 0..200 {
+            let c = device_code();
+            assert_eq!(c.len(), 3);
+            assert!(c.as_bytes()[0].is_ascii_alphabetic(), "{c}");
+        }
     }
 
     #[test]

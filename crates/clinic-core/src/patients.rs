@@ -520,23 +520,35 @@ pub fn photo(conn: &Connection, id: &str) -> Result<Option<String>> {
 /// The FTS5 query for what someone typed: every word must match as a prefix, in any
 /// order, against names or identifiers. `None` when nothing searchable was typed.
 pub fn fts_query(text: &str) -> Option<String> {
-    let mut parts = vec![];
-    // A phone number typed with separators is one number, not several words.
-    let phone_like = text.trim().chars().all(|c| c.is_ascii_digit() || " -.()+".contains(c));
-    let words = if phone_like { vec![crate::text::digits(text)].into_iter().filter(|d| !d.is_empty()).collect() } else { words(text) };
-    for w in words {
-        // Tokens are letters and digits only, so quoting needs no escaping.
-        let mut alts = vec![format!("\"{w}\"*")];
-        if w.bytes().all(|b| b.is_ascii_digit()) {
-            // A phone typed with its trunk zero ("0812…") also matches the national number.
-            let bare = w.trim_start_matches('0');
-            if bare.len() >= 3 && bare != w {
-                alts.push(format!("\"{bare}\"*"));
+    let word_query = |words: Vec<String>| -> Option<String> {
+        let mut parts = vec![];
+        for w in words {
+            // Tokens are letters and digits only, so quoting needs no escaping.
+            let mut alts = vec![format!("\"{w}\"*")];
+            if w.bytes().all(|b| b.is_ascii_digit()) {
+                // A phone typed with its trunk zero ("0812…") also matches the national number.
+                let bare = w.trim_start_matches('0');
+                if bare.len() >= 3 && bare != w {
+                    alts.push(format!("\"{bare}\"*"));
+                }
             }
+            parts.push(if alts.len() == 1 { alts.remove(0) } else { format!("({})", alts.join(" OR ")) });
         }
-        parts.push(if alts.len() == 1 { alts.remove(0) } else { format!("({})", alts.join(" OR ")) });
+        (!parts.is_empty()).then(|| parts.join(" AND "))
+    };
+    let separate = word_query(words(text));
+    // Digits with separators may be one phone number ("081-234 56") or several words
+    // ("123-000045", a record number of a device whose code is digits): match either.
+    let phone_like = text.trim().chars().all(|c| c.is_ascii_digit() || " -.()+".contains(c));
+    let joined = crate::text::digits(text);
+    if phone_like && !joined.is_empty() && words(text).len() > 1 {
+        let whole = word_query(vec![joined])?;
+        return Some(match separate {
+            Some(sep) => format!("({whole}) OR ({sep})"),
+            None => whole,
+        });
     }
-    (!parts.is_empty()).then(|| parts.join(" AND "))
+    separate
 }
 
 pub const PAGE_MAX: u32 = 50;
@@ -584,7 +596,11 @@ mod tests {
     fn queries_quote_words_and_widen_phones() {
         assert_eq!(fts_query("  "), None);
         assert_eq!(fts_query("Ann SMI"), Some("\"ann\"* AND \"smi\"*".into()));
-        assert_eq!(fts_query("081-234 56"), Some("(\"08123456\"* OR \"8123456\"*)".into()), "a phone typed with separators");
+        assert_eq!(
+            fts_query("081-234 56"),
+            Some("((\"08123456\"* OR \"8123456\"*)) OR (\"081\"* AND \"234\"* AND \"56\"*)".into()),
+            "a phone typed with separators, or separate numbers"
+        );
         assert_eq!(fts_query("0812345"), Some("(\"0812345\"* OR \"812345\"*)".into()));
         assert_eq!(fts_query("\"; DROP"), Some("\"drop\"*".into()));
     }

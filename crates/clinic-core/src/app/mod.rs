@@ -278,7 +278,7 @@ impl Core {
 
     fn setup_files(&self, clinic: ClinicProfile, input: &SetupInput, username: &str) -> Result<SetupResult> {
         let key: DbKey = zeroize::Zeroizing::new(ids::random_bytes());
-        let device_code = ids::random_code(3);
+        let device_code = ids::device_code();
         let mut db = Db::create(&self.dir, &key, &device_code, self.clock.clone())?;
         let database_id = db.device().id.clone();
         let mut slots = KeySlots::create(&self.dir, &database_id)?;

@@ -155,6 +155,24 @@ fn search_finds_any_script_part_order_case_and_marks() {
 }
 
 #[test]
+fn record_numbers_of_a_device_with_a_digit_code_are_found() {
+    // Codes now start with a letter, but "123-000001" must not be taken for a phone number.
+    let dir = tempfile::tempdir().unwrap();
+    let key: clinic_core::db::DbKey = zeroize::Zeroizing::new(clinic_core::ids::random_bytes());
+    let mut db = Db::create(dir.path(), &key, "123", TestClock::new().clock()).unwrap();
+    let actor = Actor { id: "t".into(), name: "t".into() };
+    let mrn = db
+        .write(&actor, |w| match clinic_core::patients::register(w, &patient("Dee", "Digits", "1990-01-01"), true, "123")? {
+            RegisterOutcome::Registered { patient } => Ok(patient.mrn),
+            _ => unreachable!(),
+        })
+        .unwrap();
+    assert_eq!(mrn, "123-000001");
+    let hits = clinic_core::patients::search(db.conn(), &mrn, 0, 20).unwrap().items;
+    assert_eq!(hits.len(), 1, "found by its record number");
+}
+
+#[test]
 fn search_pages_never_load_everything() {
     let c = new_clinic();
     let core = admin_core(&c);
