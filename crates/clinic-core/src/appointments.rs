@@ -180,6 +180,11 @@ pub fn get(conn: &Connection, id: &str) -> Result<Appointment> {
         .ok_or(Error::NotFound { entity: "appointments" })
 }
 
+/// Whole minutes from one stored instant to another.
+pub fn minutes_between(start: &str, end: &str) -> Option<u16> {
+    Some((parse_ts(end)? - parse_ts(start)?).num_minutes().clamp(0, u16::MAX as i64) as u16)
+}
+
 /// An active appointment of `column` (doctor_id or patient_id) = `who` overlapping
 /// [start, end), other than `except`.
 fn clash(conn: &Connection, column: &str, who: &str, start: &str, end: &str, except: Option<&str>) -> Result<Option<String>> {
@@ -356,10 +361,7 @@ pub fn reschedule(w: &mut Write<'_>, input: &RescheduleInput, tz: Tz) -> Result<
     if !old.status.next().contains(&AppointmentStatus::Rescheduled) {
         return Err(Error::BadTransition { from: old.status.as_str(), to: AppointmentStatus::Rescheduled.as_str() });
     }
-    let old_len = parse_ts(&old.ends_at)
-        .zip(parse_ts(&old.starts_at))
-        .map(|(e, s)| (e - s).num_minutes() as u16)
-        .unwrap_or(15);
+    let old_len = minutes_between(&old.starts_at, &old.ends_at).unwrap_or(15);
     let new = book_except(
         w,
         &BookInput {

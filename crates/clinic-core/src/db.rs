@@ -4,7 +4,7 @@
 //! Reads use `Db::conn()`; writes go through `Db::write`, which hands the caller a
 //! `Write` (see `audit.rs`) over an immediate transaction. Nothing else writes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -34,7 +34,6 @@ pub struct Db {
     conn: Connection,
     device: Device,
     clock: Clock,
-    path: PathBuf,
 }
 
 fn keyed_connection(path: &Path, key: &DbKey, flags: OpenFlags) -> Result<Connection> {
@@ -77,7 +76,7 @@ impl Db {
         )?;
         migrate(&mut conn)?;
         let device = Device { id: crate::ids::new_id(), code: device_code.to_string() };
-        let mut db = Db { conn, device: device.clone(), clock, path };
+        let mut db = Db { conn, device: device.clone(), clock };
         db.write(&Actor::setup(), |w| {
             w.insert(
                 "device",
@@ -105,11 +104,7 @@ impl Db {
         let device = conn.query_row("SELECT id, code FROM device LIMIT 1", [], |r| {
             Ok(Device { id: r.get(0)?, code: r.get(1)? })
         })?;
-        Ok(Db { conn, device, clock, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Db { conn, device, clock })
     }
 
     pub fn device(&self) -> &Device {
@@ -118,10 +113,6 @@ impl Db {
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         (self.clock)()
-    }
-
-    pub fn clock(&self) -> &Clock {
-        &self.clock
     }
 
     /// For reads. Writing through this connection bypasses the audit trail:

@@ -224,10 +224,6 @@ impl KeySlots {
         self.file.slots.iter().find(|s| s.matches_username(username))
     }
 
-    pub fn has_staff(&self, staff_id: &str) -> bool {
-        self.file.slots.iter().any(|s| s.matches_staff(staff_id))
-    }
-
     /// Adds or replaces the slot of an account.
     pub fn set_staff(&mut self, staff_id: &str, username: &str, password: &str, key: &DbKey) -> Result<()> {
         let owner = Owner::Staff { staff_id: staff_id.into(), username: username.into() };
@@ -324,10 +320,6 @@ impl KeySlots {
             .find(|s| matches!(s.owner, Owner::Recovery))
             .ok_or(Error::KeyslotCorrupt("no recovery slot".into()))?;
         unwrap(slot, recovery_key.as_bytes(), &self.file.database_id)?.ok_or(Error::BadCredentials)
-    }
-
-    pub fn failed_attempts(&self, username: &str) -> u32 {
-        self.slot_for_username(username).map_or(0, |s| s.failed_attempts)
     }
 }
 

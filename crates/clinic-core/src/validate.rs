@@ -44,11 +44,6 @@ pub fn phone(field: Field, v: &str) -> Result<Option<String>> {
     Ok(Some(t.to_string()))
 }
 
-/// Just the digits of a phone number, for matching.
-pub fn phone_digits(v: &str) -> String {
-    v.chars().filter(|c| c.is_ascii_digit()).collect()
-}
-
 /// A plausible address: one '@', a dot in the domain, no spaces. Deliverability is
 /// not our business; typos like "ann@gmail" are.
 pub fn email(field: Field, v: &str) -> Result<Option<String>> {

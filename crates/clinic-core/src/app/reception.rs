@@ -160,10 +160,7 @@ impl Core {
         db.write(&s.actor(), |w| {
             let slot = appointments::first_free(w.conn(), &q.specialization_id, q.from.as_deref(), q.days.max(1), now, tz)?
                 .ok_or(Error::NoFreeSlot)?;
-            let len = crate::ids::parse_ts(&slot.ends_at)
-                .zip(crate::ids::parse_ts(&slot.starts_at))
-                .map(|(e, s)| (e - s).num_minutes() as u16)
-                .unwrap_or(15);
+            let len = appointments::minutes_between(&slot.starts_at, &slot.ends_at).unwrap_or(15);
             appointments::book(
                 w,
                 &BookInput {
