@@ -92,15 +92,20 @@ impl App {
 
     /// Waits for the element to be present and returns it.
     pub async fn el(&self, id: &str) -> WebElement {
+        self.el_css(&format!("[data-testid=\"{id}\"]")).await
+    }
+
+    /// Waits for the first element matching a CSS selector and returns it.
+    pub async fn el_css(&self, css: &str) -> WebElement {
         let start = Instant::now();
         loop {
-            if let Ok(e) = self.driver.find(Self::sel(id)).await {
+            if let Ok(e) = self.driver.find(By::Css(css)).await {
                 return e;
             }
             if start.elapsed() > WAIT {
                 let body = self.driver.source().await.unwrap_or_default();
                 let _ = self.driver.screenshot(&self.shots.join("failure.png")).await;
-                panic!("no element [data-testid={id}] after {WAIT:?}; page: {}", &body[..body.len().min(3000)]);
+                panic!("nothing matches {css} after {WAIT:?}; page: {}", &body[..body.len().min(3000)]);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -145,11 +150,19 @@ impl App {
         self.choose(id, value).await;
     }
 
-    /// Chooses the `<option>` of a `<select>` whose text is `text`.
+    /// Chooses the `<option>` of a `<select>` whose text is `text`, waiting for the option
+    /// to appear (options often arrive with a command's answer after the select is drawn).
     pub async fn choose_text(&self, id: &str, text: &str) {
+        let start = Instant::now();
+        while !self.try_choose_text(id, text).await {
+            assert!(start.elapsed() < WAIT, "no option {text:?} in [data-testid={id}] after {WAIT:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn try_choose_text(&self, id: &str, text: &str) -> bool {
         let e = self.el(id).await;
-        let ok = self
-            .driver
+        self.driver
             .execute(
                 "const s = arguments[0];
                  const o = [...s.options].find(o => o.text.trim() === arguments[1]);
@@ -161,8 +174,7 @@ impl App {
                 vec![e.to_json().unwrap(), serde_json::json!(text)],
             )
             .await
-            .unwrap();
-        assert_eq!(ok.json(), &serde_json::json!(true), "no option {text:?} in [data-testid={id}]");
+            .is_ok_and(|r| r.json() == &serde_json::json!(true))
     }
 
     /// Runs a script in the page and returns its JSON result.

@@ -54,7 +54,8 @@ async fn register_find_book_clash_check_in_call_and_board() {
     app.choose_text("booking-spec", "General practice").await;
     app.choose_text("booking-doctor", "Dr. Somchai Wongsakul").await;
     app.click("booking-find").await;
-    let slot = app.driver.find(thirtyfour::By::Css("[data-testid=booking-slots] button")).await.unwrap();
+    // The slots arrive after a round trip: wait for them rather than look once.
+    let slot = app.el_css("[data-testid=booking-slots] button").await;
     let start = slot.attr("data-start").await.unwrap().expect("slot start");
     app.shot("free-slots").await;
     slot.click().await.unwrap();
