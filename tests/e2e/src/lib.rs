@@ -187,6 +187,23 @@ impl App {
         self.el(id).await.send_keys(key).await.unwrap();
     }
 
+    /// Clicks with the mouse at a point of the viewport (for widgets that read the pointer's
+    /// position, like a calendar's time grid).
+    pub async fn click_at(&self, (x, y): (i64, i64)) {
+        self.driver.action_chain().move_to(x, y).click().perform().await.unwrap_or_else(|e| panic!("click at {x},{y}: {e}"));
+    }
+
+    /// Presses the mouse at `from`, moves to `to` in small steps (drag libraries wait for a
+    /// few pixels of movement) and releases it there.
+    pub async fn drag(&self, from: (i64, i64), to: (i64, i64)) {
+        const STEPS: i64 = 8;
+        let mut chain = self.driver.action_chain().move_to(from.0, from.1).click_and_hold();
+        for i in 1..=STEPS {
+            chain = chain.move_to(from.0 + (to.0 - from.0) * i / STEPS, from.1 + (to.1 - from.1) * i / STEPS);
+        }
+        chain.release().perform().await.unwrap_or_else(|e| panic!("drag {from:?} → {to:?}: {e}"));
+    }
+
     /// Switches to the window whose page has an element `id` (e.g. the board).
     pub async fn switch_to_window_with(&self, id: &str) {
         let start = Instant::now();

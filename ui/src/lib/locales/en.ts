@@ -212,6 +212,7 @@ export const en = {
   "account.totp_off": "Two-step verification is off.",
 
   "action.close": "Close",
+  "action.search": "Search",
   "screen.reception": "Reception",
   "screen.calendar": "Calendar",
   "screen.queue": "Queue",

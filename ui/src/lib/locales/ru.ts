@@ -213,6 +213,7 @@ export const ru: Record<Key, string> = {
   "account.totp_off": "Двухэтапная проверка выключена.",
 
   "action.close": "Закрыть",
+  "action.search": "Найти",
   "screen.reception": "Регистратура",
   "screen.calendar": "Календарь",
   "screen.queue": "Очередь",

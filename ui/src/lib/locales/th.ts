@@ -213,6 +213,7 @@ export const th: Record<Key, string> = {
   "account.totp_off": "ยังไม่ได้เปิดใช้การยืนยันสองขั้นตอน",
 
   "action.close": "ปิด",
+  "action.search": "ค้นหา",
   "screen.reception": "เวชระเบียน",
   "screen.calendar": "ปฏิทิน",
   "screen.queue": "คิว",
