@@ -187,6 +187,18 @@ impl App {
         self.el(id).await.send_keys(key).await.unwrap();
     }
 
+    /// Presses Alt with a letter, as a keyboard shortcut for the whole window.
+    pub async fn alt(&self, letter: char) {
+        self.driver
+            .action_chain()
+            .key_down(Key::Alt)
+            .send_keys(letter.to_string())
+            .key_up(Key::Alt)
+            .perform()
+            .await
+            .unwrap_or_else(|e| panic!("Alt+{letter}: {e}"));
+    }
+
     /// Clicks with the mouse at a point of the viewport (for widgets that read the pointer's
     /// position, like a calendar's time grid).
     pub async fn click_at(&self, (x, y): (i64, i64)) {

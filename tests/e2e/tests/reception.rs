@@ -49,8 +49,8 @@ async fn register_find_book_clash_check_in_call_and_board() {
     app.wait_text("patient-name", "Quinterova").await;
     app.shot("found-by-partial-name").await;
 
-    // Book the first free slot with the doctor who signs in as `doctor`.
-    app.click("patient-book").await;
+    // Book the first free slot with the doctor who signs in as `doctor`: Alt+B opens booking.
+    app.alt('b').await;
     app.choose_text("booking-spec", "General practice").await;
     app.choose_text("booking-doctor", "Dr. Somchai Wongsakul").await;
     app.click("booking-find").await;
@@ -90,8 +90,8 @@ async fn register_find_book_clash_check_in_call_and_board() {
     app.shot("clash-refused").await;
     app.click("booking-close").await;
 
-    // Check in as a walk-in and get a ticket.
-    app.click("patient-check-in").await;
+    // Check in as a walk-in (Alt+C) and get a ticket.
+    app.alt('c').await;
     app.choose_text("checkin-spec", "General practice").await;
     app.click("checkin-walkin").await;
     let ticket = app.text("ticket-number").await;
