@@ -1,5 +1,6 @@
-// Every interactive element the screens draw carries a data-testid, so E2E tests (and
-// anyone reading a screenshot) can name it. Third-party widgets (the calendar) are outside.
+// Checks on the components' markup: every interactive element carries a data-testid (so
+// E2E tests can name it), and no words are written into the markup instead of through t().
+// Third-party widgets (the calendar) are outside.
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -29,9 +30,40 @@ function svelteFiles(dir: string): string[] {
   );
 }
 
-describe("data-testid", () => {
-  const files = svelteFiles(join(__dirname));
+/** Text between tags that is written literally (outside `{…}`), scripts and styles removed. */
+function literalText(src: string): string[] {
+  const markup = src.replace(/<script[\s\S]*?<\/script>|<style[\s\S]*?<\/style>|<!--[\s\S]*?-->/g, "");
+  const out: string[] = [];
+  let text = "";
+  let i = 0;
+  while (i < markup.length) {
+    const c = markup[i];
+    if (c === "<") {
+      out.push(text);
+      text = "";
+      i += startTag(markup, i).length;
+    } else if (c === "{") {
+      let depth = 0;
+      do {
+        if (markup[i] === "{") depth++;
+        else if (markup[i] === "}") depth--;
+        i++;
+      } while (depth > 0 && i < markup.length);
+    } else {
+      text += c;
+      i++;
+    }
+  }
+  out.push(text);
+  return out.map((t) => t.trim()).filter((t) => /\p{L}/u.test(t));
+}
 
+/** Words that are the same in every language: the product's name and key names. */
+const UNTRANSLATED = /^(ClinicDesk|Alt\+[A-Z]?)$/;
+
+const files = svelteFiles(join(__dirname));
+
+describe("data-testid", () => {
   it("finds the screens", () => {
     expect(files.length).toBeGreaterThan(10);
   });
@@ -53,5 +85,20 @@ describe("data-testid", () => {
   it("reads a tag whose handler contains an arrow", () => {
     const tag = startTag(`<button onclick={() => (x = 1)} data-testid="b">Go</button>`, 0);
     expect(tag).toContain('data-testid="b"');
+  });
+});
+
+describe("translated markup", () => {
+  it("has no literal words outside t()", () => {
+    const literal = files.flatMap((f) =>
+      literalText(readFileSync(f, "utf8"))
+        .filter((t) => !UNTRANSLATED.test(t))
+        .map((t) => `${f}: ${t.slice(0, 60)}`),
+    );
+    expect(literal).toEqual([]);
+  });
+
+  it("finds a literal word and skips expressions", () => {
+    expect(literalText(`<p class="a">{t("x")} · <b>Save</b></p>`)).toEqual(["Save"]);
   });
 });
