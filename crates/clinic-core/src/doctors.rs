@@ -359,10 +359,12 @@ fn exception_row(r: &Row<'_>) -> rusqlite::Result<ScheduleException> {
 }
 
 /// Exceptions of one doctor (and the clinic-wide ones) that overlap [from, to).
+/// Exceptions overlapping [from, to): a doctor's own and the clinic-wide ones, or with no
+/// doctor given, every exception.
 pub fn exceptions(conn: &Connection, doctor_id: Option<&str>, from: &str, to: &str) -> Result<Vec<ScheduleException>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, doctor_id, kind, starts_at, ends_at, reason FROM schedule_exceptions
-         WHERE (doctor_id IS NULL OR doctor_id = ?1) AND starts_at < ?3 AND ends_at > ?2
+         WHERE (?1 IS NULL OR doctor_id IS NULL OR doctor_id = ?1) AND starts_at < ?3 AND ends_at > ?2
          ORDER BY starts_at",
     )?;
     let rows = stmt.query_map(rusqlite::params![doctor_id, from, to], exception_row)?.collect::<rusqlite::Result<Vec<_>>>()?;

@@ -216,6 +216,60 @@ impl App {
         chain.release().perform().await.unwrap_or_else(|e| panic!("drag {from:?} → {to:?}: {e}"));
     }
 
+    /// The first Monday-to-Friday at least `days` days ahead in the demo clinic's zone
+    /// (Asia/Bangkok, UTC+7 all year), as YYYY-MM-DD.
+    pub async fn clinic_weekday_ahead(&self, days: u32) -> String {
+        let day = self
+            .js(
+                "const d = new Date(Date.now() + 7 * 3600e3 + arguments[0] * 86400e3);
+                 while (d.getUTCDay() === 0 || d.getUTCDay() === 6) d.setUTCDate(d.getUTCDate() + 1);
+                 return d.toISOString().slice(0, 10);",
+                vec![serde_json::json!(days)],
+            )
+            .await;
+        day.as_str().unwrap().to_string()
+    }
+
+    /// Moves the open calendar to `day` (YYYY-MM-DD) and waits until its title shows it
+    /// (in English, formatted as the page does for en-GB).
+    pub async fn show_calendar_day(&self, day: &str) {
+        self.set_value("calendar-date", day).await;
+        let title = self
+            .js(
+                "return new Intl.DateTimeFormat('en-GB', { year: 'numeric', month: 'long', day: 'numeric' })
+                   .format(new Date(arguments[0] + 'T12:00:00'));",
+                vec![serde_json::json!(day)],
+            )
+            .await;
+        self.wait_text("calendar", title.as_str().unwrap()).await;
+    }
+
+    /// The centres of the calendar's time-grid rows for local times `hhmm` in the first day
+    /// column, in viewport pixels. The grid is scrolled once so that their middle is in view:
+    /// measure all the points of one gesture in one call, since a later scroll would move
+    /// the earlier ones. Rows are the Calendar screen's: 07:00 to 20:00 by 15 minutes.
+    pub async fn calendar_points<const N: usize>(&self, hhmm: [&str; N]) -> [(i64, i64); N] {
+        let p = self
+            .js(
+                "const day = document.querySelector('[data-testid=calendar] .ec-body .ec-day');
+                 const rows = (20 - 7) * 4;
+                 const minutes = arguments[0].map(t => { const [h, m] = t.split(':').map(Number); return h * 60 + m; });
+                 const offset = (r, min) => ((min - 7 * 60) / 15 + 0.5) * (r.height / rows);
+                 const mid = (Math.min(...minutes) + Math.max(...minutes)) / 2;
+                 let sc = day.parentElement;
+                 while (sc && !(sc.scrollHeight > sc.clientHeight && /auto|scroll/.test(getComputedStyle(sc).overflowY))) sc = sc.parentElement;
+                 if (sc) {
+                   const r = day.getBoundingClientRect(), s = sc.getBoundingClientRect();
+                   sc.scrollTop += r.top + offset(r, mid) - (s.top + s.height / 2);
+                 }
+                 const r = day.getBoundingClientRect();
+                 return minutes.map(min => [Math.round(r.left + r.width / 2), Math.round(r.top + offset(r, min))]);",
+                vec![serde_json::json!(hhmm.as_slice())],
+            )
+            .await;
+        std::array::from_fn(|i| (p[i][0].as_i64().unwrap(), p[i][1].as_i64().unwrap()))
+    }
+
     /// Switches to the window whose page has an element `id` (e.g. the board).
     pub async fn switch_to_window_with(&self, id: &str) {
         let start = Instant::now();
@@ -239,8 +293,17 @@ impl App {
         self.el("shell").await;
     }
 
+    /// The element's text, once it is there. A screen that redraws between finding the
+    /// element and reading it leaves a stale reference: find it again.
     pub async fn text(&self, id: &str) -> String {
-        self.el(id).await.text().await.unwrap()
+        let start = Instant::now();
+        loop {
+            match self.el(id).await.text().await {
+                Ok(t) => return t,
+                Err(e) => assert!(start.elapsed() < WAIT, "reading [data-testid={id}]: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Waits until the element's text contains `needle`; returns the text.

@@ -144,22 +144,12 @@ async fn calendar_click_to_book_and_drag_to_move() {
     app.click("nav-calendar").await;
     app.el("calendar").await;
     app.choose_text("calendar-doctor", "Dr. Somchai Wongsakul").await;
-    // A weekday ten or more days ahead, past the demo's week of appointments (the demo
-    // clinic is in Asia/Bangkok, UTC+7 all year): the doctor works there and nothing is booked.
-    let day = app
-        .js(
-            "const d = new Date(Date.now() + 7 * 3600e3 + 10 * 86400e3);
-             while (d.getUTCDay() === 0 || d.getUTCDay() === 6) d.setUTCDate(d.getUTCDate() + 1);
-             return d.toISOString().slice(0, 10);",
-            vec![],
-        )
-        .await;
-    let day = day.as_str().unwrap().to_string();
-    app.set_value("calendar-date", &day).await;
-    app.wait_text("calendar", &day_title(&app, &day).await).await;
+    // Past the demo's week of appointments: the doctor works there and nothing is booked.
+    let day = app.clinic_weekday_ahead(10).await;
+    app.show_calendar_day(&day).await;
 
     // Click the empty 09:00 slot, find a patient, book.
-    let [at] = grid_points(&app, ["09:00"]).await;
+    let [at] = app.calendar_points(["09:00"]).await;
     app.click_at(at).await;
     app.wait_text("calendar-booking", &format!("{day} 09:00")).await;
     app.fill("calendar-patient-search", "a").await;
@@ -175,14 +165,14 @@ async fn calendar_click_to_book_and_drag_to_move() {
     app.shot("calendar-booked").await;
 
     // Drag it an hour later: rescheduled in the database, drawn at 10:00 after reloading.
-    let [from, to] = grid_points(&app, ["09:00", "10:00"]).await;
+    let [from, to] = app.calendar_points(["09:00", "10:00"]).await;
     app.drag(from, to).await;
     app.wait_text("calendar-notice", &format!("Moved to {day} 10:00")).await;
     app.wait_text("calendar", &format!("10:00 {name}")).await;
     app.shot("calendar-dragged").await;
 
     // Into the lunch break: outside working hours, refused and put back.
-    let [from, to] = grid_points(&app, ["10:00", "12:15"]).await;
+    let [from, to] = app.calendar_points(["10:00", "12:15"]).await;
     app.drag(from, to).await;
     app.wait_text("calendar-error", "Outside the doctor's working hours").await;
     app.wait_text("calendar", &format!("10:00 {name}")).await;
@@ -191,40 +181,4 @@ async fn calendar_click_to_book_and_drag_to_move() {
     app.shot("calendar-drag-refused").await;
 
     app.quit().await;
-}
-
-/// The centres of the time grid's rows for local times `hhmm` in the first day column, in
-/// viewport pixels. The grid is scrolled once so that their middle is in view; measure all the
-/// points of one gesture in one call, since a later scroll would move the earlier ones.
-async fn grid_points<const N: usize>(app: &App, hhmm: [&str; N]) -> [(i64, i64); N] {
-    let p = app
-        .js(
-            "const day = document.querySelector('[data-testid=calendar] .ec-body .ec-day');
-             const rows = (20 - 7) * 4; // slotMinTime 07:00, slotMaxTime 20:00, 15-minute rows
-             const minutes = arguments[0].map(t => { const [h, m] = t.split(':').map(Number); return h * 60 + m; });
-             const offset = (r, min) => ((min - 7 * 60) / 15 + 0.5) * (r.height / rows);
-             const mid = (Math.min(...minutes) + Math.max(...minutes)) / 2;
-             let sc = day.parentElement;
-             while (sc && !(sc.scrollHeight > sc.clientHeight && /auto|scroll/.test(getComputedStyle(sc).overflowY))) sc = sc.parentElement;
-             if (sc) {
-               const r = day.getBoundingClientRect(), s = sc.getBoundingClientRect();
-               sc.scrollTop += r.top + offset(r, mid) - (s.top + s.height / 2);
-             }
-             const r = day.getBoundingClientRect();
-             return minutes.map(min => [Math.round(r.left + r.width / 2), Math.round(r.top + offset(r, min))]);",
-            vec![serde_json::json!(hhmm.as_slice())],
-        )
-        .await;
-    std::array::from_fn(|i| (p[i][0].as_i64().unwrap(), p[i][1].as_i64().unwrap()))
-}
-
-/// The calendar's title for a day view of `day`, formatted as the page does in English (en-GB).
-async fn day_title(app: &App, day: &str) -> String {
-    let t = app
-        .js(
-            "return new Intl.DateTimeFormat('en-GB', { year: 'numeric', month: 'long', day: 'numeric' }).format(new Date(arguments[0] + 'T12:00:00'));",
-            vec![serde_json::json!(day)],
-        )
-        .await;
-    t.as_str().unwrap().to_string()
 }

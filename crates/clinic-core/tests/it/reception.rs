@@ -384,6 +384,14 @@ fn booking_checks_hours_exceptions_both_clashes_and_overrides() {
     assert_eq!(code(d.core.appointment_book(book_input(&q, &b, "2030-01-08T03:00:00Z", 15))), ErrorCode::OutsideHours);
     assert_eq!(code(d.core.appointment_book(book_input(&q, &a, "2030-01-09T03:00:00Z", 15))), ErrorCode::OutsideHours);
     d.core.appointment_book(book_input(&q, &a, "2030-01-08T03:00:00Z", 15)).expect("doctor A works Tuesday");
+    // The admin's list shows both; a doctor's list shows theirs and the clinic's.
+    let reasons = |doctor: Option<&String>| -> Vec<String> {
+        let list = d.core.exception_list(doctor.cloned(), "2030-01-07T00:00:00Z", "2030-01-14T00:00:00Z").unwrap();
+        list.into_iter().map(|x| x.reason).collect()
+    };
+    assert_eq!(reasons(None), ["conference", "public holiday"]);
+    assert_eq!(reasons(Some(&b)), ["conference", "public holiday"]);
+    assert_eq!(reasons(Some(&a)), ["public holiday"]);
 
     // An emergency may override, with a reason, and the override is audited.
     let mut emergency = book_input(&q, &a, "2030-01-07T03:10:00Z", 20);

@@ -101,7 +101,7 @@ export const en = {
   "error.no_pending_login": "The sign-in timed out. Start again.",
   "error.validation": "Check the highlighted field.",
   "error.not_found": "{entity} not found. It may have been removed.",
-  "error.duplicate": "This {field} is already taken.",
+  "error.duplicate": "{field} is already taken by another record.",
   "error.self_action": "You can't do this to your own account.",
   "error.last_admin": "At least one active administrator must remain.",
   "error.keyslot_missing": "The key file next to the database is missing. Restore it from a backup.",
