@@ -5,6 +5,8 @@
 //! threads) booking the same slot are serialised by SQLite's write lock: the second
 //! one sees the first one's row and gets `slot_taken`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, Row};
@@ -14,7 +16,7 @@ use specta::Type;
 use crate::audit::Write;
 use crate::doctors::{self, Doctor};
 use crate::error::{Clash, Error, Field, Reason, Result};
-use crate::ids::{new_id, parse_ts, ts};
+use crate::ids::{new_id, parse_ts, stored_ts, ts};
 use crate::schedule::{self, Interval, Slot};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -263,12 +265,15 @@ fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str
     if override_reason.is_some() && !emergency {
         return Err(Error::invalid(Field::OverrideReason, Reason::NotAllowed));
     }
-    if start < w.now() - Duration::minutes(5) && !emergency {
-        return Err(Error::invalid(Field::StartsAt, Reason::InPast));
-    }
     let reason = crate::validate::optional(Field::Reason, &input.reason, 1000)?.unwrap_or_default();
     let (s, e) = (ts(start), ts(end));
     let mut overridden = vec![];
+    if start < w.now() - Duration::minutes(5) {
+        match override_reason {
+            Some(_) => overridden.push("in_past".to_string()),
+            None => return Err(Error::invalid(Field::StartsAt, Reason::InPast)),
+        }
+    }
 
     let blocks = doctors::working_hours(w.conn(), &input.doctor_id)?;
     let exceptions = exception_intervals(w.conn(), &input.doctor_id, start, end)?;
@@ -466,26 +471,30 @@ fn bookings_that_day(conn: &Connection, doctor_id: &str, t: DateTime<Utc>, tz: T
         .query_row(rusqlite::params![doctor_id, ts(start), ts(end)], |r| r.get(0))?)
 }
 
-/// "First free doctor of specialty X": the earliest free slot across its doctors; on a
-/// tie, the doctor with fewer bookings that day.
-pub fn first_free(conn: &Connection, specialization_id: &str, from: Option<&str>, days: u32, now: DateTime<Utc>, tz: Tz) -> Result<Option<Slot>> {
+/// "First free doctor of specialty X": its doctors' free slots in the order to offer them,
+/// the earliest first and, at one start time, the doctor with fewer bookings that day first.
+/// The caller books the first that also suits the patient (see `Core::appointment_book_first_free`).
+pub fn first_free(conn: &Connection, specialization_id: &str, from: Option<&str>, days: u32, now: DateTime<Utc>, tz: Tz) -> Result<Vec<Slot>> {
     let slots = find_slots(
         conn,
         &SlotQuery { doctor_id: None, specialization_id: Some(specialization_id.into()), from: from.map(String::from), days, limit: 2000 },
         now,
         tz,
     )?;
-    let Some(first) = slots.first() else { return Ok(None) };
-    let tied: Vec<&Slot> = slots.iter().take_while(|s| s.starts_at == first.starts_at).collect();
-    let mut best: Option<(i64, &Slot)> = None;
-    for s in tied {
+    let mut counts: HashMap<(String, chrono::NaiveDate), i64> = HashMap::new();
+    let mut keyed = Vec::with_capacity(slots.len());
+    for s in slots {
         let t = parse_ts(&s.starts_at).unwrap_or(now);
-        let n = bookings_that_day(conn, &s.doctor_id, t, tz)?;
-        if best.is_none_or(|(b, _)| n < b) {
-            best = Some((n, s));
-        }
+        let key = (s.doctor_id.clone(), schedule::local_date(tz, t));
+        let n = match counts.get(&key) {
+            Some(n) => *n,
+            None => *counts.entry(key).or_insert(bookings_that_day(conn, &s.doctor_id, t, tz)?),
+        };
+        keyed.push((n, s));
     }
-    Ok(best.map(|(_, s)| s.clone()))
+    // Stable: equal starts and counts keep find_slots' doctor order.
+    keyed.sort_by(|(n, a), (m, b)| a.starts_at.cmp(&b.starts_at).then(n.cmp(m)));
+    Ok(keyed.into_iter().map(|(_, s)| s).collect())
 }
 
 // ---------------------------------------------------------------------------------
@@ -494,6 +503,7 @@ pub fn first_free(conn: &Connection, specialization_id: &str, from: Option<&str>
 /// Appointments starting in [from, to), of the given doctors (all if empty), with the
 /// names the calendar shows. Rescheduled ones are left out (their replacement shows).
 pub fn calendar(conn: &Connection, from: &str, to: &str, doctor_ids: &[String]) -> Result<Vec<CalendarEntry>> {
+    let (from, to) = (stored_ts(from, Field::StartsAt)?, stored_ts(to, Field::EndsAt)?);
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, p.given_name || ' ' || p.family_name, p.mrn, d.full_name
          FROM appointments a JOIN patients p ON p.id = a.patient_id JOIN doctors d ON d.id = a.doctor_id

@@ -7,7 +7,7 @@ use specta::Type;
 
 use crate::audit::Write;
 use crate::error::{Error, Field, Reason, Result};
-use crate::ids::{new_id, parse_ts, ts};
+use crate::ids::{new_id, parse_ts, stored_ts, ts};
 use crate::validate;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
@@ -149,6 +149,14 @@ pub fn save_specialization(w: &mut Write<'_>, s: &Specialization) -> Result<Spec
         .optional()?;
     if taken.as_deref().is_some_and(|t| t != s.id) {
         return Err(Error::Duplicate { field: Field::Name });
+    }
+    let code_taken: Option<String> = w
+        .conn()
+        .prepare_cached("SELECT id FROM specializations WHERE queue_code = ?1")?
+        .query_row([&code], |r| r.get(0))
+        .optional()?;
+    if code_taken.as_deref().is_some_and(|t| t != s.id) {
+        return Err(Error::Duplicate { field: Field::QueueCode });
     }
     let id = if s.id.is_empty() {
         let id = new_id();
@@ -362,6 +370,7 @@ fn exception_row(r: &Row<'_>) -> rusqlite::Result<ScheduleException> {
 /// Exceptions overlapping [from, to): a doctor's own and the clinic-wide ones, or with no
 /// doctor given, every exception.
 pub fn exceptions(conn: &Connection, doctor_id: Option<&str>, from: &str, to: &str) -> Result<Vec<ScheduleException>> {
+    let (from, to) = (stored_ts(from, Field::StartsAt)?, stored_ts(to, Field::EndsAt)?);
     let mut stmt = conn.prepare_cached(
         "SELECT id, doctor_id, kind, starts_at, ends_at, reason FROM schedule_exceptions
          WHERE (?1 IS NULL OR doctor_id IS NULL OR doctor_id = ?1) AND starts_at < ?3 AND ends_at > ?2

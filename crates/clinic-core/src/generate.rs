@@ -116,7 +116,7 @@ pub fn patients(db: &mut Db, actor: &crate::audit::Actor, n: u64, seed: u64, mut
         let k = batch.min(n - done);
         db.write(actor, |w| {
             for _ in 0..k {
-                if let patients::RegisterOutcome::Registered { patient } = patients::register(w, &patient(&mut rng, today), true, &code)? {
+                if let patients::RegisterOutcome::Registered { patient } = patients::register(w, &patient(&mut rng, today), true, &code, chrono_tz::UTC)? {
                     ids.push(patient.id);
                 }
             }

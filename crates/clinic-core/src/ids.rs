@@ -6,6 +6,8 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use crate::error::{Error, Field, Reason, Result};
+
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
@@ -17,6 +19,12 @@ pub fn ts(t: DateTime<Utc>) -> String {
 
 pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// An instant from outside (a query bound from the UI, in any RFC 3339 form) in the stored
+/// form, so comparing it as text with stored instants is comparing instants.
+pub fn stored_ts(s: &str, field: Field) -> Result<String> {
+    parse_ts(s).map(ts).ok_or(Error::invalid(field, Reason::InvalidFormat))
 }
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {

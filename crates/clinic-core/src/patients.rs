@@ -3,6 +3,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::NaiveDate;
+use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use specta::Type;
@@ -417,8 +418,9 @@ fn duplicates(conn: &Connection, c: &Clean, except: Option<&str>) -> Result<Vec<
     Ok(found)
 }
 
-pub fn register(w: &mut Write<'_>, input: &PatientInput, allow_duplicates: bool, device_code: &str) -> Result<RegisterOutcome> {
-    let c = clean(input, w.now().date_naive())?;
+/// Registers a patient; `tz` is the clinic's zone, whose date decides what "in the future" is.
+pub fn register(w: &mut Write<'_>, input: &PatientInput, allow_duplicates: bool, device_code: &str, tz: Tz) -> Result<RegisterOutcome> {
+    let c = clean(input, crate::schedule::local_date(tz, w.now()))?;
     if !allow_duplicates {
         let matches = duplicates(w.conn(), &c, None)?;
         if !matches.is_empty() {
@@ -444,8 +446,8 @@ pub fn register(w: &mut Write<'_>, input: &PatientInput, allow_duplicates: bool,
     Ok(RegisterOutcome::Registered { patient: get(w.conn(), &id)? })
 }
 
-pub fn update(w: &mut Write<'_>, id: &str, input: &PatientInput) -> Result<Patient> {
-    let c = clean(input, w.now().date_naive())?;
+pub fn update(w: &mut Write<'_>, id: &str, input: &PatientInput, tz: Tz) -> Result<Patient> {
+    let c = clean(input, crate::schedule::local_date(tz, w.now()))?;
     let mrn: String = w
         .conn()
         .prepare_cached("SELECT mrn FROM patients WHERE id = ?1")?
@@ -537,11 +539,11 @@ pub fn fts_query(text: &str) -> Option<String> {
         (!parts.is_empty()).then(|| parts.join(" AND "))
     };
     let separate = word_query(words(text));
-    // Digits with separators may be one phone number ("081-234 56") or several words
-    // ("123-000045", a record number of a device whose code is digits): match either.
-    let phone_like = text.trim().chars().all(|c| c.is_ascii_digit() || " -.()+".contains(c));
-    let joined = crate::text::digits(text);
-    if phone_like && !joined.is_empty() && words(text).len() > 1 {
+    // Digits with separators may be one identifier (a phone "081-234 56", a passport
+    // "AB 123456") or several words ("123-000045", a record number of a device whose code
+    // is digits; "Anna 1985"): match either.
+    let joined = id_token(text);
+    if words(text).len() > 1 && text.chars().any(|c| c.is_ascii_digit()) {
         let whole = word_query(vec![joined])?;
         return Some(match separate {
             Some(sep) => format!("({whole}) OR ({sep})"),
@@ -567,7 +569,7 @@ pub fn search(conn: &Connection, text: &str, offset: u32, limit: u32) -> Result<
             .query_map(rusqlite::params![q, fetch, offset], summary)?
             .collect::<rusqlite::Result<Vec<_>>>()?,
         None => conn
-            .prepare_cached(&format!("SELECT {SUMMARY} FROM patients p ORDER BY p.updated_at DESC LIMIT ?1 OFFSET ?2"))?
+            .prepare_cached(&format!("SELECT {SUMMARY} FROM patients p ORDER BY p.updated_at DESC, p.pk DESC LIMIT ?1 OFFSET ?2"))?
             .query_map(rusqlite::params![fetch, offset], summary)?
             .collect::<rusqlite::Result<Vec<_>>>()?,
     };

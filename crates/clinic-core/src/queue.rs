@@ -204,16 +204,17 @@ pub fn check_in(w: &mut Write<'_>, input: &CheckIn, tz: Tz) -> Result<Ticket> {
     w.insert(
         "queue_tickets",
         &id,
-        "INSERT INTO queue_tickets (id, number, queue_code, day, patient_id, appointment_id, doctor_id, priority, status,
-                                    arrived_at, created_at, created_by, updated_at, updated_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'waiting', ?9, ?9, ?10, ?9, ?10)",
+        "INSERT INTO queue_tickets (id, number, queue_code, day, patient_id, appointment_id, doctor_id, asked_doctor_id,
+                                    priority, status, arrived_at, created_at, created_by, updated_at, updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, 'waiting', ?9, ?9, ?10, ?9, ?10)",
         rusqlite::params![id, number, code, day, patient_id, input.appointment_id, doctor_id, priority.level(), w.now_ts(), w.actor_id()],
     )?;
     get(w.conn(), &id)
 }
 
-/// The doctor calls the next patient: emergencies first, then the earliest arrival,
-/// among tickets for this doctor or for the doctor's department with no doctor set.
+/// The doctor calls the next patient: emergencies first, then the earliest arrival (a
+/// ticket sent back to waiting counts from then), among tickets for this doctor or for the
+/// doctor's department with no doctor set.
 pub fn call_next(w: &mut Write<'_>, doctor_id: &str, tz: Tz) -> Result<Ticket> {
     let d = doctors::doctor(w.conn(), doctor_id)?;
     let code = doctors::specialization(w.conn(), &d.specialization_id)?.queue_code;
@@ -223,7 +224,7 @@ pub fn call_next(w: &mut Write<'_>, doctor_id: &str, tz: Tz) -> Result<Ticket> {
         .prepare_cached(
             "SELECT id FROM queue_tickets
              WHERE day = ?1 AND status = 'waiting' AND (doctor_id = ?2 OR (doctor_id IS NULL AND queue_code = ?3))
-             ORDER BY priority DESC, arrived_at, rowid LIMIT 1",
+             ORDER BY priority DESC, coalesce(requeued_at, arrived_at), rowid LIMIT 1",
         )?
         .query_row([&day, doctor_id, &code], |r| r.get(0))
         .optional()?;
@@ -244,6 +245,18 @@ pub fn advance(w: &mut Write<'_>, id: &str, to: TicketStatus) -> Result<Ticket> 
     let t = get(w.conn(), id)?;
     if !t.status.next().contains(&to) {
         return Err(Error::BadTransition { from: t.status.as_str(), to: to.as_str() });
+    }
+    if to == TicketStatus::Waiting {
+        // "Not here": back of the queue, and back to whoever the patient came for.
+        w.update(
+            "queue_tickets",
+            id,
+            "UPDATE queue_tickets SET status = 'waiting', requeued_at = ?2, doctor_id = asked_doctor_id, room = NULL,
+                                      called_at = NULL, updated_at = ?2, updated_by = ?3
+             WHERE id = ?1",
+            rusqlite::params![id, w.now_ts(), w.actor_id()],
+        )?;
+        return get(w.conn(), id);
     }
     let finished = matches!(to, TicketStatus::Done | TicketStatus::Left).then(|| w.now_ts());
     w.update(

@@ -54,14 +54,15 @@ impl Core {
     pub fn patient_register(&self, input: PatientInput, allow_duplicates: bool) -> Result<RegisterOutcome> {
         let mut st = self.state.lock();
         let (db, s) = self.guard(&mut st, Command::patient_register)?;
-        let code = db.device().code.clone();
-        db.write(&s.actor(), |w| patients::register(w, &input, allow_duplicates, &code))
+        let (code, tz) = (db.device().code.clone(), s.tz);
+        db.write(&s.actor(), |w| patients::register(w, &input, allow_duplicates, &code, tz))
     }
 
     pub fn patient_update(&self, id: &str, input: PatientInput) -> Result<Patient> {
         let mut st = self.state.lock();
         let (db, s) = self.guard(&mut st, Command::patient_update)?;
-        db.write(&s.actor(), |w| patients::update(w, id, &input))
+        let tz = s.tz;
+        db.write(&s.actor(), |w| patients::update(w, id, &input, tz))
     }
 
     pub fn patient_set_photo(&self, id: &str, mime: &str, base64: &str) -> Result<()> {
@@ -151,19 +152,18 @@ impl Core {
         db.write(&s.actor(), |w| appointments::book(w, &input, tz))
     }
 
-    /// Books the earliest free slot across the doctors of a specialty.
+    /// Books the earliest free slot across the doctors of a specialty that also suits the
+    /// patient: long enough for the asked duration and clear of the patient's own bookings.
     pub fn appointment_book_first_free(&self, q: FirstFreeQuery) -> Result<Appointment> {
         let mut st = self.state.lock();
         let now = self.now();
         let (db, s) = self.guard(&mut st, Command::appointment_book_first_free)?;
         let tz = s.tz;
         db.write(&s.actor(), |w| {
-            let slot = appointments::first_free(w.conn(), &q.specialization_id, q.from.as_deref(), q.days.max(1), now, tz)?
-                .ok_or(Error::NoFreeSlot)?;
-            let len = appointments::minutes_between(&slot.starts_at, &slot.ends_at).unwrap_or(15);
-            appointments::book(
-                w,
-                &BookInput {
+            let slots = appointments::first_free(w.conn(), &q.specialization_id, q.from.as_deref(), q.days.max(1), now, tz)?;
+            for slot in slots {
+                let len = appointments::minutes_between(&slot.starts_at, &slot.ends_at).unwrap_or(15);
+                let input = BookInput {
                     patient_id: q.patient_id.clone(),
                     doctor_id: slot.doctor_id,
                     starts_at: slot.starts_at,
@@ -171,9 +171,14 @@ impl Core {
                     kind: q.kind,
                     reason: q.reason.clone(),
                     override_reason: None,
-                },
-                tz,
-            )
+                };
+                // A refused slot wrote nothing (every check comes before the insert): try the next.
+                match appointments::book(w, &input, tz) {
+                    Err(Error::SlotTaken { .. } | Error::OutsideHours) => continue,
+                    done => return done,
+                }
+            }
+            Err(Error::NoFreeSlot)
         })
     }
 

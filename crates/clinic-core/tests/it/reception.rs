@@ -162,7 +162,7 @@ fn record_numbers_of_a_device_with_a_digit_code_are_found() {
     let mut db = Db::create(dir.path(), &key, "123", TestClock::new().clock()).unwrap();
     let actor = Actor { id: "t".into(), name: "t".into() };
     let mrn = db
-        .write(&actor, |w| match clinic_core::patients::register(w, &patient("Dee", "Digits", "1990-01-01"), true, "123")? {
+        .write(&actor, |w| match clinic_core::patients::register(w, &patient("Dee", "Digits", "1990-01-01"), true, "123", chrono_tz::UTC)? {
             RegisterOutcome::Registered { patient } => Ok(patient.mrn),
             _ => unreachable!(),
         })
@@ -266,7 +266,7 @@ fn record_numbers_never_collide_across_devices() {
                 (0..200)
                     .map(|i| {
                         db.write(&actor, |w| {
-                            Ok(match clinic_core::patients::register(w, &patient(&format!("P{i}"), "Same", "2000-01-01"), true, code)? {
+                            Ok(match clinic_core::patients::register(w, &patient(&format!("P{i}"), "Same", "2000-01-01"), true, code, chrono_tz::UTC)? {
                                 RegisterOutcome::Registered { patient } => patient.mrn,
                                 _ => unreachable!(),
                             })
@@ -494,6 +494,23 @@ fn free_slots_and_first_free_doctor() {
         })
         .unwrap();
     assert_eq!((auto.doctor_id.as_str(), auto.starts_at.as_str()), (b.as_str(), "2030-01-07T02:15:00.000000Z"));
+
+    // The first free slot must also suit the patient: Ida now holds 09:15, so her next
+    // "first free" skips every 09:15 and, asked for 30 minutes, lands where 30 minutes fit.
+    let second = d
+        .core
+        .appointment_book_first_free(FirstFreeQuery {
+            specialization_id: d.spec.id.clone(),
+            patient_id: auto.patient_id.clone(),
+            from: None,
+            days: 3,
+            duration_minutes: Some(30),
+            kind: AppointmentKind::FollowUp,
+            reason: String::new(),
+        })
+        .unwrap();
+    let got = (second.doctor_id.as_str(), second.starts_at.as_str(), second.ends_at.as_str());
+    assert_eq!(got, (a.as_str(), "2030-01-07T02:30:00.000000Z", "2030-01-07T03:00:00.000000Z"));
 }
 
 #[test]
@@ -562,4 +579,114 @@ fn queue_numbers_priorities_calls_and_board() {
         .queue_check_in(CheckIn { appointment_id: None, patient_id: Some(next_day), specialization_id: Some(d.spec.id.clone()), doctor_id: None, priority: None })
         .unwrap();
     assert_eq!(t.number, "C-001");
+}
+
+#[test]
+fn not_here_goes_to_the_back_and_back_to_the_department() {
+    let d = desk(2);
+    let (doc, other) = (d.doctors[0].clone(), d.doctors[1].clone());
+    let first = new_patient(&d.core, "Abe", "Absent");
+    let second = new_patient(&d.core, "Bea", "Present");
+    let walk_in = |p: &str| {
+        d.core
+            .queue_check_in(CheckIn { appointment_id: None, patient_id: Some(p.into()), specialization_id: Some(d.spec.id.clone()), doctor_id: None, priority: None })
+            .unwrap()
+    };
+    let t1 = walk_in(&first);
+    d.c.clock.advance(Duration::minutes(3));
+    let t2 = walk_in(&second);
+    d.core.staff_create(new_staff("nina", vec![clinic_core::perm::Role::Nurse], "Nurse-initial-1")).unwrap();
+    let nurse = d.c.core();
+    login_any(&d.c, &nurse, "nina", "Nurse-initial-1");
+    nurse.change_password("Nurse-initial-1", "Nurse-station-22").unwrap();
+    assert_eq!(nurse.queue_call_next(Some(doc.id.clone())).unwrap().id, t1.id);
+    // A minute later, not here: waiting again, no longer the doctor's, no room on the board.
+    d.c.clock.advance(Duration::minutes(1));
+    let back = nurse.queue_advance(&t1.id, TicketStatus::Waiting).unwrap();
+    assert_eq!((back.status, back.doctor_id.as_deref(), back.room.as_deref()), (TicketStatus::Waiting, None, None));
+    // The next call takes the one who was behind; the absent patient comes after.
+    assert_eq!(nurse.queue_call_next(Some(doc.id.clone())).unwrap().id, t2.id);
+    assert_eq!(nurse.queue_call_next(Some(other.id.clone())).unwrap().id, t1.id, "any doctor of the department");
+}
+
+#[test]
+fn queue_letters_are_one_per_department() {
+    let d = desk(0);
+    let clash = d.core.specialization_save(Specialization { id: String::new(), name: "Cardiology".into(), queue_code: "C".into() });
+    let err = clash.unwrap_err();
+    assert_eq!((err.code(), err.params()["field"].as_str()), (ErrorCode::Duplicate, "queue_code"));
+    let k = d.core.specialization_save(Specialization { id: String::new(), name: "Cardiology".into(), queue_code: "K".into() }).unwrap();
+    // Saving a department under its own letter is no clash.
+    d.core.specialization_save(Specialization { name: "Cardiology & vessels".into(), ..k }).unwrap();
+}
+
+#[test]
+fn emergencies_in_the_past_need_an_override_and_bounds_compare_as_instants() {
+    let d = desk(1);
+    let doc = d.doctors[0].id.clone();
+    let p = new_patient(&d.core, "Pat", "Past");
+    // Sunday 10:00 Bangkok, yesterday: an emergency without a reason is refused like any booking.
+    let mut late = book_input(&p, &doc, "2030-01-06T03:00:00Z", 15);
+    late.kind = AppointmentKind::Emergency;
+    let err = d.core.appointment_book(late.clone()).unwrap_err();
+    assert_eq!((err.code(), err.params()["reason"].as_str()), (ErrorCode::Validation, "in_past"));
+    late.override_reason = Some("recorded after the fact".into());
+    let a = d.core.appointment_book(late).unwrap();
+    let log = d.core.audit_list(AuditFilter { entity_id: Some(a.id.clone()), ..Default::default() }).unwrap();
+    let o = log.entries.iter().find(|x| x.action == "override").expect("override audited");
+    assert!(o.after.as_deref().unwrap().contains("in_past"));
+
+    // An emergency at local midnight (17:00 UTC), asked for with the UI's millisecond bounds.
+    let mut midnight = book_input(&p, &doc, "2030-01-07T17:00:00Z", 15);
+    midnight.kind = AppointmentKind::Emergency;
+    midnight.override_reason = Some("night call".into());
+    let m = d.core.appointment_book(midnight).unwrap();
+    let day = |from: &str, to: &str| -> Vec<String> {
+        let q = CalendarQuery { from: from.into(), to: to.into(), doctor_ids: vec![] };
+        d.core.appointments_calendar(q).unwrap().into_iter().map(|e| e.appointment.id).collect()
+    };
+    assert!(day("2030-01-07T17:00:00.000Z", "2030-01-08T16:59:59.999Z").contains(&m.id), "Tuesday shows it");
+    assert!(!day("2030-01-06T17:00:00.000Z", "2030-01-07T17:00:00.000Z").contains(&m.id), "Monday doesn't");
+    let bad = d.core.appointments_calendar(CalendarQuery { from: "Monday".into(), to: "2030-01-08T00:00:00Z".into(), doctor_ids: vec![] });
+    assert_eq!(bad.unwrap_err().code(), ErrorCode::Validation);
+}
+
+#[test]
+fn birth_dates_are_checked_against_the_clinics_day() {
+    let d = desk(0);
+    // 20:00 UTC on Monday 7 January is 03:00 on Tuesday 8 January in Bangkok.
+    *d.c.clock.0.lock() = t("2030-01-07T20:00:00Z");
+    d.core.unlock(ADMIN_PW).unwrap();
+    let newborn = d.core.patient_register(patient("Baby", "Born", "2030-01-08"), true);
+    assert!(newborn.is_ok(), "born today in Bangkok: {newborn:?}");
+    let err = d.core.patient_register(patient("Not", "Yet", "2030-01-09"), true).unwrap_err();
+    assert_eq!(err.params()["reason"], "in_future");
+}
+
+#[test]
+fn ids_with_letters_are_found_typed_with_separators_and_recent_pages_dont_repeat() {
+    let d = desk(0);
+    let mut p = patient("Paul", "Passport", "1970-02-02");
+    p.national_id = "AB123456".into();
+    let paul = registered(d.core.patient_register(p, false).unwrap());
+    for q in ["AB 123456", "ab-123456", "AB123456"] {
+        let found = d.core.patient_search(q, 0, 10).unwrap().items;
+        assert_eq!(found.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), [paul.id.as_str()], "{q}");
+    }
+    // With the clock standing still every patient has the same updated_at: the recent
+    // list still pages without repeats or gaps.
+    for i in 0..9 {
+        new_patient(&d.core, &format!("Same{i}"), "Moment");
+    }
+    let mut seen = vec![];
+    let mut offset = Some(0);
+    while let Some(o) = offset {
+        let page = d.core.patient_search("", o, 4).unwrap();
+        seen.extend(page.items.into_iter().map(|x| x.id));
+        offset = page.next_offset;
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (10, 10));
 }
