@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use specta::Type;
 
 use crate::db::Device;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::ids::{new_id, ts};
 
 /// Who is writing. Denormalised into each audit entry so the trail stays readable
@@ -390,9 +390,11 @@ fn seq_bound(conn: &Connection, t: &str) -> Result<i64> {
 
 pub fn list(conn: &Connection, f: &AuditFilter) -> Result<AuditPage> {
     let limit = f.limit.unwrap_or(50).clamp(1, 500) as i64;
-    let low = f.from.as_deref().map(|t| seq_bound(conn, t)).transpose()?;
+    let from = f.from.as_deref().map(|t| crate::ids::stored_ts(t, Field::StartsAt)).transpose()?;
+    let to = f.to.as_deref().map(|t| crate::ids::stored_ts(t, Field::EndsAt)).transpose()?;
+    let low = from.map(|t| seq_bound(conn, &t)).transpose()?;
     // `to` is inclusive: everything before the first entry after it.
-    let high = f.to.as_deref().map(|t| seq_bound(conn, &format!("{t}\u{10ffff}"))).transpose()?;
+    let high = to.map(|t| seq_bound(conn, &format!("{t}\u{10ffff}"))).transpose()?;
     let before = match (f.before_seq, high) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -9,6 +9,11 @@ describe("format", () => {
     expect(dayBoundUtc("2026-03-10", "Asia/Bangkok", false)).toBe("2026-03-09T17:00:00.000Z");
     expect(dayBoundUtc("2026-03-10", "Asia/Bangkok", true)).toBe("2026-03-10T16:59:59.999Z");
     expect(dayBoundUtc("2026-07-01", "Europe/Moscow", false)).toBe("2026-06-30T21:00:00.000Z");
+    // London's clocks go forward on 29 March and back on 25 October 2026: 23- and 25-hour days.
+    expect(dayBoundUtc("2026-03-29", "Europe/London", false)).toBe("2026-03-29T00:00:00.000Z");
+    expect(dayBoundUtc("2026-03-29", "Europe/London", true)).toBe("2026-03-29T22:59:59.999Z");
+    expect(dayBoundUtc("2026-10-25", "Europe/London", false)).toBe("2026-10-24T23:00:00.000Z");
+    expect(dayBoundUtc("2026-10-25", "Europe/London", true)).toBe("2026-10-25T23:59:59.999Z");
   });
 });
 

@@ -15,18 +15,11 @@ export function timeZones(): string[] {
     : ["Asia/Bangkok", "Europe/Moscow", "Asia/Almaty", "Asia/Tashkent", "Europe/London", "UTC"];
 }
 
-/** The UTC instant (RFC 3339) at the start or end of a local calendar day in `timeZone`. */
+/** The UTC instant (RFC 3339) at the start or the last millisecond of a local calendar
+ * day in `timeZone`. A day is 23 or 25 hours long when the clocks change. */
 export function dayBoundUtc(day: string, timeZone: string, end: boolean): string {
-  // Find the offset of the zone at that day's noon, then shift midnight by it.
-  const noon = new Date(`${day}T12:00:00Z`);
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone, hour12: false, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
-  }).formatToParts(noon);
-  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
-  const local = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour") % 24, get("minute"));
-  const offset = local - noon.getTime();
-  const midnight = Date.parse(`${day}T00:00:00Z`) - offset;
-  return new Date(end ? midnight + 86_400_000 - 1 : midnight).toISOString();
+  if (!end) return zonedToUtc(day, "00:00", timeZone);
+  return new Date(Date.parse(zonedToUtc(addDays(day, 1), "00:00", timeZone)) - 1).toISOString();
 }
 
 /** Offset (ms) of `timeZone` from UTC at the instant `at`. */
