@@ -171,6 +171,14 @@ pub fn check_in(w: &mut Write<'_>, input: &CheckIn, tz: Tz) -> Result<Ticket> {
     let (patient_id, doctor_id, specialization_id, default_priority) = match &input.appointment_id {
         Some(aid) => {
             let a = appointments::get(w.conn(), aid)?;
+            // Only today's appointments check in: another day's is a mistaken click.
+            let day = parse_ts(&a.starts_at).map(|t| local_date(tz, t));
+            let today = local_date(tz, w.now());
+            match day {
+                Some(d) if d > today => return Err(Error::invalid(Field::StartsAt, Reason::InFuture)),
+                Some(d) if d < today => return Err(Error::invalid(Field::StartsAt, Reason::InPast)),
+                _ => {}
+            }
             appointments::set_status(w, aid, AppointmentStatus::CheckedIn, "")?;
             let d = doctors::doctor(w.conn(), &a.doctor_id)?;
             let p = if a.kind == appointments::AppointmentKind::Emergency { Priority::Emergency } else { Priority::Normal };

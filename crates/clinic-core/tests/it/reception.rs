@@ -527,6 +527,11 @@ fn queue_numbers_priorities_calls_and_board() {
         .unwrap();
     assert_eq!(t1.number, "C-001");
     assert_eq!(appointments_get(&d.core, &a.id).status, AppointmentStatus::CheckedIn);
+    // Tomorrow's appointment doesn't check in today, and nothing changes.
+    let tomorrow = d.core.appointment_book(book_input(&urgent, &doc.id, "2030-01-08T02:00:00Z", 15)).unwrap();
+    let early = d.core.queue_check_in(CheckIn { appointment_id: Some(tomorrow.id.clone()), patient_id: None, specialization_id: None, doctor_id: None, priority: None });
+    assert_eq!(early.unwrap_err().params()["reason"], "in_future");
+    assert_eq!(appointments_get(&d.core, &tomorrow.id).status, AppointmentStatus::Scheduled);
     let dup = d.core.queue_check_in(CheckIn { appointment_id: None, patient_id: Some(booked.clone()), specialization_id: Some(d.spec.id.clone()), doctor_id: None, priority: None });
     assert_eq!(dup.unwrap_err().code(), ErrorCode::AlreadyQueued);
     d.c.clock.advance(Duration::minutes(5));
