@@ -533,6 +533,12 @@ pub fn fts_query(text: &str) -> Option<String> {
                 if bare.len() >= 3 && bare != w {
                     alts.push(format!("\"{bare}\"*"));
                 }
+                // A whole number typed another way than it was stored ("07700 900123" for
+                // "+44 7700 900123", "8 916 …" for "+7 916 …", "+66 …" for "81…") shares its
+                // last nine digits, which every stored phone has as a token of its own.
+                if w.len() > 9 {
+                    alts.push(format!("\"{}\"*", &w[w.len() - 9..]));
+                }
             }
             parts.push(if alts.len() == 1 { alts.remove(0) } else { format!("({})", alts.join(" OR ")) });
         }

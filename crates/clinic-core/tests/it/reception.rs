@@ -695,3 +695,27 @@ fn ids_with_letters_are_found_typed_with_separators_and_recent_pages_dont_repeat
     unique.dedup();
     assert_eq!((seen.len(), unique.len()), (10, 10));
 }
+
+#[test]
+fn phones_are_found_typed_the_national_or_international_way() {
+    let d = desk(0);
+    let with_phone = |given: &str, phone: &str| {
+        let mut p = patient(given, "Caller", "1980-01-01");
+        p.phones = vec![phone.into()];
+        registered(d.core.patient_register(p, true).unwrap()).id
+    };
+    let london = with_phone("London", "+44 7700 900123");
+    let moscow = with_phone("Moscow", "+7 916 123-45-67");
+    let bangkok = with_phone("Bangkok", "81 234 5678");
+    for (typed, who) in [
+        ("07700 900123", &london),
+        ("+44 7700 900123", &london),
+        ("8 916 123 45 67", &moscow),
+        ("+7 (916) 123-45-67", &moscow),
+        ("+66 81 234 5678", &bangkok),
+        ("081-234-5678", &bangkok),
+    ] {
+        let found: Vec<String> = d.core.patient_search(typed, 0, 10).unwrap().items.into_iter().map(|p| p.id).collect();
+        assert_eq!(found, [who.clone()], "{typed}");
+    }
+}
