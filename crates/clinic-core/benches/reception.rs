@@ -105,7 +105,9 @@ fn main() {
         })
         .collect();
     let first = (Utc::now() + Duration::days(1)).date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
-    let booking_from = first + Duration::days(10 + 8 * earlier_runs);
+    // After the generated 60 days (whose random patients would clash with ours) and after
+    // every earlier run's 8 days.
+    let booking_from = first + Duration::days(62 + 8 * earlier_runs);
     let booking = Stats::measure("booking (hours, exceptions, both clash checks, insert, history, audit)", 100, 2000, |i| {
         let start = booking_from + Duration::minutes(5 * i as i64);
         core.appointment_book(BookInput {
