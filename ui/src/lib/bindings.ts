@@ -89,8 +89,8 @@ export type AppInfo = {
 	version: string,
 	data_dir: string,
 	initialized: boolean,
-	/**  Currencies the books can be kept in (ISO 4217). */
-	currencies: string[],
+	/**  Currencies the books can be kept in (ISO 4217), with their minor-unit digits. */
+	currencies: Currency[],
 };
 
 export type Appointment = {
@@ -210,6 +210,12 @@ export type ClinicProfile = {
 	/**  IANA zone, e.g. "Asia/Bangkok". Times are stored in UTC and shown in this zone. */
 	time_zone: string,
 	default_language: Language,
+};
+
+export type Currency = {
+	code: string,
+	/**  Digits of the minor unit: 2 for THB (12345 = 123.45), 0 for JPY. */
+	digits: number,
 };
 
 export type Doctor = {
@@ -456,8 +462,6 @@ export type SessionInfo = {
 	permissions: Permission[],
 	idle_lock_minutes: number,
 	clinic: ClinicProfile,
-	/**  Minor-unit digits of the clinic's currency (2 for THB: 12345 = 123.45). */
-	currency_digits: number,
 	device_code: string,
 };
 

@@ -39,6 +39,14 @@ class AppState {
     this.phase = "login";
   }
 
+  /** After a change to the signed-in person (roles, name, language): show what now holds. */
+  async refreshSession() {
+    const s = await api.sessionInfo();
+    this.session = s;
+    setLocale(s.language);
+    if (!s.screens.includes(this.screen)) this.screen = "home";
+  }
+
   signedIn(s: SessionInfo) {
     this.session = s;
     setLocale(s.language);

@@ -73,8 +73,15 @@ pub struct AppInfo {
     pub version: String,
     pub data_dir: String,
     pub initialized: bool,
-    /// Currencies the books can be kept in (ISO 4217).
-    pub currencies: Vec<String>,
+    /// Currencies the books can be kept in (ISO 4217), with their minor-unit digits.
+    pub currencies: Vec<Currency>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct Currency {
+    pub code: String,
+    /// Digits of the minor unit: 2 for THB (12345 = 123.45), 0 for JPY.
+    pub digits: u8,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -108,8 +115,6 @@ pub struct SessionInfo {
     pub permissions: Vec<Permission>,
     pub idle_lock_minutes: u32,
     pub clinic: ClinicProfile,
-    /// Minor-unit digits of the clinic's currency (2 for THB: 12345 = 123.45).
-    pub currency_digits: u8,
     pub device_code: String,
 }
 
@@ -226,7 +231,6 @@ impl Core {
             totp_enrolled: s.staff.totp_enrolled,
             permissions,
             idle_lock_minutes: s.policy.idle_lock_minutes,
-            currency_digits: settings::minor_digits(&clinic.currency).unwrap_or(2),
             clinic,
             device_code: db.device().code.clone(),
         })
@@ -247,7 +251,7 @@ impl Core {
             version: env!("CARGO_PKG_VERSION").into(),
             data_dir: self.dir.display().to_string(),
             initialized: self.initialized(),
-            currencies: settings::CURRENCIES.iter().map(|(c, _)| c.to_string()).collect(),
+            currencies: settings::CURRENCIES.iter().map(|(c, d)| Currency { code: c.to_string(), digits: *d }).collect(),
         })
     }
 
