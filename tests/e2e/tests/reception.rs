@@ -69,6 +69,19 @@ async fn register_find_book_clash_check_in_call_and_board() {
     app.wait_text("appt-history-list", "Nok Siriporn").await;
     app.shot("appointment-history").await;
 
+    // Start moving it, change your mind and open someone else: Alt+B books for them, it
+    // doesn't move Zelda's appointment.
+    app.click("appt-move").await;
+    app.wait_text("booking-panel", "Move the appointment of Zelda Quinterova").await;
+    app.fill("patient-search", "Smith\u{E007}").await;
+    app.wait_text("patient-name", "Smith").await;
+    app.alt('b').await;
+    app.wait_text("booking-panel", "Book for").await;
+    assert!(!app.text("booking-panel").await.contains("Move the appointment"), "Alt+B after Move must book, not move");
+    app.click("booking-close").await;
+    app.fill("patient-search", "quinte\u{E007}").await;
+    app.wait_text("patient-name", "Quinterova").await;
+
     // The same time again: the clash is refused and named.
     app.click("patient-book").await;
     app.choose_text("booking-spec", "General practice").await;
