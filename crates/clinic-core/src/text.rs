@@ -7,8 +7,30 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
 
 pub fn fold(s: &str) -> String {
-    s.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+    let mut out = String::with_capacity(s.len());
+    for c in s.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase) {
+        match STROKED.iter().find(|(from, _)| *from == c) {
+            Some((_, to)) => out.push_str(to),
+            None => out.push(c),
+        }
+    }
+    out
 }
+
+/// Letters whose mark is part of the letter, so decomposing doesn't remove it: "Đặng" is
+/// found as "dang", "Łukasz" as "lukasz". Migration V4 applies the same map to stored keys.
+const STROKED: &[(char, &str)] = &[
+    ('đ', "d"),
+    ('ø', "o"),
+    ('ł', "l"),
+    ('ß', "ss"),
+    ('æ', "ae"),
+    ('œ', "oe"),
+    ('þ', "th"),
+    ('ı', "i"),
+    ('ħ', "h"),
+    ('ŧ', "t"),
+];
 
 /// Folded words: runs of letters and digits.
 pub fn words(s: &str) -> Vec<String> {
@@ -49,6 +71,7 @@ mod tests {
         assert_eq!(fold("Ёлкин Йосиф"), "елкин иосиф");
         assert_eq!(fold("สมศักดิ์"), "สมศกด");
         assert_eq!(fold("Müller-Lüdenscheidt"), "muller-ludenscheidt");
+        assert_eq!(fold("ĐẶNG Łukasz Søren Straße Æsir"), "dang lukasz soren strasse aesir");
     }
 
     #[test]

@@ -719,3 +719,26 @@ fn phones_are_found_typed_the_national_or_international_way() {
         assert_eq!(found, [who.clone()], "{typed}");
     }
 }
+
+#[test]
+fn stroked_letters_fold_and_v4_refolds_keys_stored_before() {
+    let d = desk(0);
+    let dang = registered(d.core.patient_register(patient("Văn", "Đặng", "1975-05-05"), true).unwrap());
+    let lukasz = registered(d.core.patient_register(patient("Łukasz", "Søndergaard", "1981-03-03"), true).unwrap());
+    let ids = |q: &str| -> Vec<String> { d.core.patient_search(q, 0, 10).unwrap().items.into_iter().map(|p| p.id).collect() };
+    assert_eq!(ids("dang van"), [dang.id.clone()]);
+    assert_eq!(ids("Đặng"), [dang.id.clone()]);
+    assert_eq!(ids("lukasz sond"), [lukasz.id.clone()]);
+    // Keys as the fold before V4 stored them: the stroke kept.
+    d.core
+        .with_db(|db| {
+            db.conn().execute("UPDATE patients SET name_key = 'van đang' WHERE id = ?1", [&dang.id])?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(ids("dang").is_empty(), "the old key doesn't answer the new fold");
+    d.core.with_db(|db| Ok(db.conn().execute_batch(include_str!("../../../../migrations/V4__fold_stroked_letters.sql"))?)).unwrap();
+    assert_eq!(ids("dang"), [dang.id.clone()]);
+    let key: String = d.core.with_db(|db| Ok(db.conn().query_row("SELECT name_key FROM patients WHERE id = ?1", [&dang.id], |r| r.get(0))?)).unwrap();
+    assert_eq!(key, "van dang");
+}
