@@ -136,28 +136,24 @@ pub fn specialization(conn: &Connection, id: &str) -> Result<Specialization> {
         .ok_or(Error::NotFound { entity: "specializations" })
 }
 
+/// Refuses `value` for a unique column when a row other than `own_id` (empty for a new row)
+/// already holds it; `sql` selects the holder's id.
+fn unique(conn: &Connection, sql: &str, value: &str, own_id: &str, field: Field) -> Result<()> {
+    let holder: Option<String> = conn.prepare_cached(sql)?.query_row([value], |r| r.get(0)).optional()?;
+    if holder.is_some_and(|h| h != own_id) {
+        return Err(Error::Duplicate { field });
+    }
+    Ok(())
+}
+
 pub fn save_specialization(w: &mut Write<'_>, s: &Specialization) -> Result<Specialization> {
     let name = validate::required(Field::Name, &s.name, 100)?;
     let code = s.queue_code.trim().to_uppercase();
     if code.is_empty() || code.len() > 3 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
         return Err(Error::invalid(Field::QueueCode, Reason::InvalidFormat));
     }
-    let taken: Option<String> = w
-        .conn()
-        .prepare_cached("SELECT id FROM specializations WHERE name = ?1 COLLATE NOCASE")?
-        .query_row([&name], |r| r.get(0))
-        .optional()?;
-    if taken.as_deref().is_some_and(|t| t != s.id) {
-        return Err(Error::Duplicate { field: Field::Name });
-    }
-    let code_taken: Option<String> = w
-        .conn()
-        .prepare_cached("SELECT id FROM specializations WHERE queue_code = ?1")?
-        .query_row([&code], |r| r.get(0))
-        .optional()?;
-    if code_taken.as_deref().is_some_and(|t| t != s.id) {
-        return Err(Error::Duplicate { field: Field::QueueCode });
-    }
+    unique(w.conn(), "SELECT id FROM specializations WHERE name = ?1 COLLATE NOCASE", &name, &s.id, Field::Name)?;
+    unique(w.conn(), "SELECT id FROM specializations WHERE queue_code = ?1", &code, &s.id, Field::QueueCode)?;
     let id = if s.id.is_empty() {
         let id = new_id();
         w.insert(
@@ -246,14 +242,7 @@ pub fn save_doctor(w: &mut Write<'_>, d: &Doctor) -> Result<Doctor> {
     if let Some(staff_id) = &d.staff_id {
         crate::staff::get(w.conn(), staff_id)?;
     }
-    let clash: Option<String> = w
-        .conn()
-        .prepare_cached("SELECT id FROM doctors WHERE licence_number = ?1")?
-        .query_row([&licence], |r| r.get(0))
-        .optional()?;
-    if clash.as_deref().is_some_and(|c| c != d.id) {
-        return Err(Error::Duplicate { field: Field::LicenceNumber });
-    }
+    unique(w.conn(), "SELECT id FROM doctors WHERE licence_number = ?1", &licence, &d.id, Field::LicenceNumber)?;
     let id = if d.id.is_empty() { new_id() } else { d.id.clone() };
     let (now, actor) = (w.now_ts(), w.actor_id());
     // The same values in the same order for both statements.
