@@ -5,6 +5,7 @@
 //! threads) booking the same slot are serialised by SQLite's write lock: the second
 //! one sees the first one's row and gets `slot_taken`.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
@@ -486,9 +487,9 @@ pub fn first_free(conn: &Connection, specialization_id: &str, from: Option<&str>
     for s in slots {
         let t = parse_ts(&s.starts_at).unwrap_or(now);
         let key = (s.doctor_id.clone(), schedule::local_date(tz, t));
-        let n = match counts.get(&key) {
-            Some(n) => *n,
-            None => *counts.entry(key).or_insert(bookings_that_day(conn, &s.doctor_id, t, tz)?),
+        let n = match counts.entry(key) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => *e.insert(bookings_that_day(conn, &s.doctor_id, t, tz)?),
         };
         keyed.push((n, s));
     }

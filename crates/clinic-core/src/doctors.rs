@@ -7,7 +7,7 @@ use specta::Type;
 
 use crate::audit::Write;
 use crate::error::{Error, Field, Reason, Result};
-use crate::ids::{new_id, parse_ts, stored_ts, ts};
+use crate::ids::{new_id, parse_ts, ts};
 use crate::validate;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
@@ -357,9 +357,8 @@ fn exception_row(r: &Row<'_>) -> rusqlite::Result<ScheduleException> {
 
 /// Exceptions of one doctor (and the clinic-wide ones) that overlap [from, to).
 /// Exceptions overlapping [from, to): a doctor's own and the clinic-wide ones, or with no
-/// doctor given, every exception.
+/// doctor given, every exception. The bounds are in the stored form (`ids::ts`).
 pub fn exceptions(conn: &Connection, doctor_id: Option<&str>, from: &str, to: &str) -> Result<Vec<ScheduleException>> {
-    let (from, to) = (stored_ts(from, Field::StartsAt)?, stored_ts(to, Field::EndsAt)?);
     let mut stmt = conn.prepare_cached(
         "SELECT id, doctor_id, kind, starts_at, ends_at, reason FROM schedule_exceptions
          WHERE (?1 IS NULL OR doctor_id IS NULL OR doctor_id = ?1) AND starts_at < ?3 AND ends_at > ?2

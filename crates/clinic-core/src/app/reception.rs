@@ -8,6 +8,7 @@ use super::Core;
 use crate::appointments::{self, Appointment, AppointmentStatus, BookInput, CalendarEntry, HistoryEntry, RescheduleInput, SlotQuery};
 use crate::doctors::{self, Doctor, ScheduleException, Specialization, WorkingBlock};
 use crate::error::{Error, Field, Reason, Result};
+use crate::ids::stored_ts;
 use crate::patients::{self, Patient, PatientInput, RegisterOutcome, SearchPage};
 use crate::perm::Command;
 use crate::queue::{self, Board, CheckIn, QueueToday, Ticket, TicketStatus};
@@ -120,7 +121,8 @@ impl Core {
     pub fn exception_list(&self, doctor_id: Option<String>, from: &str, to: &str) -> Result<Vec<ScheduleException>> {
         let mut st = self.state.lock();
         let (db, _) = self.guard(&mut st, Command::exception_list)?;
-        doctors::exceptions(db.conn(), doctor_id.as_deref(), from, to)
+        let (from, to) = (stored_ts(from, Field::StartsAt)?, stored_ts(to, Field::EndsAt)?);
+        doctors::exceptions(db.conn(), doctor_id.as_deref(), &from, &to)
     }
 
     pub fn exception_add(&self, input: ScheduleException) -> Result<ScheduleException> {
