@@ -4,19 +4,19 @@
 
 SHELL := /bin/bash
 APT_PACKAGES := libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev webkit2gtk-driver xvfb \
-                poppler-utils fonts-noto-core fonts-dejavu-core pkg-config
+                poppler-utils fonts-noto-core fonts-dejavu-core pkg-config faketime
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO_BIN := $(HOME)/.cargo/bin
 export PATH := $(CARGO_BIN):$(PATH)
 DEMO_DIR := target/demo-clinic
 APP := target/debug/clinicdesk
 
-.PHONY: run test deps apt-deps tauri-driver ui-deps ui app bindings test-core test-ui test-app test-e2e bench demo clean-demo generate
+.PHONY: run test deps apt-deps tauri-driver ui-deps ui app bindings test-core test-core-pinned test-ui test-app test-e2e bench demo clean-demo generate
 
 run: deps app demo
 	CLINICDESK_DATA_DIR=$(DEMO_DIR) $(APP)
 
-test: deps test-core test-ui test-app test-e2e
+test: deps test-core test-core-pinned test-ui test-app test-e2e
 	@echo "All tests passed."
 
 deps: apt-deps tauri-driver ui-deps
@@ -61,15 +61,43 @@ clean-demo:
 test-core:
 	cargo test -p clinic-core
 
+# The core suite again from instants that catch date faults, each with the machine's own
+# zone set to another (code must use the clinic's zone, never the machine's):
+#   23:30 UTC      already tomorrow in the clinic (Bangkok, UTC+7)
+#   8 March 2026   a DST change day (New York springs forward at 07:00 UTC)
+#   29 Feb 2028    a leap day
+#   31 Dec 23:30   New Year's Eve, already next year in the clinic and on Kiritimati (UTC+14)
+# The test clocks start there (CLINICDESK_TEST_NOW) and libfaketime moves the process clock
+# with them, so a stray Utc::now() agrees. Only the test binaries run under it, not cargo.
+FAKETIME_LIB = /usr/lib/$(shell gcc -dumpmachine)/faketime/libfaketime.so.1
+HOST_RUNNER_VAR = CARGO_TARGET_$(shell rustc -vV | sed -n 's/^host: //p' | tr a-z- A-Z_)_RUNNER
+PINNED := 2026-11-23T23:30:00Z,UTC 2026-03-08T07:30:00Z,America/New_York \
+          2028-02-29T12:00:00Z,Australia/Sydney 2026-12-31T23:30:00Z,Pacific/Kiritimati
+test-core-pinned:
+	cargo test -p clinic-core --no-run -q
+	@set -e; for pin in $(PINNED); do \
+		at=$${pin%,*}; zone=$${pin#*,}; \
+		echo "== clinic-core pinned at $$at, machine zone $$zone"; \
+		CLINICDESK_TEST_NOW=$$at TZ=$$zone FAKETIME="@$$(echo $$at | tr T ' ' | tr -d Z)" FAKETIME_DONT_FAKE_MONOTONIC=1 \
+		$(HOST_RUNNER_VAR)="env LD_PRELOAD=$(FAKETIME_LIB)" cargo test -p clinic-core -q; \
+	done
+
 test-ui: ui-deps
 	cd ui && npm run check && npm test
 
 test-app: app
 	cargo test -p clinicdesk
 
+# The E2E run is pinned to a Tuesday, 10:00 in the demo clinic's Bangkok: the test, tauri-driver,
+# WebKit (the page's Date) and the app all see the same shifted clock (libfaketime, one offset
+# for every process), so no test depends on the weekday or hour it runs at. The harness fails
+# if the window escaped the pin.
+E2E_PIN := 2026-03-10T03:00:00Z
 test-e2e: app tauri-driver
 	cargo build -p clinic-core --bin clinicdesk-cli
 	cargo build -p clinicdesk-e2e --tests
+	FAKETIME="$$(( $$(date -d $(E2E_PIN) +%s) - $$(date +%s) ))" FAKETIME_DONT_FAKE_MONOTONIC=1 CLINICDESK_E2E_PIN=$(E2E_PIN) \
+	$(HOST_RUNNER_VAR)="env LD_PRELOAD=$(FAKETIME_LIB)" \
 	xvfb-run -a -s "-screen 0 1280x900x24" cargo test -p clinicdesk-e2e -- --test-threads=1
 
 # Figures for BENCHMARKS.md. The reception bench generates a 1,000,000-patient clinic in

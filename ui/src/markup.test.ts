@@ -102,3 +102,10 @@ describe("translated markup", () => {
     expect(literalText(`<p class="a">{t("x")} · <b>Save</b></p>`)).toEqual(["Save"]);
   });
 });
+
+describe("focus", () => {
+  it("never uses the autofocus attribute (WebKit may apply it late and steal typed keys)", () => {
+    const offenders = files.filter((f) => /\sautofocus[\s=>/]/.test(readFileSync(f, "utf8"))).map((f) => f);
+    expect(offenders).toEqual([]);
+  });
+});

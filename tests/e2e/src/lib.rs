@@ -5,6 +5,7 @@
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ fn free_port() -> u16 {
 
 pub struct App {
     pub driver: WebDriver,
-    tauri_driver: Child,
+    _tauri_driver: Driver,
     pub data_dir: PathBuf,
     _data: Option<tempfile::TempDir>,
     shots: PathBuf,
@@ -57,7 +58,9 @@ impl App {
             .env("CLINICDESK_DATA_DIR", &data_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
+            .map(Driver)
             .expect("tauri-driver on PATH (cargo install tauri-driver --locked)");
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -83,7 +86,22 @@ impl App {
         let shots = workspace_root().join("artifacts/e2e").join(test);
         let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots).unwrap();
-        App { driver, tauri_driver, data_dir, _data: keep, shots, n: 0 }
+        let app = App { driver, _tauri_driver: tauri_driver, data_dir, _data: keep, shots, n: 0 };
+        app.check_clock().await;
+        app
+    }
+
+    /// The page, the app and this test read one clock. `make test-e2e` pins it (libfaketime,
+    /// `CLINICDESK_E2E_PIN`) so that no test depends on the weekday or hour it runs at; this
+    /// fails loudly if the window escaped the pin.
+    async fn check_clock(&self) {
+        let page = self.js("return Date.now();", vec![]).await.as_f64().unwrap_or(0.0) / 1000.0;
+        let ours = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!((page - ours).abs() < 120.0, "the window's clock ({page}) is not the test's ({ours})");
+        if let Ok(pin) = std::env::var("CLINICDESK_E2E_PIN") {
+            let pin = chrono::DateTime::parse_from_rfc3339(&pin).expect("CLINICDESK_E2E_PIN is RFC 3339").timestamp() as f64;
+            assert!(ours >= pin - 60.0 && ours < pin + 3600.0, "CLINICDESK_E2E_PIN is {pin} but the clock reads {ours}: libfaketime not loaded?");
+        }
     }
 
     fn sel(id: &str) -> By {
@@ -124,10 +142,40 @@ impl App {
         self.el(id).await.click().await.unwrap_or_else(|e| panic!("click {id}: {e}"));
     }
 
+    /// Types `text` into an input and reads the value back, retrying until the field holds
+    /// exactly what was typed (a redraw or a focus change while typing would otherwise leave
+    /// a mix). A trailing WebDriver key (Enter, Tab …) goes in the same burst of keys; the
+    /// value checked is the text before it.
     pub async fn fill(&self, id: &str, text: &str) {
+        let typed = match text.char_indices().last() {
+            Some((i, c)) if ('\u{E000}'..='\u{F8FF}').contains(&c) => &text[..i],
+            _ => text,
+        };
+        let mut value = String::new();
+        for _attempt in 0..5 {
+            let e = self.el(id).await;
+            if e.clear().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            if let Err(err) = e.send_keys(text).await {
+                eprintln!("typing into {id}: {err}; retrying");
+                continue;
+            }
+            value = self.value(id).await;
+            if value == typed {
+                return;
+            }
+            eprintln!("[data-testid={id}] holds {value:?} after typing {typed:?}; typing again");
+        }
+        panic!("[data-testid={id}] holds {value:?}, not {typed:?}, after 5 attempts");
+    }
+
+    /// The `value` of an input, select or textarea.
+    pub async fn value(&self, id: &str) -> String {
         let e = self.el(id).await;
-        e.clear().await.unwrap();
-        e.send_keys(text).await.unwrap_or_else(|err| panic!("type into {id}: {err}"));
+        let v = self.driver.execute("return arguments[0].value;", vec![e.to_json().unwrap()]).await;
+        v.ok().and_then(|v| v.json().as_str().map(String::from)).unwrap_or_default()
     }
 
     /// Sets a `<select>` and fires the events Svelte listens to.
@@ -326,6 +374,26 @@ impl App {
         }
     }
 
+    /// Waits until the element's whole text (trimmed) is `expected`: "1 waiting" must not
+    /// pass on "11 waiting".
+    pub async fn wait_text_is(&self, id: &str, expected: &str) {
+        let start = Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < WAIT {
+            if let Ok(e) = self.driver.find(Self::sel(id)).await {
+                if let Ok(t) = e.text().await {
+                    if t.trim() == expected {
+                        return;
+                    }
+                    last = t;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = self.driver.screenshot(&self.shots.join("failure.png")).await;
+        panic!("[data-testid={id}] says {last:?}, expected exactly {expected:?}");
+    }
+
     pub async fn wait_gone(&self, id: &str) {
         let start = Instant::now();
         while self.exists(id).await {
@@ -343,11 +411,32 @@ impl App {
         self.driver.screenshot(&path).await.unwrap();
     }
 
-    pub async fn quit(mut self) {
+    pub async fn quit(self) {
         let _ = self.driver.clone().quit().await;
-        // SIGTERM, not SIGKILL: a killed tauri-driver leaves WebKitWebDriver behind.
-        let _ = Command::new("kill").args(["-TERM", &self.tauri_driver.id().to_string()]).status();
-        let _ = self.tauri_driver.wait();
+        // Dropping stops tauri-driver (and with it WebKitWebDriver and the app).
+    }
+}
+
+/// tauri-driver, stopped when the test ends, also when it panics: a failed test must not
+/// leave tauri-driver, WebKitWebDriver or the app running. SIGTERM first (a killed
+/// tauri-driver leaves WebKitWebDriver behind), then whatever is left in its process group.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let pid = self.0.id() as i32;
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        // WebKitWebDriver and the app were started in tauri-driver's own process group.
+        let _ = Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
     }
 }
 

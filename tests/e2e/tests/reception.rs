@@ -115,7 +115,7 @@ async fn register_find_book_clash_check_in_call_and_board() {
     // The waiting-room board in its own window.
     app.click("open-board").await;
     app.switch_to_window_with("board").await;
-    app.wait_text("board-waiting", "1").await;
+    app.wait_text_is("board-waiting", "Waiting: 1").await;
     app.shot("board-waiting").await;
     app.switch_to_window_with("shell").await;
 

@@ -200,7 +200,8 @@ fn registration_validates_and_warns_of_duplicates() {
         let e = r.unwrap_err();
         (e.code(), e.params().get("field").cloned().unwrap_or_default(), e.params().get("reason").cloned().unwrap_or_default())
     };
-    let tomorrow = (c.clock.now() + Duration::days(1)).format("%Y-%m-%d").to_string();
+    // "Tomorrow" is the clinic's: at 23:30 UTC it is already tomorrow in Bangkok.
+    let tomorrow = clinic_date(&c, 1);
     assert_eq!(reason(core.patient_register(patient("A", "B", &tomorrow), false)), (ErrorCode::Validation, "birth_date".into(), "in_future".into()));
     assert_eq!(reason(core.patient_register(patient(" ", "B", "1990-01-01"), false)).1, "given_name");
     assert_eq!(reason(core.patient_register(patient("A", "B", "1990-13-01"), false)).2, "invalid_format");
@@ -301,7 +302,7 @@ fn opening_a_chart_is_audited() {
 /// The key for opening more connections to the same file, as another PC process would.
 fn key_of(c: &Clinic) -> clinic_core::db::DbKey {
     let mut slots = KeySlots::load(c.dir.path()).unwrap();
-    slots.open_with_password(ADMIN, ADMIN_PW, Utc::now()).unwrap().1
+    slots.open_with_password(ADMIN, ADMIN_PW, start_instant()).unwrap().1
 }
 
 #[test]

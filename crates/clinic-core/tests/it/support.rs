@@ -16,9 +16,15 @@ pub const ADMIN_PW: &str = "violet-tram-Kettle";
 #[derive(Clone)]
 pub struct TestClock(pub Arc<Mutex<DateTime<Utc>>>);
 
+/// Where every test clock starts unless `CLINICDESK_TEST_NOW` pins another instant: a
+/// Tuesday, 10:00 in Bangkok. Tests never start from `Utc::now()`, so the hour, day and zone
+/// they run in change nothing; `make test-core-pinned` reruns the suite from instants that
+/// once broke tests (late evening UTC, a DST change, 29 February, New Year's Eve).
+pub const DEFAULT_START: &str = "2026-03-10T03:00:00Z";
+
 impl TestClock {
     pub fn new() -> TestClock {
-        TestClock(Arc::new(Mutex::new(Utc::now())))
+        TestClock(Arc::new(Mutex::new(start_instant())))
     }
     pub fn advance(&self, d: Duration) {
         *self.0.lock() += d;
@@ -30,6 +36,22 @@ impl TestClock {
         let c = self.0.clone();
         Arc::new(move || *c.lock())
     }
+}
+
+/// The instant test clocks start at: `CLINICDESK_TEST_NOW` (RFC 3339) or `DEFAULT_START`.
+pub fn start_instant() -> DateTime<Utc> {
+    let text = std::env::var("CLINICDESK_TEST_NOW").unwrap_or_else(|_| DEFAULT_START.into());
+    clinic_core::ids::parse_ts(&text).unwrap_or_else(|| panic!("CLINICDESK_TEST_NOW={text:?} is not RFC 3339"))
+}
+
+/// The test clinic's zone (`clinic_profile`), for computing its local dates.
+pub fn clinic_tz() -> chrono_tz::Tz {
+    clinic_profile("x").time_zone.parse().unwrap()
+}
+
+/// The clinic's local date `days` after the clock's, as YYYY-MM-DD.
+pub fn clinic_date(c: &Clinic, days: i64) -> String {
+    (c.clock.now().with_timezone(&clinic_tz()).date_naive() + Duration::days(days)).format("%Y-%m-%d").to_string()
 }
 
 pub struct Clinic {
