@@ -49,11 +49,11 @@ bindings:
 	UPDATE_BINDINGS=1 cargo test -p clinicdesk bindings_are_up_to_date
 
 demo: app
-	@if [ ! -f $(DEMO_DIR)/clinic.db ]; then cargo run -q -p clinic-core --bin clinicdesk-cli -- demo $(DEMO_DIR); fi
+	@if [ ! -f $(DEMO_DIR)/clinic.db ]; then cargo run -q -p clinic-core --features dev-data --bin clinicdesk-cli -- demo $(DEMO_DIR); fi
 
 # N realistic patients (and doctors, appointments) in a new clinic: make generate N=100000 DIR=target/big
 generate:
-	cargo run -q --release -p clinic-core --bin clinicdesk-cli -- generate $(or $(DIR),target/generated) --patients $(or $(N),10000)
+	cargo run -q --release -p clinic-core --features dev-data --bin clinicdesk-cli -- generate $(or $(DIR),target/generated) --patients $(or $(N),10000)
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
@@ -94,7 +94,7 @@ test-app: app
 # if the window escaped the pin.
 E2E_PIN := 2026-03-10T03:00:00Z
 test-e2e: app tauri-driver
-	cargo build -p clinic-core --bin clinicdesk-cli
+	cargo build -p clinic-core --features dev-data --bin clinicdesk-cli
 	cargo build -p clinicdesk-e2e --tests
 	FAKETIME="$$(( $$(date -d $(E2E_PIN) +%s) - $$(date +%s) ))" FAKETIME_DONT_FAKE_MONOTONIC=1 CLINICDESK_E2E_PIN=$(E2E_PIN) \
 	$(HOST_RUNNER_VAR)="env LD_PRELOAD=$(FAKETIME_LIB)" \
@@ -105,5 +105,5 @@ test-e2e: app tauri-driver
 bench: app tauri-driver
 	cargo bench -p clinic-core --bench foundation
 	cargo bench -p clinic-core --bench reception
-	cargo build -p clinic-core --bin clinicdesk-cli
+	cargo build -p clinic-core --features dev-data --bin clinicdesk-cli
 	xvfb-run -a cargo run -q -p clinicdesk-e2e --bin coldstart

@@ -3,12 +3,12 @@
 
 mod common;
 
-use clinic_core::app::LoginStep;
-use clinic_core::audit::Actor;
+use clinic_core::dev::demo;
 use clinic_core::ids::new_id;
-use clinic_core::{demo, Core};
+use clinic_core::session::LoginStep;
+use clinic_core::store::Actor;
+use clinic_core::Core;
 use common::Stats;
-use rusqlite::TransactionBehavior;
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
@@ -18,37 +18,33 @@ fn main() {
 
     // Unlock: argon2id over the slot, key unwrap, SQLCipher open, schema check, session.
     let unlock = Stats::measure("unlock (argon2id + SQLCipher open + sign-in)", 1, 10, |_| {
-        assert!(matches!(core.login(user, pw).unwrap(), LoginStep::Done { .. }));
+        assert!(matches!(core.login(user.into(), pw.into()).unwrap(), LoginStep::Done { .. }));
         core.logout().unwrap();
     });
 
-    assert!(matches!(core.login(user, pw).unwrap(), LoginStep::Done { .. }));
+    assert!(matches!(core.login(user.into(), pw.into()).unwrap(), LoginStep::Done { .. }));
     let actor = Actor { id: "bench".into(), name: "bench".into() };
     const SQL: &str = "INSERT INTO settings (id, key, value, created_at, created_by, updated_at, updated_by)
                        VALUES (?1, ?2, '{\"v\":1}', ?3, ?4, ?3, ?4)";
     let n = 10_000;
-    let audited = core
-        .with_db(|db| {
-            Ok(Stats::measure("audited single-row write (insert + audit + change log, one transaction)", 300, n, |i| {
-                db.write(&actor, |w| {
-                    let id = new_id();
-                    w.insert("settings", &id, SQL, (&id, format!("bench.a{i}"), w.now_ts(), w.actor_id()))
-                })
-                .unwrap();
-            }))
+    let db = core.dev_db().unwrap();
+    let audited = Stats::measure("audited single-row write (insert + audit + change log, one transaction)", 300, n, |i| {
+        db.write(&actor, |w| {
+            let id = new_id();
+            w.insert(clinic_core::settings::Table::Settings, &id, SQL, (&id, format!("bench.a{i}"), w.now_ts(), w.actor_id()))
         })
         .unwrap();
-    let plain = core
-        .with_db(|db| {
-            // The same statement in the same kind of transaction, with no audit: the baseline.
+    });
+    // The same statement in the same kind of transaction on the same connection, with no
+    // audit: the baseline.
+    let plain = db
+        .raw_writer(|conn| {
             Ok(Stats::measure("the same write without audit (baseline)", 300, n, |i| {
-                let conn = db.conn();
                 let now = clinic_core::ids::ts(chrono::Utc::now());
-                conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+                let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
                 let id = new_id();
-                conn.prepare_cached(SQL).unwrap().execute((&id, format!("bench.p{i}"), &now, "bench")).unwrap();
-                conn.execute_batch("COMMIT").unwrap();
-                let _ = TransactionBehavior::Immediate;
+                tx.prepare_cached(SQL).unwrap().execute((&id, format!("bench.p{i}"), &now, "bench")).unwrap();
+                tx.commit().unwrap();
             }))
         })
         .unwrap();

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use crate::error::{Error, Field, Reason, Result};
+use crate::error::{Error, FieldName, Reason, Result};
 
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -23,7 +23,7 @@ pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
 
 /// An instant from outside (a query bound from the UI, in any RFC 3339 form) in the stored
 /// form, so comparing it as text with stored instants is comparing instants.
-pub fn stored_ts(s: &str, field: Field) -> Result<String> {
+pub fn stored_ts(s: &str, field: impl Into<FieldName>) -> Result<String> {
     parse_ts(s).map(ts).ok_or(Error::invalid(field, Reason::InvalidFormat))
 }
 

@@ -9,7 +9,7 @@ use printpdf::{
     Point, Pt, Rgb, TextItem,
 };
 
-use crate::db::Device;
+use crate::store::Device;
 use crate::error::{Error, Result};
 use crate::settings::{ClinicProfile, Language};
 

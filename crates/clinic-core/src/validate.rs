@@ -1,10 +1,11 @@
 //! Field checks shared by every form. Each returns the cleaned value or an
 //! `Error::Invalid` naming the field, so the UI can mark it and translate the reason.
 
-use crate::error::{Error, Field, Reason, Result};
+use crate::error::{Error, FieldName, Reason, Result};
 
 /// Trims; refuses empty and over-long (counted in characters).
-pub fn required(field: Field, v: &str, max_chars: usize) -> Result<String> {
+pub fn required(field: impl Into<FieldName>, v: &str, max_chars: usize) -> Result<String> {
+    let field = field.into();
     let t = v.trim();
     if t.is_empty() {
         return Err(Error::invalid(field, Reason::Required));
@@ -16,7 +17,8 @@ pub fn required(field: Field, v: &str, max_chars: usize) -> Result<String> {
 }
 
 /// Trims; empty becomes `None`.
-pub fn optional(field: Field, v: &str, max_chars: usize) -> Result<Option<String>> {
+pub fn optional(field: impl Into<FieldName>, v: &str, max_chars: usize) -> Result<Option<String>> {
+    let field = field.into();
     let t = v.trim();
     if t.is_empty() {
         return Ok(None);
@@ -29,7 +31,7 @@ pub fn optional(field: Field, v: &str, max_chars: usize) -> Result<Option<String
 
 /// A phone number as people write it: digits with spaces, dashes, dots, brackets and
 /// one leading '+'. Stored as typed (trimmed); 6 to 15 digits (E.164's maximum).
-pub fn phone(field: Field, v: &str) -> Result<Option<String>> {
+pub fn phone(field: impl Into<FieldName>, v: &str) -> Result<Option<String>> {
     let t = v.trim();
     if t.is_empty() {
         return Ok(None);
@@ -46,7 +48,7 @@ pub fn phone(field: Field, v: &str) -> Result<Option<String>> {
 
 /// A plausible address: one '@', a dot in the domain, no spaces. Deliverability is
 /// not our business; typos like "ann@gmail" are.
-pub fn email(field: Field, v: &str) -> Result<Option<String>> {
+pub fn email(field: impl Into<FieldName>, v: &str) -> Result<Option<String>> {
     let t = v.trim();
     if t.is_empty() {
         return Ok(None);
@@ -71,19 +73,20 @@ pub fn email(field: Field, v: &str) -> Result<Option<String>> {
 }
 
 /// Sign-in names: 3 to 32 of a-z, 0-9, '.', '_', '-'; stored lower-case.
-pub fn username(v: &str) -> Result<String> {
+pub fn username(v: &str, field: impl Into<FieldName>) -> Result<String> {
+    let field = field.into();
     let t = v.trim().to_lowercase();
     if t.is_empty() {
-        return Err(Error::invalid(Field::Username, Reason::Required));
+        return Err(Error::invalid(field, Reason::Required));
     }
     if t.len() < 3 {
-        return Err(Error::invalid_limit(Field::Username, Reason::TooShort, 3));
+        return Err(Error::invalid_limit(field, Reason::TooShort, 3));
     }
     if t.len() > 32 {
-        return Err(Error::invalid_limit(Field::Username, Reason::TooLong, 32));
+        return Err(Error::invalid_limit(field, Reason::TooLong, 32));
     }
     if !t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
-        return Err(Error::invalid(Field::Username, Reason::InvalidFormat));
+        return Err(Error::invalid(field, Reason::InvalidFormat));
     }
     Ok(t)
 }
@@ -91,6 +94,16 @@ pub fn username(v: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Clone, Copy, serde::Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Field {
+        Phone,
+        Email,
+        FullName,
+        Username,
+    }
+    impl crate::error::FieldEnum for Field {}
 
     #[test]
     fn phones() {
@@ -112,9 +125,9 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(username(" Ann.Lee ").unwrap(), "ann.lee");
-        assert!(username("an").is_err());
-        assert!(username("анна").is_err());
+        assert_eq!(username(" Ann.Lee ", Field::Username).unwrap(), "ann.lee");
+        assert!(username("an", Field::Username).is_err());
+        assert!(username("анна", Field::Username).is_err());
     }
 
     #[test]

@@ -31,3 +31,28 @@ describe("backend", () => {
     off();
   });
 });
+
+describe("the one door", () => {
+  it("is the only module that takes anything but types from the bindings", async () => {
+    const { readFileSync, readdirSync, statSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const root = join(__dirname, "..");
+    const files = (dir: string): string[] =>
+      readdirSync(dir).flatMap((f: string) => {
+        const p = join(dir, f);
+        return statSync(p).isDirectory() ? files(p) : /\.(svelte|ts)$/.test(f) ? [p] : [];
+      });
+    const offenders: string[] = [];
+    let seen = 0;
+    for (const f of files(root)) {
+      if (f.endsWith("backend.ts") || f.endsWith("bindings.ts") || f.endsWith(".test.ts")) continue;
+      for (const m of readFileSync(f, "utf8").matchAll(/import\s+(type\s+)?\{([^}]*)\}\s+from\s+"[./]*(?:lib\/)?bindings"/g)) {
+        seen++;
+        const values = m[1] ? [] : m[2].split(",").map((x) => x.trim()).filter((x) => x && !x.startsWith("type "));
+        if (values.length) offenders.push(`${f}: ${values.join(", ")}`);
+      }
+    }
+    expect(seen).toBeGreaterThan(5);
+    expect(offenders).toEqual([]);
+  });
+});

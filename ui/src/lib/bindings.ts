@@ -79,7 +79,11 @@ export type Allergy = {
 
 /**  What a failed command returns over IPC. */
 export type ApiError = {
-	code: ErrorCode,
+	/**
+	 *  One of `ErrorCode` or a domain error's code (`slot_taken`); the UI translates
+	 *  `error.<code>`.
+	 */
+	code: string,
 	/**  English, for logs and as the fallback when a translation is missing. */
 	message: string,
 	params: { [key in string]: string },
@@ -122,6 +126,9 @@ export type AuditEntry = {
 	before: string | null,
 	after: string | null,
 };
+
+/**  The audit screen's filter fields, as errors name them. */
+export type AuditField = "from" | "to";
 
 export type AuditFilter = {
 	actor_id: string | null,
@@ -201,6 +208,9 @@ export type CheckIn = {
 	priority: Priority | null,
 };
 
+/**  Whose other appointment a booking clashes with. */
+export type Clash = "doctor" | "patient";
+
 export type ClinicProfile = {
 	name: string,
 	address: string,
@@ -246,13 +256,10 @@ export type DuplicateMatch = {
 
 export type DuplicateReason = "name_and_birth_date" | "phone" | "national_id";
 
-/**  Stable error codes. Renaming one is a breaking change for the UI's translations. */
-export type ErrorCode = "not_initialized" | "already_initialized" | "bad_credentials" | "too_many_attempts" | "account_disabled" | "not_authenticated" | "session_locked" | "forbidden" | "password_change_required" | "bad_totp" | "no_pending_login" | "validation" | "not_found" | "duplicate" | "self_action" | "last_admin" | "slot_taken" | "outside_hours" | "bad_transition" | "doctor_unavailable" | "already_queued" | "queue_empty" | "no_free_slot" | "keyslot_missing" | "keyslot_corrupt" | "database_unreadable" | "busy" | "internal";
+/**  The codes of the shared variants. Domain codes come from the domains' error enums. */
+export type ErrorCode = "validation" | "not_found" | "duplicate" | "forbidden" | "bad_transition" | "unknown_value" | "database_unreadable" | "busy" | "internal";
 
 export type ExceptionKind = "leave" | "holiday" | "blocked";
-
-/**  The form fields a validation error can name. The UI labels them `field.<name>`. */
-export type FieldName = "clinic_name" | "clinic_address" | "clinic_phone" | "currency" | "time_zone" | "username" | "full_name" | "email" | "phone" | "password" | "new_password" | "roles" | "idle_lock_minutes" | "given_name" | "family_name" | "birth_date" | "phones" | "address" | "national_id" | "blood_group" | "allergy_substance" | "insurance_provider" | "insurance_valid_until" | "emergency_name" | "emergency_phone" | "notes" | "photo" | "name" | "queue_code" | "licence_number" | "specialization" | "years_experience" | "fee" | "weekday" | "start_minute" | "end_minute" | "slot_minutes" | "starts_at" | "ends_at" | "duration" | "override_reason" | "reason" | "doctor" | "patient";
 
 export type FirstFreeQuery = {
 	specialization_id: string,
@@ -367,6 +374,17 @@ export type PatientSummary = {
 	national_id: string | null,
 };
 
+/**  The registry refuses only fields and duplicates (shared errors). */
+export type PatientsError = never;
+
+/**
+ *  The registration form's fields, one per column it fills: an error names exactly the
+ *  field that is wrong.
+ */
+export type PatientsField = "given_name" | "family_name" | "birth_date" | "phones" | "email" | "address" | "national_id" | "blood_group" | "allergy_substance" | "allergy_reaction" | "chronic_conditions" | "medical_history" | "current_medications" | "insurance_provider" | "insurance_policy" | "insurance_valid_until" | "emergency_name" | "emergency_relation" | "emergency_phone" | "notes" | "photo";
+
+export type PatientsTable = "patients" | "patient_photos";
+
 export type Permission = 
 /**  No sign-in needed (setup, login, app info). */
 "public" | 
@@ -387,6 +405,14 @@ export type Permission =
 
 export type Priority = "normal" | "urgent" | "emergency";
 
+export type QueueError = { code: "already_queued"; params: {
+	number: string,
+} } | { code: "queue_empty" };
+
+export type QueueField = "patient" | "specialization" | "doctor";
+
+export type QueueTable = "queue_tickets";
+
 export type QueueToday = {
 	day: string,
 	tickets: Ticket[],
@@ -394,9 +420,6 @@ export type QueueToday = {
 	/**  Mean minutes from arrival to being called, over today's called tickets. */
 	average_wait_minutes: number | null,
 };
-
-/**  Why a field was refused. The UI shows `validation.<reason>` with the field's label. */
-export type Reason = "required" | "too_short" | "too_long" | "too_common" | "invalid_format" | "in_future" | "out_of_range" | "mismatch" | "unknown" | "overlap" | "in_past" | "not_allowed";
 
 export type RegisterOutcome = { outcome: "registered"; patient: Patient } | 
 /**
@@ -430,6 +453,16 @@ export type ScheduleException = {
 	reason: string,
 };
 
+export type SchedulingError = { code: "slot_taken"; params: {
+	appointment_id: string,
+	clash: Clash,
+	starts_at: string,
+} } | { code: "outside_hours" } | { code: "doctor_unavailable" } | { code: "no_free_slot" };
+
+export type SchedulingField = "name" | "queue_code" | "full_name" | "licence_number" | "specialization" | "years_experience" | "fee" | "currency" | "weekday" | "start_minute" | "end_minute" | "slot_minutes" | "starts_at" | "ends_at" | "duration" | "override_reason" | "reason" | "doctor" | "patient";
+
+export type SchedulingTable = "specializations" | "doctors" | "working_hours" | "schedule_exceptions" | "appointments" | "appointment_history";
+
 /**
  *  The screens of the app. Which ones a person sees follows from their permissions,
  *  so the navigation never offers a screen whose commands would be refused.
@@ -448,6 +481,17 @@ export type SecurityPolicy = {
 	/**  Lock the session after this many idle minutes (1..=240). */
 	idle_lock_minutes: number,
 };
+
+export type SessionError = { code: "not_initialized" } | { code: "already_initialized" } | { code: "bad_credentials" } | { code: "too_many_attempts"; params: {
+	seconds: number,
+} } | { code: "account_disabled" } | { code: "not_authenticated" } | { code: "session_locked" } | { code: "password_change_required" } | { code: "bad_totp" } | { code: "no_pending_login" } | { code: "keyslot_missing"; params: {
+	path: string,
+} } | { code: "keyslot_corrupt"; params: {
+	detail: string,
+} };
+
+/**  The sign-in and set-up forms' fields, as errors name them. */
+export type SessionField = "username" | "password" | "new_password" | "recovery_key";
 
 export type SessionInfo = {
 	staff_id: string,
@@ -478,6 +522,13 @@ export type Settings = {
 	/**  This PC's prefix for human-readable numbers. */
 	device_code: string,
 };
+
+/**  Settings refuse only fields (`Error::Invalid`); the domain has no refusals of its own. */
+export type SettingsError = never;
+
+export type SettingsField = "clinic_name" | "clinic_address" | "clinic_phone" | "currency" | "time_zone" | "idle_lock_minutes";
+
+export type SettingsTable = "settings";
 
 export type SetupInput = {
 	clinic: ClinicProfile,
@@ -540,6 +591,12 @@ export type Staff = {
 	updated_at: string,
 };
 
+export type StaffError = { code: "self_action" } | { code: "last_admin" };
+
+export type StaffField = "username" | "full_name" | "email" | "phone" | "roles";
+
+export type StaffTable = "staff";
+
 export type StaffUpdate = {
 	id: string,
 	full_name: string,
@@ -548,6 +605,11 @@ export type StaffUpdate = {
 	roles: Role[],
 	language: Language,
 };
+
+/**  The store's own audited table. */
+export type StoreTable = 
+/**  The one row naming this PC. */
+"device";
 
 export type Ticket = {
 	id: string,
@@ -566,6 +628,12 @@ export type Ticket = {
 };
 
 export type TicketStatus = "waiting" | "called" | "in_consultation" | "done" | "left";
+
+/**
+ *  Why a field was refused. The UI shows `validation.<reason>` with the field's label
+ *  (exported as `Validation`, hence the key prefix).
+ */
+export type Validation = "required" | "too_short" | "too_long" | "too_common" | "invalid_format" | "in_future" | "out_of_range" | "mismatch" | "unknown" | "overlap" | "in_past" | "not_allowed";
 
 /**  One block of weekly hours in the clinic's local time. */
 export type WorkingBlock = {

@@ -1,14 +1,15 @@
 //! Every command against every role: allowed exactly when the permission table says so.
 
-use clinic_core::app::{CalendarQuery, FirstFreeQuery, SetActive};
-use clinic_core::appointments::{AppointmentKind, AppointmentStatus, BookInput, RescheduleInput, SlotQuery};
-use clinic_core::doctors::{ExceptionKind, ScheduleException, Specialization};
-use clinic_core::queue::{CheckIn, TicketStatus};
-use clinic_core::audit::AuditFilter;
 use clinic_core::perm::{allowed, Command, Role};
+use clinic_core::queue::{CheckIn, TicketStatus};
+use clinic_core::scheduling::{
+    AppointmentKind, AppointmentStatus, BookInput, CalendarQuery, ExceptionKind, FirstFreeQuery, RescheduleInput, ScheduleException,
+    SlotQuery, Specialization,
+};
 use clinic_core::settings::Language;
-use clinic_core::staff::StaffUpdate;
-use clinic_core::{Core, Error, ErrorCode};
+use clinic_core::staff::{SetActive, StaffUpdate};
+use clinic_core::store::audit::AuditFilter;
+use clinic_core::{Core, Error};
 
 use crate::support::*;
 
@@ -23,7 +24,7 @@ fn call(core: &Core, cmd: Command, pw: &str) -> Result<(), Error> {
         Command::app_info => core.app_info().map(drop),
         Command::setup_status => core.setup_status().map(drop),
         Command::setup_create => core
-            .setup_create(clinic_core::app::SetupInput {
+            .setup_create(clinic_core::session::SetupInput {
                 clinic: clinic_profile("Another"),
                 admin_username: "x".into(),
                 admin_full_name: "x".into(),
@@ -33,18 +34,18 @@ fn call(core: &Core, cmd: Command, pw: &str) -> Result<(), Error> {
             })
             .map(drop),
         Command::recovery_sheet_save => core.recovery_sheet_pdf("0000-0000").map(drop),
-        Command::login => core.login("nobody-here", "Wrong-password-1").map(drop),
-        Command::login_totp => core.login_totp("000000").map(drop),
-        Command::recover_account => core.recover_account("0000-0000", "nobody", "Wrong-password-1").map(drop),
-        Command::session_info => core.session_info_cmd().map(drop),
+        Command::login => core.login("nobody-here".into(), "Wrong-password-1".into()).map(drop),
+        Command::login_totp => core.login_totp("000000".into()).map(drop),
+        Command::recover_account => core.recover_account("0000-0000".into(), "nobody".into(), "Wrong-password-1".into()).map(drop),
+        Command::session_info => core.session_info().map(drop),
         Command::session_touch => core.session_touch(),
         Command::logout => core.logout(),
         Command::lock => core.lock(),
-        Command::unlock => core.unlock(pw).map(drop),
-        Command::change_password => core.change_password(pw, "short").map(drop),
+        Command::unlock => core.unlock(pw.into()).map(drop),
+        Command::change_password => core.change_password(pw.into(), "short".into()).map(drop),
         Command::set_language => core.set_language(Language::En).map(drop),
         Command::staff_list => core.staff_list().map(drop),
-        Command::staff_get => core.staff_get(nobody).map(drop),
+        Command::staff_get => core.staff_get(nobody.into()).map(drop),
         Command::staff_create => core.staff_create(new_staff("x", vec![], "x")).map(drop),
         Command::staff_update => core
             .staff_update(StaffUpdate {
@@ -59,8 +60,8 @@ fn call(core: &Core, cmd: Command, pw: &str) -> Result<(), Error> {
         Command::staff_set_active => {
             core.staff_set_active(SetActive { id: nobody.into(), active: false, initial_password: None }).map(drop)
         }
-        Command::staff_reset_password => core.staff_reset_password(nobody, "x").map(drop),
-        Command::staff_reset_totp => core.staff_reset_totp(nobody).map(drop),
+        Command::staff_reset_password => core.staff_reset_password(nobody.into(), "x".into()).map(drop),
+        Command::staff_reset_totp => core.staff_reset_totp(nobody.into()).map(drop),
         Command::settings_get => core.settings_get().map(drop),
         Command::settings_update => {
             // Needs a readable current value; a role without it gets Forbidden first.
@@ -72,21 +73,21 @@ fn call(core: &Core, cmd: Command, pw: &str) -> Result<(), Error> {
         }
         Command::audit_list => core.audit_list(AuditFilter::default()).map(drop),
         Command::audit_verify => core.audit_verify().map(drop),
-        Command::patient_search => core.patient_search("ann", 0, 20).map(drop),
-        Command::patient_get => core.patient_get(nobody).map(drop),
+        Command::patient_search => core.patient_search("ann".into(), 0, 20).map(drop),
+        Command::patient_get => core.patient_get(nobody.into()).map(drop),
         Command::patient_register => core.patient_register(crate::reception::patient("", "", "2000-01-01"), false).map(drop),
-        Command::patient_update => core.patient_update(nobody, crate::reception::patient("A", "B", "2000-01-01")).map(drop),
-        Command::patient_set_photo => core.patient_set_photo(nobody, "image/png", "AAAA").map(drop),
-        Command::patient_photo => core.patient_photo(nobody).map(drop),
+        Command::patient_update => core.patient_update(nobody.into(), crate::reception::patient("A", "B", "2000-01-01")).map(drop),
+        Command::patient_set_photo => core.patient_set_photo(nobody.into(), "image/png".into(), "AAAA".into()).map(drop),
+        Command::patient_photo => core.patient_photo(nobody.into()).map(drop),
         Command::specialization_list => core.specialization_list().map(drop),
         Command::specialization_save => core
             .specialization_save(Specialization { id: String::new(), name: String::new(), queue_code: "C".into() })
             .map(drop),
         Command::doctor_list => core.doctor_list().map(drop),
         Command::doctor_save => core.doctor_save(crate::reception::doctor_input("x", nobody)).map(drop),
-        Command::doctor_hours_get => core.doctor_hours_get(nobody).map(drop),
-        Command::doctor_hours_set => core.doctor_hours_set(nobody, vec![]).map(drop),
-        Command::exception_list => core.exception_list(None, "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z").map(drop),
+        Command::doctor_hours_get => core.doctor_hours_get(nobody.into()).map(drop),
+        Command::doctor_hours_set => core.doctor_hours_set(nobody.into(), vec![]).map(drop),
+        Command::exception_list => core.exception_list(None, "2026-01-01T00:00:00Z".into(), "2026-01-02T00:00:00Z".into()).map(drop),
         Command::exception_add => core
             .exception_add(ScheduleException {
                 id: String::new(),
@@ -97,7 +98,7 @@ fn call(core: &Core, cmd: Command, pw: &str) -> Result<(), Error> {
                 reason: String::new(),
             })
             .map(drop),
-        Command::exception_remove => core.exception_remove(nobody),
+        Command::exception_remove => core.exception_remove(nobody.into()),
         Command::slots_find => core
             .slots_find(SlotQuery { doctor_id: Some(nobody.into()), specialization_id: None, from: None, days: 1, limit: 5 })
             .map(drop),
@@ -123,7 +124,7 @@ fn call(core: &Core, cmd: Command, pw: &str) -> Result<(), Error> {
                 reason: String::new(),
             })
             .map(drop),
-        Command::appointment_set_status => core.appointment_set_status(nobody, AppointmentStatus::Confirmed, "").map(drop),
+        Command::appointment_set_status => core.appointment_set_status(nobody.into(), AppointmentStatus::Confirmed, "".into()).map(drop),
         Command::appointment_reschedule => core
             .appointment_reschedule(RescheduleInput {
                 appointment_id: nobody.into(),
@@ -133,18 +134,18 @@ fn call(core: &Core, cmd: Command, pw: &str) -> Result<(), Error> {
                 reason: String::new(),
             })
             .map(drop),
-        Command::appointment_history => core.appointment_history(nobody).map(drop),
+        Command::appointment_history => core.appointment_history(nobody.into()).map(drop),
         Command::appointments_calendar => core
             .appointments_calendar(CalendarQuery { from: "2026-01-01T00:00:00Z".into(), to: "2026-01-02T00:00:00Z".into(), doctor_ids: vec![] })
             .map(drop),
-        Command::appointments_for_patient => core.appointments_for_patient(nobody).map(drop),
+        Command::appointments_for_patient => core.appointments_for_patient(nobody.into()).map(drop),
         Command::queue_check_in => core
             .queue_check_in(CheckIn { appointment_id: Some(nobody.into()), patient_id: None, specialization_id: None, doctor_id: None, priority: None })
             .map(drop),
         Command::queue_today => core.queue_today().map(drop),
         Command::queue_call_next => core.queue_call_next(Some(nobody.into())).map(drop),
-        Command::queue_advance => core.queue_advance(nobody, TicketStatus::InConsultation).map(drop),
-        Command::queue_mark_left => core.queue_mark_left(nobody).map(drop),
+        Command::queue_advance => core.queue_advance(nobody.into(), TicketStatus::InConsultation).map(drop),
+        Command::queue_mark_left => core.queue_mark_left(nobody.into()).map(drop),
         Command::queue_board => core.queue_board().map(drop),
         Command::open_queue_board => core.authorize(Command::open_queue_board),
     }
@@ -172,7 +173,7 @@ fn every_command_against_every_role_follows_the_table() {
         let core = c.core();
         let user = format!("m-{}", role.as_str());
         login_any(&c, &core, &user, PW);
-        core.change_password(PW, NEW_PW).unwrap();
+        core.change_password(PW.into(), NEW_PW.into()).unwrap();
         // `logout` ends the session and `lock` locks it: run them last.
         let mut order: Vec<Command> = Command::ALL.to_vec();
         order.sort_by_key(|c| match c {
@@ -183,7 +184,7 @@ fn every_command_against_every_role_follows_the_table() {
         for &cmd in &order {
             let result = call(&core, cmd, NEW_PW);
             let expected = allowed(&[role], cmd.permission());
-            let forbidden = matches!(&result, Err(e) if e.code() == ErrorCode::Forbidden);
+            let forbidden = matches!(&result, Err(e) if e.code() == "forbidden");
             assert_eq!(
                 !forbidden,
                 expected,
@@ -194,13 +195,13 @@ fn every_command_against_every_role_follows_the_table() {
                 result.as_ref().err().map(|e| e.code())
             );
             assert!(
-                !matches!(&result, Err(e) if matches!(e.code(), ErrorCode::NotAuthenticated | ErrorCode::SessionLocked | ErrorCode::Internal)),
+                !matches!(&result, Err(e) if matches!(e.code().as_str(), "not_authenticated" | "session_locked" | "internal")),
                 "{role:?} {}: {:?}",
                 cmd.name(),
                 result
             );
             if cmd == Command::lock {
-                core.unlock(NEW_PW).unwrap();
+                core.unlock(NEW_PW.into()).unwrap();
             }
             checked += 1;
         }
@@ -215,7 +216,7 @@ fn without_a_session_only_public_commands_answer() {
     for &cmd in Command::ALL {
         let r = call(&core, cmd, PW);
         let public = cmd.permission() == clinic_core::perm::Permission::Public;
-        let refused = matches!(&r, Err(e) if e.code() == ErrorCode::NotAuthenticated);
+        let refused = matches!(&r, Err(e) if e.code() == "not_authenticated");
         // logout without a session is a harmless no-op.
         if cmd == Command::logout {
             assert!(r.is_ok());

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use clinic_core::app::{LoginStep, SetupInput};
+use clinic_core::session::{auth, LoginStep, SetupInput};
 use clinic_core::perm::Role;
 use clinic_core::settings::{ClinicProfile, Language};
 use clinic_core::staff::NewStaff;
-use clinic_core::{auth, Core};
+use clinic_core::Core;
+use clinic_core::store::{Db, Device};
 use parking_lot::Mutex;
 
 pub const ADMIN: &str = "admin";
@@ -99,11 +100,11 @@ pub fn new_clinic_named(name: &str) -> Clinic {
         })
         .expect("setup");
     let mut clinic = Clinic { dir, clock, recovery_key: out.recovery_key, admin_totp: String::new() };
-    let secret = match core.login(ADMIN, ADMIN_PW).unwrap() {
+    let secret = match core.login(ADMIN.into(), ADMIN_PW.into()).unwrap() {
         LoginStep::EnrolTotp { secret_base32, .. } => secret_base32,
         other => panic!("admin must enrol TOTP first, got {other:?}"),
     };
-    let done = core.login_totp(&code(&clinic, &secret)).expect("enrolment code accepted");
+    let done = core.login_totp((&code(&clinic, &secret)).into()).expect("enrolment code accepted");
     assert_eq!(done.recovery_codes.len(), 10);
     core.logout().unwrap();
     clinic.admin_totp = secret;
@@ -123,20 +124,20 @@ pub fn admin_core(c: &Clinic) -> Core {
 }
 
 pub fn login_with_totp(c: &Clinic, core: &Core, user: &str, pw: &str, secret: &str) {
-    match core.login(user, pw).unwrap() {
+    match core.login(user.into(), pw.into()).unwrap() {
         LoginStep::Totp => {}
         other => panic!("expected a TOTP step, got {other:?}"),
     }
-    core.login_totp(&code(c, secret)).expect("TOTP accepted");
+    core.login_totp((&code(c, secret)).into()).expect("TOTP accepted");
     c.clock.advance(Duration::seconds(30));
 }
 
 /// Signs `user` in, enrolling TOTP if asked, and returns the secret (empty if none).
 pub fn login_any(c: &Clinic, core: &Core, user: &str, pw: &str) -> String {
-    match core.login(user, pw).unwrap() {
+    match core.login(user.into(), pw.into()).unwrap() {
         LoginStep::Done { .. } => String::new(),
         LoginStep::EnrolTotp { secret_base32, .. } => {
-            core.login_totp(&code(c, &secret_base32)).unwrap();
+            core.login_totp((&code(c, &secret_base32)).into()).unwrap();
             c.clock.advance(Duration::seconds(30));
             secret_base32
         }
@@ -154,4 +155,25 @@ pub fn new_staff(username: &str, roles: Vec<Role>, pw: &str) -> NewStaff {
         language: None,
         initial_password: pw.into(),
     }
+}
+
+/// The open database of a signed-in core as the file is, outside the write path: for
+/// tests that look at it (or tamper with it) directly.
+pub struct RawDb<'a> {
+    conn: &'a rusqlite::Connection,
+    db: &'a Db,
+}
+
+impl RawDb<'_> {
+    pub fn conn(&self) -> &rusqlite::Connection {
+        self.conn
+    }
+    pub fn device(&self) -> &Device {
+        self.db.device()
+    }
+}
+
+pub fn with_db<T>(core: &Core, f: impl FnOnce(&RawDb) -> clinic_core::Result<T>) -> clinic_core::Result<T> {
+    let db = core.dev_db()?;
+    db.raw_writer(|conn| f(&RawDb { conn, db: &db }))
 }

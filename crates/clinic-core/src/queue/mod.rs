@@ -7,12 +7,43 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 
-use crate::appointments::{self, AppointmentStatus};
-use crate::audit::Write;
-use crate::doctors;
-use crate::error::{Error, Field, Reason, Result};
+use crate::error::{FieldEnum, Reason, Result};
 use crate::ids::{new_id, parse_ts};
-use crate::schedule::local_date;
+use crate::scheduling::hours::local_date;
+use crate::scheduling::{self, appointments, doctors, AppointmentStatus};
+use crate::store::{Table as _, Write};
+use crate::Error as CrateError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case", rename = "QueueTable")]
+pub enum Table {
+    QueueTickets,
+}
+impl crate::store::Table for Table {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case", rename = "QueueField")]
+pub enum Field {
+    Patient,
+    Specialization,
+    Doctor,
+}
+impl FieldEnum for Field {}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
+#[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "QueueError")]
+pub enum Error {
+    #[error("already in today's queue as {number}")]
+    AlreadyQueued { number: String },
+    #[error("nobody is waiting")]
+    QueueEmpty,
+}
+
+impl From<Error> for CrateError {
+    fn from(e: Error) -> Self {
+        CrateError::domain(e)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Type)]
 #[serde(rename_all = "snake_case")]
@@ -22,20 +53,23 @@ pub enum Priority {
     Emergency,
 }
 
+/// Stored as its level (0, 1, 2), so the queue sorts by it; an unknown level is an error.
 impl Priority {
-    fn level(self) -> i64 {
-        match self {
-            Priority::Normal => 0,
-            Priority::Urgent => 1,
-            Priority::Emergency => 2,
-        }
+    const LEVELS: [Priority; 3] = [Priority::Normal, Priority::Urgent, Priority::Emergency];
+}
+
+impl rusqlite::types::ToSql for Priority {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok((*self as u8 as i64).into())
     }
-    fn from_level(n: i64) -> Priority {
-        match n {
-            2 => Priority::Emergency,
-            1 => Priority::Urgent,
-            _ => Priority::Normal,
-        }
+}
+
+impl rusqlite::types::FromSql for Priority {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let n = v.as_i64()?;
+        Priority::LEVELS.get(n as usize).copied().filter(|_| n >= 0).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(Box::new(crate::names::UnknownValue { kind: "Priority", value: n.to_string() }))
+        })
     }
 }
 
@@ -49,25 +83,9 @@ pub enum TicketStatus {
     Left,
 }
 
+crate::text_column!(TicketStatus);
+
 impl TicketStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            TicketStatus::Waiting => "waiting",
-            TicketStatus::Called => "called",
-            TicketStatus::InConsultation => "in_consultation",
-            TicketStatus::Done => "done",
-            TicketStatus::Left => "left",
-        }
-    }
-    fn parse(s: &str) -> TicketStatus {
-        match s {
-            "called" => TicketStatus::Called,
-            "in_consultation" => TicketStatus::InConsultation,
-            "done" => TicketStatus::Done,
-            "left" => TicketStatus::Left,
-            _ => TicketStatus::Waiting,
-        }
-    }
     fn next(self) -> &'static [TicketStatus] {
         use TicketStatus::*;
         match self {
@@ -148,8 +166,8 @@ fn ticket(r: &Row<'_>) -> rusqlite::Result<Ticket> {
         appointment_id: r.get(5)?,
         doctor_id: r.get(6)?,
         doctor_name: r.get(7)?,
-        priority: Priority::from_level(r.get(8)?),
-        status: TicketStatus::parse(&r.get::<_, String>(9)?),
+        priority: r.get(8)?,
+        status: r.get(9)?,
         arrived_at: r.get(10)?,
         called_at: r.get(11)?,
         room: r.get(12)?,
@@ -160,7 +178,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Ticket> {
     conn.prepare_cached(&format!("SELECT {TICKET} FROM {TICKET_FROM} WHERE t.id = ?1"))?
         .query_row([id], ticket)
         .optional()?
-        .ok_or(Error::NotFound { entity: "queue_tickets" })
+        .ok_or(Table::QueueTickets.not_found())
 }
 
 fn today(now: DateTime<Utc>, tz: Tz) -> String {
@@ -175,22 +193,22 @@ pub fn check_in(w: &mut Write<'_>, input: &CheckIn, tz: Tz) -> Result<Ticket> {
             let day = parse_ts(&a.starts_at).map(|t| local_date(tz, t));
             let today = local_date(tz, w.now());
             match day {
-                Some(d) if d > today => return Err(Error::invalid(Field::StartsAt, Reason::InFuture)),
-                Some(d) if d < today => return Err(Error::invalid(Field::StartsAt, Reason::InPast)),
+                Some(d) if d > today => return Err(CrateError::invalid(scheduling::Field::StartsAt, Reason::InFuture)),
+                Some(d) if d < today => return Err(CrateError::invalid(scheduling::Field::StartsAt, Reason::InPast)),
                 _ => {}
             }
             appointments::set_status(w, aid, AppointmentStatus::CheckedIn, "")?;
             let d = doctors::doctor(w.conn(), &a.doctor_id)?;
-            let p = if a.kind == appointments::AppointmentKind::Emergency { Priority::Emergency } else { Priority::Normal };
+            let p = if a.kind == scheduling::AppointmentKind::Emergency { Priority::Emergency } else { Priority::Normal };
             (a.patient_id, Some(d.id), d.specialization_id, p)
         }
         None => {
-            let patient = input.patient_id.clone().ok_or(Error::invalid(Field::Patient, Reason::Required))?;
+            let patient = input.patient_id.clone().ok_or(CrateError::invalid(Field::Patient, Reason::Required))?;
             crate::patients::summary_of(w.conn(), &patient)?;
             let spec = match (&input.doctor_id, &input.specialization_id) {
                 (Some(d), _) => doctors::doctor(w.conn(), d)?.specialization_id,
                 (None, Some(s)) => s.clone(),
-                (None, None) => return Err(Error::invalid(Field::Specialization, Reason::Required)),
+                (None, None) => return Err(CrateError::invalid(Field::Specialization, Reason::Required)),
             };
             (patient, input.doctor_id.clone(), spec, Priority::Normal)
         }
@@ -202,7 +220,7 @@ pub fn check_in(w: &mut Write<'_>, input: &CheckIn, tz: Tz) -> Result<Ticket> {
         .query_row([&day, &patient_id], |r| r.get(0))
         .optional()?;
     if let Some(number) = queued {
-        return Err(Error::AlreadyQueued { number });
+        return Err(Error::AlreadyQueued { number }.into());
     }
     let code = doctors::specialization(w.conn(), &specialization_id)?.queue_code;
     let n = w.next_number("queue", &format!("{code}:{day}"))?;
@@ -210,21 +228,26 @@ pub fn check_in(w: &mut Write<'_>, input: &CheckIn, tz: Tz) -> Result<Ticket> {
     let priority = input.priority.unwrap_or(default_priority);
     let id = new_id();
     w.insert(
-        "queue_tickets",
+        Table::QueueTickets,
         &id,
         "INSERT INTO queue_tickets (id, number, queue_code, day, patient_id, appointment_id, doctor_id, asked_doctor_id,
                                     priority, status, arrived_at, created_at, created_by, updated_at, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, 'waiting', ?9, ?9, ?10, ?9, ?10)",
-        rusqlite::params![id, number, code, day, patient_id, input.appointment_id, doctor_id, priority.level(), w.now_ts(), w.actor_id()],
+        rusqlite::params![id, number, code, day, patient_id, input.appointment_id, doctor_id, priority, w.now_ts(), w.actor_id()],
     )?;
     get(w.conn(), &id)
 }
 
 /// The doctor calls the next patient: emergencies first, then the earliest arrival (a
 /// ticket sent back to waiting counts from then), among tickets for this doctor or for the
-/// doctor's department with no doctor set.
-pub fn call_next(w: &mut Write<'_>, doctor_id: &str, tz: Tz) -> Result<Ticket> {
-    let d = doctors::doctor(w.conn(), doctor_id)?;
+/// doctor's department with no doctor set. With no doctor given, the doctor is the one the
+/// caller signs in as (`staff_id`).
+pub fn call_next(w: &mut Write<'_>, doctor_id: Option<&str>, staff_id: &str, tz: Tz) -> Result<Ticket> {
+    let d = match doctor_id {
+        Some(id) => doctors::doctor(w.conn(), id)?,
+        None => doctors::doctor_for_staff(w.conn(), staff_id)?.ok_or(CrateError::invalid(Field::Doctor, Reason::Required))?,
+    };
+    let doctor_id = d.id.as_str();
     let code = doctors::specialization(w.conn(), &d.specialization_id)?.queue_code;
     let day = today(w.now(), tz);
     let next: Option<String> = w
@@ -238,7 +261,7 @@ pub fn call_next(w: &mut Write<'_>, doctor_id: &str, tz: Tz) -> Result<Ticket> {
         .optional()?;
     let id = next.ok_or(Error::QueueEmpty)?;
     w.update(
-        "queue_tickets",
+        Table::QueueTickets,
         &id,
         "UPDATE queue_tickets SET status = 'called', called_at = ?2, room = ?3, doctor_id = ?4, updated_at = ?2, updated_by = ?5
          WHERE id = ?1",
@@ -247,17 +270,28 @@ pub fn call_next(w: &mut Write<'_>, doctor_id: &str, tz: Tz) -> Result<Ticket> {
     get(w.conn(), &id)
 }
 
+/// In the consultation room: a called ticket into the consultation, a consultation to
+/// done, or a called ticket back to waiting ("not here"). Marking someone as left is the
+/// front desk's (`advance` with `Left`, under its own permission).
+pub fn advance_in_room(w: &mut Write<'_>, id: &str, to: TicketStatus) -> Result<Ticket> {
+    if to == TicketStatus::Left {
+        let t = get(w.conn(), id)?;
+        return Err(CrateError::BadTransition { from: t.status.as_str(), to: to.as_str() });
+    }
+    advance(w, id, to)
+}
+
 /// Moves a ticket on (called → in consultation → done, or → left); the appointment
 /// behind it follows.
 pub fn advance(w: &mut Write<'_>, id: &str, to: TicketStatus) -> Result<Ticket> {
     let t = get(w.conn(), id)?;
     if !t.status.next().contains(&to) {
-        return Err(Error::BadTransition { from: t.status.as_str(), to: to.as_str() });
+        return Err(CrateError::BadTransition { from: t.status.as_str(), to: to.as_str() });
     }
     if to == TicketStatus::Waiting {
         // "Not here": back of the queue, and back to whoever the patient came for.
         w.update(
-            "queue_tickets",
+            Table::QueueTickets,
             id,
             "UPDATE queue_tickets SET status = 'waiting', requeued_at = ?2, doctor_id = asked_doctor_id, room = NULL,
                                       called_at = NULL, updated_at = ?2, updated_by = ?3
@@ -268,11 +302,11 @@ pub fn advance(w: &mut Write<'_>, id: &str, to: TicketStatus) -> Result<Ticket> 
     }
     let finished = matches!(to, TicketStatus::Done | TicketStatus::Left).then(|| w.now_ts());
     w.update(
-        "queue_tickets",
+        Table::QueueTickets,
         id,
         "UPDATE queue_tickets SET status = ?2, finished_at = coalesce(?3, finished_at), updated_at = ?4, updated_by = ?5
          WHERE id = ?1",
-        rusqlite::params![id, to.as_str(), finished, w.now_ts(), w.actor_id()],
+        rusqlite::params![id, to, finished, w.now_ts(), w.actor_id()],
     )?;
     if let Some(aid) = &t.appointment_id {
         let a = appointments::get(w.conn(), aid)?;
@@ -318,7 +352,7 @@ pub fn board(conn: &Connection, clinic_name: &str, now: DateTime<Utc>, tz: Tz) -
              WHERE day = ?1 AND status IN ('called', 'in_consultation') ORDER BY called_at DESC LIMIT 12",
         )?
         .query_map([&day], |r| {
-            Ok(BoardEntry { number: r.get(0)?, room: r.get(1)?, status: TicketStatus::parse(&r.get::<_, String>(2)?), called_at: r.get(3)? })
+            Ok(BoardEntry { number: r.get(0)?, room: r.get(1)?, status: r.get(2)?, called_at: r.get(3)? })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let waiting: u32 = conn

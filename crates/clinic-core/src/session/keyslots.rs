@@ -20,9 +20,10 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::db::DbKey;
-use crate::error::{Error, Result};
+use super::Error;
+use crate::error::Result;
 use crate::ids::random_bytes;
+use crate::store::DbKey;
 
 pub const SLOT_FILE: &str = "keyslots.json";
 
@@ -112,14 +113,14 @@ fn aad(owner: &Owner, database_id: &str) -> Vec<u8> {
 
 fn derive(secret: &[u8], kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>> {
     if kdf.alg != "argon2id" {
-        return Err(Error::KeyslotCorrupt(format!("unknown KDF {}", kdf.alg)));
+        return Err(Error::KeyslotCorrupt { detail: format!("unknown KDF {}", kdf.alg) }.into());
     }
-    let salt = B64.decode(&kdf.salt).map_err(|_| Error::KeyslotCorrupt("bad salt".into()))?;
-    let params = Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32)).map_err(|e| Error::KeyslotCorrupt(e.to_string()))?;
+    let salt = B64.decode(&kdf.salt).map_err(|_| Error::KeyslotCorrupt { detail: "bad salt".into() })?;
+    let params = Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32)).map_err(|e| Error::KeyslotCorrupt { detail: e.to_string() })?;
     let mut out = Zeroizing::new([0u8; 32]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password_into(secret, &salt, out.as_mut())
-        .map_err(|e| Error::KeyslotCorrupt(e.to_string()))?;
+        .map_err(|e| Error::KeyslotCorrupt { detail: e.to_string() })?;
     Ok(out)
 }
 
@@ -130,7 +131,7 @@ fn wrap(owner: Owner, secret: &[u8], key: &DbKey, database_id: &str) -> Result<S
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
     let wrapped = cipher
         .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_slice(), aad: &aad(&owner, database_id) })
-        .map_err(|_| Error::internal("key wrapping failed"))?;
+        .map_err(|_| crate::Error::internal("key wrapping failed"))?;
     Ok(Slot {
         owner,
         kdf,
@@ -144,17 +145,17 @@ fn wrap(owner: Owner, secret: &[u8], key: &DbKey, database_id: &str) -> Result<S
 /// `None` when the secret is wrong.
 fn unwrap(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<DbKey>> {
     let kek = derive(secret, &slot.kdf)?;
-    let nonce = B64.decode(&slot.nonce).map_err(|_| Error::KeyslotCorrupt("bad nonce".into()))?;
-    let wrapped = B64.decode(&slot.wrapped_key).map_err(|_| Error::KeyslotCorrupt("bad wrapped key".into()))?;
+    let nonce = B64.decode(&slot.nonce).map_err(|_| Error::KeyslotCorrupt { detail: "bad nonce".into() })?;
+    let wrapped = B64.decode(&slot.wrapped_key).map_err(|_| Error::KeyslotCorrupt { detail: "bad wrapped key".into() })?;
     if nonce.len() != 24 {
-        return Err(Error::KeyslotCorrupt("bad nonce length".into()));
+        return Err(Error::KeyslotCorrupt { detail: "bad nonce length".into() }.into());
     }
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
     match cipher.decrypt(XNonce::from_slice(&nonce), Payload { msg: &wrapped, aad: &aad(&slot.owner, database_id) }) {
         Ok(plain) => {
             let plain = Zeroizing::new(plain);
             let key: [u8; 32] =
-                plain.as_slice().try_into().map_err(|_| Error::KeyslotCorrupt("wrong key length".into()))?;
+                plain.as_slice().try_into().map_err(|_| Error::KeyslotCorrupt { detail: "wrong key length".into() })?;
             Ok(Some(Zeroizing::new(key)))
         }
         Err(_) => Ok(None),
@@ -179,7 +180,7 @@ impl KeySlots {
     pub fn create(dir: &Path, database_id: &str) -> Result<KeySlots> {
         let path = Self::path_in(dir);
         if path.exists() {
-            return Err(Error::AlreadyInitialized);
+            return Err(Error::AlreadyInitialized.into());
         }
         Ok(KeySlots { path, file: SlotFile { format: 1, database_id: database_id.into(), slots: vec![] } })
     }
@@ -189,13 +190,13 @@ impl KeySlots {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::KeyslotMissing(path.display().to_string()))
+                return Err(Error::KeyslotMissing { path: path.display().to_string() }.into())
             }
             Err(e) => return Err(e.into()),
         };
-        let file: SlotFile = serde_json::from_slice(&bytes).map_err(|e| Error::KeyslotCorrupt(e.to_string()))?;
+        let file: SlotFile = serde_json::from_slice(&bytes).map_err(|e| Error::KeyslotCorrupt { detail: e.to_string() })?;
         if file.format != 1 {
-            return Err(Error::KeyslotCorrupt(format!("unknown format {}", file.format)));
+            return Err(Error::KeyslotCorrupt { detail: format!("unknown format {}", file.format) }.into());
         }
         Ok(KeySlots { path, file })
     }
@@ -258,17 +259,17 @@ impl KeySlots {
                 p: KDF_P,
                 salt: B64.encode([0u8; 16]),
             });
-            return Err(Error::BadCredentials);
+            return Err(Error::BadCredentials.into());
         };
         if let Some(secs) = self.file.slots[idx].wait_secs(now) {
-            return Err(Error::TooManyAttempts { retry_after_secs: secs });
+            return Err(Error::TooManyAttempts { seconds: secs }.into());
         }
         let slot = &self.file.slots[idx];
         let Owner::Staff { staff_id, .. } = &slot.owner else { unreachable!("matched by username") };
         let staff_id = staff_id.clone();
         match unwrap(slot, password.as_bytes(), &db_id)? {
             Some(key) => Ok((staff_id, key)),
-            None => Err(self.record_failure(&staff_id, now)?),
+            None => Err(self.record_failure(&staff_id, now)?.into()),
         }
     }
 
@@ -277,11 +278,11 @@ impl KeySlots {
         let db_id = self.file.database_id.clone();
         let slot = self.file.slots.iter().find(|s| s.matches_staff(staff_id)).ok_or(Error::BadCredentials)?;
         if let Some(secs) = slot.wait_secs(now) {
-            return Err(Error::TooManyAttempts { retry_after_secs: secs });
+            return Err(Error::TooManyAttempts { seconds: secs }.into());
         }
         match unwrap(slot, password.as_bytes(), &db_id)? {
             Some(key) => Ok(key),
-            None => Err(self.record_failure(staff_id, now)?),
+            None => Err(self.record_failure(staff_id, now)?.into()),
         }
     }
 
@@ -296,7 +297,7 @@ impl KeySlots {
         let wait = slot.wait_secs(now);
         self.save()?;
         Ok(match wait {
-            Some(secs) => Error::TooManyAttempts { retry_after_secs: secs },
+            Some(secs) => Error::TooManyAttempts { seconds: secs },
             None => Error::BadCredentials,
         })
     }
@@ -318,8 +319,8 @@ impl KeySlots {
             .slots
             .iter()
             .find(|s| matches!(s.owner, Owner::Recovery))
-            .ok_or(Error::KeyslotCorrupt("no recovery slot".into()))?;
-        unwrap(slot, recovery_key.as_bytes(), &self.file.database_id)?.ok_or(Error::BadCredentials)
+            .ok_or(Error::KeyslotCorrupt { detail: "no recovery slot".into() })?;
+        Ok(unwrap(slot, recovery_key.as_bytes(), &self.file.database_id)?.ok_or(Error::BadCredentials)?)
     }
 }
 

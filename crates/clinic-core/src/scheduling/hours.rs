@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use specta::Type;
 
-use crate::doctors::WorkingBlock;
+use super::doctors::WorkingBlock;
 
 pub type Interval = (DateTime<Utc>, DateTime<Utc>);
 

@@ -1,14 +1,39 @@
-//! Clinic-wide settings: the clinic's profile and the security policy.
+//! Clinic-wide settings: the clinic's profile and the security policy. (The settings
+//! screen's other half, the audit trail, is read in `store::audit`.)
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use specta::Type;
 
-use crate::audit::Write;
-use crate::error::{Error, Field, Reason, Result};
+use crate::error::{FieldEnum, Reason, Result};
 use crate::ids::new_id;
 use crate::perm::Role;
+use crate::store::Write;
 use crate::validate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case", rename = "SettingsTable")]
+pub enum Table {
+    Settings,
+}
+impl crate::store::Table for Table {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case", rename = "SettingsField")]
+pub enum Field {
+    ClinicName,
+    ClinicAddress,
+    ClinicPhone,
+    Currency,
+    TimeZone,
+    IdleLockMinutes,
+}
+impl FieldEnum for Field {}
+
+/// Settings refuse only fields (`Error::Invalid`); the domain has no refusals of its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
+#[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "SettingsError")]
+pub enum Error {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
 #[serde(rename_all = "snake_case")]
@@ -19,19 +44,7 @@ pub enum Language {
     Th,
 }
 
-impl Language {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::Ru => "ru",
-            Language::Th => "th",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Language> {
-        [Language::En, Language::Ru, Language::Th].into_iter().find(|l| l.as_str() == s)
-    }
-}
+crate::text_column!(Language);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
 pub struct ClinicProfile {
@@ -123,10 +136,10 @@ impl ClinicProfile {
         self.phone = validate::phone(Field::ClinicPhone, &self.phone)?.unwrap_or_default();
         self.currency = self.currency.trim().to_uppercase();
         if minor_digits(&self.currency).is_none() {
-            return Err(Error::invalid(Field::Currency, Reason::Unknown));
+            return Err(crate::Error::invalid(Field::Currency, Reason::Unknown));
         }
         if self.time_zone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(Error::invalid(Field::TimeZone, Reason::Unknown));
+            return Err(crate::Error::invalid(Field::TimeZone, Reason::Unknown));
         }
         Ok(())
     }
@@ -139,7 +152,7 @@ impl ClinicProfile {
 impl SecurityPolicy {
     pub fn validate(&mut self) -> Result<()> {
         if !(1..=240).contains(&self.idle_lock_minutes) {
-            return Err(Error::invalid_limit(Field::IdleLockMinutes, Reason::OutOfRange, 240));
+            return Err(crate::Error::invalid_limit(Field::IdleLockMinutes, Reason::OutOfRange, 240));
         }
         self.totp_required_roles.sort();
         self.totp_required_roles.dedup();
@@ -152,7 +165,7 @@ fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
         .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
         .optional()?;
-    v.map(|v| serde_json::from_str(&v).map_err(Error::from)).transpose()
+    v.map(|v| serde_json::from_str(&v).map_err(crate::Error::from)).transpose()
 }
 
 fn put<T: Serialize>(w: &mut Write<'_>, key: &str, value: &T) -> Result<()> {
@@ -165,7 +178,7 @@ fn put<T: Serialize>(w: &mut Write<'_>, key: &str, value: &T) -> Result<()> {
     match existing {
         Some(id) => {
             w.update(
-                "settings",
+                Table::Settings,
                 &id,
                 "UPDATE settings SET value = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
                 (&id, &json, w.now_ts(), w.actor_id()),
@@ -174,7 +187,7 @@ fn put<T: Serialize>(w: &mut Write<'_>, key: &str, value: &T) -> Result<()> {
         None => {
             let id = new_id();
             w.insert(
-                "settings",
+                Table::Settings,
                 &id,
                 "INSERT INTO settings (id, key, value, created_at, created_by, updated_at, updated_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?5)",
@@ -186,7 +199,7 @@ fn put<T: Serialize>(w: &mut Write<'_>, key: &str, value: &T) -> Result<()> {
 }
 
 pub fn clinic(conn: &Connection) -> Result<ClinicProfile> {
-    get(conn, CLINIC)?.ok_or(Error::NotInitialized)
+    get(conn, CLINIC)?.ok_or_else(|| crate::Error::internal("the clinic profile is missing from the database"))
 }
 
 pub fn security(conn: &Connection) -> Result<SecurityPolicy> {

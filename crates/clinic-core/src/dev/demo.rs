@@ -2,42 +2,38 @@
 
 use std::path::Path;
 
-use crate::app::{LoginStep, SetupInput};
+use super::generate;
 use crate::error::{Error, Result};
 use crate::perm::Role;
+use crate::session::{LoginStep, SetupInput};
 use crate::settings::{ClinicProfile, Language, Settings};
 use crate::staff::NewStaff;
+use crate::store::Actor;
 use crate::Core;
 
 /// Doctors (the demo `doctor` account signs in as the first), patients and appointments.
+/// The doctors and their hours are saved through the commands; patients and appointments,
+/// up to a million, in batches through the write path.
 fn populate(core: &Core, size: Size, progress: &mut impl FnMut(&str)) -> Result<()> {
     let clinic = core.settings_get()?.clinic;
     let tz = clinic.tz();
     let doctor_staff = core.staff_list()?.into_iter().find(|s| s.username == ACCOUNTS[1].0).map(|s| s.id);
-    core.with_db(|db| {
-        let actor = crate::audit::Actor { id: "demo".into(), name: "Demo data".into() };
-        let doctors = db.write(&actor, |w| {
-            let mut ds = crate::generate::doctors(w, size.doctors, &clinic.currency)?;
-            if let (Some(first), Some(staff)) = (ds.first_mut(), doctor_staff.clone()) {
-                first.staff_id = Some(staff);
-                *first = crate::doctors::save_doctor(w, first)?;
-            }
-            Ok(ds)
-        })?;
-        progress(&format!("{} doctors with weekly hours", doctors.len()));
-        let total = size.patients;
-        let ids = crate::generate::patients(db, &actor, total, 42, |done| {
-            if done % 10_000 == 0 || done == total {
-                progress(&format!("patients: {done} / {total}"));
-            }
-        })?;
-        let from = db.now() - chrono::Duration::days(2);
-        let made = crate::generate::appointments(db, &actor, &doctors, &ids, from, size.days, 70, size.max_appointments, tz, 42, |n| {
-            progress(&format!("appointments: {n}"));
-        })?;
-        progress(&format!("{made} appointments over {} days", size.days));
-        Ok(())
-    })
+    let doctors = generate::doctors(core, size.doctors, &clinic.currency, doctor_staff)?;
+    progress(&format!("{} doctors with weekly hours", doctors.len()));
+    let db = core.dev_db()?;
+    let actor = Actor { id: "demo".into(), name: "Demo data".into() };
+    let total = size.patients;
+    let ids = generate::patients(&db, &actor, total, 42, |done| {
+        if done % 10_000 == 0 || done == total {
+            progress(&format!("patients: {done} / {total}"));
+        }
+    })?;
+    let from = db.now() - chrono::Duration::days(2);
+    let made = generate::appointments(&db, &actor, &doctors, &ids, from, size.days, 70, size.max_appointments, tz, 42, |n| {
+        progress(&format!("appointments: {n}"));
+    })?;
+    progress(&format!("{made} appointments over {} days", size.days));
+    Ok(())
 }
 
 /// (username, password, role) of every demo account.
@@ -96,15 +92,15 @@ pub fn create_sized(dir: &Path, size: Size, mut progress: impl FnMut(&str)) -> R
     };
     // Setup's policy needs TOTP for admins; sign in once through the enrolment with a
     // code computed here, then switch the policy off.
-    match core.login(admin_user, admin_pw)? {
+    match core.login(admin_user.into(), admin_pw.into())? {
         LoginStep::EnrolTotp { secret_base32, .. } => {
             let now = chrono::Utc::now().timestamp() as u64;
-            core.login_totp(&crate::auth::totp_code(&secret_base32, now)?)?;
+            core.login_totp(crate::session::auth::totp_code(&secret_base32, now)?)?;
         }
         other => done(other)?,
     }
     core.settings_update(policy_off(core.settings_get()?))?;
-    core.staff_reset_totp(&core.session_info_cmd()?.staff_id)?;
+    core.staff_reset_totp(core.session_info()?.staff_id)?;
     for (user, pw, role, name) in &ACCOUNTS[1..] {
         let initial = format!("{pw}-first");
         core.staff_create(NewStaff {
@@ -117,10 +113,10 @@ pub fn create_sized(dir: &Path, size: Size, mut progress: impl FnMut(&str)) -> R
             initial_password: initial.clone(),
         })?;
         core.logout()?;
-        done(core.login(user, &initial)?)?;
-        core.change_password(&initial, pw)?;
+        done(core.login((*user).into(), initial.clone())?)?;
+        core.change_password(initial, (*pw).into())?;
         core.logout()?;
-        done(core.login(admin_user, admin_pw)?)?;
+        done(core.login(admin_user.into(), admin_pw.into())?)?;
     }
     progress("accounts created");
     populate(&core, size, &mut progress)?;

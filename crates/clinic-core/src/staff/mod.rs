@@ -1,16 +1,56 @@
-//! Staff accounts: the rows in `staff`. Passwords are not here (they exist only as
-//! key slots); the TOTP secret and hashed recovery codes are.
+//! Staff accounts: the rows in `staff` and the rules on them (nobody disables or demotes
+//! themselves; the last active administrator stays). Passwords are not here: they exist
+//! only as key slots (`session::keyslots`). The TOTP secret and hashed recovery codes are.
 
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 
-use crate::audit::Write;
-use crate::error::{Error, Field, Reason, Result};
+use crate::error::{FieldEnum, Reason, Result};
 use crate::ids::new_id;
+use crate::names::json_column;
 use crate::perm::Role;
 use crate::settings::Language;
+use crate::store::{Table as _, Write};
 use crate::validate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case", rename = "StaffTable")]
+pub enum Table {
+    Staff,
+}
+
+impl crate::store::Table for Table {
+    fn redacted(self) -> &'static [&'static str] {
+        &["totp_secret", "totp_recovery"]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case", rename = "StaffField")]
+pub enum Field {
+    Username,
+    FullName,
+    Email,
+    Phone,
+    Roles,
+}
+impl FieldEnum for Field {}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
+#[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "StaffError")]
+pub enum Error {
+    #[error("you cannot do this to your own account")]
+    SelfAction,
+    #[error("at least one active administrator must remain")]
+    LastAdmin,
+}
+
+impl From<Error> for crate::Error {
+    fn from(e: Error) -> Self {
+        crate::Error::domain(e)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
 pub struct Staff {
@@ -50,6 +90,14 @@ pub struct StaffUpdate {
     pub language: Language,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct SetActive {
+    pub id: String,
+    pub active: bool,
+    /// Required to re-enable: re-enabling creates a new key slot.
+    pub initial_password: Option<String>,
+}
+
 /// The secrets kept for second-factor checks; never sent to the UI.
 pub struct TotpState {
     pub secret: Option<String>,
@@ -61,16 +109,14 @@ const COLUMNS: &str = "id, username, full_name, email, phone, roles, language, a
                        totp_secret IS NOT NULL, created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Staff> {
-    let roles: String = r.get(5)?;
-    let lang: String = r.get(6)?;
     Ok(Staff {
         id: r.get(0)?,
         username: r.get(1)?,
         full_name: r.get(2)?,
         email: r.get(3)?,
         phone: r.get(4)?,
-        roles: serde_json::from_str(&roles).unwrap_or_default(),
-        language: Language::parse(&lang).unwrap_or_default(),
+        roles: json_column(r, 5, "roles")?,
+        language: r.get(6)?,
         active: r.get(7)?,
         must_change_password: r.get(8)?,
         totp_enrolled: r.get(9)?,
@@ -83,7 +129,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Staff> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM staff WHERE id = ?1"))?
         .query_row([id], from_row)
         .optional()?
-        .ok_or(Error::NotFound { entity: "staff" })
+        .ok_or(Table::Staff.not_found())
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<Staff>> {
@@ -92,7 +138,7 @@ pub fn list(conn: &Connection) -> Result<Vec<Staff>> {
     Ok(rows)
 }
 
-pub fn count_active_admins(conn: &Connection) -> Result<i64> {
+fn count_active_admins(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row(
         "SELECT count(*) FROM staff WHERE active = 1 AND EXISTS (SELECT 1 FROM json_each(staff.roles) WHERE value = 'admin')",
         [],
@@ -102,86 +148,107 @@ pub fn count_active_admins(conn: &Connection) -> Result<i64> {
 
 pub fn totp_state(conn: &Connection, id: &str) -> Result<TotpState> {
     conn.prepare_cached("SELECT totp_secret, totp_last_step, totp_recovery FROM staff WHERE id = ?1")?
-        .query_row([id], |r| {
-            let rec: String = r.get(2)?;
-            Ok(TotpState {
-                secret: r.get(0)?,
-                last_step: r.get(1)?,
-                recovery_hashes: serde_json::from_str(&rec).unwrap_or_default(),
-            })
-        })
+        .query_row([id], |r| Ok(TotpState { secret: r.get(0)?, last_step: r.get(1)?, recovery_hashes: json_column(r, 2, "recovery codes")? }))
         .optional()?
-        .ok_or(Error::NotFound { entity: "staff" })
+        .ok_or(Table::Staff.not_found())
 }
 
 fn clean_roles(mut roles: Vec<Role>) -> Result<String> {
     roles.sort();
     roles.dedup();
     if roles.is_empty() {
-        return Err(Error::invalid(Field::Roles, Reason::Required));
+        return Err(crate::Error::invalid(Field::Roles, Reason::Required));
     }
     Ok(serde_json::to_string(&roles)?)
 }
 
+/// A new account row. The password policy and the key slot are the caller's
+/// (`session::accounts`): the row holds no password.
 pub fn create(w: &mut Write<'_>, input: &NewStaff, default_language: Language, must_change: bool) -> Result<Staff> {
-    let username = validate::username(&input.username)?;
+    let username = validate::username(&input.username, Field::Username)?;
     let full_name = validate::required(Field::FullName, &input.full_name, 200)?;
     let email = validate::email(Field::Email, &input.email)?;
     let phone = validate::phone(Field::Phone, &input.phone)?;
     let roles = clean_roles(input.roles.clone())?;
-    crate::auth::check_password_policy(&input.initial_password, &username)?;
     let taken: bool = w
         .conn()
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM staff WHERE username = ?1)")?
         .query_row([&username], |r| r.get(0))?;
     if taken {
-        return Err(Error::Duplicate { field: Field::Username });
+        return Err(crate::Error::duplicate(Field::Username));
     }
     let id = new_id();
     let lang = input.language.unwrap_or(default_language);
     w.insert(
-        "staff",
+        Table::Staff,
         &id,
         "INSERT INTO staff (id, username, full_name, email, phone, roles, language, active, must_change_password,
                             password_changed_at, created_at, created_by, updated_at, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9, ?10, ?9, ?10)",
-        rusqlite::params![id, username, full_name, email, phone, roles, lang.as_str(), must_change, w.now_ts(), w.actor_id()],
+        rusqlite::params![id, username, full_name, email, phone, roles, lang, must_change, w.now_ts(), w.actor_id()],
     )?;
     get(w.conn(), &id)
 }
 
-pub fn update(w: &mut Write<'_>, input: &StaffUpdate) -> Result<Staff> {
+/// Refuses taking the admin role (or activity) away from the last active administrator,
+/// and from oneself. Checked inside the write, on the rows as they are now: another admin
+/// may have changed them since the acting person signed in.
+fn keep_an_admin(w: &Write<'_>, before: &Staff, still_admin: bool, acting_id: &str) -> Result<()> {
+    let loses_admin = before.active && before.roles.contains(&Role::Admin) && !still_admin;
+    if !loses_admin {
+        return Ok(());
+    }
+    if before.id == acting_id {
+        return Err(Error::SelfAction.into());
+    }
+    if count_active_admins(w.conn())? <= 1 {
+        return Err(Error::LastAdmin.into());
+    }
+    Ok(())
+}
+
+pub fn update(w: &mut Write<'_>, input: &StaffUpdate, acting_id: &str) -> Result<Staff> {
+    let before = get(w.conn(), &input.id)?;
+    keep_an_admin(w, &before, input.roles.contains(&Role::Admin), acting_id)?;
     let full_name = validate::required(Field::FullName, &input.full_name, 200)?;
     let email = validate::email(Field::Email, &input.email)?;
     let phone = validate::phone(Field::Phone, &input.phone)?;
     let roles = clean_roles(input.roles.clone())?;
     w.update(
-        "staff",
+        Table::Staff,
         &input.id,
         "UPDATE staff SET full_name = ?2, email = ?3, phone = ?4, roles = ?5, language = ?6,
                           updated_at = ?7, updated_by = ?8
          WHERE id = ?1",
-        rusqlite::params![input.id, full_name, email, phone, roles, input.language.as_str(), w.now_ts(), w.actor_id()],
+        rusqlite::params![input.id, full_name, email, phone, roles, input.language, w.now_ts(), w.actor_id()],
     )?;
     get(w.conn(), &input.id)
 }
 
-pub fn set_active(w: &mut Write<'_>, id: &str, active: bool) -> Result<()> {
+/// Enables or disables an account (never one's own, never the last admin).
+pub fn set_active(w: &mut Write<'_>, id: &str, active: bool, acting_id: &str) -> Result<Staff> {
+    if id == acting_id {
+        return Err(Error::SelfAction.into());
+    }
+    let before = get(w.conn(), id)?;
+    if !active {
+        keep_an_admin(w, &before, false, acting_id)?;
+    }
     w.update(
-        "staff",
+        Table::Staff,
         id,
         "UPDATE staff SET active = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
         rusqlite::params![id, active, w.now_ts(), w.actor_id()],
     )?;
-    Ok(())
+    get(w.conn(), id)
 }
 
 pub fn set_language(w: &mut Write<'_>, id: &str, lang: Language) -> Result<()> {
     w.update(
-        "staff",
+        Table::Staff,
         id,
         "UPDATE staff SET language = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
-        rusqlite::params![id, lang.as_str(), w.now_ts(), w.actor_id()],
+        rusqlite::params![id, lang, w.now_ts(), w.actor_id()],
     )?;
     Ok(())
 }
@@ -189,7 +256,7 @@ pub fn set_language(w: &mut Write<'_>, id: &str, lang: Language) -> Result<()> {
 /// After a password change (`must_change` false) or an admin reset (true).
 pub fn password_changed(w: &mut Write<'_>, id: &str, must_change: bool) -> Result<()> {
     w.update(
-        "staff",
+        Table::Staff,
         id,
         "UPDATE staff SET must_change_password = ?2, password_changed_at = ?3, updated_at = ?3, updated_by = ?4
          WHERE id = ?1",
@@ -201,7 +268,7 @@ pub fn password_changed(w: &mut Write<'_>, id: &str, must_change: bool) -> Resul
 /// Enrols (secret and recovery hashes) or resets (`None`) the second factor.
 pub fn set_totp(w: &mut Write<'_>, id: &str, secret: Option<&str>, recovery_hashes: &[String], step: Option<i64>) -> Result<()> {
     w.update(
-        "staff",
+        Table::Staff,
         id,
         "UPDATE staff SET totp_secret = ?2, totp_recovery = ?3, totp_last_step = ?4, updated_at = ?5, updated_by = ?6
          WHERE id = ?1",
@@ -213,7 +280,7 @@ pub fn set_totp(w: &mut Write<'_>, id: &str, secret: Option<&str>, recovery_hash
 /// Records a used TOTP step or a consumed recovery code.
 pub fn totp_used(w: &mut Write<'_>, id: &str, step: Option<i64>, recovery_hashes: &[String]) -> Result<()> {
     w.update(
-        "staff",
+        Table::Staff,
         id,
         "UPDATE staff SET totp_last_step = coalesce(?2, totp_last_step), totp_recovery = ?3 WHERE id = ?1",
         rusqlite::params![id, step, serde_json::to_string(recovery_hashes)?],

@@ -5,14 +5,13 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-use crate::appointments::AppointmentStatus;
-use crate::audit::Write;
-use crate::db::Db;
-use crate::doctors::{self, Doctor, DoctorStatus, Specialization, WorkingBlock};
 use crate::error::Result;
 use crate::ids::{new_id, ts};
 use crate::patients::{self, Allergy, PatientInput, Severity, Sex};
-use crate::schedule;
+use crate::scheduling::hours as schedule;
+use crate::scheduling::{doctors, AppointmentKind, AppointmentStatus, Doctor, DoctorStatus, Specialization, Table, WorkingBlock};
+use crate::store::{Actor, Db, Write};
+use crate::Core;
 
 /// A small deterministic generator (xorshift64*): the same seed gives the same clinic.
 pub struct Rng(u64);
@@ -105,7 +104,7 @@ pub fn patient(rng: &mut Rng, today: NaiveDate) -> PatientInput {
 }
 
 /// Registers `n` patients in transactions of `batch`, calling `progress(done)` after each.
-pub fn patients(db: &mut Db, actor: &crate::audit::Actor, n: u64, seed: u64, mut progress: impl FnMut(u64)) -> Result<Vec<String>> {
+pub fn patients(db: &Db, actor: &Actor, n: u64, seed: u64, mut progress: impl FnMut(u64)) -> Result<Vec<String>> {
     let mut rng = Rng::new(seed);
     let code = db.device().code.clone();
     let today = db.now().date_naive();
@@ -116,7 +115,7 @@ pub fn patients(db: &mut Db, actor: &crate::audit::Actor, n: u64, seed: u64, mut
         let k = batch.min(n - done);
         db.write(actor, |w| {
             for _ in 0..k {
-                if let patients::RegisterOutcome::Registered { patient } = patients::register(w, &patient(&mut rng, today), true, &code, chrono_tz::UTC)? {
+                if let patients::RegisterOutcome::Registered { patient } = patients::register(w, &patient(&mut rng, today), true, &code, today)? {
                     ids.push(patient.id);
                 }
             }
@@ -137,22 +136,22 @@ const DOCTOR_NAMES: &[&str] = &[
 ];
 
 /// Specializations and `n` approved doctors with weekly hours (Mon–Fri 08:00–12:00 and
-/// 13:00–17:00, Saturday mornings for every other doctor, 15-minute slots).
-pub fn doctors(w: &mut Write<'_>, n: usize, currency: &str) -> Result<Vec<Doctor>> {
-    let mut specs: Vec<Specialization> = doctors::specializations(w.conn())?;
+/// 13:00–17:00, Saturday mornings for every other doctor, 15-minute slots), saved through
+/// the admin's commands. The first doctor signs in as `first_staff`, if given.
+pub fn doctors(core: &Core, n: usize, currency: &str, first_staff: Option<String>) -> Result<Vec<Doctor>> {
+    let mut specs: Vec<Specialization> = core.specialization_list()?;
     for (name, code) in SPECIALTIES {
         if !specs.iter().any(|s| s.name == *name) {
-            specs.push(doctors::save_specialization(w, &Specialization { id: String::new(), name: (*name).into(), queue_code: (*code).into() })?);
+            specs.push(core.specialization_save(Specialization { id: String::new(), name: (*name).into(), queue_code: (*code).into() })?);
         }
     }
     let mut out = vec![];
     for i in 0..n {
         let spec = &specs[if i < 2 { 0 } else { i % specs.len() }];
-        let d = doctors::save_doctor(
-            w,
-            &Doctor {
+        let d = core.doctor_save(
+            Doctor {
                 id: String::new(),
-                staff_id: None,
+                staff_id: if i == 0 { first_staff.clone() } else { None },
                 full_name: DOCTOR_NAMES[i % DOCTOR_NAMES.len()].to_string() + &if i >= DOCTOR_NAMES.len() { format!(" {}", i) } else { String::new() },
                 specialization_id: spec.id.clone(),
                 licence_number: format!("MD-{:05}", 10_000 + i),
@@ -174,7 +173,7 @@ pub fn doctors(w: &mut Write<'_>, n: usize, currency: &str) -> Result<Vec<Doctor
         if i % 2 == 0 {
             hours.push(WorkingBlock { weekday: 6, start_minute: 9 * 60, end_minute: 12 * 60, slot_minutes: 15 });
         }
-        doctors::set_working_hours(w, &d.id, &hours)?;
+        core.doctor_hours_set(d.id.clone(), hours)?;
         out.push(d);
     }
     Ok(out)
@@ -185,8 +184,8 @@ pub fn doctors(w: &mut Write<'_>, n: usize, currency: &str) -> Result<Vec<Doctor
 /// cancellations), future ones scheduled or confirmed. Returns how many were made.
 #[allow(clippy::too_many_arguments)]
 pub fn appointments(
-    db: &mut Db,
-    actor: &crate::audit::Actor,
+    db: &Db,
+    actor: &Actor,
     doctors: &[Doctor],
     patient_ids: &[String],
     from: DateTime<Utc>,
@@ -238,12 +237,12 @@ pub fn appointments(
 fn insert_appointment(w: &mut Write<'_>, patient: &str, doctor: &str, s: DateTime<Utc>, e: DateTime<Utc>, status: AppointmentStatus) -> Result<()> {
     let id = new_id();
     w.insert(
-        "appointments",
+        Table::Appointments,
         &id,
         "INSERT INTO appointments (id, patient_id, doctor_id, starts_at, ends_at, kind, reason, status,
                                    created_at, created_by, updated_at, updated_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'consultation', '', ?6, ?7, ?8, ?7, ?8)",
-        rusqlite::params![id, patient, doctor, ts(s), ts(e), status.as_str(), w.now_ts(), w.actor_id()],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, '', ?7, ?8, ?9, ?8, ?9)",
+        rusqlite::params![id, patient, doctor, ts(s), ts(e), AppointmentKind::Consultation, status, w.now_ts(), w.actor_id()],
     )?;
     Ok(())
 }

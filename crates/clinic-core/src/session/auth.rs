@@ -3,14 +3,15 @@
 use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, TOTP};
 
-use crate::error::{Error, Field, Reason, Result};
+use super::Field;
+use crate::error::{Error, Reason, Result};
 use crate::ids::{group, normalize_code, random_bytes, random_code};
 
 pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 pub const RECOVERY_CODES: usize = 10;
 
-const COMMON_PASSWORDS: &str = include_str!("../../../assets/common-passwords.txt");
+const COMMON_PASSWORDS: &str = include_str!("../../../../assets/common-passwords.txt");
 
 fn is_common(password: &str) -> bool {
     let p = password.to_lowercase();

@@ -14,11 +14,13 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 
-use crate::audit::Write;
-use crate::doctors::{self, Doctor};
-use crate::error::{Clash, Error, Field, Reason, Result};
+use super::doctors::{self, Doctor};
+use super::hours::{self as schedule, Interval, Slot};
+use super::{Clash, Error, Field, Table};
+use crate::error::{Reason, Result};
 use crate::ids::{new_id, parse_ts, stored_ts, ts};
-use crate::schedule::{self, Interval, Slot};
+use crate::store::{Table as _, Write};
+use crate::Error as CrateError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
 #[serde(rename_all = "snake_case")]
@@ -29,24 +31,7 @@ pub enum AppointmentKind {
     Checkup,
 }
 
-impl AppointmentKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            AppointmentKind::Consultation => "consultation",
-            AppointmentKind::FollowUp => "follow_up",
-            AppointmentKind::Emergency => "emergency",
-            AppointmentKind::Checkup => "checkup",
-        }
-    }
-    fn parse(s: &str) -> AppointmentKind {
-        match s {
-            "follow_up" => AppointmentKind::FollowUp,
-            "emergency" => AppointmentKind::Emergency,
-            "checkup" => AppointmentKind::Checkup,
-            _ => AppointmentKind::Consultation,
-        }
-    }
-}
+crate::text_column!(AppointmentKind, AppointmentStatus);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
 #[serde(rename_all = "snake_case")]
@@ -62,32 +47,16 @@ pub enum AppointmentStatus {
 }
 
 impl AppointmentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppointmentStatus::Scheduled => "scheduled",
-            AppointmentStatus::Confirmed => "confirmed",
-            AppointmentStatus::CheckedIn => "checked_in",
-            AppointmentStatus::InConsultation => "in_consultation",
-            AppointmentStatus::Completed => "completed",
-            AppointmentStatus::Cancelled => "cancelled",
-            AppointmentStatus::NoShow => "no_show",
-            AppointmentStatus::Rescheduled => "rescheduled",
-        }
-    }
-
-    pub fn parse(s: &str) -> AppointmentStatus {
-        use AppointmentStatus::*;
-        match s {
-            "confirmed" => Confirmed,
-            "checked_in" => CheckedIn,
-            "in_consultation" => InConsultation,
-            "completed" => Completed,
-            "cancelled" => Cancelled,
-            "no_show" => NoShow,
-            "rescheduled" => Rescheduled,
-            _ => Scheduled,
-        }
-    }
+    pub const ALL: [AppointmentStatus; 8] = [
+        Self::Scheduled,
+        Self::Confirmed,
+        Self::CheckedIn,
+        Self::InConsultation,
+        Self::Completed,
+        Self::Cancelled,
+        Self::NoShow,
+        Self::Rescheduled,
+    ];
 
     /// The transitions allowed from here. Rescheduling goes through `reschedule`.
     pub fn next(self) -> &'static [AppointmentStatus] {
@@ -107,7 +76,7 @@ impl AppointmentStatus {
     }
 }
 
-/// The statuses that hold time, as SQL.
+/// The statuses that hold time, as SQL (a test checks it against `is_active`).
 const ACTIVE_SQL: &str = "('scheduled', 'confirmed', 'checked_in', 'in_consultation')";
 
 /// Longest bookable appointment; also bounds the clash search.
@@ -168,9 +137,9 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Appointment> {
         doctor_id: r.get(2)?,
         starts_at: r.get(3)?,
         ends_at: r.get(4)?,
-        kind: AppointmentKind::parse(&r.get::<_, String>(5)?),
+        kind: r.get(5)?,
         reason: r.get(6)?,
-        status: AppointmentStatus::parse(&r.get::<_, String>(7)?),
+        status: r.get(7)?,
         rescheduled_to: r.get(8)?,
         override_reason: r.get(9)?,
     })
@@ -180,7 +149,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Appointment> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM appointments a WHERE a.id = ?1"))?
         .query_row([id], row)
         .optional()?
-        .ok_or(Error::NotFound { entity: "appointments" })
+        .ok_or(Table::Appointments.not_found())
 }
 
 /// Whole minutes from one stored instant to another.
@@ -228,12 +197,12 @@ fn exception_intervals(conn: &Connection, doctor_id: &str, from: DateTime<Utc>, 
 fn history(w: &mut Write<'_>, appointment_id: &str, old: Option<AppointmentStatus>, new: AppointmentStatus, reason: &str) -> Result<()> {
     let id = new_id();
     w.insert(
-        "appointment_history",
+        Table::AppointmentHistory,
         &id,
         "INSERT INTO appointment_history (id, appointment_id, old_status, new_status, reason,
                                           created_at, created_by, updated_at, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?7)",
-        rusqlite::params![id, appointment_id, old.map(|s| s.as_str()), new.as_str(), reason, w.now_ts(), w.actor_id()],
+        rusqlite::params![id, appointment_id, old, new, reason, w.now_ts(), w.actor_id()],
     )?;
     Ok(())
 }
@@ -241,7 +210,7 @@ fn history(w: &mut Write<'_>, appointment_id: &str, old: Option<AppointmentStatu
 fn bookable_doctor(conn: &Connection, id: &str) -> Result<Doctor> {
     let d = doctors::doctor(conn, id)?;
     if !d.bookable() {
-        return Err(Error::DoctorUnavailable);
+        return Err(Error::DoctorUnavailable.into());
     }
     Ok(d)
 }
@@ -256,15 +225,15 @@ pub fn book(w: &mut Write<'_>, input: &BookInput, tz: Tz) -> Result<Appointment>
 fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str>) -> Result<Appointment> {
     crate::patients::summary_of(w.conn(), &input.patient_id)?;
     bookable_doctor(w.conn(), &input.doctor_id)?;
-    let start = parse_ts(&input.starts_at).ok_or(Error::invalid(Field::StartsAt, Reason::InvalidFormat))?;
+    let start = parse_ts(&input.starts_at).ok_or(CrateError::invalid(Field::StartsAt, Reason::InvalidFormat))?;
     if !(5..=MAX_MINUTES).contains(&input.duration_minutes) {
-        return Err(Error::invalid_limit(Field::Duration, Reason::OutOfRange, MAX_MINUTES as i64));
+        return Err(CrateError::invalid_limit(Field::Duration, Reason::OutOfRange, MAX_MINUTES as i64));
     }
     let end = start + Duration::minutes(input.duration_minutes as i64);
     let emergency = input.kind == AppointmentKind::Emergency;
     let override_reason = input.override_reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     if override_reason.is_some() && !emergency {
-        return Err(Error::invalid(Field::OverrideReason, Reason::NotAllowed));
+        return Err(CrateError::invalid(Field::OverrideReason, Reason::NotAllowed));
     }
     let reason = crate::validate::optional(Field::Reason, &input.reason, 1000)?.unwrap_or_default();
     let (s, e) = (ts(start), ts(end));
@@ -272,7 +241,7 @@ fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str
     if start < w.now() - Duration::minutes(5) {
         match override_reason {
             Some(_) => overridden.push("in_past".to_string()),
-            None => return Err(Error::invalid(Field::StartsAt, Reason::InPast)),
+            None => return Err(CrateError::invalid(Field::StartsAt, Reason::InPast)),
         }
     }
 
@@ -281,16 +250,16 @@ fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str
     if !schedule::within_hours(&blocks, &exceptions, start, end, tz) {
         match override_reason {
             Some(_) => overridden.push("outside_hours".to_string()),
-            None => return Err(Error::OutsideHours),
+            None => return Err(Error::OutsideHours.into()),
         }
     }
     for (column, who, kind) in [("doctor_id", &input.doctor_id, Clash::Doctor), ("patient_id", &input.patient_id, Clash::Patient)] {
         if let Some(other) = clash(w.conn(), column, who, &s, &e, except)? {
             match override_reason {
-                Some(_) => overridden.push(format!("{}:{other}", kind.as_str())),
+                Some(_) => overridden.push(format!("{}:{other}", crate::names::name_of(&kind))),
                 None => {
                     let other_start = get(w.conn(), &other)?.starts_at;
-                    return Err(Error::SlotTaken { appointment_id: other, clash: kind, starts_at: other_start });
+                    return Err(Error::SlotTaken { appointment_id: other, clash: kind, starts_at: other_start }.into());
                 }
             }
         }
@@ -298,7 +267,7 @@ fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str
 
     let id = new_id();
     w.insert(
-        "appointments",
+        Table::Appointments,
         &id,
         "INSERT INTO appointments (id, patient_id, doctor_id, starts_at, ends_at, kind, reason, status, override_reason,
                                    created_at, created_by, updated_at, updated_by)
@@ -309,7 +278,7 @@ fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str
             input.doctor_id,
             s,
             e,
-            input.kind.as_str(),
+            input.kind,
             reason,
             if overridden.is_empty() { None } else { override_reason },
             w.now_ts(),
@@ -320,7 +289,7 @@ fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str
     if !overridden.is_empty() {
         w.record_event(
             "override",
-            "appointments",
+            Table::Appointments,
             &id,
             Some(serde_json::json!({ "reason": override_reason, "overrode": overridden })),
         )?;
@@ -332,17 +301,17 @@ fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str
 pub fn set_status(w: &mut Write<'_>, id: &str, to: AppointmentStatus, reason: &str) -> Result<Appointment> {
     let a = get(w.conn(), id)?;
     if to == AppointmentStatus::Rescheduled || !a.status.next().contains(&to) {
-        return Err(Error::BadTransition { from: a.status.as_str(), to: to.as_str() });
+        return Err(CrateError::BadTransition { from: a.status.as_str(), to: to.as_str() });
     }
     let reason = reason.trim();
     if to == AppointmentStatus::Cancelled && reason.is_empty() {
-        return Err(Error::invalid(Field::Reason, Reason::Required));
+        return Err(CrateError::invalid(Field::Reason, Reason::Required));
     }
     w.update(
-        "appointments",
+        Table::Appointments,
         id,
         "UPDATE appointments SET status = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
-        rusqlite::params![id, to.as_str(), w.now_ts(), w.actor_id()],
+        rusqlite::params![id, to, w.now_ts(), w.actor_id()],
     )?;
     history(w, id, Some(a.status), to, reason)?;
     get(w.conn(), id)
@@ -365,7 +334,7 @@ pub struct RescheduleInput {
 pub fn reschedule(w: &mut Write<'_>, input: &RescheduleInput, tz: Tz) -> Result<Appointment> {
     let old = get(w.conn(), &input.appointment_id)?;
     if !old.status.next().contains(&AppointmentStatus::Rescheduled) {
-        return Err(Error::BadTransition { from: old.status.as_str(), to: AppointmentStatus::Rescheduled.as_str() });
+        return Err(CrateError::BadTransition { from: old.status.as_str(), to: AppointmentStatus::Rescheduled.as_str() });
     }
     let old_len = minutes_between(&old.starts_at, &old.ends_at).unwrap_or(15);
     let new = book_except(
@@ -383,7 +352,7 @@ pub fn reschedule(w: &mut Write<'_>, input: &RescheduleInput, tz: Tz) -> Result<
         Some(&old.id),
     )?;
     w.update(
-        "appointments",
+        Table::Appointments,
         &old.id,
         "UPDATE appointments SET status = 'rescheduled', rescheduled_to = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
         rusqlite::params![old.id, new.id, w.now_ts(), w.actor_id()],
@@ -401,8 +370,8 @@ pub fn history_of(conn: &Connection, appointment_id: &str) -> Result<Vec<History
     let rows = stmt
         .query_map([appointment_id], |r| {
             Ok(HistoryEntry {
-                old_status: r.get::<_, Option<String>>(0)?.map(|s| AppointmentStatus::parse(&s)),
-                new_status: AppointmentStatus::parse(&r.get::<_, String>(1)?),
+                old_status: r.get(0)?,
+                new_status: r.get(1)?,
                 reason: r.get(2)?,
                 at: r.get(3)?,
                 by: r.get(4)?,
@@ -438,7 +407,7 @@ pub fn free_slots_for(conn: &Connection, doctor: &Doctor, from: DateTime<Utc>, d
 
 pub fn find_slots(conn: &Connection, q: &SlotQuery, now: DateTime<Utc>, tz: Tz) -> Result<Vec<Slot>> {
     let from = match &q.from {
-        Some(f) => parse_ts(f).ok_or(Error::invalid(Field::StartsAt, Reason::InvalidFormat))?,
+        Some(f) => parse_ts(f).ok_or(CrateError::invalid(Field::StartsAt, Reason::InvalidFormat))?,
         None => now,
     };
     let days = q.days.clamp(1, 62);
@@ -456,7 +425,7 @@ fn candidates(conn: &Connection, q: &SlotQuery) -> Result<Vec<Doctor>> {
     Ok(match (&q.doctor_id, &q.specialization_id) {
         (Some(d), _) => vec![bookable_doctor(conn, d)?],
         (None, Some(s)) => doctors::doctors_of_specialization(conn, s)?.into_iter().filter(Doctor::bookable).collect(),
-        (None, None) => return Err(Error::invalid(Field::Doctor, Reason::Required)),
+        (None, None) => return Err(CrateError::invalid(Field::Doctor, Reason::Required)),
     })
 }
 
@@ -474,7 +443,7 @@ fn bookings_that_day(conn: &Connection, doctor_id: &str, t: DateTime<Utc>, tz: T
 
 /// "First free doctor of specialty X": its doctors' free slots in the order to offer them,
 /// the earliest first and, at one start time, the doctor with fewer bookings that day first.
-/// The caller books the first that also suits the patient (see `Core::appointment_book_first_free`).
+/// `book_first_free` books the first that also suits the patient.
 pub fn first_free(conn: &Connection, specialization_id: &str, from: Option<&str>, days: u32, now: DateTime<Utc>, tz: Tz) -> Result<Vec<Slot>> {
     let slots = find_slots(
         conn,
@@ -498,13 +467,59 @@ pub fn first_free(conn: &Connection, specialization_id: &str, from: Option<&str>
     Ok(keyed.into_iter().map(|(_, s)| s).collect())
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct FirstFreeQuery {
+    pub specialization_id: String,
+    pub patient_id: String,
+    pub from: Option<String>,
+    pub days: u32,
+    pub duration_minutes: Option<u16>,
+    pub kind: AppointmentKind,
+    pub reason: String,
+}
+
+/// Books the earliest free slot across the doctors of a specialty that also suits the
+/// patient: long enough for the asked duration and clear of the patient's own bookings. It
+/// passes the same checks as any booking, so it never answers with a clash.
+pub fn book_first_free(w: &mut Write<'_>, q: &FirstFreeQuery, tz: Tz) -> Result<Appointment> {
+    let slots = first_free(w.conn(), &q.specialization_id, q.from.as_deref(), q.days.max(1), w.now(), tz)?;
+    for slot in slots {
+        let len = minutes_between(&slot.starts_at, &slot.ends_at).unwrap_or(15);
+        let input = BookInput {
+            patient_id: q.patient_id.clone(),
+            doctor_id: slot.doctor_id,
+            starts_at: slot.starts_at,
+            duration_minutes: q.duration_minutes.unwrap_or(len),
+            kind: q.kind,
+            reason: q.reason.clone(),
+            override_reason: None,
+        };
+        // A refused slot wrote nothing (every check comes before the insert): try the next.
+        match book(w, &input, tz) {
+            Err(e) if e == Error::OutsideHours || e.as_domain::<Error>().is_some_and(|d| matches!(d, Error::SlotTaken { .. })) => continue,
+            done => return done,
+        }
+    }
+    Err(Error::NoFreeSlot.into())
+}
+
 // ---------------------------------------------------------------------------------
 // Reading for the calendar and lists.
 
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct CalendarQuery {
+    /// UTC bounds, RFC 3339: appointments starting in [from, to).
+    pub from: String,
+    pub to: String,
+    /// Empty: every doctor.
+    pub doctor_ids: Vec<String>,
+}
+
 /// Appointments starting in [from, to), of the given doctors (all if empty), with the
 /// names the calendar shows. Rescheduled ones are left out (their replacement shows).
-pub fn calendar(conn: &Connection, from: &str, to: &str, doctor_ids: &[String]) -> Result<Vec<CalendarEntry>> {
-    let (from, to) = (stored_ts(from, Field::StartsAt)?, stored_ts(to, Field::EndsAt)?);
+pub fn calendar(conn: &Connection, q: &CalendarQuery) -> Result<Vec<CalendarEntry>> {
+    let (from, to) = (stored_ts(&q.from, Field::StartsAt)?, stored_ts(&q.to, Field::EndsAt)?);
+    let doctor_ids = &q.doctor_ids;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, p.given_name || ' ' || p.family_name, p.mrn, d.full_name
          FROM appointments a JOIN patients p ON p.id = a.patient_id JOIN doctors d ON d.id = a.doctor_id
@@ -534,4 +549,15 @@ pub fn for_patient(conn: &Connection, patient_id: &str) -> Result<Vec<CalendarEn
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_sql_lists_exactly_the_active_statuses() {
+        let active: Vec<String> = AppointmentStatus::ALL.iter().filter(|s| s.is_active()).map(|s| format!("'{}'", s.as_str())).collect();
+        assert_eq!(ACTIVE_SQL, format!("({})", active.join(", ")));
+    }
 }

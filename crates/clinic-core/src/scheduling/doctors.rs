@@ -5,10 +5,12 @@ use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use specta::Type;
 
-use crate::audit::Write;
-use crate::error::{Error, Field, Reason, Result};
+use super::{Field, Table};
+use crate::error::{Reason, Result};
 use crate::ids::{new_id, parse_ts, ts};
+use crate::store::{Table as _, Write};
 use crate::validate;
+use crate::Error;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
 pub struct Specialization {
@@ -27,22 +29,7 @@ pub enum DoctorStatus {
     Suspended,
 }
 
-impl DoctorStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            DoctorStatus::Pending => "pending",
-            DoctorStatus::Approved => "approved",
-            DoctorStatus::Suspended => "suspended",
-        }
-    }
-    fn parse(s: &str) -> DoctorStatus {
-        match s {
-            "approved" => DoctorStatus::Approved,
-            "suspended" => DoctorStatus::Suspended,
-            _ => DoctorStatus::Pending,
-        }
-    }
-}
+crate::text_column!(DoctorStatus, ExceptionKind);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
 pub struct Doctor {
@@ -89,22 +76,6 @@ pub enum ExceptionKind {
     Blocked,
 }
 
-impl ExceptionKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            ExceptionKind::Leave => "leave",
-            ExceptionKind::Holiday => "holiday",
-            ExceptionKind::Blocked => "blocked",
-        }
-    }
-    fn parse(s: &str) -> ExceptionKind {
-        match s {
-            "leave" => ExceptionKind::Leave,
-            "holiday" => ExceptionKind::Holiday,
-            _ => ExceptionKind::Blocked,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
 pub struct ScheduleException {
@@ -133,7 +104,7 @@ pub fn specialization(conn: &Connection, id: &str) -> Result<Specialization> {
     conn.prepare_cached("SELECT id, name, queue_code FROM specializations WHERE id = ?1")?
         .query_row([id], |r| Ok(Specialization { id: r.get(0)?, name: r.get(1)?, queue_code: r.get(2)? }))
         .optional()?
-        .ok_or(Error::NotFound { entity: "specializations" })
+        .ok_or(Table::Specializations.not_found())
 }
 
 /// Refuses `value` for a unique column when a row other than `own_id` (empty for a new row)
@@ -141,7 +112,7 @@ pub fn specialization(conn: &Connection, id: &str) -> Result<Specialization> {
 fn unique(conn: &Connection, sql: &str, value: &str, own_id: &str, field: Field) -> Result<()> {
     let holder: Option<String> = conn.prepare_cached(sql)?.query_row([value], |r| r.get(0)).optional()?;
     if holder.is_some_and(|h| h != own_id) {
-        return Err(Error::Duplicate { field });
+        return Err(Error::duplicate(field));
     }
     Ok(())
 }
@@ -157,7 +128,7 @@ pub fn save_specialization(w: &mut Write<'_>, s: &Specialization) -> Result<Spec
     let id = if s.id.is_empty() {
         let id = new_id();
         w.insert(
-            "specializations",
+            Table::Specializations,
             &id,
             "INSERT INTO specializations (id, name, queue_code, created_at, created_by, updated_at, updated_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?5)",
@@ -166,7 +137,7 @@ pub fn save_specialization(w: &mut Write<'_>, s: &Specialization) -> Result<Spec
         id
     } else {
         w.update(
-            "specializations",
+            Table::Specializations,
             &s.id,
             "UPDATE specializations SET name = ?2, queue_code = ?3, updated_at = ?4, updated_by = ?5 WHERE id = ?1",
             rusqlite::params![s.id, name, code, w.now_ts(), w.actor_id()],
@@ -191,7 +162,7 @@ fn doctor_row(r: &Row<'_>) -> rusqlite::Result<Doctor> {
         fee_minor: r.get(7)?,
         fee_currency: r.get(8)?,
         biography: r.get(9)?,
-        status: DoctorStatus::parse(&r.get::<_, String>(10)?),
+        status: r.get(10)?,
         available: r.get(11)?,
         room: r.get(12)?,
     })
@@ -207,7 +178,7 @@ pub fn doctor(conn: &Connection, id: &str) -> Result<Doctor> {
     conn.prepare_cached(&format!("SELECT {DOCTOR_COLUMNS} FROM doctors WHERE id = ?1"))?
         .query_row([id], doctor_row)
         .optional()?
-        .ok_or(Error::NotFound { entity: "doctors" })
+        .ok_or(Table::Doctors.not_found())
 }
 
 pub fn doctor_for_staff(conn: &Connection, staff_id: &str) -> Result<Option<Doctor>> {
@@ -257,7 +228,7 @@ pub fn save_doctor(w: &mut Write<'_>, d: &Doctor) -> Result<Doctor> {
         d.fee_minor,
         currency,
         d.biography.trim(),
-        d.status.as_str(),
+        d.status,
         d.available,
         d.room.trim(),
         now,
@@ -265,7 +236,7 @@ pub fn save_doctor(w: &mut Write<'_>, d: &Doctor) -> Result<Doctor> {
     ];
     if d.id.is_empty() {
         w.insert(
-            "doctors",
+            Table::Doctors,
             &id,
             "INSERT INTO doctors (id, staff_id, full_name, specialization_id, licence_number, qualification,
                  years_experience, fee_minor, fee_currency, biography, status, available, room,
@@ -275,7 +246,7 @@ pub fn save_doctor(w: &mut Write<'_>, d: &Doctor) -> Result<Doctor> {
         )?;
     } else {
         w.update(
-            "doctors",
+            Table::Doctors,
             &id,
             "UPDATE doctors SET staff_id = ?2, full_name = ?3, specialization_id = ?4, licence_number = ?5,
                  qualification = ?6, years_experience = ?7, fee_minor = ?8, fee_currency = ?9, biography = ?10,
@@ -328,12 +299,12 @@ pub fn set_working_hours(w: &mut Write<'_>, doctor_id: &str, blocks: &[WorkingBl
         .query_map([doctor_id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in old {
-        w.delete("working_hours", &id)?;
+        w.delete(Table::WorkingHours, &id)?;
     }
     for b in &sorted {
         let id = new_id();
         w.insert(
-            "working_hours",
+            Table::WorkingHours,
             &id,
             "INSERT INTO working_hours (id, doctor_id, weekday, start_minute, end_minute, slot_minutes,
                                         created_at, created_by, updated_at, updated_by)
@@ -348,7 +319,7 @@ fn exception_row(r: &Row<'_>) -> rusqlite::Result<ScheduleException> {
     Ok(ScheduleException {
         id: r.get(0)?,
         doctor_id: r.get(1)?,
-        kind: ExceptionKind::parse(&r.get::<_, String>(2)?),
+        kind: r.get(2)?,
         starts_at: r.get(3)?,
         ends_at: r.get(4)?,
         reason: r.get(5)?,
@@ -379,16 +350,16 @@ pub fn add_exception(w: &mut Write<'_>, e: &ScheduleException) -> Result<Schedul
     }
     let id = new_id();
     w.insert(
-        "schedule_exceptions",
+        Table::ScheduleExceptions,
         &id,
         "INSERT INTO schedule_exceptions (id, doctor_id, kind, starts_at, ends_at, reason,
                                           created_at, created_by, updated_at, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?8)",
-        rusqlite::params![id, e.doctor_id, e.kind.as_str(), ts(start), ts(end), e.reason.trim(), w.now_ts(), w.actor_id()],
+        rusqlite::params![id, e.doctor_id, e.kind, ts(start), ts(end), e.reason.trim(), w.now_ts(), w.actor_id()],
     )?;
     Ok(ScheduleException { id, starts_at: ts(start), ends_at: ts(end), ..e.clone() })
 }
 
 pub fn remove_exception(w: &mut Write<'_>, id: &str) -> Result<()> {
-    w.delete("schedule_exceptions", id)
+    w.delete(Table::ScheduleExceptions, id)
 }

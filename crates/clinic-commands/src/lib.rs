@@ -1,0 +1,101 @@
+//! The command table: every command the window can call, written once, with its arguments,
+//! its answer and the permission it needs. Nothing else lists commands.
+//!
+//! `for_each_command!(then)` hands the whole table to the macro `then`, which generates what
+//! its crate needs from it:
+//! - clinic-core (`commands.rs`): the `Command` enum with each command's name and
+//!   permission, and one `Core` method per command that checks the session and the
+//!   permission, then calls the handler `api::<section>::<command>`;
+//! - src-tauri (`lib.rs`): the `#[tauri::command]` functions, the specta builder that writes
+//!   `ui/src/lib/bindings.ts` (with each section's `Field`, `Table` and `Error` types for the
+//!   translations), and the test against the role matrix;
+//! - src-tauri's `build.rs`: the ACL entries (`allow-<command>`) the main window is granted.
+//!
+//! Each section is a domain: `clinic_core::<section>` holds its model, SQL, `Field`, `Table`
+//! and `Error` types, and `clinic_core::api::<section>` its thin handlers. Types are written
+//! relative to the core's root (`patients::PatientInput`). A line marked `#[window]` is a
+//! command src-tauri implements itself (it opens a window or a native dialog); it is still
+//! named and permission-checked here.
+//!
+//! Adding a command: one line here, plus its handler in `api/<section>.rs`.
+
+#[macro_export]
+macro_rules! for_each_command {
+    ($then:ident) => {
+        $then! {
+            // First run, sign-in, and one's own session and account.
+            session {
+                app_info() -> session::AppInfo = Public;
+                setup_status() -> bool = Public;
+                setup_create(input: session::SetupInput) -> session::SetupResult = Public;
+                #[window] recovery_sheet_save(recovery_key: String) -> Option<String> = Public;
+                login(username: String, password: String) -> session::LoginStep = Public;
+                login_totp(code: String) -> session::LoginDone = Public;
+                recover_account(recovery_key: String, username: String, new_password: String) -> () = Public;
+                session_info() -> session::SessionInfo = Authenticated;
+                session_touch() -> () = Authenticated;
+                logout() -> () = Public;
+                lock() -> () = Authenticated;
+                unlock(password: String) -> session::SessionInfo = Authenticated;
+                change_password(old_password: String, new_password: String) -> session::SessionInfo = Authenticated;
+                set_language(language: settings::Language) -> session::SessionInfo = Authenticated;
+            }
+            // Staff accounts.
+            staff {
+                staff_list() -> Vec<staff::Staff> = StaffRead;
+                staff_get(id: String) -> staff::Staff = StaffManage;
+                staff_create(input: staff::NewStaff) -> staff::Staff = StaffManage;
+                staff_update(input: staff::StaffUpdate) -> staff::Staff = StaffManage;
+                staff_set_active(input: staff::SetActive) -> staff::Staff = StaffManage;
+                staff_reset_password(id: String, new_password: String) -> staff::Staff = StaffManage;
+                staff_reset_totp(id: String) -> staff::Staff = StaffManage;
+            }
+            // Clinic settings and the audit trail.
+            settings {
+                settings_get() -> settings::Settings = Authenticated;
+                settings_update(input: settings::Settings) -> settings::Settings = SettingsManage;
+                audit_list(filter: store::audit::AuditFilter) -> store::audit::AuditPage = AuditRead;
+                audit_verify() -> store::audit::ChainStatus = AuditRead;
+            }
+            // The patient registry.
+            patients {
+                patient_search(text: String, offset: u32, limit: u32) -> patients::SearchPage = PatientRead;
+                patient_get(id: String) -> patients::Patient = PatientRead;
+                patient_register(input: patients::PatientInput, allow_duplicates: bool) -> patients::RegisterOutcome = PatientWrite;
+                patient_update(id: String, input: patients::PatientInput) -> patients::Patient = PatientWrite;
+                patient_set_photo(id: String, mime: String, base64: String) -> () = PatientWrite;
+                patient_photo(id: String) -> Option<String> = PatientRead;
+            }
+            // Doctors, their hours and leave, appointments.
+            scheduling {
+                specialization_list() -> Vec<scheduling::Specialization> = ScheduleRead;
+                specialization_save(input: scheduling::Specialization) -> scheduling::Specialization = DoctorManage;
+                doctor_list() -> Vec<scheduling::Doctor> = ScheduleRead;
+                doctor_save(input: scheduling::Doctor) -> scheduling::Doctor = DoctorManage;
+                doctor_hours_get(doctor_id: String) -> Vec<scheduling::WorkingBlock> = ScheduleRead;
+                doctor_hours_set(doctor_id: String, blocks: Vec<scheduling::WorkingBlock>) -> Vec<scheduling::WorkingBlock> = DoctorManage;
+                exception_list(doctor_id: Option<String>, from: String, to: String) -> Vec<scheduling::ScheduleException> = ScheduleRead;
+                exception_add(input: scheduling::ScheduleException) -> scheduling::ScheduleException = DoctorManage;
+                exception_remove(id: String) -> () = DoctorManage;
+                slots_find(query: scheduling::SlotQuery) -> Vec<scheduling::Slot> = AppointmentRead;
+                appointment_book(input: scheduling::BookInput) -> scheduling::Appointment = AppointmentWrite;
+                appointment_book_first_free(query: scheduling::FirstFreeQuery) -> scheduling::Appointment = AppointmentWrite;
+                appointment_set_status(id: String, status: scheduling::AppointmentStatus, reason: String) -> scheduling::Appointment = AppointmentWrite;
+                appointment_reschedule(input: scheduling::RescheduleInput) -> scheduling::Appointment = AppointmentWrite;
+                appointment_history(id: String) -> Vec<scheduling::HistoryEntry> = AppointmentRead;
+                appointments_calendar(query: scheduling::CalendarQuery) -> Vec<scheduling::CalendarEntry> = AppointmentRead;
+                appointments_for_patient(patient_id: String) -> Vec<scheduling::CalendarEntry> = AppointmentRead;
+            }
+            // Check-in, the waiting queue and the waiting-room board.
+            queue {
+                queue_check_in(input: queue::CheckIn) -> queue::Ticket = QueueManage;
+                queue_today() -> queue::QueueToday = QueueRead;
+                queue_call_next(doctor_id: Option<String>) -> queue::Ticket = QueueCall;
+                queue_advance(ticket_id: String, to: queue::TicketStatus) -> queue::Ticket = QueueCall;
+                queue_mark_left(ticket_id: String) -> queue::Ticket = QueueManage;
+                queue_board() -> queue::Board = Public;
+                #[window] open_queue_board() -> () = QueueRead;
+            }
+        }
+    };
+}

@@ -1,0 +1,40 @@
+//! Staff accounts. Changes that touch a key slot go through `session::accounts`.
+
+use crate::core::Cx;
+use crate::error::Result;
+use crate::session::{accounts, signin};
+use crate::staff::{self, NewStaff, SetActive, Staff, StaffUpdate};
+
+pub fn staff_list(cx: &Cx) -> Result<Vec<Staff>> {
+    cx.read(staff::list)
+}
+
+pub fn staff_get(cx: &Cx, id: String) -> Result<Staff> {
+    cx.read(|c| staff::get(c, &id))
+}
+
+pub fn staff_create(cx: &Cx, input: NewStaff) -> Result<Staff> {
+    accounts::create(cx, &input)
+}
+
+pub fn staff_update(cx: &Cx, input: StaffUpdate) -> Result<Staff> {
+    let acting = cx.staff_id()?.to_string();
+    let updated = cx.write(|w| staff::update(w, &input, &acting))?;
+    signin::refresh_staff(cx, &updated)?;
+    Ok(updated)
+}
+
+pub fn staff_set_active(cx: &Cx, input: SetActive) -> Result<Staff> {
+    accounts::set_active(cx, &input)
+}
+
+pub fn staff_reset_password(cx: &Cx, id: String, new_password: String) -> Result<Staff> {
+    accounts::reset_password(cx, &id, &new_password)
+}
+
+pub fn staff_reset_totp(cx: &Cx, id: String) -> Result<Staff> {
+    cx.write(|w| {
+        staff::set_totp(w, &id, None, &[], None)?;
+        staff::get(w.conn(), &id)
+    })
+}

@@ -1,0 +1,233 @@
+//! The encrypted SQLite database: opening it with a raw 256-bit key, the connection
+//! settings every connection gets, the embedded migrations, and the two ways in.
+//!
+//! - `Db::read` lends a read-only connection from a small pool, inside one read
+//!   transaction (a consistent snapshot). Readers run beside the writer: WAL lets them.
+//! - `Db::write` takes the one writer connection and hands the caller a `Write` over an
+//!   immediate transaction (see `write.rs`). Nothing else writes.
+//!
+//! So a long report or a background sync reading the database never waits for the window's
+//! writes, and the window never waits for them: only writes queue, one at a time.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+use specta::Type;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::ids::Clock;
+use crate::names::name_of;
+
+pub mod audit;
+mod write;
+
+pub use write::{Actor, Write};
+
+mod embedded {
+    refinery::embed_migrations!("../../migrations");
+}
+
+/// The 256-bit database key. Lives in memory only while someone is signed in.
+pub type DbKey = Zeroizing<[u8; 32]>;
+
+pub const DB_FILE: &str = "clinic.db";
+
+/// Idle read connections kept open. Each keeps its own decrypted page cache warm.
+const READERS_KEPT: usize = 4;
+
+/// This PC's identity inside its database.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub id: String,
+    pub code: String,
+}
+
+/// A table the write path may touch: each domain lists its tables as a field-less enum
+/// (serde names = table names) and implements this. The name is spliced into SQL, so it can
+/// only come from such an enum; `NotFound` errors name it, and the UI labels it
+/// `entity.<name>`.
+pub trait Table: Serialize + Copy {
+    fn name(self) -> &'static str {
+        name_of(&self)
+    }
+    /// Columns whose values never enter the audit trail (the row image shows "[redacted]").
+    fn redacted(self) -> &'static [&'static str] {
+        &[]
+    }
+    /// "No such row in this table".
+    fn not_found(self) -> Error {
+        Error::NotFound { entity: self.name() }
+    }
+}
+
+/// The store's own audited table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case", rename = "StoreTable")]
+pub enum StoreTable {
+    /// The one row naming this PC.
+    Device,
+}
+
+impl Table for StoreTable {}
+
+pub struct Db {
+    path: PathBuf,
+    key: DbKey,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    device: Device,
+    clock: Clock,
+}
+
+fn keyed_connection(path: &Path, key: &DbKey, flags: OpenFlags) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    let hex = Zeroizing::new(hex::encode(key.as_slice()));
+    // A raw key ("x'...'") skips SQLCipher's own PBKDF2: the key is already random.
+    conn.execute_batch(&Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex.as_str())))?;
+    // The first read fails with NOTADB when the key is wrong or the file is not ours.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| match Error::from(e) {
+            Error::Internal(_) => Error::DatabaseUnreadable,
+            other => other,
+        })?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    // A 64 MiB page cache: every page read from disk is decrypted and authenticated, so
+    // keeping hot pages (indexes, today's appointments) decrypted in memory pays.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -65536;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+const WRITER_FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
+impl Db {
+    /// Creates a new database file (which must not exist), runs every migration and
+    /// records this device.
+    pub fn create(dir: &Path, key: &DbKey, device_code: &str, clock: Clock) -> Result<Db> {
+        let path = dir.join(DB_FILE);
+        if path.exists() {
+            return Err(Error::internal("a database file is already there"));
+        }
+        let mut conn = keyed_connection(&path, key, WRITER_FLAGS.union(OpenFlags::SQLITE_OPEN_CREATE))?;
+        migrate(&mut conn)?;
+        let device = Device { id: crate::ids::new_id(), code: device_code.to_string() };
+        let db = Db::assemble(path, key, conn, device.clone(), clock);
+        db.write(&Actor::setup(), |w| {
+            w.insert(
+                StoreTable::Device,
+                &device.id,
+                "INSERT INTO device (id, code, name, created_at, created_by, updated_at, updated_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?5)",
+                (&device.id, &device.code, hostname(), w.now_ts(), w.actor_id()),
+            )
+        })?;
+        Ok(db)
+    }
+
+    /// Opens an existing database and brings its schema up to date.
+    pub fn open(dir: &Path, key: &DbKey, clock: Clock) -> Result<Db> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(Error::internal("the database file is missing"));
+        }
+        let mut conn = keyed_connection(&path, key, WRITER_FLAGS)?;
+        migrate(&mut conn)?;
+        let device = conn.query_row("SELECT id, code FROM device LIMIT 1", [], |r| Ok(Device { id: r.get(0)?, code: r.get(1)? }))?;
+        Ok(Db::assemble(path, key, conn, device, clock))
+    }
+
+    fn assemble(path: PathBuf, key: &DbKey, writer: Connection, device: Device, clock: Clock) -> Db {
+        Db { path, key: key.clone(), writer: Mutex::new(writer), readers: Mutex::new(vec![]), device, clock }
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Whether `key` is the key this database was opened with.
+    pub fn has_key(&self, key: &DbKey) -> bool {
+        self.key.as_slice() == key.as_slice()
+    }
+
+    pub fn key(&self) -> &DbKey {
+        &self.key
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.clock)()
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let conn = keyed_connection(&self.path, &self.key, WRITER_FLAGS)?;
+        // A reader can't write, whatever SQL it is handed.
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on a read-only connection inside one read transaction: everything it
+    /// reads is one snapshot, and it never waits for a write in progress.
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let out = match conn.execute_batch("BEGIN DEFERRED") {
+            Ok(()) => {
+                let out = f(&conn);
+                let _ = conn.execute_batch("COMMIT");
+                out
+            }
+            Err(e) => Err(e.into()),
+        };
+        let mut pool = self.readers.lock();
+        if pool.len() < READERS_KEPT {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Runs `f` in one immediate transaction on the writer connection. Every row it
+    /// writes is audited and appended to the change log inside the same transaction; an
+    /// error rolls all of it back.
+    pub fn write<T>(&self, actor: &Actor, f: impl FnOnce(&mut Write<'_>) -> Result<T>) -> Result<T> {
+        let now = (self.clock)();
+        let mut conn = self.writer.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut w = Write::new(tx, actor.clone(), now, &self.device.id);
+        let out = f(&mut w)?;
+        w.commit()?;
+        Ok(out)
+    }
+
+    /// The writer connection itself, outside the write path: only for tests that tamper
+    /// with the file on purpose and for the data generator.
+    #[cfg(feature = "dev-data")]
+    pub fn raw_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        f(&mut self.writer.lock())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    embedded::migrations::runner().run(conn).map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .unwrap_or_else(|| "this computer".into())
+}
