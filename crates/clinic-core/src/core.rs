@@ -8,32 +8,20 @@
 //! the database never waits for the window.
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "dev-data")]
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use parking_lot::{Mutex, MutexGuard};
-use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 use crate::ids::{self, Clock};
-use crate::perm::{allowed, Command, Permission, Role};
-use crate::session::{self, Session, State};
-use crate::store::{Actor, Db, Write};
+use crate::perm::{allowed, Command, Permission};
+use crate::session::{self, Cx, Host};
+#[cfg(feature = "dev-data")]
+use crate::store::Db;
 
 pub struct Core {
-    dir: PathBuf,
-    clock: Clock,
-    state: Mutex<State>,
-}
-
-/// What a command's handler gets: the time, who is asking, and the database.
-pub struct Cx<'a> {
-    core: &'a Core,
-    now: DateTime<Utc>,
-    db: Option<Arc<Db>>,
-    /// A copy of the session as the command started (none for public commands run
-    /// before sign-in).
-    session: Option<Session>,
+    host: Host,
 }
 
 impl Core {
@@ -42,7 +30,7 @@ impl Core {
     }
 
     pub fn with_clock(dir: impl Into<PathBuf>, clock: Clock) -> Core {
-        Core { dir: dir.into(), clock, state: Mutex::new(State::default()) }
+        Core { host: Host::new(dir.into(), clock) }
     }
 
     /// `CLINICDESK_DATA_DIR`, else the platform's application-data folder.
@@ -54,21 +42,11 @@ impl Core {
     }
 
     pub fn data_dir(&self) -> &Path {
-        &self.dir
+        self.host.data_dir()
     }
 
-    pub(crate) fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
-    }
-
-    pub(crate) fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    /// The sign-in state. Held briefly: never across SQL, except while signing in (which
-    /// replaces the database handle itself).
-    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock()
+    fn now(&self) -> DateTime<Utc> {
+        self.host.now()
     }
 
     /// Checks `cmd` against the session and the permission table, then runs `f`. Every
@@ -80,10 +58,10 @@ impl Core {
 
     fn guard(&self, cmd: Command) -> Result<Cx<'_>> {
         let now = self.now();
-        let mut st = self.state.lock();
+        let mut st = self.host.state();
         let perm = cmd.permission();
         if perm == Permission::Public {
-            return Ok(Cx { core: self, now, db: st.db.clone(), session: st.session.clone() });
+            return Ok(Cx::new(&self.host, now, st.db.clone(), st.session.clone()));
         }
         let db = st.db.clone();
         let (Some(db), Some(s)) = (db, st.session.as_mut()) else {
@@ -94,7 +72,7 @@ impl Core {
             return Err(Error::Forbidden { permission: perm });
         }
         s.touch(now);
-        Ok(Cx { core: self, now, db: Some(db), session: Some(s.clone()) })
+        Ok(Cx::new(&self.host, now, Some(db), Some(s.clone())))
     }
 
     /// For commands that live in the window layer (opening a window): checks the session
@@ -112,64 +90,7 @@ impl Core {
     /// Not in the shipped app: only with the `dev-data` feature.
     #[cfg(feature = "dev-data")]
     pub fn dev_db(&self) -> Result<Arc<Db>> {
-        self.state.lock().db.clone().ok_or_else(|| session::Error::NotAuthenticated.into())
+        self.host.state().db.clone().ok_or_else(|| session::Error::NotAuthenticated.into())
     }
 }
 
-impl<'a> Cx<'a> {
-    pub fn core(&self) -> &'a Core {
-        self.core
-    }
-
-    pub fn now(&self) -> DateTime<Utc> {
-        self.now
-    }
-
-    /// The open database (someone is signed in on this PC).
-    pub fn db(&self) -> Result<&Arc<Db>> {
-        self.db.as_ref().ok_or_else(|| session::Error::NotAuthenticated.into())
-    }
-
-    /// The database if it is open, for public commands that show less without it.
-    pub fn db_if_open(&self) -> Option<&Arc<Db>> {
-        self.db.as_ref()
-    }
-
-    pub fn session(&self) -> Result<&Session> {
-        self.session.as_ref().ok_or_else(|| session::Error::NotAuthenticated.into())
-    }
-
-    /// The signed-in person as the audit trail names them.
-    pub fn actor(&self) -> Result<Actor> {
-        Ok(self.session()?.actor())
-    }
-
-    pub fn staff_id(&self) -> Result<&str> {
-        Ok(&self.session()?.staff.id)
-    }
-
-    pub fn roles(&self) -> Result<&[Role]> {
-        Ok(&self.session()?.staff.roles)
-    }
-
-    /// The clinic's time zone: local days, working hours, "today".
-    pub fn tz(&self) -> Result<chrono_tz::Tz> {
-        Ok(self.session()?.tz)
-    }
-
-    /// The clinic's local date now.
-    pub fn today(&self) -> Result<chrono::NaiveDate> {
-        Ok(self.now.with_timezone(&self.tz()?).date_naive())
-    }
-
-    /// A read on the database's reader pool (a consistent snapshot, beside any write).
-    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.db()?.read(f)
-    }
-
-    /// One audited write transaction in the signed-in person's name.
-    pub fn write<T>(&self, f: impl FnOnce(&mut Write<'_>) -> Result<T>) -> Result<T> {
-        let actor = self.actor()?;
-        self.db()?.write(&actor, f)
-    }
-}

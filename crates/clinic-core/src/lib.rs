@@ -2,25 +2,25 @@
 //!
 //! `Core` is the API; its methods are generated from the command table. See
 //! ARCHITECTURE.md for the map and "Adding a domain".
+//!
+//! The modules below are in layers, lowest first: a module uses only those declared before
+//! it (a test reads this list and checks every `crate::` path against it).
 
 // The command table names types from the crate root (`patients::PatientInput`).
 extern crate self as clinic_core;
 
-// Shared by every domain.
+// Shared by everything: enum names, roles and permissions, errors, ids, text, field checks.
+pub mod names;
+pub mod perm;
 pub mod error;
 pub mod ids;
-pub mod names;
 pub mod text;
 pub mod validate;
 
 // Storage: the database, the one write path, the audit trail.
 pub mod store;
 
-// Who may do what, and the commands.
-pub mod perm;
-mod commands;
-
-// Domains, lowest first: a domain may use those above it in this list, never below.
+// Domains, lowest first.
 pub mod settings;
 pub mod print;
 pub mod staff;
@@ -29,12 +29,16 @@ pub mod patients;
 pub mod scheduling;
 pub mod queue;
 
-// The API: `Core` and one handler file per section of the command table.
+// The API: one handler file per section of the command table, and `Core`, whose methods
+// the table generates.
 pub mod api;
 mod core;
+mod commands;
 
+// Demo and generated data, for the command-line tool, tests and benchmarks only.
 #[cfg(feature = "dev-data")]
 pub mod dev;
 
-pub use crate::core::{Core, Cx};
+pub use crate::core::Core;
 pub use error::{ApiError, Error, Result};
+pub use session::Cx;

@@ -105,7 +105,34 @@ pub fn allowed(roles: &[Role], perm: Permission) -> bool {
     }
 }
 
-pub use crate::commands::Command;
+macro_rules! define_command_enum {
+    ($( $section:ident { $( $(#[$kind:ident])? $name:ident ( $($arg:ident : $ty:ty),* ) -> $ret:ty = $perm:ident ; )* } )*) => {
+        /// Every command the window can call, named exactly as the Tauri command, from the
+        /// command table (crates/clinic-commands).
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Command { $($($name,)*)* }
+
+        impl Command {
+            pub const ALL: &'static [Command] = &[$($(Command::$name,)*)*];
+
+            pub fn permission(self) -> Permission {
+                match self { $($(Command::$name => Permission::$perm,)*)* }
+            }
+
+            pub fn name(self) -> &'static str {
+                match self { $($(Command::$name => stringify!($name),)*)* }
+            }
+
+            /// The section of the table (= the domain) the command belongs to.
+            pub fn section(self) -> &'static str {
+                match self { $($(Command::$name => stringify!($section),)*)* }
+            }
+        }
+    };
+}
+
+clinic_commands::for_each_command!(define_command_enum);
 
 /// The screens of the app. Which ones a person sees follows from their permissions,
 /// so the navigation never offers a screen whose commands would be refused.
@@ -154,6 +181,15 @@ pub fn screens_for(roles: &[Role]) -> Vec<Screen> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_names_are_unique() {
+        let mut names: Vec<_> = Command::ALL.iter().map(|c| c.name()).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len(), "two commands share a name");
+    }
 
     #[test]
     fn nobody_but_admin_manages_staff_or_reads_audit() {

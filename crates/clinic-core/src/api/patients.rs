@@ -1,6 +1,6 @@
 //! The patient registry.
 
-use crate::core::Cx;
+use crate::session::Cx;
 use crate::error::Result;
 use crate::patients::{self, Patient, PatientInput, RegisterOutcome, SearchPage};
 

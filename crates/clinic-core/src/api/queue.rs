@@ -1,6 +1,6 @@
 //! Check-in, the waiting queue and the waiting-room board.
 
-use crate::core::Cx;
+use crate::session::Cx;
 use crate::error::Result;
 use crate::queue::{self, Board, CheckIn, QueueToday, Ticket, TicketStatus};
 use crate::settings;

@@ -1,6 +1,6 @@
 //! Doctors, their hours and leave, appointments.
 
-use crate::core::Cx;
+use crate::session::Cx;
 use crate::error::Result;
 use crate::ids::stored_ts;
 use crate::scheduling::{appointments, doctors, Field};

@@ -1,6 +1,6 @@
 //! First run, sign-in and one's own session: all of it is the session module's.
 
-use crate::core::Cx;
+use crate::session::Cx;
 use crate::error::Result;
 use crate::session::{signin, AppInfo, LoginDone, LoginStep, SessionInfo, SetupInput, SetupResult};
 use crate::settings::Language;

@@ -1,6 +1,6 @@
 //! Clinic settings and the audit trail.
 
-use crate::core::Cx;
+use crate::session::Cx;
 use crate::error::Result;
 use crate::session::signin;
 use crate::settings::{self, Settings};

@@ -1,6 +1,6 @@
 //! Staff accounts. Changes that touch a key slot go through `session::accounts`.
 
-use crate::core::Cx;
+use crate::session::Cx;
 use crate::error::Result;
 use crate::session::{accounts, signin};
 use crate::staff::{self, NewStaff, SetActive, Staff, StaffUpdate};

@@ -62,12 +62,13 @@ impl FieldEnum for Field {}
 #[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "PatientsError")]
 pub enum Error {}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
     Female,
     Male,
     Other,
+    #[default]
     Unknown,
 }
 crate::text_column!(Sex);
@@ -91,7 +92,7 @@ pub struct Allergy {
 }
 
 /// What the registration form sends. Optional text is "" when empty.
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct PatientInput {
     pub given_name: String,
     pub family_name: String,

@@ -73,9 +73,10 @@ impl rusqlite::types::FromSql for Priority {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
+    #[default]
     Waiting,
     Called,
     InConsultation,
@@ -97,7 +98,7 @@ impl TicketStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct CheckIn {
     /// A booked patient: their appointment (doctor and department follow from it), or
     pub appointment_id: Option<String>,

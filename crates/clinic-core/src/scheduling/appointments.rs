@@ -22,9 +22,10 @@ use crate::ids::{new_id, parse_ts, stored_ts, ts};
 use crate::store::{Table as _, Write};
 use crate::Error as CrateError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum AppointmentKind {
+    #[default]
     Consultation,
     FollowUp,
     Emergency,
@@ -33,9 +34,10 @@ pub enum AppointmentKind {
 
 crate::text_column!(AppointmentKind, AppointmentStatus);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum AppointmentStatus {
+    #[default]
     Scheduled,
     Confirmed,
     CheckedIn,
@@ -82,7 +84,7 @@ const ACTIVE_SQL: &str = "('scheduled', 'confirmed', 'checked_in', 'in_consultat
 /// Longest bookable appointment; also bounds the clash search.
 pub const MAX_MINUTES: u16 = 8 * 60;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct BookInput {
     pub patient_id: String,
     pub doctor_id: String,
@@ -317,7 +319,7 @@ pub fn set_status(w: &mut Write<'_>, id: &str, to: AppointmentStatus, reason: &s
     get(w.conn(), id)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct RescheduleInput {
     pub appointment_id: String,
     /// UTC, RFC 3339.
@@ -384,7 +386,7 @@ pub fn history_of(conn: &Connection, appointment_id: &str) -> Result<Vec<History
 // ---------------------------------------------------------------------------------
 // Finding free time.
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct SlotQuery {
     /// One doctor, or
     pub doctor_id: Option<String>,
@@ -467,7 +469,7 @@ pub fn first_free(conn: &Connection, specialization_id: &str, from: Option<&str>
     Ok(keyed.into_iter().map(|(_, s)| s).collect())
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct FirstFreeQuery {
     pub specialization_id: String,
     pub patient_id: String,
@@ -506,7 +508,7 @@ pub fn book_first_free(w: &mut Write<'_>, q: &FirstFreeQuery, tz: Tz) -> Result<
 // ---------------------------------------------------------------------------------
 // Reading for the calendar and lists.
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct CalendarQuery {
     /// UTC bounds, RFC 3339: appointments starting in [from, to).
     pub from: String,

@@ -12,7 +12,7 @@ use crate::store::{Table as _, Write};
 use crate::validate;
 use crate::Error;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, Default)]
 pub struct Specialization {
     /// Empty to create.
     pub id: String,
@@ -21,9 +21,10 @@ pub struct Specialization {
     pub queue_code: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DoctorStatus {
+    #[default]
     Pending,
     Approved,
     Suspended,
@@ -31,7 +32,7 @@ pub enum DoctorStatus {
 
 crate::text_column!(DoctorStatus, ExceptionKind);
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, Default)]
 pub struct Doctor {
     /// Empty to create.
     pub id: String,
@@ -68,16 +69,17 @@ pub struct WorkingBlock {
     pub slot_minutes: u16,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ExceptionKind {
+    #[default]
     Leave,
     Holiday,
     Blocked,
 }
 
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, Default)]
 pub struct ScheduleException {
     /// Empty to create.
     pub id: String,

@@ -4,7 +4,7 @@
 use super::auth;
 use super::keyslots::KeySlots;
 use super::Error;
-use crate::core::Cx;
+use super::Cx;
 use crate::error::Result;
 use crate::settings::{self, Language};
 use crate::staff::{self, NewStaff, SetActive, Staff};
@@ -29,7 +29,7 @@ pub(crate) fn create_in(
 
 fn slots_and_key(cx: &Cx) -> Result<(KeySlots, DbKey)> {
     let db = cx.db()?;
-    let slots = KeySlots::load(cx.core().data_dir())?;
+    let slots = KeySlots::load(cx.host().data_dir())?;
     Ok((slots, db.key().clone()))
 }
 

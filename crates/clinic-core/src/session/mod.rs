@@ -17,8 +17,11 @@ use crate::store::{Actor, Db};
 
 pub mod accounts;
 pub mod auth;
+mod cx;
 pub mod keyslots;
 pub mod signin;
+
+pub use cx::{Cx, Host};
 
 /// The set-up wizard creates the device row (the store's table).
 pub use crate::store::StoreTable as Table;
@@ -88,7 +91,7 @@ pub struct Currency {
     pub digits: u8,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct SetupInput {
     pub clinic: ClinicProfile,
     pub admin_username: String,

@@ -9,7 +9,7 @@ use super::accounts;
 use super::auth;
 use super::keyslots::{KeySlots, SLOT_FILE};
 use super::{AppInfo, Currency, Error, LoginDone, LoginStep, Pending, Session, SessionInfo, SetupInput, SetupResult, State};
-use crate::core::{Core, Cx};
+use super::{Cx, Host};
 use crate::error::{Reason, Result};
 use crate::ids;
 use crate::perm::Role;
@@ -31,7 +31,7 @@ fn load_slots(dir: &Path) -> Result<KeySlots> {
     KeySlots::load(dir)
 }
 
-fn open_db(core: &Core, key: &DbKey) -> Result<Db> {
+fn open_db(core: &Host, key: &DbKey) -> Result<Db> {
     if !core.data_dir().join(DB_FILE).exists() {
         return Err(Error::NotInitialized.into());
     }
@@ -39,7 +39,7 @@ fn open_db(core: &Core, key: &DbKey) -> Result<Db> {
 }
 
 pub fn app_info(cx: &Cx) -> Result<AppInfo> {
-    let dir = cx.core().data_dir();
+    let dir = cx.host().data_dir();
     Ok(AppInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         data_dir: dir.display().to_string(),
@@ -49,13 +49,13 @@ pub fn app_info(cx: &Cx) -> Result<AppInfo> {
 }
 
 pub fn setup_status(cx: &Cx) -> Result<bool> {
-    Ok(initialized(cx.core().data_dir()))
+    Ok(initialized(cx.host().data_dir()))
 }
 
 /// First run: creates the database, the clinic, the first admin, and the recovery key.
 /// All or nothing: on any failure the half-made files are removed.
 pub fn setup_create(cx: &Cx, input: SetupInput) -> Result<SetupResult> {
-    let core = cx.core();
+    let core = cx.host();
     // Held throughout: two set-ups at once must not both create files.
     let _st = core.state();
     let dir = core.data_dir();
@@ -76,7 +76,7 @@ pub fn setup_create(cx: &Cx, input: SetupInput) -> Result<SetupResult> {
     result
 }
 
-fn setup_files(core: &Core, clinic: ClinicProfile, input: &SetupInput) -> Result<SetupResult> {
+fn setup_files(core: &Host, clinic: ClinicProfile, input: &SetupInput) -> Result<SetupResult> {
     let key: DbKey = zeroize::Zeroizing::new(ids::random_bytes());
     let device_code = ids::device_code();
     let db = Db::create(core.data_dir(), &key, &device_code, core.clock().clone())?;
@@ -106,7 +106,7 @@ fn setup_files(core: &Core, clinic: ClinicProfile, input: &SetupInput) -> Result
 /// The printable recovery sheet. Only a recovery key that opens this clinic's database is
 /// printed, so a typo can't end up in the safe.
 pub fn recovery_sheet(cx: &Cx, recovery_key: &str) -> Result<Vec<u8>> {
-    let core = cx.core();
+    let core = cx.host();
     let _st = core.state();
     let slots = load_slots(core.data_dir())?;
     let normalized = ids::normalize_code(recovery_key);
@@ -119,7 +119,7 @@ pub fn recovery_sheet(cx: &Cx, recovery_key: &str) -> Result<Vec<u8>> {
 /// Checks the password and opens the database. Then either signs in, or waits for a TOTP
 /// code (or for enrolment when the policy requires one and none exists).
 pub fn login(cx: &Cx, username: &str, password: &str) -> Result<LoginStep> {
-    let core = cx.core();
+    let core = cx.host();
     let now = cx.now();
     let mut st = core.state();
     let mut slots = load_slots(core.data_dir())?;
@@ -150,7 +150,7 @@ pub fn login(cx: &Cx, username: &str, password: &str) -> Result<LoginStep> {
 
 /// The second step: a TOTP code, or one of the recovery codes.
 pub fn login_totp(cx: &Cx, code: &str) -> Result<LoginDone> {
-    let core = cx.core();
+    let core = cx.host();
     let now = cx.now();
     let mut st = core.state();
     let Some(pending) = st.pending.take() else { return Err(Error::NoPendingLogin.into()) };
@@ -228,7 +228,7 @@ fn finish_login(cx: &Cx, st: &mut State, slots: &mut KeySlots, person: Staff, po
 
 /// Resets an administrator's password (and second factor) with the recovery key.
 pub fn recover_account(cx: &Cx, recovery_key: &str, username: &str, new_password: &str) -> Result<()> {
-    let core = cx.core();
+    let core = cx.host();
     let mut st = core.state();
     let mut slots = load_slots(core.data_dir())?;
     let key = slots.open_with_recovery_key(&ids::normalize_code(recovery_key))?;
@@ -257,7 +257,7 @@ pub fn recover_account(cx: &Cx, recovery_key: &str, username: &str, new_password
 /// Runs `f` on the live session if it is still the one the command started with.
 fn with_session<T>(cx: &Cx, f: impl FnOnce(&mut Session) -> T) -> Result<T> {
     let id = cx.staff_id()?;
-    let mut st = cx.core().state();
+    let mut st = cx.host().state();
     match st.session.as_mut() {
         Some(s) if s.staff.id == id => Ok(f(s)),
         _ => Err(Error::NotAuthenticated.into()),
@@ -274,7 +274,7 @@ pub fn refresh_staff(cx: &Cx, updated: &Staff) -> Result<()> {
 
 /// After a settings change: the session's policy and zone follow.
 pub fn refresh_settings(cx: &Cx, policy: SecurityPolicy, tz: chrono_tz::Tz) -> Result<()> {
-    let mut st = cx.core().state();
+    let mut st = cx.host().state();
     if let Some(s) = st.session.as_mut() {
         s.policy = policy;
         s.tz = tz;
@@ -299,7 +299,7 @@ pub fn lock(cx: &Cx) -> Result<()> {
 /// Resumes a locked session with the same person's password.
 pub fn unlock(cx: &Cx, password: &str) -> Result<SessionInfo> {
     let staff_id = cx.staff_id()?.to_string();
-    let mut slots = load_slots(cx.core().data_dir())?;
+    let mut slots = load_slots(cx.host().data_dir())?;
     let key = slots.check_password(&staff_id, password, cx.now())?;
     if !cx.db()?.has_key(&key) {
         return Err(Error::BadCredentials.into());
@@ -317,7 +317,7 @@ pub fn unlock(cx: &Cx, password: &str) -> Result<SessionInfo> {
 /// Ends the session (a harmless no-op without one). The key leaves memory with the
 /// database handle.
 pub fn logout(cx: &Cx) -> Result<()> {
-    let old = std::mem::take(&mut *cx.core().state());
+    let old = std::mem::take(&mut *cx.host().state());
     if let (Some(db), Some(s)) = (old.db, old.session) {
         db.write(&s.actor(), |w| w.record_event("logout", staff::Table::Staff, &s.staff.id, None))?;
     }
@@ -326,7 +326,7 @@ pub fn logout(cx: &Cx) -> Result<()> {
 
 pub fn change_password(cx: &Cx, old_password: &str, new_password: &str) -> Result<SessionInfo> {
     let s = cx.session()?;
-    let mut slots = load_slots(cx.core().data_dir())?;
+    let mut slots = load_slots(cx.host().data_dir())?;
     let key = slots.check_password(&s.staff.id, old_password, cx.now())?;
     auth::check_password_policy(new_password, &s.staff.username)?;
     if old_password == new_password {

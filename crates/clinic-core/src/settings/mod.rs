@@ -46,7 +46,7 @@ pub enum Language {
 
 crate::text_column!(Language);
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, Default)]
 pub struct ClinicProfile {
     pub name: String,
     pub address: String,
@@ -78,7 +78,7 @@ impl SecurityPolicy {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, Default)]
 pub struct Settings {
     pub clinic: ClinicProfile,
     pub security: SecurityPolicy,

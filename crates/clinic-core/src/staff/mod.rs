@@ -68,7 +68,7 @@ pub struct Staff {
     pub updated_at: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct NewStaff {
     pub username: String,
     pub full_name: String,
@@ -80,7 +80,7 @@ pub struct NewStaff {
     pub initial_password: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct StaffUpdate {
     pub id: String,
     pub full_name: String,
@@ -90,7 +90,7 @@ pub struct StaffUpdate {
     pub language: Language,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
 pub struct SetActive {
     pub id: String,
     pub active: bool,

@@ -378,7 +378,7 @@ fn a_failed_command_writes_nothing() {
     let c = new_clinic();
     let core = admin_core(&c);
     let count = |core: &Core| {
-        with_db(&core, |db| Ok(db.conn().query_row("SELECT (SELECT count(*) FROM staff) + (SELECT count(*) FROM audit_log)", [], |r| r.get::<_, i64>(0))?))
+        with_db(core, |db| Ok(db.conn().query_row("SELECT (SELECT count(*) FROM staff) + (SELECT count(*) FROM audit_log)", [], |r| r.get::<_, i64>(0))?))
             .unwrap()
     };
     let before = count(&core);

@@ -458,7 +458,7 @@ fn rescheduling_links_old_and_new_under_the_same_checks() {
 }
 
 fn appointments_get(core: &Core, id: &str) -> appointments::Appointment {
-    with_db(&core, |db| appointments::get(db.conn(), id)).unwrap()
+    with_db(core, |db| appointments::get(db.conn(), id)).unwrap()
 }
 
 #[test]
@@ -742,4 +742,58 @@ fn stroked_letters_fold_and_v4_refolds_keys_stored_before() {
     assert_eq!(ids("dang"), [dang.id.as_str()]);
     let key: String = with_db(&d.core, |db| Ok(db.conn().query_row("SELECT name_key FROM patients WHERE id = ?1", [&dang.id], |r| r.get(0))?)).unwrap();
     assert_eq!(key, "van dang");
+}
+
+#[test]
+fn each_refused_patient_field_is_named_as_itself() {
+    let c = new_clinic();
+    let core = admin_core(&c);
+    let long = |n: usize| "x".repeat(n);
+    let field_of = |p: PatientInput| core.patient_register(p, true).unwrap_err().params()["field"].clone();
+    let base = || patient("Fay", "Fields", "1990-01-01");
+    let mut p = base();
+    p.allergies = vec![Allergy { substance: "Latex".into(), reaction: long(501), severity: Severity::Mild }];
+    assert_eq!(field_of(p), "allergy_reaction");
+    type Set = fn(&mut PatientInput, String);
+    let cases: [(Set, usize, &str); 6] = [
+        (|p, v| p.chronic_conditions = v, 20_001, "chronic_conditions"),
+        (|p, v| p.medical_history = v, 20_001, "medical_history"),
+        (|p, v| p.current_medications = v, 20_001, "current_medications"),
+        (|p, v| p.insurance_policy = v, 101, "insurance_policy"),
+        (|p, v| p.emergency_relation = v, 101, "emergency_relation"),
+        (|p, v| p.notes = v, 20_001, "notes"),
+    ];
+    for (set, n, field) in cases {
+        let mut p = base();
+        set(&mut p, long(n));
+        assert_eq!(field_of(p), field);
+    }
+}
+
+#[test]
+fn a_stored_value_this_version_does_not_know_is_an_error_not_a_default() {
+    let d = desk(1);
+    let p = new_patient(&d.core, "Una", "Known");
+    let a = d.core.appointment_book(book_input(&p, &d.doctors[0].id, "2030-01-07T03:00:00Z", 15)).unwrap();
+    // A newer version (whose schema allows more statuses) wrote one this version doesn't have.
+    let newer = |sql: &str| {
+        with_db(&d.core, |db| {
+            db.conn().execute_batch("PRAGMA ignore_check_constraints = ON")?;
+            db.conn().execute(sql, [])?;
+            Ok(db.conn().execute_batch("PRAGMA ignore_check_constraints = OFF")?)
+        })
+        .unwrap()
+    };
+    newer(&format!("UPDATE appointments SET status = 'teleported' WHERE id = '{}'", a.id));
+    let err = d.core.appointments_for_patient(p.clone()).unwrap_err();
+    assert_eq!(err.code(), "unknown_value");
+    assert_eq!((err.params()["kind"].as_str(), err.params()["value"].as_str()), ("AppointmentStatus", "teleported"));
+    // Nothing reads it as "scheduled": a booking over it is not refused as a clash by accident
+    // of a default, and the calendar refuses to draw it rather than draw it wrong.
+    let q = CalendarQuery { from: "2030-01-07T00:00:00Z".into(), to: "2030-01-08T00:00:00Z".into(), doctor_ids: vec![] };
+    assert_eq!(d.core.appointments_calendar(q).unwrap_err().code(), "unknown_value");
+    // A ticket's priority is a number: an unknown one is refused the same way.
+    d.core.queue_check_in(CheckIn { appointment_id: None, patient_id: Some(p), specialization_id: Some(d.spec.id.clone()), doctor_id: None, priority: None }).unwrap();
+    newer("UPDATE queue_tickets SET priority = 7");
+    assert_eq!(d.core.queue_today().unwrap_err().code(), "unknown_value");
 }

@@ -1,0 +1,119 @@
+//! `Cx`: what a command's handler gets, and `Host`, the data folder, clock and sign-in
+//! state behind `Core`. They live here, below the core, so that sign-in (this module) never
+//! reaches up into `Core`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, MutexGuard};
+use rusqlite::Connection;
+
+use super::{Error, Session, State};
+use crate::error::Result;
+use crate::ids::Clock;
+use crate::perm::Role;
+use crate::store::{Actor, Db, Write};
+
+/// One data folder's sign-in state: what `Core` holds.
+pub struct Host {
+    dir: PathBuf,
+    clock: Clock,
+    state: Mutex<State>,
+}
+
+impl Host {
+    pub(crate) fn new(dir: PathBuf, clock: Clock) -> Host {
+        Host { dir, clock, state: Mutex::new(State::default()) }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// The sign-in state. Held briefly: never across SQL, except while signing in (which
+    /// replaces the database handle itself).
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+}
+
+/// What a command's handler gets: the time, who is asking, and the database.
+pub struct Cx<'a> {
+    host: &'a Host,
+    now: DateTime<Utc>,
+    db: Option<Arc<Db>>,
+    /// A copy of the session as the command started (none for public commands run
+    /// before sign-in).
+    session: Option<Session>,
+}
+
+impl<'a> Cx<'a> {
+    pub(crate) fn new(host: &'a Host, now: DateTime<Utc>, db: Option<Arc<Db>>, session: Option<Session>) -> Cx<'a> {
+        Cx { host, now, db, session }
+    }
+
+    pub fn host(&self) -> &'a Host {
+        self.host
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// The open database (someone is signed in on this PC).
+    pub fn db(&self) -> Result<&Arc<Db>> {
+        self.db.as_ref().ok_or_else(|| Error::NotAuthenticated.into())
+    }
+
+    /// The database if it is open, for public commands that show less without it.
+    pub fn db_if_open(&self) -> Option<&Arc<Db>> {
+        self.db.as_ref()
+    }
+
+    pub fn session(&self) -> Result<&Session> {
+        self.session.as_ref().ok_or_else(|| Error::NotAuthenticated.into())
+    }
+
+    /// The signed-in person as the audit trail names them.
+    pub fn actor(&self) -> Result<Actor> {
+        Ok(self.session()?.actor())
+    }
+
+    pub fn staff_id(&self) -> Result<&str> {
+        Ok(&self.session()?.staff.id)
+    }
+
+    pub fn roles(&self) -> Result<&[Role]> {
+        Ok(&self.session()?.staff.roles)
+    }
+
+    /// The clinic's time zone: local days, working hours, "today".
+    pub fn tz(&self) -> Result<chrono_tz::Tz> {
+        Ok(self.session()?.tz)
+    }
+
+    /// The clinic's local date now.
+    pub fn today(&self) -> Result<chrono::NaiveDate> {
+        Ok(self.now.with_timezone(&self.tz()?).date_naive())
+    }
+
+    /// A read on the database's reader pool (a consistent snapshot, beside any write).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.db()?.read(f)
+    }
+
+    /// One audited write transaction in the signed-in person's name.
+    pub fn write<T>(&self, f: impl FnOnce(&mut Write<'_>) -> Result<T>) -> Result<T> {
+        let actor = self.actor()?;
+        self.db()?.write(&actor, f)
+    }
+}
