@@ -358,16 +358,20 @@ fn each_write_lands_in_the_change_log_with_the_device() {
         let seqs: Vec<i64> =
             db.conn().prepare("SELECT seq FROM change_log ORDER BY seq")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
         assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "sequence numbers have no gaps");
-        // Append-only both ways, and (device, seq) unique in the file itself.
+        // Append-only both ways, and (device, seq) unique: seq is the row key, every row this
+        // device's.
         assert!(db.conn().execute("UPDATE change_log SET op = 'delete' WHERE seq = ?1", [seqs[0]]).is_err());
         assert!(db.conn().execute("DELETE FROM change_log WHERE seq = ?1", [seqs[0]]).is_err(), "a change can't vanish");
-        let unique: i64 = db.conn().query_row(
-            "SELECT count(*) FROM pragma_index_list('change_log') l JOIN pragma_index_info(l.name) i
-             WHERE l.[unique] = 1 AND l.name = 'change_log_device_seq'",
-            [],
-            |r| r.get(0),
-        )?;
-        assert_eq!(unique, 2, "a unique index on (device_id, seq)");
+        let again = db.conn().execute(
+            "INSERT INTO change_log (seq, id, device_id, entity, entity_id, op, after, at, created_at, created_by, updated_at, updated_by)
+             SELECT seq, 'x', device_id, entity, entity_id, op, after, at, created_at, created_by, updated_at, updated_by
+             FROM change_log WHERE seq = ?1",
+            [seqs[0]],
+        );
+        assert!(again.is_err(), "a second change with the same (device, seq)");
+        let devices: Vec<String> =
+            db.conn().prepare("SELECT DISTINCT device_id FROM change_log")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        assert_eq!(devices, [db.device().id.clone()], "the log holds this device's changes only");
         Ok(())
     })
     .unwrap();
@@ -442,7 +446,7 @@ fn only_the_write_path_executes_sql() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut offenders = vec![];
     let mut allowed_seen = std::collections::BTreeSet::new();
-    for entry in walk(&src) {
+    for entry in rust_files(&src) {
         let rel = entry.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
         let text = std::fs::read_to_string(&entry).unwrap();
         for needle in [".execute(", "execute_batch(", "pragma_update(", ".execute_named("] {
@@ -465,19 +469,6 @@ fn only_the_write_path_executes_sql() {
     // The scan finds what it looks for: the write path's own calls are seen.
     assert!(allowed_seen.contains(&("store/write.rs".to_string(), "insert".to_string())), "{allowed_seen:?}");
     assert!(allowed_seen.len() >= 6, "{allowed_seen:?}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

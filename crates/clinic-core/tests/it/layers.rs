@@ -2,20 +2,7 @@
 //! two modules import each other, and a new domain declared last can use every other.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-    out
-}
+use std::path::Path;
 
 /// Every top-level module a file names with `crate::…`, including `crate::{a, b::c}`.
 fn crate_refs(text: &str) -> Vec<String> {
@@ -50,7 +37,7 @@ fn modules_only_use_the_layers_below_them() {
     let root: BTreeMap<&str, &str> = [("Error", "error"), ("Result", "error"), ("ApiError", "error"), ("Core", "core"), ("Cx", "session")].into();
     let mut upward = vec![];
     let mut checked = 0;
-    for f in files(&src) {
+    for f in crate::support::rust_files(&src) {
         let rel = f.strip_prefix(&src).unwrap();
         let own = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
         let Some(&mine) = rank.get(own.as_str()) else { continue };

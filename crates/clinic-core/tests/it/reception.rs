@@ -577,6 +577,15 @@ fn queue_numbers_priorities_calls_and_board() {
     nurse.queue_advance(t1.id.clone(), TicketStatus::Done).unwrap();
     assert_eq!(appointments_get(&d.core, &a.id).status, AppointmentStatus::Completed);
     assert_eq!(nurse.queue_advance(t2.id.clone(), TicketStatus::Left).unwrap_err().code(), "bad_transition");
+    // Leaving is the front desk's move, not the room's; the refusal names where the ticket
+    // really is: a ticket still waiting is "waiting", not "called".
+    let late = new_patient(&d.core, "Lee", "Late");
+    let w = d
+        .core
+        .queue_check_in(CheckIn { appointment_id: None, patient_id: Some(late), specialization_id: Some(d.spec.id.clone()), doctor_id: None, priority: None })
+        .unwrap();
+    let err = nurse.queue_advance(w.id.clone(), TicketStatus::Left).unwrap_err();
+    assert_eq!((err.code().as_str(), err.params()["from"].as_str(), err.params()["to"].as_str()), ("bad_transition", "waiting", "left"));
     d.core.queue_mark_left(t2.id.clone()).unwrap();
     d.c.clock.advance(Duration::days(1));
     d.core.unlock(ADMIN_PW.into()).unwrap();

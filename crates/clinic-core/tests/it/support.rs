@@ -177,3 +177,17 @@ pub fn with_db<T>(core: &Core, f: impl FnOnce(&RawDb) -> clinic_core::Result<T>)
     let db = core.dev_db()?;
     db.raw_writer(|conn| f(&RawDb { conn, db: &db }))
 }
+
+/// Every `.rs` file below `dir`, for the tests that read the sources.
+pub fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out
+}

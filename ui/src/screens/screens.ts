@@ -1,0 +1,25 @@
+// The component of each screen. A `Screen` that Rust adds (perm.rs) is a type error here
+// until it has one, so the navigation never offers a screen the window can't show.
+import type { Component } from "svelte";
+import type { Screen } from "../lib/bindings";
+import Account from "./Account.svelte";
+import Audit from "./Audit.svelte";
+import Calendar from "./Calendar.svelte";
+import Doctors from "./Doctors.svelte";
+import Home from "./Home.svelte";
+import Queue from "./Queue.svelte";
+import Reception from "./Reception.svelte";
+import Settings from "./Settings.svelte";
+import Staff from "./Staff.svelte";
+
+export const SCREENS: Record<Screen, Component> = {
+  home: Home,
+  reception: Reception,
+  calendar: Calendar,
+  queue: Queue,
+  doctors: Doctors,
+  staff: Staff,
+  audit: Audit,
+  settings: Settings,
+  account: Account,
+};
