@@ -18,7 +18,10 @@ fn main() {
          [[set]]\nidentifier = \"main-window\"\n\
          description = \"Every ClinicDesk command; the core checks the session's permissions.\"\n\
          permissions = [\n{}]\n",
-        NAMES.iter().map(|n| format!("  \"allow-{}\",\n", n.replace('_', "-"))).collect::<String>()
+        NAMES
+            .iter()
+            .map(|n| format!("  \"allow-{}\",\n", n.replace('_', "-")))
+            .collect::<String>()
     );
     std::fs::create_dir_all("permissions").unwrap();
     let path = "permissions/main-window.toml";

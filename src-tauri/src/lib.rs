@@ -22,9 +22,11 @@ async fn call<T: Send + 'static>(
     f: impl FnOnce(&Core) -> clinic_core::Result<T> + Send + 'static,
 ) -> Res<T> {
     let core = core.clone();
-    let joined = tauri::async_runtime::spawn_blocking(move || std::panic::catch_unwind(AssertUnwindSafe(|| f(&core))))
-        .await
-        .map_err(|e| ApiError::from_panic(&e.to_string()))?;
+    let joined = tauri::async_runtime::spawn_blocking(move || {
+        std::panic::catch_unwind(AssertUnwindSafe(|| f(&core)))
+    })
+    .await
+    .map_err(|e| ApiError::from_panic(&e.to_string()))?;
     match joined {
         Ok(result) => result.map_err(ApiError::from),
         Err(panic) => {
@@ -81,7 +83,11 @@ clinic_commands::for_each_command!(window_api);
 /// business, so it lives here). Returns the saved path, or null if cancelled.
 #[tauri::command]
 #[specta::specta]
-async fn recovery_sheet_save(app: AppHandle, core: Api<'_>, recovery_key: String) -> Res<Option<String>> {
+async fn recovery_sheet_save(
+    app: AppHandle,
+    core: Api<'_>,
+    recovery_key: String,
+) -> Res<Option<String>> {
     let pdf = call(&core, move |c| c.recovery_sheet_pdf(&recovery_key)).await?;
     use tauri_plugin_dialog::DialogExt;
     let picked = app
@@ -90,7 +96,9 @@ async fn recovery_sheet_save(app: AppHandle, core: Api<'_>, recovery_key: String
         .add_filter("PDF", &["pdf"])
         .set_file_name("clinicdesk-recovery-key.pdf")
         .blocking_save_file();
-    let Some(path) = picked.and_then(|p| p.into_path().ok()) else { return Ok(None) };
+    let Some(path) = picked.and_then(|p| p.into_path().ok()) else {
+        return Ok(None);
+    };
     std::fs::write(&path, pdf).map_err(|e| ApiError::from(clinic_core::Error::from(e)))?;
     Ok(Some(path.display().to_string()))
 }
@@ -101,16 +109,23 @@ async fn recovery_sheet_save(app: AppHandle, core: Api<'_>, recovery_key: String
 #[specta::specta]
 async fn open_queue_board(app: AppHandle, core: Api<'_>) -> Res<()> {
     use tauri::Manager;
-    call(&core, |c| c.authorize(clinic_core::perm::Command::open_queue_board)).await?;
+    call(&core, |c| {
+        c.authorize(clinic_core::perm::Command::open_queue_board)
+    })
+    .await?;
     if let Some(w) = app.get_webview_window("board") {
         let _ = w.set_focus();
         return Ok(());
     }
-    tauri::WebviewWindowBuilder::new(&app, "board", tauri::WebviewUrl::App("index.html#board".into()))
-        .title("ClinicDesk — Queue")
-        .inner_size(1280.0, 800.0)
-        .build()
-        .map_err(|e| ApiError::from(clinic_core::Error::internal(e)))?;
+    tauri::WebviewWindowBuilder::new(
+        &app,
+        "board",
+        tauri::WebviewUrl::App("index.html#board".into()),
+    )
+    .title("ClinicDesk — Queue")
+    .inner_size(1280.0, 800.0)
+    .build()
+    .map_err(|e| ApiError::from(clinic_core::Error::internal(e)))?;
     Ok(())
 }
 
@@ -119,7 +134,8 @@ pub const BINDINGS_PATH: &str = "../ui/src/lib/bindings.ts";
 pub fn export_bindings(path: &std::path::Path) {
     specta_builder()
         .export(
-            specta_typescript::Typescript::default().header("// Generated from the Rust types by `make bindings`. Do not edit."),
+            specta_typescript::Typescript::default()
+                .header("// Generated from the Rust types by `make bindings`. Do not edit."),
             path,
         )
         .expect("export TypeScript bindings");
@@ -143,7 +159,8 @@ mod tests {
     /// The checked-in bindings must match the Rust types: run `make bindings` after a change.
     #[test]
     fn bindings_are_up_to_date() {
-        let fresh = std::env::temp_dir().join(format!("clinicdesk-bindings-{}.ts", std::process::id()));
+        let fresh =
+            std::env::temp_dir().join(format!("clinicdesk-bindings-{}.ts", std::process::id()));
         export_bindings(&fresh);
         let fresh = std::fs::read_to_string(&fresh).unwrap();
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(BINDINGS_PATH);
@@ -151,13 +168,18 @@ mod tests {
             std::fs::write(&path, &fresh).unwrap();
         }
         let current = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(current == fresh, "ui/src/lib/bindings.ts is out of date: run `make bindings`");
+        assert!(
+            current == fresh,
+            "ui/src/lib/bindings.ts is out of date: run `make bindings`"
+        );
     }
 
     /// A panic inside a command comes back as an `internal` error, not a crash across IPC.
     #[test]
     fn a_panicking_command_returns_an_internal_error() {
-        let core = Arc::new(Core::new(std::env::temp_dir().join("clinicdesk-panic-test")));
+        let core = Arc::new(Core::new(
+            std::env::temp_dir().join("clinicdesk-panic-test"),
+        ));
         let out: Res<()> = tauri::async_runtime::block_on(call(&core, |_| panic!("boom")));
         let err = out.unwrap_err();
         assert_eq!(err.code, "internal");
@@ -169,13 +191,29 @@ mod tests {
     /// Every command of the table is registered with the window and is in the bindings.
     #[test]
     fn every_command_of_the_table_reaches_the_window() {
-        let bindings = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(BINDINGS_PATH)).unwrap();
-        let acl = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("permissions/main-window.toml")).unwrap();
+        let bindings = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(BINDINGS_PATH),
+        )
+        .unwrap();
+        let acl = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("permissions/main-window.toml"),
+        )
+        .unwrap();
         for cmd in clinic_core::perm::Command::ALL {
             let name = cmd.name();
-            assert!(bindings.contains(&format!("\"{name}\"")), "{name} missing from bindings");
-            assert!(acl.contains(&format!("\"allow-{}\"", name.replace('_', "-"))), "{name} missing from the main window's ACL");
+            assert!(
+                bindings.contains(&format!("\"{name}\"")),
+                "{name} missing from bindings"
+            );
+            assert!(
+                acl.contains(&format!("\"allow-{}\"", name.replace('_', "-"))),
+                "{name} missing from the main window's ACL"
+            );
         }
-        assert_eq!(acl.matches("\"allow-").count(), clinic_core::perm::Command::ALL.len(), "the ACL lists exactly the table");
+        assert_eq!(
+            acl.matches("\"allow-").count(),
+            clinic_core::perm::Command::ALL.len(),
+            "the ACL lists exactly the table"
+        );
     }
 }

@@ -39,10 +39,14 @@ macro_rules! for_each_command {
                 unlock(password: String) -> session::SessionInfo = Authenticated;
                 change_password(old_password: String, new_password: String) -> session::SessionInfo = Authenticated;
                 set_language(language: settings::Language) -> session::SessionInfo = Authenticated;
+                recovery_key_rotate() -> session::RecoveryKey = KeysManage;
+                database_rekey() -> session::RekeyReport = KeysManage;
+                database_rekey_progress() -> session::RekeyProgress = KeysManage;
             }
             // Staff accounts.
             staff {
-                staff_list() -> Vec<staff::Staff> = StaffRead;
+                staff_list() -> Vec<staff::StaffPick> = StaffRead;
+                staff_accounts() -> Vec<staff::Staff> = StaffManage;
                 staff_get(id: String) -> staff::Staff = StaffManage;
                 staff_create(input: staff::NewStaff) -> staff::Staff = StaffManage;
                 staff_update(input: staff::StaffUpdate) -> staff::Staff = StaffManage;

@@ -3,11 +3,11 @@
 //! `api::<section>::<command>`. Commands marked `#[window]` get no method here: src-tauri
 //! implements them. (The `Command` enum is generated from the same table in `perm.rs`.)
 
-#[allow(unused_imports)]
-use crate::{patients, queue, scheduling, session, settings, staff, store};
 use crate::core::Core;
 use crate::error::Result;
 use crate::perm::Command;
+#[allow(unused_imports)]
+use crate::{patients, queue, scheduling, session, settings, staff, store};
 
 macro_rules! core_method {
     (window; $($rest:tt)*) => {};

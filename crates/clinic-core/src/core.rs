@@ -30,7 +30,9 @@ impl Core {
     }
 
     pub fn with_clock(dir: impl Into<PathBuf>, clock: Clock) -> Core {
-        Core { host: Host::new(dir.into(), clock) }
+        Core {
+            host: Host::new(dir.into(), clock),
+        }
     }
 
     /// `CLINICDESK_DATA_DIR`, else the platform's application-data folder.
@@ -59,6 +61,12 @@ impl Core {
     fn guard(&self, cmd: Command) -> Result<Cx<'_>> {
         let now = self.now();
         let mut st = self.host.state();
+        // A password checked but no second factor within the time: the database closes.
+        if st.pending.as_ref().is_some_and(|p| {
+            now - p.started > chrono::Duration::minutes(session::signin::PENDING_LOGIN_MINUTES)
+        }) {
+            *st = session::State::default();
+        }
         let perm = cmd.permission();
         if perm == Permission::Public {
             return Ok(Cx::new(&self.host, now, st.db.clone(), st.session.clone()));
@@ -71,7 +79,7 @@ impl Core {
         if !allowed(&s.staff.roles, perm) {
             return Err(Error::Forbidden { permission: perm });
         }
-        s.touch(now);
+        s.note_activity(cmd, now);
         Ok(Cx::new(&self.host, now, Some(db), Some(s.clone())))
     }
 
@@ -83,14 +91,19 @@ impl Core {
 
     /// The core half of `recovery_sheet_save` (src-tauri shows the save dialog).
     pub fn recovery_sheet_pdf(&self, recovery_key: &str) -> Result<Vec<u8>> {
-        self.run(Command::recovery_sheet_save, |cx| session::signin::recovery_sheet(cx, recovery_key))
+        self.run(Command::recovery_sheet_save, |cx| {
+            session::signin::recovery_sheet(cx, recovery_key)
+        })
     }
 
     /// The open database, for the data generator and tests that inspect the file itself.
     /// Not in the shipped app: only with the `dev-data` feature.
     #[cfg(feature = "dev-data")]
     pub fn dev_db(&self) -> Result<Arc<Db>> {
-        self.host.state().db.clone().ok_or_else(|| session::Error::NotAuthenticated.into())
+        self.host
+            .state()
+            .db
+            .clone()
+            .ok_or_else(|| session::Error::NotAuthenticated.into())
     }
 }
-

@@ -70,7 +70,9 @@ pub trait DomainError: std::error::Error + Send + Sync + 'static {
 
 impl<T: std::error::Error + Serialize + Send + Sync + 'static> DomainError for T {
     fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or_else(|e| serde_json::json!({ "code": "internal", "params": { "detail": e.to_string() } }))
+        serde_json::to_value(self).unwrap_or_else(
+            |e| serde_json::json!({ "code": "internal", "params": { "detail": e.to_string() } }),
+        )
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -80,7 +82,11 @@ impl<T: std::error::Error + Serialize + Send + Sync + 'static> DomainError for T
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{field}: {}", name_of(reason).replace('_', " "))]
-    Invalid { field: FieldName, reason: Reason, limit: Option<i64> },
+    Invalid {
+        field: FieldName,
+        reason: Reason,
+        limit: Option<i64>,
+    },
     /// `entity` is the table's name (`patients`): the UI labels it `entity.<name>`.
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
@@ -89,7 +95,10 @@ pub enum Error {
     #[error("you need the {} permission for this", name_of(permission))]
     Forbidden { permission: Permission },
     #[error("cannot go from {from} to {to}")]
-    BadTransition { from: &'static str, to: &'static str },
+    BadTransition {
+        from: &'static str,
+        to: &'static str,
+    },
     #[error("a record holds {value:?}, which this version does not know as a {kind}: update ClinicDesk on this computer")]
     UnknownValue { kind: &'static str, value: String },
     #[error("the database cannot be read with this key, or the file is damaged")]
@@ -119,15 +128,25 @@ pub enum ErrorCode {
 
 impl Error {
     pub fn invalid(field: impl Into<FieldName>, reason: Reason) -> Self {
-        Error::Invalid { field: field.into(), reason, limit: None }
+        Error::Invalid {
+            field: field.into(),
+            reason,
+            limit: None,
+        }
     }
 
     pub fn invalid_limit(field: impl Into<FieldName>, reason: Reason, limit: i64) -> Self {
-        Error::Invalid { field: field.into(), reason, limit: Some(limit) }
+        Error::Invalid {
+            field: field.into(),
+            reason,
+            limit: Some(limit),
+        }
     }
 
     pub fn duplicate(field: impl Into<FieldName>) -> Self {
-        Error::Duplicate { field: field.into() }
+        Error::Duplicate {
+            field: field.into(),
+        }
     }
 
     pub fn internal(e: impl std::fmt::Display) -> Self {
@@ -159,7 +178,12 @@ impl Error {
             Error::DatabaseUnreadable => ErrorCode::DatabaseUnreadable,
             Error::Busy => ErrorCode::Busy,
             Error::Internal(_) => ErrorCode::Internal,
-            Error::Domain(d) => return d.to_json()["code"].as_str().unwrap_or("internal").to_string(),
+            Error::Domain(d) => {
+                return d.to_json()["code"]
+                    .as_str()
+                    .unwrap_or("internal")
+                    .to_string()
+            }
         };
         name_of(&shared).to_string()
     }
@@ -171,7 +195,11 @@ impl Error {
             p.insert(k.to_string(), v.to_string());
         };
         match self {
-            Error::Invalid { field, reason, limit } => {
+            Error::Invalid {
+                field,
+                reason,
+                limit,
+            } => {
                 put("field", field.0);
                 put("reason", name_of(reason));
                 if let Some(l) = limit {
@@ -218,7 +246,10 @@ impl From<rusqlite::Error> for Error {
         use rusqlite::ErrorCode as S;
         if let rusqlite::Error::FromSqlConversionFailure(_, _, inner) = &e {
             if let Some(u) = inner.downcast_ref::<UnknownValue>() {
-                return Error::UnknownValue { kind: u.kind, value: u.value.clone() };
+                return Error::UnknownValue {
+                    kind: u.kind,
+                    value: u.value.clone(),
+                };
             }
         }
         match e.sqlite_error_code() {
@@ -254,14 +285,22 @@ pub struct ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        ApiError { code: e.code(), message: e.to_string(), params: e.params() }
+        ApiError {
+            code: e.code(),
+            message: e.to_string(),
+            params: e.params(),
+        }
     }
 }
 
 impl ApiError {
     /// For a panic caught at the boundary: the UI gets a normal error, never a crash.
     pub fn from_panic(what: &str) -> Self {
-        ApiError { code: name_of(&ErrorCode::Internal).into(), message: format!("internal error: {what}"), params: BTreeMap::new() }
+        ApiError {
+            code: name_of(&ErrorCode::Internal).into(),
+            message: format!("internal error: {what}"),
+            params: BTreeMap::new(),
+        }
     }
 }
 
@@ -287,24 +326,43 @@ mod tests {
 
     #[test]
     fn the_ui_receives_code_message_and_params() {
-        let json = serde_json::to_value(ApiError::from(Error::domain(Sample::TooManyAttempts { retry_after_secs: 30 }))).unwrap();
+        let json = serde_json::to_value(ApiError::from(Error::domain(Sample::TooManyAttempts {
+            retry_after_secs: 30,
+        })))
+        .unwrap();
         assert_eq!(
             json,
             serde_json::json!({ "code": "too_many_attempts", "message": "wait 30 seconds", "params": {"retry_after_secs": "30"} })
         );
         let json = serde_json::to_value(ApiError::from(Error::domain(Sample::QueueEmpty))).unwrap();
-        assert_eq!(json, serde_json::json!({ "code": "queue_empty", "message": "nobody is waiting", "params": {} }));
-        let json = serde_json::to_value(ApiError::from(Error::invalid_limit(Field::NewPassword, Reason::TooShort, 10))).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "code": "queue_empty", "message": "nobody is waiting", "params": {} })
+        );
+        let json = serde_json::to_value(ApiError::from(Error::invalid_limit(
+            Field::NewPassword,
+            Reason::TooShort,
+            10,
+        )))
+        .unwrap();
         assert_eq!(json["code"], "validation");
         assert_eq!(json["message"], "new_password: too short");
-        assert_eq!(json["params"], serde_json::json!({"field": "new_password", "reason": "too_short", "limit": "10"}));
+        assert_eq!(
+            json["params"],
+            serde_json::json!({"field": "new_password", "reason": "too_short", "limit": "10"})
+        );
     }
 
     #[test]
     fn domain_errors_compare_and_downcast() {
         let e = Error::domain(Sample::QueueEmpty);
         assert_eq!(e, Sample::QueueEmpty);
-        assert_ne!(e, Sample::TooManyAttempts { retry_after_secs: 1 });
+        assert_ne!(
+            e,
+            Sample::TooManyAttempts {
+                retry_after_secs: 1
+            }
+        );
         assert!(Error::Busy != Sample::QueueEmpty);
     }
 }

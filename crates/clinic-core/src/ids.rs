@@ -18,13 +18,17 @@ pub fn ts(t: DateTime<Utc>) -> String {
 }
 
 pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// An instant from outside (a query bound from the UI, in any RFC 3339 form) in the stored
 /// form, so comparing it as text with stored instants is comparing instants.
 pub fn stored_ts(s: &str, field: impl Into<FieldName>) -> Result<String> {
-    parse_ts(s).map(ts).ok_or(Error::invalid(field, Reason::InvalidFormat))
+    parse_ts(s)
+        .map(ts)
+        .ok_or(Error::invalid(field, Reason::InvalidFormat))
 }
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -60,7 +64,11 @@ pub fn device_code() -> String {
 
 /// Groups a code for reading: `ABCD-EFGH-...`.
 pub fn group(code: &str, size: usize) -> String {
-    code.as_bytes().chunks(size).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect::<Vec<_>>().join("-")
+    code.as_bytes()
+        .chunks(size)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("-")
 }
 
 /// Normalises typed input of a Crockford code: drops separators and spaces,

@@ -74,10 +74,18 @@ macro_rules! text_column {
 
 /// Reads a JSON text column (a list of phones, roles, allergies). A value that does not
 /// parse is an `UnknownValue` error, never an empty default.
-pub fn json_column<T: serde::de::DeserializeOwned>(r: &rusqlite::Row<'_>, idx: usize, kind: &'static str) -> rusqlite::Result<T> {
+pub fn json_column<T: serde::de::DeserializeOwned>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+    kind: &'static str,
+) -> rusqlite::Result<T> {
     let text: String = r.get(idx)?;
     serde_json::from_str(&text).map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(UnknownValue { kind, value: text }))
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            Box::new(UnknownValue { kind, value: text }),
+        )
     })
 }
 
@@ -115,21 +123,43 @@ impl ser::Serializer for VariantName {
     type SerializeStruct = Impossible<&'static str, NotUnit>;
     type SerializeStructVariant = Impossible<&'static str, NotUnit>;
 
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<&'static str, NotUnit> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<&'static str, NotUnit> {
         Ok(variant)
     }
 
     refuse!(
-        serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32), serialize_i64(i64),
-        serialize_u8(u8), serialize_u16(u16), serialize_u32(u32), serialize_u64(u64), serialize_f32(f32),
-        serialize_f64(f64), serialize_char(char), serialize_str(&str), serialize_bytes(&[u8]), serialize_none(),
-        serialize_unit(), serialize_unit_struct(&'static str)
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_char(char),
+        serialize_str(&str),
+        serialize_bytes(&[u8]),
+        serialize_none(),
+        serialize_unit(),
+        serialize_unit_struct(&'static str)
     );
 
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<&'static str, NotUnit> {
         Err(NotUnit)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, _: &T) -> Result<&'static str, NotUnit> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<&'static str, NotUnit> {
         Err(NotUnit)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -147,10 +177,20 @@ impl ser::Serializer for VariantName {
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotUnit> {
         Err(NotUnit)
     }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, NotUnit> {
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, NotUnit> {
         Err(NotUnit)
     }
-    fn serialize_tuple_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeTupleVariant, NotUnit> {
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotUnit> {
         Err(NotUnit)
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotUnit> {
@@ -159,7 +199,13 @@ impl ser::Serializer for VariantName {
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotUnit> {
         Err(NotUnit)
     }
-    fn serialize_struct_variant(self, _: &'static str, _: u32, _: &'static str, _: usize) -> Result<Self::SerializeStructVariant, NotUnit> {
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotUnit> {
         Err(NotUnit)
     }
 }
@@ -182,6 +228,10 @@ mod tests {
         assert_eq!(name_of(&Colour::Blue), "blue!");
         assert_eq!(parse_name::<Colour>("deep_red"), Some(Colour::DeepRed));
         assert_eq!(parse_name::<Colour>("blue!"), Some(Colour::Blue));
-        assert_eq!(parse_name::<Colour>("green"), None, "unknown is None, never a default");
+        assert_eq!(
+            parse_name::<Colour>("green"),
+            None,
+            "unknown is None, never a default"
+        );
     }
 }

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 use specta::Type;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Type,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
@@ -17,8 +19,14 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] =
-        [Role::Admin, Role::Doctor, Role::Nurse, Role::Receptionist, Role::Pharmacist, Role::Cashier];
+    pub const ALL: [Role; 6] = [
+        Role::Admin,
+        Role::Doctor,
+        Role::Nurse,
+        Role::Receptionist,
+        Role::Pharmacist,
+        Role::Cashier,
+    ];
 
     pub fn as_str(self) -> &'static str {
         crate::names::name_of(&self)
@@ -33,8 +41,10 @@ impl Role {
                 StaffManage,
                 AuditRead,
                 SettingsManage,
+                KeysManage,
                 PatientRead,
                 PatientWrite,
+                PatientAllergyRead,
                 DoctorManage,
                 ScheduleRead,
                 AppointmentRead,
@@ -46,30 +56,53 @@ impl Role {
                 StaffRead,
                 PatientRead,
                 PatientWrite,
+                PatientAllergyRead,
+                PatientMedicationRead,
+                PatientClinicalRead,
                 ScheduleRead,
                 AppointmentRead,
                 AppointmentWrite,
                 QueueRead,
                 QueueCall,
             ],
-            Role::Nurse => &[StaffRead, PatientRead, PatientWrite, ScheduleRead, AppointmentRead, QueueRead, QueueManage, QueueCall],
+            Role::Nurse => &[
+                StaffRead,
+                PatientRead,
+                PatientWrite,
+                PatientAllergyRead,
+                PatientMedicationRead,
+                PatientClinicalRead,
+                ScheduleRead,
+                AppointmentRead,
+                QueueRead,
+                QueueManage,
+                QueueCall,
+            ],
             Role::Receptionist => &[
                 StaffRead,
                 PatientRead,
                 PatientWrite,
+                PatientAllergyRead,
                 ScheduleRead,
                 AppointmentRead,
                 AppointmentWrite,
                 QueueRead,
                 QueueManage,
             ],
-            Role::Pharmacist => &[StaffRead, PatientRead],
+            Role::Pharmacist => &[
+                StaffRead,
+                PatientRead,
+                PatientAllergyRead,
+                PatientMedicationRead,
+            ],
             Role::Cashier => &[StaffRead, PatientRead, AppointmentRead],
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Type,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Permission {
     /// No sign-in needed (setup, login, app info).
@@ -83,8 +116,17 @@ pub enum Permission {
     AuditRead,
     /// Clinic profile and security policy.
     SettingsManage,
+    /// Re-key the database; replace the recovery key.
+    KeysManage,
+    /// A patient's demographics (name, birth date, contacts, IDs, insurance).
     PatientRead,
     PatientWrite,
+    /// Allergies and blood group: the safety data every carer needs.
+    PatientAllergyRead,
+    /// Current medications.
+    PatientMedicationRead,
+    /// Chronic conditions, medical history and notes.
+    PatientClinicalRead,
     /// Doctor profiles, specializations, working hours and exceptions.
     DoctorManage,
     ScheduleRead,
@@ -153,7 +195,10 @@ pub enum Screen {
 pub fn screens_for(roles: &[Role]) -> Vec<Screen> {
     let can = |p| allowed(roles, p);
     let mut s = vec![Screen::Home];
-    if can(Permission::PatientWrite) && can(Permission::AppointmentWrite) && can(Permission::QueueManage) {
+    if can(Permission::PatientWrite)
+        && can(Permission::AppointmentWrite)
+        && can(Permission::QueueManage)
+    {
         s.push(Screen::Reception);
     }
     if can(Permission::AppointmentRead) && can(Permission::ScheduleRead) {
@@ -194,18 +239,43 @@ mod tests {
     #[test]
     fn nobody_but_admin_manages_staff_or_reads_audit() {
         for r in Role::ALL {
-            assert_eq!(allowed(&[r], Permission::StaffManage), r == Role::Admin, "{r:?}");
-            assert_eq!(allowed(&[r], Permission::AuditRead), r == Role::Admin, "{r:?}");
+            assert_eq!(
+                allowed(&[r], Permission::StaffManage),
+                r == Role::Admin,
+                "{r:?}"
+            );
+            assert_eq!(
+                allowed(&[r], Permission::AuditRead),
+                r == Role::Admin,
+                "{r:?}"
+            );
         }
-        assert!(allowed(&[Role::Cashier, Role::Admin], Permission::StaffManage), "roles add up");
-        assert!(!allowed(&[], Permission::PatientRead), "no role, no permission");
+        assert!(
+            allowed(&[Role::Cashier, Role::Admin], Permission::StaffManage),
+            "roles add up"
+        );
+        assert!(
+            !allowed(&[], Permission::PatientRead),
+            "no role, no permission"
+        );
     }
 
     #[test]
     fn receptionist_sees_reception_not_admin_screens() {
         let s = screens_for(&[Role::Receptionist]);
-        assert!(s.contains(&Screen::Reception) && s.contains(&Screen::Calendar) && s.contains(&Screen::Account));
-        assert!(!s.contains(&Screen::Queue), "calling patients is the doctor's and nurse's");
-        assert!(!s.contains(&Screen::Staff) && !s.contains(&Screen::Audit) && !s.contains(&Screen::Settings));
+        assert!(
+            s.contains(&Screen::Reception)
+                && s.contains(&Screen::Calendar)
+                && s.contains(&Screen::Account)
+        );
+        assert!(
+            !s.contains(&Screen::Queue),
+            "calling patients is the doctor's and nurse's"
+        );
+        assert!(
+            !s.contains(&Screen::Staff)
+                && !s.contains(&Screen::Audit)
+                && !s.contains(&Screen::Settings)
+        );
     }
 }

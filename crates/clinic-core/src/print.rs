@@ -5,13 +5,13 @@
 
 use chrono::{DateTime, Utc};
 use printpdf::{
-    Color, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions,
-    Point, Pt, Rgb, TextItem,
+    Color, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
+    PdfSaveOptions, Point, Pt, Rgb, TextItem,
 };
 
-use crate::store::Device;
 use crate::error::{Error, Result};
 use crate::settings::{ClinicProfile, Language};
+use crate::store::Device;
 
 static SANS: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 static SANS_BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
@@ -68,15 +68,23 @@ fn texts(lang: Language) -> Texts {
 }
 
 fn font(bytes: &[u8]) -> Result<ParsedFont> {
-    ParsedFont::from_bytes(bytes, 0, &mut Vec::new()).ok_or_else(|| Error::internal("embedded font failed to parse"))
+    ParsedFont::from_bytes(bytes, 0, &mut Vec::new())
+        .ok_or_else(|| Error::internal("embedded font failed to parse"))
 }
 
 fn text(ops: &mut Vec<Op>, font: &PdfFontHandle, size: f32, x: f32, y: f32, s: &str) {
     ops.extend([
         Op::StartTextSection,
-        Op::SetFont { font: font.clone(), size: Pt(size) },
-        Op::SetTextCursor { pos: Point::new(Mm(x), Mm(y)) },
-        Op::ShowText { items: vec![TextItem::Text(s.to_string())] },
+        Op::SetFont {
+            font: font.clone(),
+            size: Pt(size),
+        },
+        Op::SetTextCursor {
+            pos: Point::new(Mm(x), Mm(y)),
+        },
+        Op::ShowText {
+            items: vec![TextItem::Text(s.to_string())],
+        },
         Op::EndTextSection,
     ]);
 }
@@ -85,34 +93,81 @@ fn rule(ops: &mut Vec<Op>, x1: f32, x2: f32, y: f32) {
     ops.push(Op::DrawLine {
         line: Line {
             points: vec![
-                LinePoint { p: Point::new(Mm(x1), Mm(y)), bezier: false },
-                LinePoint { p: Point::new(Mm(x2), Mm(y)), bezier: false },
+                LinePoint {
+                    p: Point::new(Mm(x1), Mm(y)),
+                    bezier: false,
+                },
+                LinePoint {
+                    p: Point::new(Mm(x2), Mm(y)),
+                    bezier: false,
+                },
             ],
             is_closed: false,
         },
     });
 }
 
-pub fn recovery_sheet(clinic: &ClinicProfile, grouped_key: &str, device: &Device, now: DateTime<Utc>) -> Result<Vec<u8>> {
+pub fn recovery_sheet(
+    clinic: &ClinicProfile,
+    grouped_key: &str,
+    device: &Device,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>> {
     let t = texts(clinic.default_language);
     let mut doc = PdfDocument::new(t.title);
     let sans = PdfFontHandle::External(doc.add_font(&font(SANS)?));
     let bold = PdfFontHandle::External(doc.add_font(&font(SANS_BOLD)?));
     let mono = PdfFontHandle::External(doc.add_font(&font(MONO)?));
 
-    let local = now.with_timezone(&clinic.tz()).format("%Y-%m-%d %H:%M %Z").to_string();
-    let mut ops = vec![Op::SetOutlineColor { col: Color::Rgb(Rgb::new(0.2, 0.2, 0.2, None)) }, Op::SetOutlineThickness { pt: Pt(0.8) }];
+    let local = now
+        .with_timezone(&clinic.tz())
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string();
+    let mut ops = vec![
+        Op::SetOutlineColor {
+            col: Color::Rgb(Rgb::new(0.2, 0.2, 0.2, None)),
+        },
+        Op::SetOutlineThickness { pt: Pt(0.8) },
+    ];
     text(&mut ops, &bold, 20.0, 20.0, 270.0, t.title);
-    text(&mut ops, &sans, 11.0, 20.0, 258.0, &format!("{}: {}", t.clinic, clinic.name));
-    text(&mut ops, &sans, 11.0, 20.0, 252.0, &format!("{}: {}", t.device, device.code));
-    text(&mut ops, &sans, 11.0, 20.0, 246.0, &format!("{}: {}", t.created, local));
+    text(
+        &mut ops,
+        &sans,
+        11.0,
+        20.0,
+        258.0,
+        &format!("{}: {}", t.clinic, clinic.name),
+    );
+    text(
+        &mut ops,
+        &sans,
+        11.0,
+        20.0,
+        252.0,
+        &format!("{}: {}", t.device, device.code),
+    );
+    text(
+        &mut ops,
+        &sans,
+        11.0,
+        20.0,
+        246.0,
+        &format!("{}: {}", t.created, local),
+    );
 
     text(&mut ops, &bold, 12.0, 20.0, 228.0, t.key_label);
     // The key in two lines of four groups, large and monospaced for copying by hand.
     let groups: Vec<&str> = grouped_key.split('-').collect();
     let half = groups.len().div_ceil(2);
     for (i, line) in groups.chunks(half.max(1)).enumerate() {
-        text(&mut ops, &mono, 22.0, 24.0, 214.0 - i as f32 * 12.0, &line.join("-"));
+        text(
+            &mut ops,
+            &mono,
+            22.0,
+            24.0,
+            214.0 - i as f32 * 12.0,
+            &line.join("-"),
+        );
     }
     rule(&mut ops, 20.0, 190.0, 196.0);
     rule(&mut ops, 20.0, 190.0, 232.0);
@@ -127,6 +182,9 @@ pub fn recovery_sheet(clinic: &ClinicProfile, grouped_key: &str, device: &Device
 
     let page = PdfPage::new(Mm(210.0), Mm(297.0), ops);
     let mut warnings = Vec::new();
-    let opts = PdfSaveOptions { subset_fonts: true, ..Default::default() };
+    let opts = PdfSaveOptions {
+        subset_fonts: true,
+        ..Default::default()
+    };
     Ok(doc.with_pages(vec![page]).save(&opts, &mut warnings))
 }

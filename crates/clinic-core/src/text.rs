@@ -8,7 +8,11 @@ use unicode_normalization::UnicodeNormalization;
 
 pub fn fold(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase) {
+    for c in s
+        .nfkd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+    {
         match STROKED.iter().find(|(from, _)| *from == c) {
             Some((_, to)) => out.push_str(to),
             None => out.push(c),
@@ -34,7 +38,11 @@ const STROKED: &[(char, &str)] = &[
 
 /// Folded words: runs of letters and digits.
 pub fn words(s: &str) -> Vec<String> {
-    fold(s).split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(String::from).collect()
+    fold(s)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 pub fn digits(s: &str) -> String {
@@ -71,14 +79,26 @@ mod tests {
         assert_eq!(fold("Ёлкин Йосиф"), "елкин иосиф");
         assert_eq!(fold("สมศักดิ์"), "สมศกด");
         assert_eq!(fold("Müller-Lüdenscheidt"), "muller-ludenscheidt");
-        assert_eq!(fold("ĐẶNG Łukasz Søren Straße Æsir"), "dang lukasz soren strasse aesir");
+        assert_eq!(
+            fold("ĐẶNG Łukasz Søren Straße Æsir"),
+            "dang lukasz soren strasse aesir"
+        );
     }
 
     #[test]
     fn words_and_phones() {
-        assert_eq!(words("  O'Brien, Anne-Marie "), vec!["o", "brien", "anne", "marie"]);
-        assert_eq!(phone_tokens("+66 81 234 5678"), vec!["66812345678", "812345678"]);
-        assert_eq!(phone_tokens("081-234-5678"), vec!["0812345678", "812345678"]);
+        assert_eq!(
+            words("  O'Brien, Anne-Marie "),
+            vec!["o", "brien", "anne", "marie"]
+        );
+        assert_eq!(
+            phone_tokens("+66 81 234 5678"),
+            vec!["66812345678", "812345678"]
+        );
+        assert_eq!(
+            phone_tokens("081-234-5678"),
+            vec!["0812345678", "812345678"]
+        );
         assert_eq!(id_token("1-1037-00123-45-6"), "1103700123456");
     }
 }

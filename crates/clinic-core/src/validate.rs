@@ -11,7 +11,11 @@ pub fn required(field: impl Into<FieldName>, v: &str, max_chars: usize) -> Resul
         return Err(Error::invalid(field, Reason::Required));
     }
     if t.chars().count() > max_chars {
-        return Err(Error::invalid_limit(field, Reason::TooLong, max_chars as i64));
+        return Err(Error::invalid_limit(
+            field,
+            Reason::TooLong,
+            max_chars as i64,
+        ));
     }
     Ok(t.to_string())
 }
@@ -24,7 +28,11 @@ pub fn optional(field: impl Into<FieldName>, v: &str, max_chars: usize) -> Resul
         return Ok(None);
     }
     if t.chars().count() > max_chars {
-        return Err(Error::invalid_limit(field, Reason::TooLong, max_chars as i64));
+        return Err(Error::invalid_limit(
+            field,
+            Reason::TooLong,
+            max_chars as i64,
+        ));
     }
     Ok(Some(t.to_string()))
 }
@@ -85,7 +93,10 @@ pub fn username(v: &str, field: impl Into<FieldName>) -> Result<String> {
     if t.len() > 32 {
         return Err(Error::invalid_limit(field, Reason::TooLong, 32));
     }
-    if !t.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
+    if !t
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+    {
         return Err(Error::invalid(field, Reason::InvalidFormat));
     }
     Ok(t)
@@ -107,18 +118,34 @@ mod tests {
 
     #[test]
     fn phones() {
-        assert_eq!(phone(Field::Phone, " +66 81-234-5678 ").unwrap().as_deref(), Some("+66 81-234-5678"));
+        assert_eq!(
+            phone(Field::Phone, " +66 81-234-5678 ").unwrap().as_deref(),
+            Some("+66 81-234-5678")
+        );
         assert_eq!(phone(Field::Phone, "").unwrap(), None);
         assert!(phone(Field::Phone, "12345").is_err(), "too few digits");
-        assert!(phone(Field::Phone, "+7 (912) 555 12 34 5678 9").is_err(), "too many digits");
+        assert!(
+            phone(Field::Phone, "+7 (912) 555 12 34 5678 9").is_err(),
+            "too many digits"
+        );
         assert!(phone(Field::Phone, "8 800 CALL").is_err());
-        assert!(phone(Field::Phone, "66+812345678").is_err(), "plus only at the start");
+        assert!(
+            phone(Field::Phone, "66+812345678").is_err(),
+            "plus only at the start"
+        );
     }
 
     #[test]
     fn emails() {
         assert!(email(Field::Email, "ann@clinic.co.th").unwrap().is_some());
-        for bad in ["ann", "ann@clinic", "ann@@clinic.com", "a n@clinic.com", "ann@.com", "ann@clinic..com"] {
+        for bad in [
+            "ann",
+            "ann@clinic",
+            "ann@@clinic.com",
+            "a n@clinic.com",
+            "ann@.com",
+            "ann@clinic..com",
+        ] {
             assert!(email(Field::Email, bad).is_err(), "{bad}");
         }
     }

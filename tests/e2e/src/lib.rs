@@ -4,8 +4,8 @@
 //! `artifacts/e2e/<test>/`. Run under Xvfb (`make test` does).
 
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,19 +17,30 @@ pub use thirtyfour::{Key, WebElement};
 const WAIT: Duration = Duration::from_secs(15);
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn app_binary() -> PathBuf {
     let path = std::env::var_os("CLINICDESK_APP")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target/debug/clinicdesk"));
-    assert!(path.exists(), "{} missing: build the app first (make app)", path.display());
+    assert!(
+        path.exists(),
+        "{} missing: build the app first (make app)",
+        path.display()
+    );
     path
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct App {
@@ -53,15 +64,21 @@ impl App {
     pub async fn launch_in(test: &str, data_dir: PathBuf, keep: Option<tempfile::TempDir>) -> App {
         let port = free_port();
         let native = free_port();
-        let tauri_driver = Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()))
-            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-            .env("CLINICDESK_DATA_DIR", &data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .map(Driver)
-            .expect("tauri-driver on PATH (cargo install tauri-driver --locked)");
+        let tauri_driver =
+            Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()))
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--native-port",
+                    &native.to_string(),
+                ])
+                .env("CLINICDESK_DATA_DIR", &data_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .map(Driver)
+                .expect("tauri-driver on PATH (cargo install tauri-driver --locked)");
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(start.elapsed() < WAIT, "tauri-driver did not start");
@@ -69,7 +86,11 @@ impl App {
         }
         let mut caps = Capabilities::new();
         caps.set("browserName", "wry").unwrap();
-        caps.set("tauri:options", serde_json::json!({ "application": app_binary() })).unwrap();
+        caps.set(
+            "tauri:options",
+            serde_json::json!({ "application": app_binary() }),
+        )
+        .unwrap();
         // tauri-driver can accept the connection a moment before it serves sessions.
         let mut attempt = 0;
         let driver = loop {
@@ -86,7 +107,14 @@ impl App {
         let shots = workspace_root().join("artifacts/e2e").join(test);
         let _ = std::fs::remove_dir_all(&shots);
         std::fs::create_dir_all(&shots).unwrap();
-        let app = App { driver, _tauri_driver: tauri_driver, data_dir, _data: keep, shots, n: 0 };
+        let app = App {
+            driver,
+            _tauri_driver: tauri_driver,
+            data_dir,
+            _data: keep,
+            shots,
+            n: 0,
+        };
         app.check_clock().await;
         app
     }
@@ -95,12 +123,28 @@ impl App {
     /// `CLINICDESK_E2E_PIN`) so that no test depends on the weekday or hour it runs at; this
     /// fails loudly if the window escaped the pin.
     async fn check_clock(&self) {
-        let page = self.js("return Date.now();", vec![]).await.as_f64().unwrap_or(0.0) / 1000.0;
-        let ours = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
-        assert!((page - ours).abs() < 120.0, "the window's clock ({page}) is not the test's ({ours})");
+        let page = self
+            .js("return Date.now();", vec![])
+            .await
+            .as_f64()
+            .unwrap_or(0.0)
+            / 1000.0;
+        let ours = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            (page - ours).abs() < 120.0,
+            "the window's clock ({page}) is not the test's ({ours})"
+        );
         if let Ok(pin) = std::env::var("CLINICDESK_E2E_PIN") {
-            let pin = chrono::DateTime::parse_from_rfc3339(&pin).expect("CLINICDESK_E2E_PIN is RFC 3339").timestamp() as f64;
-            assert!(ours >= pin - 60.0 && ours < pin + 3600.0, "CLINICDESK_E2E_PIN is {pin} but the clock reads {ours}: libfaketime not loaded?");
+            let pin = chrono::DateTime::parse_from_rfc3339(&pin)
+                .expect("CLINICDESK_E2E_PIN is RFC 3339")
+                .timestamp() as f64;
+            assert!(
+                ours >= pin - 60.0 && ours < pin + 3600.0,
+                "CLINICDESK_E2E_PIN is {pin} but the clock reads {ours}: libfaketime not loaded?"
+            );
         }
     }
 
@@ -122,8 +166,14 @@ impl App {
             }
             if start.elapsed() > WAIT {
                 let body = self.driver.source().await.unwrap_or_default();
-                let _ = self.driver.screenshot(&self.shots.join("failure.png")).await;
-                panic!("nothing matches {css} after {WAIT:?}; page: {}", &body[..body.len().min(3000)]);
+                let _ = self
+                    .driver
+                    .screenshot(&self.shots.join("failure.png"))
+                    .await;
+                panic!(
+                    "nothing matches {css} after {WAIT:?}; page: {}",
+                    &body[..body.len().min(3000)]
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -131,15 +181,28 @@ impl App {
 
     /// How many elements match a CSS selector.
     pub async fn count(&self, css: &str) -> usize {
-        self.driver.find_all(By::Css(css)).await.map(|v| v.len()).unwrap_or(0)
+        self.driver
+            .find_all(By::Css(css))
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0)
     }
 
     pub async fn exists(&self, id: &str) -> bool {
-        !self.driver.find_all(Self::sel(id)).await.unwrap_or_default().is_empty()
+        !self
+            .driver
+            .find_all(Self::sel(id))
+            .await
+            .unwrap_or_default()
+            .is_empty()
     }
 
     pub async fn click(&self, id: &str) {
-        self.el(id).await.click().await.unwrap_or_else(|e| panic!("click {id}: {e}"));
+        self.el(id)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {id}: {e}"));
     }
 
     /// Types `text` into an input and reads the value back, retrying until the field holds
@@ -174,8 +237,13 @@ impl App {
     /// The `value` of an input, select or textarea.
     pub async fn value(&self, id: &str) -> String {
         let e = self.el(id).await;
-        let v = self.driver.execute("return arguments[0].value;", vec![e.to_json().unwrap()]).await;
-        v.ok().and_then(|v| v.json().as_str().map(String::from)).unwrap_or_default()
+        let v = self
+            .driver
+            .execute("return arguments[0].value;", vec![e.to_json().unwrap()])
+            .await;
+        v.ok()
+            .and_then(|v| v.json().as_str().map(String::from))
+            .unwrap_or_default()
     }
 
     /// Sets a `<select>` and fires the events Svelte listens to.
@@ -203,7 +271,10 @@ impl App {
     pub async fn choose_text(&self, id: &str, text: &str) {
         let start = Instant::now();
         while !self.try_choose_text(id, text).await {
-            assert!(start.elapsed() < WAIT, "no option {text:?} in [data-testid={id}] after {WAIT:?}");
+            assert!(
+                start.elapsed() < WAIT,
+                "no option {text:?} in [data-testid={id}] after {WAIT:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -227,7 +298,12 @@ impl App {
 
     /// Runs a script in the page and returns its JSON result.
     pub async fn js(&self, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
-        self.driver.execute(script, args).await.unwrap().json().clone()
+        self.driver
+            .execute(script, args)
+            .await
+            .unwrap()
+            .json()
+            .clone()
     }
 
     /// Presses a key in an element (e.g. `Key::Enter`).
@@ -250,18 +326,35 @@ impl App {
     /// Clicks with the mouse at a point of the viewport (for widgets that read the pointer's
     /// position, like a calendar's time grid).
     pub async fn click_at(&self, (x, y): (i64, i64)) {
-        self.driver.action_chain().move_to(x, y).click().perform().await.unwrap_or_else(|e| panic!("click at {x},{y}: {e}"));
+        self.driver
+            .action_chain()
+            .move_to(x, y)
+            .click()
+            .perform()
+            .await
+            .unwrap_or_else(|e| panic!("click at {x},{y}: {e}"));
     }
 
     /// Presses the mouse at `from`, moves to `to` in small steps (drag libraries wait for a
     /// few pixels of movement) and releases it there.
     pub async fn drag(&self, from: (i64, i64), to: (i64, i64)) {
         const STEPS: i64 = 8;
-        let mut chain = self.driver.action_chain().move_to(from.0, from.1).click_and_hold();
+        let mut chain = self
+            .driver
+            .action_chain()
+            .move_to(from.0, from.1)
+            .click_and_hold();
         for i in 1..=STEPS {
-            chain = chain.move_to(from.0 + (to.0 - from.0) * i / STEPS, from.1 + (to.1 - from.1) * i / STEPS);
+            chain = chain.move_to(
+                from.0 + (to.0 - from.0) * i / STEPS,
+                from.1 + (to.1 - from.1) * i / STEPS,
+            );
         }
-        chain.release().perform().await.unwrap_or_else(|e| panic!("drag {from:?} → {to:?}: {e}"));
+        chain
+            .release()
+            .perform()
+            .await
+            .unwrap_or_else(|e| panic!("drag {from:?} → {to:?}: {e}"));
     }
 
     /// The first Monday-to-Friday at least `days` days ahead in the demo clinic's zone
@@ -364,12 +457,18 @@ impl App {
                         return t;
                     }
                     if start.elapsed() > WAIT {
-                        let _ = self.driver.screenshot(&self.shots.join("failure.png")).await;
+                        let _ = self
+                            .driver
+                            .screenshot(&self.shots.join("failure.png"))
+                            .await;
                         panic!("[data-testid={id}] says {t:?}, expected it to contain {needle:?}");
                     }
                 }
             }
-            assert!(start.elapsed() < WAIT, "no [data-testid={id}] containing {needle:?}");
+            assert!(
+                start.elapsed() < WAIT,
+                "no [data-testid={id}] containing {needle:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -390,7 +489,10 @@ impl App {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let _ = self.driver.screenshot(&self.shots.join("failure.png")).await;
+        let _ = self
+            .driver
+            .screenshot(&self.shots.join("failure.png"))
+            .await;
         panic!("[data-testid={id}] says {last:?}, expected exactly {expected:?}");
     }
 
@@ -425,7 +527,9 @@ struct Driver(Child);
 impl Drop for Driver {
     fn drop(&mut self) {
         let pid = self.0.id() as i32;
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = self.0.try_wait() {
@@ -436,7 +540,10 @@ impl Drop for Driver {
         let _ = self.0.kill();
         let _ = self.0.wait();
         // WebKitWebDriver and the app were started in tauri-driver's own process group.
-        let _ = Command::new("kill").args(["-TERM", "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{pid}")])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -445,23 +552,51 @@ impl Drop for Driver {
 pub fn demo_clinic() -> tempfile::TempDir {
     let data = tempfile::tempdir().unwrap();
     let cli = workspace_root().join("target/debug/clinicdesk-cli");
-    assert!(cli.exists(), "{} missing: cargo build -p clinic-core --bin clinicdesk-cli", cli.display());
-    let out = Command::new(&cli).arg("demo").arg(data.path()).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        cli.exists(),
+        "{} missing: cargo build -p clinic-core --bin clinicdesk-cli",
+        cli.display()
+    );
+    let out = Command::new(&cli)
+        .arg("demo")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     data
 }
 
 /// The current TOTP code for a base32 secret, as an authenticator app shows it.
 pub fn totp_now(secret_base32: &str) -> String {
-    let bytes = totp_rs::Secret::Encoded(secret_base32.to_string()).to_bytes().unwrap();
-    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, "e2e".into()).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let bytes = totp_rs::Secret::Encoded(secret_base32.to_string())
+        .to_bytes()
+        .unwrap();
+    let totp = totp_rs::TOTP::new(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        None,
+        "e2e".into(),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     totp.generate(now)
 }
 
 /// Waits until the next 30-second TOTP step, so a fresh code differs from the last one.
 pub async fn next_totp_step() {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
     let into = now.as_millis() % 30_000;
     tokio::time::sleep(Duration::from_millis((30_000 - into) as u64 + 200)).await;
 }

@@ -19,7 +19,8 @@ async fn admin_sets_hours_and_leave_and_the_front_desk_books_by_them() {
     app.fill("doctor-room", "205").await;
     app.click("doctor-save").await;
     app.wait_text("doctors-notice", "Changes saved").await;
-    app.wait_text("doctor-row-MD-77777", "Dr. Mira Castellanos").await;
+    app.wait_text("doctor-row-MD-77777", "Dr. Mira Castellanos")
+        .await;
     app.wait_text("doctor-row-MD-77777", "650.00").await;
 
     // Another doctor under Dr. Somchai's licence number is refused, naming the field.
@@ -27,14 +28,18 @@ async fn admin_sets_hours_and_leave_and_the_front_desk_books_by_them() {
     app.fill("doctor-name", "Dr. Copy").await;
     app.fill("doctor-licence", "MD-10000").await;
     app.click("doctor-save").await;
-    app.wait_text("doctors-error", "Licence number is already taken").await;
+    app.wait_text("doctors-error", "Licence number is already taken")
+        .await;
     app.shot("duplicate-licence").await;
     app.click("doctor-cancel").await;
 
     // Her hours: Mondays 09:00–12:00 in 20-minute slots.
     app.click("doctor-hours-MD-77777").await;
     app.el("hours-form").await;
-    assert!(!app.exists("hours-day-0").await, "a new doctor has no hours yet");
+    assert!(
+        !app.exists("hours-day-0").await,
+        "a new doctor has no hours yet"
+    );
     app.click("hours-add").await;
     app.choose_text("hours-day-0", "Monday").await;
     app.set_value("hours-start-0", "09:00").await;
@@ -46,14 +51,17 @@ async fn admin_sets_hours_and_leave_and_the_front_desk_books_by_them() {
 
     // Dr. Somchai on leave for a whole weekday ahead.
     let day = app.clinic_weekday_ahead(10).await;
-    app.choose_text("exception-doctor", "Dr. Somchai Wongsakul").await;
+    app.choose_text("exception-doctor", "Dr. Somchai Wongsakul")
+        .await;
     app.choose("exception-kind", "leave").await;
-    app.set_value("exception-from", &format!("{day}T00:00")).await;
+    app.set_value("exception-from", &format!("{day}T00:00"))
+        .await;
     app.set_value("exception-to", &format!("{day}T23:59")).await;
     app.fill("exception-reason", "Medical conference").await;
     app.click("exception-add").await;
     app.wait_text("exception-list", "Medical conference").await;
-    app.wait_text("exception-list", "Dr. Somchai Wongsakul").await;
+    app.wait_text("exception-list", "Dr. Somchai Wongsakul")
+        .await;
     app.shot("leave-added").await;
 
     // The front desk opens a patient and looks for Dr. Castellanos's time in a week from `day`.
@@ -76,25 +84,38 @@ async fn admin_sets_hours_and_leave_and_the_front_desk_books_by_them() {
         }
     }
     let target = target.expect("a recent patient with another Latin family name");
-    app.fill("patient-search", &format!("{target}\u{E007}")).await;
+    app.fill("patient-search", &format!("{target}\u{E007}"))
+        .await;
     let opened = app.text("patient-name").await;
-    assert!(opened.starts_with(&format!("{target},")), "typed {target:?} and Enter, but {opened:?} opened");
+    assert!(
+        opened.starts_with(&format!("{target},")),
+        "typed {target:?} and Enter, but {opened:?} opened"
+    );
     app.alt('b').await;
     app.choose_text("booking-spec", "Dermatology").await;
-    app.choose_text("booking-doctor", "Dr. Mira Castellanos").await;
+    app.choose_text("booking-doctor", "Dr. Mira Castellanos")
+        .await;
     app.set_value("booking-from", &day).await;
     app.set_value("booking-days", "7").await;
     app.click("booking-find").await;
     // One Monday in any seven days: 09:00, 09:20 … 11:40, nine slots.
     app.wait_text("booking-slots", "11:40").await;
     let slots = app.wait_text("booking-slots", "09:20").await;
-    assert!(!slots.contains("09:15") && !slots.contains("12:00"), "only her 20-minute Monday slots: {slots}");
-    assert_eq!(app.count("[data-testid=booking-slots] button").await, 9, "{slots}");
+    assert!(
+        !slots.contains("09:15") && !slots.contains("12:00"),
+        "only her 20-minute Monday slots: {slots}"
+    );
+    assert_eq!(
+        app.count("[data-testid=booking-slots] button").await,
+        9,
+        "{slots}"
+    );
     app.shot("new-doctor-slots").await;
 
     // Dr. Somchai has no free time on his leave day, and a booking typed in is refused.
     app.choose_text("booking-spec", "General practice").await;
-    app.choose_text("booking-doctor", "Dr. Somchai Wongsakul").await;
+    app.choose_text("booking-doctor", "Dr. Somchai Wongsakul")
+        .await;
     app.set_value("booking-days", "1").await;
     app.click("booking-find").await;
     app.el("booking-no-slots").await;

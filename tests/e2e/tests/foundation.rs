@@ -17,8 +17,10 @@ async fn setup_admin_totp_staff_forced_change_and_lockout() {
     app.shot("setup-wizard").await;
     app.click("setup-next").await;
     app.wait_text("setup-error", "Clinic name").await;
-    app.fill("setup-clinic-name", "Riverside Family Clinic").await;
-    app.fill("setup-clinic-address", "12 Sukhumvit Rd, Bangkok").await;
+    app.fill("setup-clinic-name", "Riverside Family Clinic")
+        .await;
+    app.fill("setup-clinic-address", "12 Sukhumvit Rd, Bangkok")
+        .await;
     app.fill("setup-clinic-phone", "+66 2 123 4567").await;
     app.choose("setup-currency", "THB").await;
     app.choose("setup-time-zone", "Asia/Bangkok").await;
@@ -57,14 +59,21 @@ async fn setup_admin_totp_staff_forced_change_and_lockout() {
     app.fill("totp-code", &totp_now(&secret)).await;
     app.click("totp-submit").await;
     app.el("recovery-codes").await;
-    assert_eq!(app.count("[data-testid=recovery-codes] li").await, 10, "ten recovery codes");
+    assert_eq!(
+        app.count("[data-testid=recovery-codes] li").await,
+        10,
+        "ten recovery codes"
+    );
     app.shot("recovery-codes").await;
     app.click("codes-continue").await;
 
     // The admin's shell offers the admin screens.
     app.wait_text("current-user", "Anna Admin").await;
     for screen in ["home", "staff", "audit", "settings", "account"] {
-        assert!(app.exists(&format!("nav-{screen}")).await, "admin sees {screen}");
+        assert!(
+            app.exists(&format!("nav-{screen}")).await,
+            "admin sees {screen}"
+        );
     }
     app.shot("admin-home").await;
 
@@ -81,13 +90,18 @@ async fn setup_admin_totp_staff_forced_change_and_lockout() {
     app.el("lock-screen").await;
     app.fill("unlock-password", "not-the-password").await;
     app.click("unlock-submit").await;
-    app.wait_text("unlock-error", "Wrong username or password").await;
+    app.wait_text("unlock-error", "Wrong username or password")
+        .await;
     app.shot("lock-screen").await;
     app.fill("unlock-password", ADMIN_PW).await;
     app.click("unlock-submit").await;
     app.wait_gone("lock-screen").await;
     let kept = app.el("staff-full-name").await.prop("value").await.unwrap();
-    assert_eq!(kept.as_deref(), Some("Rita Reception"), "the form survived the lock");
+    assert_eq!(
+        kept.as_deref(),
+        Some("Rita Reception"),
+        "the form survived the lock"
+    );
     app.click("staff-save").await;
     app.wait_text("staff-notice", "rita").await;
     app.wait_text("staff-row-rita", "Receptionist").await;
@@ -116,7 +130,10 @@ async fn setup_admin_totp_staff_forced_change_and_lockout() {
     app.wait_text("current-user", "Rita Reception").await;
     assert!(app.exists("nav-home").await && app.exists("nav-account").await);
     for screen in ["staff", "audit", "settings"] {
-        assert!(!app.exists(&format!("nav-{screen}")).await, "receptionist must not see {screen}");
+        assert!(
+            !app.exists(&format!("nav-{screen}")).await,
+            "receptionist must not see {screen}"
+        );
     }
     app.shot("receptionist-home").await;
 
@@ -132,7 +149,8 @@ async fn setup_admin_totp_staff_forced_change_and_lockout() {
         app.fill("login-username", "rita").await;
         app.fill("login-password", "not-her-password").await;
         app.click("login-submit").await;
-        app.wait_text("login-error", "Wrong username or password").await;
+        app.wait_text("login-error", "Wrong username or password")
+            .await;
     }
     app.fill("login-password", "not-her-password").await;
     app.click("login-submit").await;
@@ -142,7 +160,8 @@ async fn setup_admin_totp_staff_forced_change_and_lockout() {
     // Even the right password waits now.
     app.fill("login-password", RECEPTION_NEW_PW).await;
     app.click("login-submit").await;
-    app.wait_text("login-error", "Too many failed attempts").await;
+    app.wait_text("login-error", "Too many failed attempts")
+        .await;
 
     app.quit().await;
 }

@@ -23,7 +23,11 @@ export const commands = {
 	unlock: (password: string) => __TAURI_INVOKE<SessionInfo>("unlock", { password }),
 	changePassword: (oldPassword: string, newPassword: string) => __TAURI_INVOKE<SessionInfo>("change_password", { oldPassword, newPassword }),
 	setLanguage: (language: Language) => __TAURI_INVOKE<SessionInfo>("set_language", { language }),
-	staffList: () => __TAURI_INVOKE<Staff[]>("staff_list"),
+	recoveryKeyRotate: () => __TAURI_INVOKE<RecoveryKey>("recovery_key_rotate"),
+	databaseRekey: () => __TAURI_INVOKE<RekeyReport>("database_rekey"),
+	databaseRekeyProgress: () => __TAURI_INVOKE<RekeyProgress>("database_rekey_progress"),
+	staffList: () => __TAURI_INVOKE<StaffPick[]>("staff_list"),
+	staffAccounts: () => __TAURI_INVOKE<Staff[]>("staff_accounts"),
 	staffGet: (id: string) => __TAURI_INVOKE<Staff>("staff_get", { id }),
 	staffCreate: (input: NewStaff) => __TAURI_INVOKE<Staff>("staff_create", { input }),
 	staffUpdate: (input: StaffUpdate) => __TAURI_INVOKE<Staff>("staff_update", { input }),
@@ -195,6 +199,13 @@ export type ChainStatus = {
 	/**  The first entry whose hash does not follow from its predecessor; null if intact. */
 	first_broken_seq: number | null,
 	first_broken_id: string | null,
+	/**
+	 *  The newest entry's sequence number and hash. The chain proves nothing was changed
+	 *  before the head; only a copy of the head kept away from this PC (written down, printed
+	 *  at the daily close, held by the sync server) shows that no entries were cut off the end.
+	 */
+	head_seq: number | null,
+	head_hash: string | null,
 };
 
 export type CheckIn = {
@@ -332,6 +343,8 @@ export type Patient = {
 	has_photo: boolean,
 	created_at: string,
 	updated_at: string,
+	/**  The parts shown to the person asking (the rest are empty, not missing). */
+	visible: Sections,
 };
 
 /**  What the registration form sends. Optional text is "" when empty. */
@@ -395,7 +408,17 @@ export type Permission =
 /**  Create, edit and disable accounts; reset passwords and 2FA. */
 "staff_manage" | "audit_read" | 
 /**  Clinic profile and security policy. */
-"settings_manage" | "patient_read" | "patient_write" | 
+"settings_manage" | 
+/**  Re-key the database; replace the recovery key. */
+"keys_manage" | 
+/**  A patient's demographics (name, birth date, contacts, IDs, insurance). */
+"patient_read" | "patient_write" | 
+/**  Allergies and blood group: the safety data every carer needs. */
+"patient_allergy_read" | 
+/**  Current medications. */
+"patient_medication_read" | 
+/**  Chronic conditions, medical history and notes. */
+"patient_clinical_read" | 
 /**  Doctor profiles, specializations, working hours and exceptions. */
 "doctor_manage" | "schedule_read" | "appointment_read" | "appointment_write" | "queue_read" | 
 /**  Check in, issue tickets, mark people who left. */
@@ -421,12 +444,35 @@ export type QueueToday = {
 	average_wait_minutes: number | null,
 };
 
+/**  A new recovery key (the old one stops opening the slot file; see SECURITY.md for copies). */
+export type RecoveryKey = {
+	/**  Shown once. */
+	recovery_key: string,
+};
+
 export type RegisterOutcome = { outcome: "registered"; patient: Patient } | 
 /**
  *  Nothing was written: someone alike is on file. Open them, or send again with
  *  `allow_duplicates`.
  */
 { outcome: "possible_duplicates"; matches: DuplicateMatch[] };
+
+/**  Where a re-key is, for the progress bar. */
+export type RekeyProgress = {
+	running: boolean,
+	/**  Re-encrypted so far, out of `total_bytes` (the database file's size). */
+	done_bytes: number,
+	total_bytes: number,
+};
+
+export type RekeyReport = {
+	/**
+	 *  Accounts whose slot predates key pairs and could not receive the new key: they need
+	 *  a new password from an administrator.
+	 */
+	accounts_needing_new_password: string[],
+	seconds: number | null,
+};
 
 export type RescheduleInput = {
 	appointment_id: string,
@@ -459,7 +505,7 @@ export type SchedulingError = { code: "slot_taken"; params: {
 	starts_at: string,
 } } | { code: "outside_hours" } | { code: "doctor_unavailable" } | { code: "no_free_slot" };
 
-export type SchedulingField = "name" | "queue_code" | "full_name" | "licence_number" | "specialization" | "years_experience" | "fee" | "currency" | "weekday" | "start_minute" | "end_minute" | "slot_minutes" | "starts_at" | "ends_at" | "duration" | "override_reason" | "reason" | "doctor" | "patient";
+export type SchedulingField = "name" | "queue_code" | "full_name" | "licence_number" | "specialization" | "years_experience" | "fee" | "currency" | "weekday" | "start_minute" | "end_minute" | "slot_minutes" | "starts_at" | "ends_at" | "duration" | "override_reason" | "reason" | "qualification" | "biography" | "room" | "doctor" | "patient";
 
 export type SchedulingTable = "specializations" | "doctors" | "working_hours" | "schedule_exceptions" | "appointments" | "appointment_history";
 
@@ -473,6 +519,21 @@ export type SearchPage = {
 	items: PatientSummary[],
 	/**  Offset of the next page; null when this is the last. */
 	next_offset: number | null,
+};
+
+/**
+ *  Which parts of a chart a person may see beyond the demographics, from their permissions:
+ *  reception and admins see allergies; pharmacists allergies and current medications;
+ *  doctors and nurses everything; cashiers the demographics only. A part one can't see is
+ *  sent empty, and kept as it is when one saves the chart.
+ */
+export type Sections = {
+	/**  Allergies and blood group. */
+	allergies: boolean,
+	/**  Current medications. */
+	medications: boolean,
+	/**  Chronic conditions, medical history and notes. */
+	clinical: boolean,
 };
 
 export type SecurityPolicy = {
@@ -594,6 +655,14 @@ export type Staff = {
 export type StaffError = { code: "self_action" } | { code: "last_admin" };
 
 export type StaffField = "username" | "full_name" | "email" | "phone" | "roles";
+
+/**  A colleague as pickers show them: name and roles, nothing about their account. */
+export type StaffPick = {
+	id: string,
+	full_name: string,
+	roles: Role[],
+	active: boolean,
+};
 
 export type StaffTable = "staff";
 

@@ -5,10 +5,11 @@
 // a password). This focuses once, right after the element is mounted, and only if nothing
 // else has the focus yet.
 
-export function focusOnMount(node: HTMLElement, enabled: boolean = true): void {
+export function focusOnMount(node: HTMLElement, enabled: boolean | "always" = true): void {
   if (!enabled) return;
   queueMicrotask(() => {
     const active = document.activeElement;
-    if (node.isConnected && (active === null || active === document.body)) node.focus();
+    // "always": a modal (the lock screen) takes the focus from whatever had it.
+    if (node.isConnected && (enabled === "always" || active === null || active === document.body)) node.focus();
   });
 }

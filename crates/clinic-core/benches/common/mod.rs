@@ -20,7 +20,10 @@ impl Stats {
             samples.push(t.elapsed());
         }
         samples.sort();
-        Stats { name: name.into(), samples }
+        Stats {
+            name: name.into(),
+            samples,
+        }
     }
 
     pub fn pct(&self, p: f64) -> Duration {

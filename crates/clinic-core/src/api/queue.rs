@@ -1,8 +1,8 @@
 //! Check-in, the waiting queue and the waiting-room board.
 
-use crate::session::Cx;
 use crate::error::Result;
 use crate::queue::{self, Board, CheckIn, QueueToday, Ticket, TicketStatus};
+use crate::session::Cx;
 use crate::settings;
 
 pub fn queue_check_in(cx: &Cx, input: CheckIn) -> Result<Ticket> {
@@ -29,12 +29,17 @@ pub fn queue_mark_left(cx: &Cx, ticket_id: String) -> Result<Ticket> {
     cx.write(|w| queue::advance(w, &ticket_id, TicketStatus::Left))
 }
 
-/// The waiting-room board: numbers and rooms only. It reads the database while it is open
-/// on this PC (someone signed in, even if locked) and needs no session of its own; with
-/// the database closed it is empty.
+/// The waiting-room board: numbers and rooms only. It reads the database while someone is
+/// signed in on this PC (even if locked) and needs no session of its own; otherwise it is
+/// empty.
 pub fn queue_board(cx: &Cx) -> Result<Board> {
-    let Some(db) = cx.db_if_open() else {
-        return Ok(Board { clinic_name: String::new(), entries: vec![], waiting: 0 });
+    // Someone must be signed in (a sign-in waiting for its second factor is not).
+    let (Some(db), Ok(_)) = (cx.db_if_open(), cx.session()) else {
+        return Ok(Board {
+            clinic_name: String::new(),
+            entries: vec![],
+            waiting: 0,
+        });
     };
     db.read(|c| {
         let clinic = settings::clinic(c)?;

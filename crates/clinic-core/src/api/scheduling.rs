@@ -1,13 +1,14 @@
 //! Doctors, their hours and leave, appointments.
 
-use crate::session::Cx;
 use crate::error::Result;
 use crate::ids::stored_ts;
 use crate::scheduling::{appointments, doctors, Field};
 use crate::scheduling::{
-    Appointment, AppointmentStatus, BookInput, CalendarEntry, CalendarQuery, Doctor, FirstFreeQuery, HistoryEntry, RescheduleInput,
-    ScheduleException, Slot, SlotQuery, Specialization, WorkingBlock,
+    Appointment, AppointmentStatus, BookInput, CalendarEntry, CalendarQuery, Doctor,
+    FirstFreeQuery, HistoryEntry, RescheduleInput, ScheduleException, Slot, SlotQuery,
+    Specialization, WorkingBlock,
 };
+use crate::session::Cx;
 
 pub fn specialization_list(cx: &Cx) -> Result<Vec<Specialization>> {
     cx.read(doctors::specializations)
@@ -29,13 +30,25 @@ pub fn doctor_hours_get(cx: &Cx, doctor_id: String) -> Result<Vec<WorkingBlock>>
     cx.read(|c| doctors::working_hours(c, &doctor_id))
 }
 
-pub fn doctor_hours_set(cx: &Cx, doctor_id: String, blocks: Vec<WorkingBlock>) -> Result<Vec<WorkingBlock>> {
+pub fn doctor_hours_set(
+    cx: &Cx,
+    doctor_id: String,
+    blocks: Vec<WorkingBlock>,
+) -> Result<Vec<WorkingBlock>> {
     cx.write(|w| doctors::set_working_hours(w, &doctor_id, &blocks))
 }
 
 /// Exceptions overlapping [from, to): one doctor's and the clinic-wide ones, or all.
-pub fn exception_list(cx: &Cx, doctor_id: Option<String>, from: String, to: String) -> Result<Vec<ScheduleException>> {
-    let (from, to) = (stored_ts(&from, Field::StartsAt)?, stored_ts(&to, Field::EndsAt)?);
+pub fn exception_list(
+    cx: &Cx,
+    doctor_id: Option<String>,
+    from: String,
+    to: String,
+) -> Result<Vec<ScheduleException>> {
+    let (from, to) = (
+        stored_ts(&from, Field::StartsAt)?,
+        stored_ts(&to, Field::EndsAt)?,
+    );
     cx.read(|c| doctors::exceptions(c, doctor_id.as_deref(), &from, &to))
 }
 
@@ -62,7 +75,12 @@ pub fn appointment_book_first_free(cx: &Cx, query: FirstFreeQuery) -> Result<App
     cx.write(|w| appointments::book_first_free(w, &query, tz))
 }
 
-pub fn appointment_set_status(cx: &Cx, id: String, status: AppointmentStatus, reason: String) -> Result<Appointment> {
+pub fn appointment_set_status(
+    cx: &Cx,
+    id: String,
+    status: AppointmentStatus,
+    reason: String,
+) -> Result<Appointment> {
     cx.write(|w| appointments::set_status(w, &id, status, &reason))
 }
 
@@ -79,6 +97,16 @@ pub fn appointments_calendar(cx: &Cx, query: CalendarQuery) -> Result<Vec<Calend
     cx.read(|c| appointments::calendar(c, &query))
 }
 
+/// A patient's appointments are part of the chart: listing them is audited.
 pub fn appointments_for_patient(cx: &Cx, patient_id: String) -> Result<Vec<CalendarEntry>> {
-    cx.read(|c| appointments::for_patient(c, &patient_id))
+    cx.write(|w| {
+        let list = appointments::for_patient(w.conn(), &patient_id)?;
+        w.record_event(
+            "view_appointments",
+            crate::patients::Table::Patients,
+            &patient_id,
+            None,
+        )?;
+        Ok(list)
+    })
 }

@@ -1,8 +1,11 @@
 //! First run, sign-in and one's own session: all of it is the session module's.
 
-use crate::session::Cx;
 use crate::error::Result;
-use crate::session::{signin, AppInfo, LoginDone, LoginStep, SessionInfo, SetupInput, SetupResult};
+use crate::session::Cx;
+use crate::session::{
+    keys, signin, AppInfo, LoginDone, LoginStep, RecoveryKey, RekeyProgress, RekeyReport,
+    SessionInfo, SetupInput, SetupResult,
+};
 use crate::settings::Language;
 
 pub fn app_info(cx: &Cx) -> Result<AppInfo> {
@@ -25,7 +28,12 @@ pub fn login_totp(cx: &Cx, code: String) -> Result<LoginDone> {
     signin::login_totp(cx, &code)
 }
 
-pub fn recover_account(cx: &Cx, recovery_key: String, username: String, new_password: String) -> Result<()> {
+pub fn recover_account(
+    cx: &Cx,
+    recovery_key: String,
+    username: String,
+    new_password: String,
+) -> Result<()> {
     signin::recover_account(cx, &recovery_key, &username, &new_password)
 }
 
@@ -55,4 +63,16 @@ pub fn change_password(cx: &Cx, old_password: String, new_password: String) -> R
 
 pub fn set_language(cx: &Cx, language: Language) -> Result<SessionInfo> {
     signin::set_language(cx, language)
+}
+
+pub fn recovery_key_rotate(cx: &Cx) -> Result<RecoveryKey> {
+    keys::rotate_recovery_key(cx)
+}
+
+pub fn database_rekey(cx: &Cx) -> Result<RekeyReport> {
+    keys::rekey(cx)
+}
+
+pub fn database_rekey_progress(cx: &Cx) -> Result<RekeyProgress> {
+    keys::rekey_progress(cx)
 }

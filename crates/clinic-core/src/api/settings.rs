@@ -1,8 +1,8 @@
 //! Clinic settings and the audit trail.
 
-use crate::session::Cx;
 use crate::error::Result;
 use crate::session::signin;
+use crate::session::Cx;
 use crate::settings::{self, Settings};
 use crate::store::audit::{self, AuditFilter, AuditPage, ChainStatus};
 
@@ -12,7 +12,12 @@ pub fn settings_get(cx: &Cx) -> Result<Settings> {
 }
 
 pub fn settings_update(cx: &Cx, input: Settings) -> Result<Settings> {
-    let (clinic, policy) = cx.write(|w| Ok((settings::save_clinic(w, input.clinic)?, settings::save_security(w, input.security)?)))?;
+    let (clinic, policy) = cx.write(|w| {
+        Ok((
+            settings::save_clinic(w, input.clinic)?,
+            settings::save_security(w, input.security)?,
+        ))
+    })?;
     signin::refresh_settings(cx, policy, clinic.tz())?;
     settings_get(cx)
 }

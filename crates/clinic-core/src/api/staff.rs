@@ -1,11 +1,21 @@
 //! Staff accounts. Changes that touch a key slot go through `session::accounts`.
 
-use crate::session::Cx;
 use crate::error::Result;
+use crate::session::Cx;
 use crate::session::{accounts, signin};
-use crate::staff::{self, NewStaff, SetActive, Staff, StaffUpdate};
+use crate::staff::{self, NewStaff, SetActive, Staff, StaffPick, StaffUpdate};
 
-pub fn staff_list(cx: &Cx) -> Result<Vec<Staff>> {
+/// Colleagues for pickers: names and roles only.
+pub fn staff_list(cx: &Cx) -> Result<Vec<StaffPick>> {
+    Ok(cx
+        .read(staff::list)?
+        .into_iter()
+        .map(StaffPick::from)
+        .collect())
+}
+
+/// The accounts with their details, for the administrator's staff screen.
+pub fn staff_accounts(cx: &Cx) -> Result<Vec<Staff>> {
     cx.read(staff::list)
 }
 

@@ -4,6 +4,13 @@
 //!                                         5 doctors, 2,000 patients, a week of appointments
 //!   clinicdesk-cli generate <data-dir> --patients N [--doctors D] [--days K] [--appointments M]
 //!                                         the same with N patients (up to 1,000,000), for benchmarks
+//!   clinicdesk-cli setup <data-dir> <admin> <password>
+//!                                         an empty clinic (Bangkok, THB) with one admin
+//!   clinicdesk-cli as <data-dir> <user> <password> [--totp SECRET] [--now INSTANT] <operation>
+//!                                         signs in and runs one operation: rekey |
+//!                                         create-account <user> <password> | disable <user> |
+//!                                         change-password <new>. Tests use it to kill the
+//!                                         process mid-way (CLINICDESK_CRASH_AT).
 //!
 //! Demo passwords are printed and listed in README.md.
 
@@ -15,12 +22,130 @@ use clinic_core::dev::demo::{self, Size};
 fn flag(args: &[String], name: &str, default: u64) -> Result<u64, String> {
     match args.iter().position(|a| a == name) {
         None => Ok(default),
-        Some(i) => args.get(i + 1).and_then(|v| v.replace('_', "").parse().ok()).ok_or(format!("{name} needs a number")),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.replace('_', "").parse().ok())
+            .ok_or(format!("{name} needs a number")),
     }
+}
+
+/// The operations a test or an administrator runs from the command line, through `Core`.
+fn operate(args: &[String]) -> Result<String, clinic_core::Error> {
+    use clinic_core::session::{LoginStep, SetupInput};
+    use clinic_core::settings::{ClinicProfile, Language};
+    use clinic_core::Core;
+    // `--now <RFC 3339>` starts the clock there (tests run on a fixed clock of their own).
+    let mut args: Vec<String> = args.to_vec();
+    let clock: clinic_core::ids::Clock = match args.iter().position(|a| a == "--now") {
+        Some(i) => {
+            let start =
+                clinic_core::ids::parse_ts(args.get(i + 1).map(String::as_str).unwrap_or(""))
+                    .ok_or_else(|| {
+                        clinic_core::Error::Internal("--now needs an RFC 3339 instant".into())
+                    })?;
+            args.drain(i..i + 2);
+            let t0 = std::time::Instant::now();
+            std::sync::Arc::new(move || {
+                start + chrono::Duration::from_std(t0.elapsed()).unwrap_or_default()
+            })
+        }
+        None => clinic_core::ids::system_clock(),
+    };
+    let arg = |i: usize| {
+        args.get(i)
+            .cloned()
+            .ok_or_else(|| clinic_core::Error::Internal(format!("argument {i} missing")))
+    };
+    let core = Core::with_clock(PathBuf::from(arg(1)?), clock.clone());
+    if args[0] == "setup" {
+        let out = core.setup_create(SetupInput {
+            clinic: ClinicProfile {
+                name: "Command-line Clinic".into(),
+                currency: "THB".into(),
+                time_zone: "Asia/Bangkok".into(),
+                default_language: Language::En,
+                ..Default::default()
+            },
+            admin_username: arg(2)?,
+            admin_full_name: "Administrator".into(),
+            admin_password: arg(3)?,
+            ..Default::default()
+        })?;
+        return Ok(out.recovery_key);
+    }
+    let mut i = 4;
+    match core.login(arg(2)?, arg(3)?)? {
+        LoginStep::Done { .. } => {}
+        LoginStep::Totp if args.get(4).map(String::as_str) == Some("--totp") => {
+            let unix = clock().timestamp() as u64;
+            core.login_totp(clinic_core::session::auth::totp_code(&arg(5)?, unix)?)?;
+            i = 6;
+        }
+        _ => {
+            return Err(clinic_core::Error::Internal(
+                "this account needs a second factor: pass --totp".into(),
+            ))
+        }
+    }
+    let out = match arg(i)?.as_str() {
+        "rekey" => {
+            let r = core.database_rekey()?;
+            format!(
+                "re-keyed in {:.1} s; accounts needing a new password: {:?}",
+                r.seconds, r.accounts_needing_new_password
+            )
+        }
+        "create-account" => {
+            let s = core.staff_create(clinic_core::staff::NewStaff {
+                username: arg(i + 1)?,
+                full_name: arg(i + 1)?,
+                roles: vec![clinic_core::perm::Role::Receptionist],
+                initial_password: arg(i + 2)?,
+                ..Default::default()
+            })?;
+            s.id
+        }
+        "disable" => {
+            let who = core
+                .staff_accounts()?
+                .into_iter()
+                .find(|s| s.username == args[i + 1])
+                .ok_or(clinic_core::Error::NotFound { entity: "staff" })?;
+            core.staff_set_active(clinic_core::staff::SetActive {
+                id: who.id.clone(),
+                active: false,
+                initial_password: None,
+            })?;
+            who.id
+        }
+        "change-password" => {
+            core.change_password(arg(3)?, arg(i + 1)?)?;
+            "changed".into()
+        }
+        other => {
+            return Err(clinic_core::Error::Internal(format!(
+                "unknown operation {other}"
+            )))
+        }
+    };
+    core.logout()?;
+    Ok(out)
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if matches!(args.first().map(String::as_str), Some("setup" | "as")) {
+        return match operate(&args) {
+            Ok(out) => {
+                println!("{out}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let started = std::time::Instant::now();
     let progress = |line: &str| eprintln!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64());
     let size = match args.first().map(String::as_str) {
@@ -34,7 +159,9 @@ fn main() -> ExitCode {
             })
         })(),
         _ => {
-            eprintln!("usage: clinicdesk-cli demo <data-dir>\n       clinicdesk-cli generate <data-dir> --patients N [--doctors D] [--days K] [--appointments M]");
+            eprintln!(
+                "usage: clinicdesk-cli demo <data-dir>\n       clinicdesk-cli generate <data-dir> --patients N [--doctors D] [--days K] [--appointments M]\n       clinicdesk-cli setup <data-dir> <admin> <password>\n       clinicdesk-cli as <data-dir> <user> <password> [--totp SECRET] rekey | create-account <user> <password> | disable <user> | change-password <new>"
+            );
             return ExitCode::from(2);
         }
     };

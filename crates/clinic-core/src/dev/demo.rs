@@ -17,11 +17,18 @@ use crate::Core;
 fn populate(core: &Core, size: Size, progress: &mut impl FnMut(&str)) -> Result<()> {
     let clinic = core.settings_get()?.clinic;
     let tz = clinic.tz();
-    let doctor_staff = core.staff_list()?.into_iter().find(|s| s.username == ACCOUNTS[1].0).map(|s| s.id);
+    let doctor_staff = core
+        .staff_accounts()?
+        .into_iter()
+        .find(|s| s.username == ACCOUNTS[1].0)
+        .map(|s| s.id);
     let doctors = generate::doctors(core, size.doctors, &clinic.currency, doctor_staff)?;
     progress(&format!("{} doctors with weekly hours", doctors.len()));
     let db = core.dev_db()?;
-    let actor = Actor { id: "demo".into(), name: "Demo data".into() };
+    let actor = Actor {
+        id: "demo".into(),
+        name: "Demo data".into(),
+    };
     let total = size.patients;
     let ids = generate::patients(&db, &actor, total, 42, |done| {
         if done % 10_000 == 0 || done == total {
@@ -29,9 +36,21 @@ fn populate(core: &Core, size: Size, progress: &mut impl FnMut(&str)) -> Result<
         }
     })?;
     let from = db.now() - chrono::Duration::days(2);
-    let made = generate::appointments(&db, &actor, &doctors, &ids, from, size.days, 70, size.max_appointments, tz, 42, |n| {
-        progress(&format!("appointments: {n}"));
-    })?;
+    let made = generate::appointments(
+        &db,
+        &actor,
+        &doctors,
+        &ids,
+        from,
+        size.days,
+        70,
+        size.max_appointments,
+        tz,
+        42,
+        |n| {
+            progress(&format!("appointments: {n}"));
+        },
+    )?;
     progress(&format!("{made} appointments over {} days", size.days));
     Ok(())
 }
@@ -39,10 +58,25 @@ fn populate(core: &Core, size: Size, progress: &mut impl FnMut(&str)) -> Result<
 /// (username, password, role) of every demo account.
 pub const ACCOUNTS: &[(&str, &str, Role, &str)] = &[
     ("admin", "clinic-admin-demo", Role::Admin, "Anna Petrova"),
-    ("doctor", "consult-room-demo", Role::Doctor, "Dr. Somchai Wongsakul"),
+    (
+        "doctor",
+        "consult-room-demo",
+        Role::Doctor,
+        "Dr. Somchai Wongsakul",
+    ),
     ("nurse", "triage-desk-demo", Role::Nurse, "Maria Ivanova"),
-    ("reception", "front-desk-demo", Role::Receptionist, "Nok Siriporn"),
-    ("pharmacist", "dispensary-demo", Role::Pharmacist, "Pavel Smirnov"),
+    (
+        "reception",
+        "front-desk-demo",
+        Role::Receptionist,
+        "Nok Siriporn",
+    ),
+    (
+        "pharmacist",
+        "dispensary-demo",
+        Role::Pharmacist,
+        "Pavel Smirnov",
+    ),
     ("cashier", "cash-drawer-demo", Role::Cashier, "Lena Kim"),
 ];
 
@@ -58,14 +92,23 @@ pub struct Size {
 }
 
 /// What `make run` opens: 5 doctors, 2,000 patients, a week of appointments.
-pub const DEMO: Size = Size { doctors: 5, patients: 2000, days: 7, max_appointments: u64::MAX };
+pub const DEMO: Size = Size {
+    doctors: 5,
+    patients: 2000,
+    days: 7,
+    max_appointments: u64::MAX,
+};
 
 pub fn create(dir: &Path) -> Result<Vec<(String, String, String)>> {
     create_sized(dir, DEMO, |_| {})
 }
 
 /// A demo clinic of the given size; `progress` gets a line per step.
-pub fn create_sized(dir: &Path, size: Size, mut progress: impl FnMut(&str)) -> Result<Vec<(String, String, String)>> {
+pub fn create_sized(
+    dir: &Path,
+    size: Size,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<(String, String, String)>> {
     let core = Core::new(dir);
     let (admin_user, admin_pw, _, admin_name) = ACCOUNTS[0];
     core.setup_create(SetupInput {
@@ -85,7 +128,13 @@ pub fn create_sized(dir: &Path, size: Size, mut progress: impl FnMut(&str)) -> R
     })?;
     // The demo is for clicking around without an authenticator app: no role needs 2FA.
     // A real set-up keeps the default (administrators and doctors).
-    let policy_off = |s: Settings| Settings { security: crate::settings::SecurityPolicy { totp_required_roles: vec![], ..s.security }, ..s };
+    let policy_off = |s: Settings| Settings {
+        security: crate::settings::SecurityPolicy {
+            totp_required_roles: vec![],
+            ..s.security
+        },
+        ..s
+    };
     let done = |step: LoginStep| match step {
         LoginStep::Done { .. } => Ok(()),
         _ => Err(Error::internal("demo sign-in needs a second factor")),
@@ -121,5 +170,8 @@ pub fn create_sized(dir: &Path, size: Size, mut progress: impl FnMut(&str)) -> R
     progress("accounts created");
     populate(&core, size, &mut progress)?;
     core.logout()?;
-    Ok(ACCOUNTS.iter().map(|(u, p, r, _)| (u.to_string(), p.to_string(), r.as_str().to_string())).collect())
+    Ok(ACCOUNTS
+        .iter()
+        .map(|(u, p, r, _)| (u.to_string(), p.to_string(), r.as_str().to_string()))
+        .collect())
 }

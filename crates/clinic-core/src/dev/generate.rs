@@ -9,7 +9,10 @@ use crate::error::Result;
 use crate::ids::{new_id, ts};
 use crate::patients::{self, Allergy, PatientInput, Severity, Sex};
 use crate::scheduling::hours as schedule;
-use crate::scheduling::{doctors, AppointmentKind, AppointmentStatus, Doctor, DoctorStatus, Specialization, Table, WorkingBlock};
+use crate::scheduling::{
+    doctors, AppointmentKind, AppointmentStatus, Doctor, DoctorStatus, Specialization, Table,
+    WorkingBlock,
+};
 use crate::store::{Actor, Db, Write};
 use crate::Core;
 
@@ -37,35 +40,181 @@ impl Rng {
     }
 }
 
-const EN_GIVEN_F: &[&str] = &["Anna", "Emily", "Olivia", "Sophie", "Grace", "Chloe", "Lucy", "Hannah", "Mia", "Ella", "Amelia", "Isla", "Jessica", "Ruby", "Laura"];
-const EN_GIVEN_M: &[&str] = &["James", "Oliver", "Jack", "Harry", "George", "Noah", "Thomas", "William", "Daniel", "Samuel", "Joseph", "David", "Michael", "Peter", "Adam"];
-const EN_FAMILY: &[&str] = &["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Robinson", "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Wood", "Jackson", "Clarke"];
-const RU_GIVEN_F: &[&str] = &["Анна", "Мария", "Елена", "Ольга", "Наталья", "Татьяна", "Ирина", "Светлана", "Юлия", "Ксения", "Дарья", "Алёна", "Екатерина"];
-const RU_GIVEN_M: &[&str] = &["Иван", "Алексей", "Дмитрий", "Сергей", "Андрей", "Михаил", "Николай", "Павел", "Артём", "Юрий", "Фёдор", "Егор", "Владимир"];
-const RU_FAMILY_M: &[&str] = &["Иванов", "Смирнов", "Кузнецов", "Попов", "Васильев", "Петров", "Соколов", "Михайлов", "Новиков", "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Ёлкин"];
-const TH_GIVEN_F: &[&str] = &["สมหญิง", "มาลี", "วิไล", "สุดา", "นภา", "พรทิพย์", "กาญจนา", "ศิริพร", "อรุณี", "จันทร์เพ็ญ", "ปราณี", "รัตนา"];
-const TH_GIVEN_M: &[&str] = &["สมชาย", "สมศักดิ์", "ประเสริฐ", "วิชัย", "สุรชัย", "ธนากร", "อนุชา", "กิตติ", "ณัฐพล", "พงศกร", "ชัยวัฒน์", "เอกชัย"];
-const TH_FAMILY: &[&str] = &["ใจดี", "รักไทย", "ศรีสุข", "สุขสวัสดิ์", "วงศ์สวัสดิ์", "แสงทอง", "บุญมา", "ทองดี", "มั่นคง", "เจริญสุข", "พึ่งบุญ", "ชัยมงคล", "สมบูรณ์", "อินทร์แก้ว"];
-const ALLERGENS: &[&str] = &["Penicillin", "Aspirin", "Ibuprofen", "Sulfonamides", "Latex", "Peanuts", "Shellfish", "Codeine"];
-const INSURERS: &[&str] = &["Bangkok Insurance", "AIA", "Muang Thai Life", "Allianz Ayudhya", "Social Security"];
+const EN_GIVEN_F: &[&str] = &[
+    "Anna", "Emily", "Olivia", "Sophie", "Grace", "Chloe", "Lucy", "Hannah", "Mia", "Ella",
+    "Amelia", "Isla", "Jessica", "Ruby", "Laura",
+];
+const EN_GIVEN_M: &[&str] = &[
+    "James", "Oliver", "Jack", "Harry", "George", "Noah", "Thomas", "William", "Daniel", "Samuel",
+    "Joseph", "David", "Michael", "Peter", "Adam",
+];
+const EN_FAMILY: &[&str] = &[
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Robinson",
+    "Wright", "Thompson", "Evans", "Walker", "White", "Roberts", "Green", "Hall", "Wood",
+    "Jackson", "Clarke",
+];
+const RU_GIVEN_F: &[&str] = &[
+    "Анна",
+    "Мария",
+    "Елена",
+    "Ольга",
+    "Наталья",
+    "Татьяна",
+    "Ирина",
+    "Светлана",
+    "Юлия",
+    "Ксения",
+    "Дарья",
+    "Алёна",
+    "Екатерина",
+];
+const RU_GIVEN_M: &[&str] = &[
+    "Иван",
+    "Алексей",
+    "Дмитрий",
+    "Сергей",
+    "Андрей",
+    "Михаил",
+    "Николай",
+    "Павел",
+    "Артём",
+    "Юрий",
+    "Фёдор",
+    "Егор",
+    "Владимир",
+];
+const RU_FAMILY_M: &[&str] = &[
+    "Иванов",
+    "Смирнов",
+    "Кузнецов",
+    "Попов",
+    "Васильев",
+    "Петров",
+    "Соколов",
+    "Михайлов",
+    "Новиков",
+    "Фёдоров",
+    "Морозов",
+    "Волков",
+    "Алексеев",
+    "Лебедев",
+    "Семёнов",
+    "Ёлкин",
+];
+const TH_GIVEN_F: &[&str] = &[
+    "สมหญิง",
+    "มาลี",
+    "วิไล",
+    "สุดา",
+    "นภา",
+    "พรทิพย์",
+    "กาญจนา",
+    "ศิริพร",
+    "อรุณี",
+    "จันทร์เพ็ญ",
+    "ปราณี",
+    "รัตนา",
+];
+const TH_GIVEN_M: &[&str] = &[
+    "สมชาย",
+    "สมศักดิ์",
+    "ประเสริฐ",
+    "วิชัย",
+    "สุรชัย",
+    "ธนากร",
+    "อนุชา",
+    "กิตติ",
+    "ณัฐพล",
+    "พงศกร",
+    "ชัยวัฒน์",
+    "เอกชัย",
+];
+const TH_FAMILY: &[&str] = &[
+    "ใจดี",
+    "รักไทย",
+    "ศรีสุข",
+    "สุขสวัสดิ์",
+    "วงศ์สวัสดิ์",
+    "แสงทอง",
+    "บุญมา",
+    "ทองดี",
+    "มั่นคง",
+    "เจริญสุข",
+    "พึ่งบุญ",
+    "ชัยมงคล",
+    "สมบูรณ์",
+    "อินทร์แก้ว",
+];
+const ALLERGENS: &[&str] = &[
+    "Penicillin",
+    "Aspirin",
+    "Ibuprofen",
+    "Sulfonamides",
+    "Latex",
+    "Peanuts",
+    "Shellfish",
+    "Codeine",
+];
+const INSURERS: &[&str] = &[
+    "Bangkok Insurance",
+    "AIA",
+    "Muang Thai Life",
+    "Allianz Ayudhya",
+    "Social Security",
+];
 
 /// One random patient, as the registration form would send it.
 pub fn patient(rng: &mut Rng, today: NaiveDate) -> PatientInput {
     let female = rng.chance(52);
     let (given, family, phone) = match rng.below(10) {
         0..=3 => {
-            let g = if female { rng.pick(TH_GIVEN_F) } else { rng.pick(TH_GIVEN_M) };
-            (g.to_string(), rng.pick(TH_FAMILY).to_string(), format!("+66 8{} {:03} {:04}", rng.below(10), rng.below(1000), rng.below(10_000)))
+            let g = if female {
+                rng.pick(TH_GIVEN_F)
+            } else {
+                rng.pick(TH_GIVEN_M)
+            };
+            (
+                g.to_string(),
+                rng.pick(TH_FAMILY).to_string(),
+                format!(
+                    "+66 8{} {:03} {:04}",
+                    rng.below(10),
+                    rng.below(1000),
+                    rng.below(10_000)
+                ),
+            )
         }
         4..=6 => {
-            let g = if female { rng.pick(RU_GIVEN_F) } else { rng.pick(RU_GIVEN_M) };
+            let g = if female {
+                rng.pick(RU_GIVEN_F)
+            } else {
+                rng.pick(RU_GIVEN_M)
+            };
             let f = rng.pick(RU_FAMILY_M).to_string();
             let f = if female { format!("{f}а") } else { f };
-            (g.to_string(), f, format!("+7 9{:02} {:03}-{:02}-{:02}", rng.below(100), rng.below(1000), rng.below(100), rng.below(100)))
+            (
+                g.to_string(),
+                f,
+                format!(
+                    "+7 9{:02} {:03}-{:02}-{:02}",
+                    rng.below(100),
+                    rng.below(1000),
+                    rng.below(100),
+                    rng.below(100)
+                ),
+            )
         }
         _ => {
-            let g = if female { rng.pick(EN_GIVEN_F) } else { rng.pick(EN_GIVEN_M) };
-            (g.to_string(), rng.pick(EN_FAMILY).to_string(), format!("+44 7{:03} {:06}", rng.below(1000), rng.below(1_000_000)))
+            let g = if female {
+                rng.pick(EN_GIVEN_F)
+            } else {
+                rng.pick(EN_GIVEN_M)
+            };
+            (
+                g.to_string(),
+                rng.pick(EN_FAMILY).to_string(),
+                format!("+44 7{:03} {:06}", rng.below(1000), rng.below(1_000_000)),
+            )
         }
     };
     let birth = today - Duration::days(365 + rng.below(365 * 85) as i64);
@@ -87,14 +236,26 @@ pub fn patient(rng: &mut Rng, today: NaiveDate) -> PatientInput {
         phones: vec![phone],
         email: String::new(),
         address: String::new(),
-        national_id: if rng.chance(70) { format!("{}", 1_000_000_000_000 + rng.below(8_999_999_999_999)) } else { String::new() },
+        national_id: if rng.chance(70) {
+            format!("{}", 1_000_000_000_000 + rng.below(8_999_999_999_999))
+        } else {
+            String::new()
+        },
         blood_group: rng.pick(&["", "A+", "B+", "O+", "AB+", "O-"]).to_string(),
         allergies,
         chronic_conditions: String::new(),
         medical_history: String::new(),
         current_medications: String::new(),
-        insurance_provider: if insured { rng.pick(INSURERS).to_string() } else { String::new() },
-        insurance_policy: if insured { format!("POL-{}", rng.below(10_000_000)) } else { String::new() },
+        insurance_provider: if insured {
+            rng.pick(INSURERS).to_string()
+        } else {
+            String::new()
+        },
+        insurance_policy: if insured {
+            format!("POL-{}", rng.below(10_000_000))
+        } else {
+            String::new()
+        },
         insurance_valid_until: String::new(),
         emergency_name: String::new(),
         emergency_relation: String::new(),
@@ -104,7 +265,13 @@ pub fn patient(rng: &mut Rng, today: NaiveDate) -> PatientInput {
 }
 
 /// Registers `n` patients in transactions of `batch`, calling `progress(done)` after each.
-pub fn patients(db: &Db, actor: &Actor, n: u64, seed: u64, mut progress: impl FnMut(u64)) -> Result<Vec<String>> {
+pub fn patients(
+    db: &Db,
+    actor: &Actor,
+    n: u64,
+    seed: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<String>> {
     let mut rng = Rng::new(seed);
     let code = db.device().code.clone();
     let today = db.now().date_naive();
@@ -115,7 +282,14 @@ pub fn patients(db: &Db, actor: &Actor, n: u64, seed: u64, mut progress: impl Fn
         let k = batch.min(n - done);
         db.write(actor, |w| {
             for _ in 0..k {
-                if let patients::RegisterOutcome::Registered { patient } = patients::register(w, &patient(&mut rng, today), true, &code, today)? {
+                if let patients::RegisterOutcome::Registered { patient } = patients::register(
+                    w,
+                    &patient(&mut rng, today),
+                    true,
+                    &code,
+                    today,
+                    patients::Sections::ALL,
+                )? {
                     ids.push(patient.id);
                 }
             }
@@ -127,51 +301,100 @@ pub fn patients(db: &Db, actor: &Actor, n: u64, seed: u64, mut progress: impl Fn
     Ok(ids)
 }
 
-const SPECIALTIES: &[(&str, &str)] = &[("General practice", "C"), ("Paediatrics", "P"), ("Cardiology", "K"), ("Dermatology", "D"), ("Gynaecology", "G")];
+const SPECIALTIES: &[(&str, &str)] = &[
+    ("General practice", "C"),
+    ("Paediatrics", "P"),
+    ("Cardiology", "K"),
+    ("Dermatology", "D"),
+    ("Gynaecology", "G"),
+];
 const DOCTOR_NAMES: &[&str] = &[
-    "Dr. Somchai Wongsakul", "Dr. Elena Sokolova", "Dr. James Carter", "Dr. Nattaya Srisuk", "Dr. Pavel Orlov",
-    "Dr. Emily Watson", "Dr. Kittipong Chaiyo", "Dr. Irina Belova", "Dr. Thomas Green", "Dr. Malee Thongdee",
-    "Dr. Sergei Volkov", "Dr. Laura Hughes", "Dr. Anucha Boonma", "Dr. Olga Fedorova", "Dr. Daniel Price",
-    "Dr. Pranee Jaidee", "Dr. Nikolai Popov", "Dr. Sophie Turner", "Dr. Wichai Saetang", "Dr. Tatiana Orlova",
+    "Dr. Somchai Wongsakul",
+    "Dr. Elena Sokolova",
+    "Dr. James Carter",
+    "Dr. Nattaya Srisuk",
+    "Dr. Pavel Orlov",
+    "Dr. Emily Watson",
+    "Dr. Kittipong Chaiyo",
+    "Dr. Irina Belova",
+    "Dr. Thomas Green",
+    "Dr. Malee Thongdee",
+    "Dr. Sergei Volkov",
+    "Dr. Laura Hughes",
+    "Dr. Anucha Boonma",
+    "Dr. Olga Fedorova",
+    "Dr. Daniel Price",
+    "Dr. Pranee Jaidee",
+    "Dr. Nikolai Popov",
+    "Dr. Sophie Turner",
+    "Dr. Wichai Saetang",
+    "Dr. Tatiana Orlova",
 ];
 
 /// Specializations and `n` approved doctors with weekly hours (Mon–Fri 08:00–12:00 and
 /// 13:00–17:00, Saturday mornings for every other doctor, 15-minute slots), saved through
 /// the admin's commands. The first doctor signs in as `first_staff`, if given.
-pub fn doctors(core: &Core, n: usize, currency: &str, first_staff: Option<String>) -> Result<Vec<Doctor>> {
+pub fn doctors(
+    core: &Core,
+    n: usize,
+    currency: &str,
+    first_staff: Option<String>,
+) -> Result<Vec<Doctor>> {
     let mut specs: Vec<Specialization> = core.specialization_list()?;
     for (name, code) in SPECIALTIES {
         if !specs.iter().any(|s| s.name == *name) {
-            specs.push(core.specialization_save(Specialization { id: String::new(), name: (*name).into(), queue_code: (*code).into() })?);
+            specs.push(core.specialization_save(Specialization {
+                id: String::new(),
+                name: (*name).into(),
+                queue_code: (*code).into(),
+            })?);
         }
     }
     let mut out = vec![];
     for i in 0..n {
         let spec = &specs[if i < 2 { 0 } else { i % specs.len() }];
-        let d = core.doctor_save(
-            Doctor {
-                id: String::new(),
-                staff_id: if i == 0 { first_staff.clone() } else { None },
-                full_name: DOCTOR_NAMES[i % DOCTOR_NAMES.len()].to_string() + &if i >= DOCTOR_NAMES.len() { format!(" {}", i) } else { String::new() },
-                specialization_id: spec.id.clone(),
-                licence_number: format!("MD-{:05}", 10_000 + i),
-                qualification: "MD".into(),
-                years_experience: 5 + (i as u32 * 3) % 25,
-                fee_minor: 50_000 + (i as i64 % 4) * 10_000,
-                fee_currency: currency.into(),
-                biography: String::new(),
-                status: DoctorStatus::Approved,
-                available: true,
-                room: format!("{}", 101 + i),
-            },
-        )?;
+        let d = core.doctor_save(Doctor {
+            id: String::new(),
+            staff_id: if i == 0 { first_staff.clone() } else { None },
+            full_name: DOCTOR_NAMES[i % DOCTOR_NAMES.len()].to_string()
+                + &if i >= DOCTOR_NAMES.len() {
+                    format!(" {}", i)
+                } else {
+                    String::new()
+                },
+            specialization_id: spec.id.clone(),
+            licence_number: format!("MD-{:05}", 10_000 + i),
+            qualification: "MD".into(),
+            years_experience: 5 + (i as u32 * 3) % 25,
+            fee_minor: 50_000 + (i as i64 % 4) * 10_000,
+            fee_currency: currency.into(),
+            biography: String::new(),
+            status: DoctorStatus::Approved,
+            available: true,
+            room: format!("{}", 101 + i),
+        })?;
         let mut hours = vec![];
         for day in 1..=5 {
-            hours.push(WorkingBlock { weekday: day, start_minute: 8 * 60, end_minute: 12 * 60, slot_minutes: 15 });
-            hours.push(WorkingBlock { weekday: day, start_minute: 13 * 60, end_minute: 17 * 60, slot_minutes: 15 });
+            hours.push(WorkingBlock {
+                weekday: day,
+                start_minute: 8 * 60,
+                end_minute: 12 * 60,
+                slot_minutes: 15,
+            });
+            hours.push(WorkingBlock {
+                weekday: day,
+                start_minute: 13 * 60,
+                end_minute: 17 * 60,
+                slot_minutes: 15,
+            });
         }
         if i % 2 == 0 {
-            hours.push(WorkingBlock { weekday: 6, start_minute: 9 * 60, end_minute: 12 * 60, slot_minutes: 15 });
+            hours.push(WorkingBlock {
+                weekday: 6,
+                start_minute: 9 * 60,
+                end_minute: 12 * 60,
+                slot_minutes: 15,
+            });
         }
         core.doctor_hours_set(d.id.clone(), hours)?;
         out.push(d);
@@ -213,7 +436,13 @@ pub fn appointments(
                     while s + step <= end && made < max {
                         if rng.chance(fill) {
                             let status = if s + step < now {
-                                *rng.pick(&[AppointmentStatus::Completed, AppointmentStatus::Completed, AppointmentStatus::Completed, AppointmentStatus::NoShow, AppointmentStatus::Cancelled])
+                                *rng.pick(&[
+                                    AppointmentStatus::Completed,
+                                    AppointmentStatus::Completed,
+                                    AppointmentStatus::Completed,
+                                    AppointmentStatus::NoShow,
+                                    AppointmentStatus::Cancelled,
+                                ])
                             } else if rng.chance(50) {
                                 AppointmentStatus::Confirmed
                             } else {
@@ -234,7 +463,14 @@ pub fn appointments(
     Ok(made)
 }
 
-fn insert_appointment(w: &mut Write<'_>, patient: &str, doctor: &str, s: DateTime<Utc>, e: DateTime<Utc>, status: AppointmentStatus) -> Result<()> {
+fn insert_appointment(
+    w: &mut Write<'_>,
+    patient: &str,
+    doctor: &str,
+    s: DateTime<Utc>,
+    e: DateTime<Utc>,
+    status: AppointmentStatus,
+) -> Result<()> {
     let id = new_id();
     w.insert(
         Table::Appointments,

@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 
 use crate::error::{FieldEnum, Reason, Result};
-use crate::Error as CrateError;
 use crate::ids::new_id;
 use crate::names::json_column;
+use crate::perm::Permission as P;
 use crate::store::{Table as _, Write};
 use crate::text::{fold, id_token};
 use crate::validate;
+use crate::Error as CrateError;
 
 mod search;
 pub use search::{fts_query, search, search_raw_ids};
@@ -59,7 +60,12 @@ impl FieldEnum for Field {}
 
 /// The registry refuses only fields and duplicates (shared errors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
-#[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "PatientsError")]
+#[serde(
+    tag = "code",
+    content = "params",
+    rename_all = "snake_case",
+    rename = "PatientsError"
+)]
 pub enum Error {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
@@ -89,6 +95,64 @@ pub struct Allergy {
     pub substance: String,
     pub reaction: String,
     pub severity: Severity,
+}
+
+/// Which parts of a chart a person may see beyond the demographics, from their permissions:
+/// reception and admins see allergies; pharmacists allergies and current medications;
+/// doctors and nurses everything; cashiers the demographics only. A part one can't see is
+/// sent empty, and kept as it is when one saves the chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Type)]
+pub struct Sections {
+    /// Allergies and blood group.
+    pub allergies: bool,
+    /// Current medications.
+    pub medications: bool,
+    /// Chronic conditions, medical history and notes.
+    pub clinical: bool,
+}
+
+impl Sections {
+    pub fn for_roles(roles: &[crate::perm::Role]) -> Sections {
+        use crate::perm::{allowed, Permission as P};
+        Sections {
+            allergies: allowed(roles, P::PatientAllergyRead),
+            medications: allowed(roles, P::PatientMedicationRead),
+            clinical: allowed(roles, P::PatientClinicalRead),
+        }
+    }
+
+    pub const ALL: Sections = Sections {
+        allergies: true,
+        medications: true,
+        clinical: true,
+    };
+
+    /// Whether this column of `patients` may be seen (and so written).
+    fn column(self, name: &str) -> bool {
+        match name {
+            "allergies" | "blood_group" => self.allergies,
+            "current_medications" => self.medications,
+            "chronic_conditions" | "medical_history" | "notes" => self.clinical,
+            _ => true,
+        }
+    }
+
+    /// Blanks what may not be seen.
+    fn mask(self, p: &mut Patient) {
+        if !self.allergies {
+            p.allergies.clear();
+            p.blood_group = None;
+        }
+        if !self.medications {
+            p.current_medications = None;
+        }
+        if !self.clinical {
+            p.chronic_conditions = None;
+            p.medical_history = None;
+            p.notes = None;
+        }
+        p.visible = self;
+    }
 }
 
 /// What the registration form sends. Optional text is "" when empty.
@@ -147,6 +211,8 @@ pub struct Patient {
     pub has_photo: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// The parts shown to the person asking (the rest are empty, not missing).
+    pub visible: Sections,
 }
 
 /// A search hit or a duplicate candidate: enough to recognise the person.
@@ -180,10 +246,14 @@ pub struct DuplicateMatch {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)] // sent once over IPC, never stored
 pub enum RegisterOutcome {
-    Registered { patient: Patient },
+    Registered {
+        patient: Patient,
+    },
     /// Nothing was written: someone alike is on file. Open them, or send again with
     /// `allow_duplicates`.
-    PossibleDuplicates { matches: Vec<DuplicateMatch> },
+    PossibleDuplicates {
+        matches: Vec<DuplicateMatch>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -206,9 +276,17 @@ struct Checked {
 
 impl Checked {
     /// The columns with the derived search keys, ready for `insert_row`/`update_row`.
-    fn with_keys<'a>(&'a self, mrn: &str, search_keys: &'a mut String) -> Vec<(&'static str, &'a dyn ToSql)> {
+    fn with_keys<'a>(
+        &'a self,
+        mrn: &str,
+        search_keys: &'a mut String,
+    ) -> Vec<(&'static str, &'a dyn ToSql)> {
         *search_keys = search::search_keys(mrn, &self.phones, self.national_id.as_deref());
-        let mut cols: Vec<(&'static str, &dyn ToSql)> = self.columns.iter().map(|(c, v)| (*c, v as &dyn ToSql)).collect();
+        let mut cols: Vec<(&'static str, &dyn ToSql)> = self
+            .columns
+            .iter()
+            .map(|(c, v)| (*c, v as &dyn ToSql))
+            .collect();
         cols.push(("name_key", &self.name_key));
         cols.push(("search_keys", search_keys));
         cols
@@ -216,7 +294,8 @@ impl Checked {
 }
 
 fn date(field: Field, s: &str) -> Result<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| CrateError::invalid(field, Reason::InvalidFormat))
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| CrateError::invalid(field, Reason::InvalidFormat))
 }
 
 fn text(v: Option<String>) -> Value {
@@ -261,7 +340,11 @@ fn check(input: &PatientInput, today: NaiveDate) -> Result<Checked> {
     }
     let insurance_valid_until = match input.insurance_valid_until.trim() {
         "" => None,
-        s => Some(date(F::InsuranceValidUntil, s)?.format("%Y-%m-%d").to_string()),
+        s => Some(
+            date(F::InsuranceValidUntil, s)?
+                .format("%Y-%m-%d")
+                .to_string(),
+        ),
     };
     let national_id = validate::optional(F::NationalId, &input.national_id, 40)?;
     if let Some(n) = &national_id {
@@ -279,27 +362,80 @@ fn check(input: &PatientInput, today: NaiveDate) -> Result<Checked> {
         ("birth_date", Value::Text(birth_date.clone())),
         ("phones", Value::Text(serde_json::to_string(&phones)?)),
         ("email", text(validate::email(F::Email, &input.email)?)),
-        ("address", text(validate::optional(F::Address, &input.address, 500)?)),
+        (
+            "address",
+            text(validate::optional(F::Address, &input.address, 500)?),
+        ),
         ("national_id", text(national_id.clone())),
         ("blood_group", text(blood_group)),
         ("allergies", Value::Text(serde_json::to_string(&allergies)?)),
-        ("chronic_conditions", long(F::ChronicConditions, &input.chronic_conditions)?),
-        ("medical_history", long(F::MedicalHistory, &input.medical_history)?),
-        ("current_medications", long(F::CurrentMedications, &input.current_medications)?),
-        ("insurance_provider", text(validate::optional(F::InsuranceProvider, &input.insurance_provider, 200)?)),
-        ("insurance_policy", text(validate::optional(F::InsurancePolicy, &input.insurance_policy, 100)?)),
+        (
+            "chronic_conditions",
+            long(F::ChronicConditions, &input.chronic_conditions)?,
+        ),
+        (
+            "medical_history",
+            long(F::MedicalHistory, &input.medical_history)?,
+        ),
+        (
+            "current_medications",
+            long(F::CurrentMedications, &input.current_medications)?,
+        ),
+        (
+            "insurance_provider",
+            text(validate::optional(
+                F::InsuranceProvider,
+                &input.insurance_provider,
+                200,
+            )?),
+        ),
+        (
+            "insurance_policy",
+            text(validate::optional(
+                F::InsurancePolicy,
+                &input.insurance_policy,
+                100,
+            )?),
+        ),
         ("insurance_valid_until", text(insurance_valid_until)),
-        ("emergency_name", text(validate::optional(F::EmergencyName, &input.emergency_name, 200)?)),
-        ("emergency_relation", text(validate::optional(F::EmergencyRelation, &input.emergency_relation, 100)?)),
-        ("emergency_phone", text(validate::phone(F::EmergencyPhone, &input.emergency_phone)?)),
+        (
+            "emergency_name",
+            text(validate::optional(
+                F::EmergencyName,
+                &input.emergency_name,
+                200,
+            )?),
+        ),
+        (
+            "emergency_relation",
+            text(validate::optional(
+                F::EmergencyRelation,
+                &input.emergency_relation,
+                100,
+            )?),
+        ),
+        (
+            "emergency_phone",
+            text(validate::phone(F::EmergencyPhone, &input.emergency_phone)?),
+        ),
         ("notes", long(F::Notes, &input.notes)?),
     ];
-    Ok(Checked { columns, name_key, birth_date, phones, national_id })
+    Ok(Checked {
+        columns,
+        name_key,
+        birth_date,
+        phones,
+        national_id,
+    })
 }
 
 /// A patient read by column name: the struct's fields are the table's columns.
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Patient> {
-    fn json<T: serde::de::DeserializeOwned>(r: &Row<'_>, name: &str, kind: &'static str) -> rusqlite::Result<T> {
+    fn json<T: serde::de::DeserializeOwned>(
+        r: &Row<'_>,
+        name: &str,
+        kind: &'static str,
+    ) -> rusqlite::Result<T> {
         json_column(r, r.as_ref().column_index(name)?, kind)
     }
     Ok(Patient {
@@ -328,6 +464,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Patient> {
         has_photo: r.get("has_photo")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
+        visible: Sections::ALL,
     })
 }
 
@@ -374,7 +511,10 @@ fn duplicates(conn: &Connection, c: &Checked, except: Option<&str>) -> Result<Ve
         match found.iter_mut().find(|m| m.patient.id == p.id) {
             Some(m) if !m.reasons.contains(&reason) => m.reasons.push(reason),
             Some(_) => {}
-            None => found.push(DuplicateMatch { patient: p, reasons: vec![reason] }),
+            None => found.push(DuplicateMatch {
+                patient: p,
+                reasons: vec![reason],
+            }),
         }
     };
     let mut by_name = conn.prepare_cached(&format!(
@@ -389,7 +529,11 @@ fn duplicates(conn: &Connection, c: &Checked, except: Option<&str>) -> Result<Ve
     ))?;
     for phone in &c.phones {
         let d = crate::text::digits(phone);
-        let last9 = if d.len() > 9 { &d[d.len() - 9..] } else { d.as_str() };
+        let last9 = if d.len() > 9 {
+            &d[d.len() - 9..]
+        } else {
+            d.as_str()
+        };
         for p in by_token.query_map([format!("ids : \"{last9}\"")], summary)? {
             add(p?, DuplicateReason::Phone);
         }
@@ -402,8 +546,40 @@ fn duplicates(conn: &Connection, c: &Checked, except: Option<&str>) -> Result<Ve
     Ok(found)
 }
 
-/// Registers a patient; `today` is the clinic's date.
-pub fn register(w: &mut Write<'_>, input: &PatientInput, allow_duplicates: bool, device_code: &str, today: NaiveDate) -> Result<RegisterOutcome> {
+/// Refuses a form that fills a part the person may not see (the window never sends one).
+fn refuse_hidden(input: &PatientInput, seen: Sections) -> Result<()> {
+    let filled = |s: &str| !s.trim().is_empty();
+    let hidden = (!seen.allergies && (!input.allergies.is_empty() || filled(&input.blood_group)))
+        || (!seen.medications && filled(&input.current_medications))
+        || (!seen.clinical
+            && (filled(&input.chronic_conditions)
+                || filled(&input.medical_history)
+                || filled(&input.notes)));
+    if hidden {
+        let missing = if !seen.clinical {
+            P::PatientClinicalRead
+        } else if !seen.medications {
+            P::PatientMedicationRead
+        } else {
+            P::PatientAllergyRead
+        };
+        return Err(CrateError::Forbidden {
+            permission: missing,
+        });
+    }
+    Ok(())
+}
+
+/// Registers a patient; `today` is the clinic's date; `seen` what the person may see.
+pub fn register(
+    w: &mut Write<'_>,
+    input: &PatientInput,
+    allow_duplicates: bool,
+    device_code: &str,
+    today: NaiveDate,
+    seen: Sections,
+) -> Result<RegisterOutcome> {
+    refuse_hidden(input, seen)?;
     let c = check(input, today)?;
     if !allow_duplicates {
         let matches = duplicates(w.conn(), &c, None)?;
@@ -417,11 +593,22 @@ pub fn register(w: &mut Write<'_>, input: &PatientInput, allow_duplicates: bool,
     let mut cols = c.with_keys(&mrn, &mut keys);
     cols.push(("mrn", &mrn));
     w.insert_row(Table::Patients, &id, &cols)?;
-    Ok(RegisterOutcome::Registered { patient: get(w.conn(), &id)? })
+    Ok(RegisterOutcome::Registered {
+        patient: get_seen(w.conn(), &id, seen)?,
+    })
 }
 
-pub fn update(w: &mut Write<'_>, id: &str, input: &PatientInput, today: NaiveDate) -> Result<Patient> {
-    let c = check(input, today)?;
+/// Saves the chart; the parts the person may not see are kept as they are.
+pub fn update(
+    w: &mut Write<'_>,
+    id: &str,
+    input: &PatientInput,
+    today: NaiveDate,
+    seen: Sections,
+) -> Result<Patient> {
+    refuse_hidden(input, seen)?;
+    let mut c = check(input, today)?;
+    c.columns.retain(|(name, _)| seen.column(name));
     let mrn: String = w
         .conn()
         .prepare_cached("SELECT mrn FROM patients WHERE id = ?1")?
@@ -430,12 +617,19 @@ pub fn update(w: &mut Write<'_>, id: &str, input: &PatientInput, today: NaiveDat
         .ok_or(Table::Patients.not_found())?;
     let mut keys = String::new();
     w.update_row(Table::Patients, id, &c.with_keys(&mrn, &mut keys))?;
-    get(w.conn(), id)
+    get_seen(w.conn(), id, seen)
 }
 
-/// Opens a chart: returns it and records who looked at whose record.
-pub fn open_chart(w: &mut Write<'_>, id: &str) -> Result<Patient> {
-    let p = get(w.conn(), id)?;
+/// A chart as `seen` allows.
+pub fn get_seen(conn: &Connection, id: &str, seen: Sections) -> Result<Patient> {
+    let mut p = get(conn, id)?;
+    seen.mask(&mut p);
+    Ok(p)
+}
+
+/// Opens a chart: returns what the person may see and records who looked at whose record.
+pub fn open_chart(w: &mut Write<'_>, id: &str, seen: Sections) -> Result<Patient> {
+    let p = get_seen(w.conn(), id, seen)?;
     w.record_event("view", Table::Patients, id, None)?;
     Ok(p)
 }
@@ -447,12 +641,23 @@ pub fn set_photo(w: &mut Write<'_>, id: &str, mime: &str, base64: &str) -> Resul
     if !["image/jpeg", "image/png", "image/webp"].contains(&mime) {
         return Err(CrateError::invalid(Field::Photo, Reason::InvalidFormat));
     }
-    let bytes = B64.decode(base64.trim()).map_err(|_| CrateError::invalid(Field::Photo, Reason::InvalidFormat))?;
-    if bytes.len() > MAX_PHOTO_BYTES {
-        return Err(CrateError::invalid_limit(Field::Photo, Reason::TooLong, MAX_PHOTO_BYTES as i64));
+    // Measured before decoding: base64 is 4 characters for every 3 bytes.
+    let too_big =
+        || CrateError::invalid_limit(Field::Photo, Reason::TooLong, MAX_PHOTO_BYTES as i64);
+    let text = base64.trim();
+    if text.len() > MAX_PHOTO_BYTES.div_ceil(3) * 4 {
+        return Err(too_big());
     }
-    let exists: bool =
-        w.conn().prepare_cached("SELECT EXISTS (SELECT 1 FROM patient_photos WHERE id = ?1)")?.query_row([id], |r| r.get(0))?;
+    let bytes = B64
+        .decode(text)
+        .map_err(|_| CrateError::invalid(Field::Photo, Reason::InvalidFormat))?;
+    if bytes.len() > MAX_PHOTO_BYTES {
+        return Err(too_big());
+    }
+    let exists: bool = w
+        .conn()
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM patient_photos WHERE id = ?1)")?
+        .query_row([id], |r| r.get(0))?;
     if exists {
         w.update(
             Table::PatientPhotos,
@@ -472,12 +677,15 @@ pub fn set_photo(w: &mut Write<'_>, id: &str, mime: &str, base64: &str) -> Resul
     Ok(())
 }
 
-/// The photo as a data URL, for an `<img>`.
-pub fn photo(conn: &Connection, id: &str) -> Result<Option<String>> {
-    Ok(conn
+/// The photo as a data URL, for an `<img>`; looking at it is a view of the chart, audited.
+pub fn photo(w: &mut Write<'_>, id: &str) -> Result<Option<String>> {
+    get(w.conn(), id)?;
+    w.record_event("view_photo", Table::Patients, id, None)?;
+    Ok(w.conn()
         .prepare_cached("SELECT mime, bytes FROM patient_photos WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))
+        .query_row([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
         .optional()?
         .map(|(mime, bytes)| format!("data:{mime};base64,{}", B64.encode(bytes))))
 }
-

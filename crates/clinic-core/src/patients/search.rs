@@ -47,7 +47,11 @@ pub fn fts_query(text: &str) -> Option<String> {
                     alts.push(format!("\"{}\"*", &w[w.len() - 9..]));
                 }
             }
-            parts.push(if alts.len() == 1 { alts.remove(0) } else { format!("({})", alts.join(" OR ")) });
+            parts.push(if alts.len() == 1 {
+                alts.remove(0)
+            } else {
+                format!("({})", alts.join(" OR "))
+            });
         }
         (!parts.is_empty()).then(|| parts.join(" AND "))
     };
@@ -96,10 +100,16 @@ pub fn search(conn: &Connection, text: &str, offset: u32, limit: u32) -> Result<
 /// The same query against the index alone, without fetching rows: the benchmark's
 /// baseline for `search`.
 pub fn search_raw_ids(conn: &Connection, text: &str, offset: u32, limit: u32) -> Result<Vec<i64>> {
-    let Some(q) = fts_query(text) else { return Ok(vec![]) };
+    let Some(q) = fts_query(text) else {
+        return Ok(vec![]);
+    };
     Ok(conn
-        .prepare_cached("SELECT rowid FROM patients_fts WHERE patients_fts MATCH ?1 LIMIT ?2 OFFSET ?3")?
-        .query_map(rusqlite::params![q, (limit + 1) as i64, offset], |r| r.get(0))?
+        .prepare_cached(
+            "SELECT rowid FROM patients_fts WHERE patients_fts MATCH ?1 LIMIT ?2 OFFSET ?3",
+        )?
+        .query_map(rusqlite::params![q, (limit + 1) as i64, offset], |r| {
+            r.get(0)
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
@@ -116,13 +126,19 @@ mod tests {
             Some("((\"08123456\"* OR \"8123456\"*)) OR (\"081\"* AND \"234\"* AND \"56\"*)".into()),
             "a phone typed with separators, or separate numbers"
         );
-        assert_eq!(fts_query("0812345"), Some("(\"0812345\"* OR \"812345\"*)".into()));
+        assert_eq!(
+            fts_query("0812345"),
+            Some("(\"0812345\"* OR \"812345\"*)".into())
+        );
         assert_eq!(fts_query("\"; DROP"), Some("\"drop\"*".into()));
     }
 
     #[test]
     fn record_numbers_are_found_without_zeros() {
         assert_eq!(search_keys("K3F-000123", &[], None), "k3f 000123 123");
-        assert_eq!(search_keys("K3F-000123", &["+66 81 234 5678".into()], Some("AB 12-34")), "k3f 000123 123 66812345678 812345678 ab1234");
+        assert_eq!(
+            search_keys("K3F-000123", &["+66 81 234 5678".into()], Some("AB 12-34")),
+            "k3f 000123 123 66812345678 812345678 ab1234"
+        );
     }
 }

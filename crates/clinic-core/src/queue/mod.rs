@@ -31,7 +31,12 @@ pub enum Field {
 impl FieldEnum for Field {}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
-#[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "QueueError")]
+#[serde(
+    tag = "code",
+    content = "params",
+    rename_all = "snake_case",
+    rename = "QueueError"
+)]
 pub enum Error {
     #[error("already in today's queue as {number}")]
     AlreadyQueued { number: String },
@@ -67,9 +72,16 @@ impl rusqlite::types::ToSql for Priority {
 impl rusqlite::types::FromSql for Priority {
     fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         let n = v.as_i64()?;
-        Priority::LEVELS.get(n as usize).copied().filter(|_| n >= 0).ok_or_else(|| {
-            rusqlite::types::FromSqlError::Other(Box::new(crate::names::UnknownValue { kind: "Priority", value: n.to_string() }))
-        })
+        Priority::LEVELS
+            .get(n as usize)
+            .copied()
+            .filter(|_| n >= 0)
+            .ok_or_else(|| {
+                rusqlite::types::FromSqlError::Other(Box::new(crate::names::UnknownValue {
+                    kind: "Priority",
+                    value: n.to_string(),
+                }))
+            })
     }
 }
 
@@ -176,10 +188,12 @@ fn ticket(r: &Row<'_>) -> rusqlite::Result<Ticket> {
 }
 
 pub fn get(conn: &Connection, id: &str) -> Result<Ticket> {
-    conn.prepare_cached(&format!("SELECT {TICKET} FROM {TICKET_FROM} WHERE t.id = ?1"))?
-        .query_row([id], ticket)
-        .optional()?
-        .ok_or(Table::QueueTickets.not_found())
+    conn.prepare_cached(&format!(
+        "SELECT {TICKET} FROM {TICKET_FROM} WHERE t.id = ?1"
+    ))?
+    .query_row([id], ticket)
+    .optional()?
+    .ok_or(Table::QueueTickets.not_found())
 }
 
 fn today(now: DateTime<Utc>, tz: Tz) -> String {
@@ -194,22 +208,41 @@ pub fn check_in(w: &mut Write<'_>, input: &CheckIn, tz: Tz) -> Result<Ticket> {
             let day = parse_ts(&a.starts_at).map(|t| local_date(tz, t));
             let today = local_date(tz, w.now());
             match day {
-                Some(d) if d > today => return Err(CrateError::invalid(scheduling::Field::StartsAt, Reason::InFuture)),
-                Some(d) if d < today => return Err(CrateError::invalid(scheduling::Field::StartsAt, Reason::InPast)),
+                Some(d) if d > today => {
+                    return Err(CrateError::invalid(
+                        scheduling::Field::StartsAt,
+                        Reason::InFuture,
+                    ))
+                }
+                Some(d) if d < today => {
+                    return Err(CrateError::invalid(
+                        scheduling::Field::StartsAt,
+                        Reason::InPast,
+                    ))
+                }
                 _ => {}
             }
             appointments::set_status(w, aid, AppointmentStatus::CheckedIn, "")?;
             let d = doctors::doctor(w.conn(), &a.doctor_id)?;
-            let p = if a.kind == scheduling::AppointmentKind::Emergency { Priority::Emergency } else { Priority::Normal };
+            let p = if a.kind == scheduling::AppointmentKind::Emergency {
+                Priority::Emergency
+            } else {
+                Priority::Normal
+            };
             (a.patient_id, Some(d.id), d.specialization_id, p)
         }
         None => {
-            let patient = input.patient_id.clone().ok_or(CrateError::invalid(Field::Patient, Reason::Required))?;
+            let patient = input
+                .patient_id
+                .clone()
+                .ok_or(CrateError::invalid(Field::Patient, Reason::Required))?;
             crate::patients::summary_of(w.conn(), &patient)?;
             let spec = match (&input.doctor_id, &input.specialization_id) {
                 (Some(d), _) => doctors::doctor(w.conn(), d)?.specialization_id,
                 (None, Some(s)) => s.clone(),
-                (None, None) => return Err(CrateError::invalid(Field::Specialization, Reason::Required)),
+                (None, None) => {
+                    return Err(CrateError::invalid(Field::Specialization, Reason::Required))
+                }
             };
             (patient, input.doctor_id.clone(), spec, Priority::Normal)
         }
@@ -243,10 +276,16 @@ pub fn check_in(w: &mut Write<'_>, input: &CheckIn, tz: Tz) -> Result<Ticket> {
 /// ticket sent back to waiting counts from then), among tickets for this doctor or for the
 /// doctor's department with no doctor set. With no doctor given, the doctor is the one the
 /// caller signs in as (`staff_id`).
-pub fn call_next(w: &mut Write<'_>, doctor_id: Option<&str>, staff_id: &str, tz: Tz) -> Result<Ticket> {
+pub fn call_next(
+    w: &mut Write<'_>,
+    doctor_id: Option<&str>,
+    staff_id: &str,
+    tz: Tz,
+) -> Result<Ticket> {
     let d = match doctor_id {
         Some(id) => doctors::doctor(w.conn(), id)?,
-        None => doctors::doctor_for_staff(w.conn(), staff_id)?.ok_or(CrateError::invalid(Field::Doctor, Reason::Required))?,
+        None => doctors::doctor_for_staff(w.conn(), staff_id)?
+            .ok_or(CrateError::invalid(Field::Doctor, Reason::Required))?,
     };
     let doctor_id = d.id.as_str();
     let code = doctors::specialization(w.conn(), &d.specialization_id)?.queue_code;
@@ -277,7 +316,10 @@ pub fn call_next(w: &mut Write<'_>, doctor_id: Option<&str>, staff_id: &str, tz:
 pub fn advance_in_room(w: &mut Write<'_>, id: &str, to: TicketStatus) -> Result<Ticket> {
     if to == TicketStatus::Left {
         let t = get(w.conn(), id)?;
-        return Err(CrateError::BadTransition { from: t.status.as_str(), to: to.as_str() });
+        return Err(CrateError::BadTransition {
+            from: t.status.as_str(),
+            to: to.as_str(),
+        });
     }
     advance(w, id, to)
 }
@@ -287,7 +329,10 @@ pub fn advance_in_room(w: &mut Write<'_>, id: &str, to: TicketStatus) -> Result<
 pub fn advance(w: &mut Write<'_>, id: &str, to: TicketStatus) -> Result<Ticket> {
     let t = get(w.conn(), id)?;
     if !t.status.next().contains(&to) {
-        return Err(CrateError::BadTransition { from: t.status.as_str(), to: to.as_str() });
+        return Err(CrateError::BadTransition {
+            from: t.status.as_str(),
+            to: to.as_str(),
+        });
     }
     if to == TicketStatus::Waiting {
         // "Not here": back of the queue, and back to whoever the patient came for.
@@ -336,13 +381,28 @@ pub fn today_list(conn: &Connection, now: DateTime<Utc>, tz: Tz) -> Result<Queue
         ))?
         .query_map([&day], ticket)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let waiting = tickets.iter().filter(|t| t.status == TicketStatus::Waiting).count() as u32;
+    let waiting = tickets
+        .iter()
+        .filter(|t| t.status == TicketStatus::Waiting)
+        .count() as u32;
     let waits: Vec<f64> = tickets
         .iter()
-        .filter_map(|t| Some((parse_ts(t.called_at.as_deref()?)? - parse_ts(&t.arrived_at)?).num_seconds() as f64 / 60.0))
+        .filter_map(|t| {
+            Some(
+                (parse_ts(t.called_at.as_deref()?)? - parse_ts(&t.arrived_at)?).num_seconds()
+                    as f64
+                    / 60.0,
+            )
+        })
         .collect();
-    let average_wait_minutes = (!waits.is_empty()).then(|| (waits.iter().sum::<f64>() / waits.len() as f64 * 10.0).round() / 10.0);
-    Ok(QueueToday { day, tickets, waiting, average_wait_minutes })
+    let average_wait_minutes = (!waits.is_empty())
+        .then(|| (waits.iter().sum::<f64>() / waits.len() as f64 * 10.0).round() / 10.0);
+    Ok(QueueToday {
+        day,
+        tickets,
+        waiting,
+        average_wait_minutes,
+    })
 }
 
 pub fn board(conn: &Connection, clinic_name: &str, now: DateTime<Utc>, tz: Tz) -> Result<Board> {
@@ -359,5 +419,9 @@ pub fn board(conn: &Connection, clinic_name: &str, now: DateTime<Utc>, tz: Tz) -
     let waiting: u32 = conn
         .prepare_cached("SELECT count(*) FROM queue_tickets WHERE day = ?1 AND status = 'waiting'")?
         .query_row([&day], |r| r.get(0))?;
-    Ok(Board { clinic_name: clinic_name.to_string(), entries, waiting })
+    Ok(Board {
+        clinic_name: clinic_name.to_string(),
+        entries,
+        waiting,
+    })
 }

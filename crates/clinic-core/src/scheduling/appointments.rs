@@ -74,12 +74,18 @@ impl AppointmentStatus {
 
     /// Holds its time: another booking may not overlap it.
     pub fn is_active(self) -> bool {
-        matches!(self, Self::Scheduled | Self::Confirmed | Self::CheckedIn | Self::InConsultation)
+        matches!(
+            self,
+            Self::Scheduled | Self::Confirmed | Self::CheckedIn | Self::InConsultation
+        )
     }
 }
 
 /// The statuses that hold time, as SQL (a test checks it against `is_active`).
 const ACTIVE_SQL: &str = "('scheduled', 'confirmed', 'checked_in', 'in_consultation')";
+
+/// Longest reason (for a booking, a cancellation, a move, an override) in characters.
+pub const REASON_CHARS: usize = 1000;
 
 /// Longest bookable appointment; also bounds the clash search.
 pub const MAX_MINUTES: u16 = 8 * 60;
@@ -148,55 +154,94 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Appointment> {
 }
 
 pub fn get(conn: &Connection, id: &str) -> Result<Appointment> {
-    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM appointments a WHERE a.id = ?1"))?
-        .query_row([id], row)
-        .optional()?
-        .ok_or(Table::Appointments.not_found())
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM appointments a WHERE a.id = ?1"
+    ))?
+    .query_row([id], row)
+    .optional()?
+    .ok_or(Table::Appointments.not_found())
 }
 
 /// Whole minutes from one stored instant to another.
 pub fn minutes_between(start: &str, end: &str) -> Option<u16> {
-    Some((parse_ts(end)? - parse_ts(start)?).num_minutes().clamp(0, u16::MAX as i64) as u16)
+    Some(
+        (parse_ts(end)? - parse_ts(start)?)
+            .num_minutes()
+            .clamp(0, u16::MAX as i64) as u16,
+    )
 }
 
 /// An active appointment of `column` (doctor_id or patient_id) = `who` overlapping
 /// [start, end), other than `except`.
-fn clash(conn: &Connection, column: &str, who: &str, start: &str, end: &str, except: Option<&str>) -> Result<Option<String>> {
-    let earliest = parse_ts(start).map(|s| ts(s - Duration::minutes(MAX_MINUTES as i64))).unwrap_or_default();
+fn clash(
+    conn: &Connection,
+    column: &str,
+    who: &str,
+    start: &str,
+    end: &str,
+    except: Option<&str>,
+) -> Result<Option<String>> {
+    let earliest = parse_ts(start)
+        .map(|s| ts(s - Duration::minutes(MAX_MINUTES as i64)))
+        .unwrap_or_default();
     let sql = format!(
         "SELECT id FROM appointments
          WHERE {column} = ?1 AND starts_at < ?3 AND starts_at > ?5 AND ends_at > ?2
            AND status IN {ACTIVE_SQL} AND id IS NOT ?4
          ORDER BY starts_at LIMIT 1"
     );
-    Ok(conn.prepare_cached(&sql)?.query_row(rusqlite::params![who, start, end, except, earliest], |r| r.get(0)).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(rusqlite::params![who, start, end, except, earliest], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }
 
 /// Busy intervals of a doctor (active appointments) overlapping [from, to).
-fn busy(conn: &Connection, doctor_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Interval>> {
+fn busy(
+    conn: &Connection,
+    doctor_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Interval>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT starts_at, ends_at FROM appointments
          WHERE doctor_id = ?1 AND starts_at < ?3 AND starts_at > ?4 AND ends_at > ?2 AND status IN {ACTIVE_SQL}"
     ))?;
     let earliest = ts(from - Duration::minutes(MAX_MINUTES as i64));
     let rows = stmt
-        .query_map(rusqlite::params![doctor_id, ts(from), ts(to), earliest], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?
+        .query_map(
+            rusqlite::params![doctor_id, ts(from), ts(to), earliest],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )?
         .filter_map(|r| r.ok())
         .filter_map(|(s, e)| Some((parse_ts(&s)?, parse_ts(&e)?)))
         .collect();
     Ok(rows)
 }
 
-fn exception_intervals(conn: &Connection, doctor_id: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Interval>> {
-    Ok(doctors::exceptions(conn, Some(doctor_id), &ts(from), &ts(to))?
-        .into_iter()
-        .filter_map(|e| Some((parse_ts(&e.starts_at)?, parse_ts(&e.ends_at)?)))
-        .collect())
+fn exception_intervals(
+    conn: &Connection,
+    doctor_id: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Interval>> {
+    Ok(
+        doctors::exceptions(conn, Some(doctor_id), &ts(from), &ts(to))?
+            .into_iter()
+            .filter_map(|e| Some((parse_ts(&e.starts_at)?, parse_ts(&e.ends_at)?)))
+            .collect(),
+    )
 }
 
-fn history(w: &mut Write<'_>, appointment_id: &str, old: Option<AppointmentStatus>, new: AppointmentStatus, reason: &str) -> Result<()> {
+fn history(
+    w: &mut Write<'_>,
+    appointment_id: &str,
+    old: Option<AppointmentStatus>,
+    new: AppointmentStatus,
+    reason: &str,
+) -> Result<()> {
     let id = new_id();
     w.insert(
         Table::AppointmentHistory,
@@ -204,7 +249,15 @@ fn history(w: &mut Write<'_>, appointment_id: &str, old: Option<AppointmentStatu
         "INSERT INTO appointment_history (id, appointment_id, old_status, new_status, reason,
                                           created_at, created_by, updated_at, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?7)",
-        rusqlite::params![id, appointment_id, old, new, reason, w.now_ts(), w.actor_id()],
+        rusqlite::params![
+            id,
+            appointment_id,
+            old,
+            new,
+            reason,
+            w.now_ts(),
+            w.actor_id()
+        ],
     )?;
     Ok(())
 }
@@ -224,20 +277,39 @@ pub fn book(w: &mut Write<'_>, input: &BookInput, tz: Tz) -> Result<Appointment>
     book_except(w, input, tz, None)
 }
 
-fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str>) -> Result<Appointment> {
+fn book_except(
+    w: &mut Write<'_>,
+    input: &BookInput,
+    tz: Tz,
+    except: Option<&str>,
+) -> Result<Appointment> {
     crate::patients::summary_of(w.conn(), &input.patient_id)?;
     bookable_doctor(w.conn(), &input.doctor_id)?;
-    let start = parse_ts(&input.starts_at).ok_or(CrateError::invalid(Field::StartsAt, Reason::InvalidFormat))?;
+    let start = parse_ts(&input.starts_at)
+        .ok_or(CrateError::invalid(Field::StartsAt, Reason::InvalidFormat))?;
     if !(5..=MAX_MINUTES).contains(&input.duration_minutes) {
-        return Err(CrateError::invalid_limit(Field::Duration, Reason::OutOfRange, MAX_MINUTES as i64));
+        return Err(CrateError::invalid_limit(
+            Field::Duration,
+            Reason::OutOfRange,
+            MAX_MINUTES as i64,
+        ));
     }
     let end = start + Duration::minutes(input.duration_minutes as i64);
     let emergency = input.kind == AppointmentKind::Emergency;
-    let override_reason = input.override_reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let override_reason = crate::validate::optional(
+        Field::OverrideReason,
+        input.override_reason.as_deref().unwrap_or(""),
+        REASON_CHARS,
+    )?;
+    let override_reason = override_reason.as_deref();
     if override_reason.is_some() && !emergency {
-        return Err(CrateError::invalid(Field::OverrideReason, Reason::NotAllowed));
+        return Err(CrateError::invalid(
+            Field::OverrideReason,
+            Reason::NotAllowed,
+        ));
     }
-    let reason = crate::validate::optional(Field::Reason, &input.reason, 1000)?.unwrap_or_default();
+    let reason =
+        crate::validate::optional(Field::Reason, &input.reason, REASON_CHARS)?.unwrap_or_default();
     let (s, e) = (ts(start), ts(end));
     let mut overridden = vec![];
     if start < w.now() - Duration::minutes(5) {
@@ -255,13 +327,21 @@ fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str
             None => return Err(Error::OutsideHours.into()),
         }
     }
-    for (column, who, kind) in [("doctor_id", &input.doctor_id, Clash::Doctor), ("patient_id", &input.patient_id, Clash::Patient)] {
+    for (column, who, kind) in [
+        ("doctor_id", &input.doctor_id, Clash::Doctor),
+        ("patient_id", &input.patient_id, Clash::Patient),
+    ] {
         if let Some(other) = clash(w.conn(), column, who, &s, &e, except)? {
             match override_reason {
                 Some(_) => overridden.push(format!("{}:{other}", crate::names::name_of(&kind))),
                 None => {
                     let other_start = get(w.conn(), &other)?.starts_at;
-                    return Err(Error::SlotTaken { appointment_id: other, clash: kind, starts_at: other_start }.into());
+                    return Err(Error::SlotTaken {
+                        appointment_id: other,
+                        clash: kind,
+                        starts_at: other_start,
+                    }
+                    .into());
                 }
             }
         }
@@ -300,12 +380,22 @@ fn book_except(w: &mut Write<'_>, input: &BookInput, tz: Tz, except: Option<&str
 }
 
 /// Moves an appointment along the status machine. Cancelling needs a reason.
-pub fn set_status(w: &mut Write<'_>, id: &str, to: AppointmentStatus, reason: &str) -> Result<Appointment> {
+pub fn set_status(
+    w: &mut Write<'_>,
+    id: &str,
+    to: AppointmentStatus,
+    reason: &str,
+) -> Result<Appointment> {
     let a = get(w.conn(), id)?;
     if to == AppointmentStatus::Rescheduled || !a.status.next().contains(&to) {
-        return Err(CrateError::BadTransition { from: a.status.as_str(), to: to.as_str() });
+        return Err(CrateError::BadTransition {
+            from: a.status.as_str(),
+            to: to.as_str(),
+        });
     }
-    let reason = reason.trim();
+    let reason =
+        crate::validate::optional(Field::Reason, reason, REASON_CHARS)?.unwrap_or_default();
+    let reason = reason.as_str();
     if to == AppointmentStatus::Cancelled && reason.is_empty() {
         return Err(CrateError::invalid(Field::Reason, Reason::Required));
     }
@@ -336,7 +426,10 @@ pub struct RescheduleInput {
 pub fn reschedule(w: &mut Write<'_>, input: &RescheduleInput, tz: Tz) -> Result<Appointment> {
     let old = get(w.conn(), &input.appointment_id)?;
     if !old.status.next().contains(&AppointmentStatus::Rescheduled) {
-        return Err(CrateError::BadTransition { from: old.status.as_str(), to: AppointmentStatus::Rescheduled.as_str() });
+        return Err(CrateError::BadTransition {
+            from: old.status.as_str(),
+            to: AppointmentStatus::Rescheduled.as_str(),
+        });
     }
     let old_len = minutes_between(&old.starts_at, &old.ends_at).unwrap_or(15);
     let new = book_except(
@@ -359,7 +452,15 @@ pub fn reschedule(w: &mut Write<'_>, input: &RescheduleInput, tz: Tz) -> Result<
         "UPDATE appointments SET status = 'rescheduled', rescheduled_to = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
         rusqlite::params![old.id, new.id, w.now_ts(), w.actor_id()],
     )?;
-    history(w, &old.id, Some(old.status), AppointmentStatus::Rescheduled, input.reason.trim())?;
+    let why =
+        crate::validate::optional(Field::Reason, &input.reason, REASON_CHARS)?.unwrap_or_default();
+    history(
+        w,
+        &old.id,
+        Some(old.status),
+        AppointmentStatus::Rescheduled,
+        &why,
+    )?;
     Ok(new)
 }
 
@@ -399,17 +500,40 @@ pub struct SlotQuery {
     pub limit: u32,
 }
 
-pub fn free_slots_for(conn: &Connection, doctor: &Doctor, from: DateTime<Utc>, days: u32, now: DateTime<Utc>, tz: Tz) -> Result<Vec<Slot>> {
+pub fn free_slots_for(
+    conn: &Connection,
+    doctor: &Doctor,
+    from: DateTime<Utc>,
+    days: u32,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Vec<Slot>> {
     let to = from + Duration::days(days as i64 + 1);
     let blocks = doctors::working_hours(conn, &doctor.id)?;
     let exceptions = exception_intervals(conn, &doctor.id, from, to)?;
     let busy = busy(conn, &doctor.id, from, to)?;
-    Ok(schedule::free_slots(&doctor.id, &blocks, &exceptions, &busy, from, days, now, tz))
+    Ok(schedule::free_slots(
+        &doctor.id,
+        &blocks,
+        &exceptions,
+        &busy,
+        from,
+        days,
+        now,
+        tz,
+    ))
 }
 
-pub fn find_slots(conn: &Connection, q: &SlotQuery, now: DateTime<Utc>, tz: Tz) -> Result<Vec<Slot>> {
+pub fn find_slots(
+    conn: &Connection,
+    q: &SlotQuery,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Vec<Slot>> {
     let from = match &q.from {
-        Some(f) => parse_ts(f).ok_or(CrateError::invalid(Field::StartsAt, Reason::InvalidFormat))?,
+        Some(f) => {
+            parse_ts(f).ok_or(CrateError::invalid(Field::StartsAt, Reason::InvalidFormat))?
+        }
         None => now,
     };
     let days = q.days.clamp(1, 62);
@@ -418,7 +542,11 @@ pub fn find_slots(conn: &Connection, q: &SlotQuery, now: DateTime<Utc>, tz: Tz) 
     for d in &doctors {
         slots.extend(free_slots_for(conn, d, from, days, now, tz)?);
     }
-    slots.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then(a.doctor_id.cmp(&b.doctor_id)));
+    slots.sort_by(|a, b| {
+        a.starts_at
+            .cmp(&b.starts_at)
+            .then(a.doctor_id.cmp(&b.doctor_id))
+    });
     slots.truncate(q.limit.clamp(1, 2000) as usize);
     Ok(slots)
 }
@@ -426,7 +554,10 @@ pub fn find_slots(conn: &Connection, q: &SlotQuery, now: DateTime<Utc>, tz: Tz) 
 fn candidates(conn: &Connection, q: &SlotQuery) -> Result<Vec<Doctor>> {
     Ok(match (&q.doctor_id, &q.specialization_id) {
         (Some(d), _) => vec![bookable_doctor(conn, d)?],
-        (None, Some(s)) => doctors::doctors_of_specialization(conn, s)?.into_iter().filter(Doctor::bookable).collect(),
+        (None, Some(s)) => doctors::doctors_of_specialization(conn, s)?
+            .into_iter()
+            .filter(Doctor::bookable)
+            .collect(),
         (None, None) => return Err(CrateError::invalid(Field::Doctor, Reason::Required)),
     })
 }
@@ -446,10 +577,23 @@ fn bookings_that_day(conn: &Connection, doctor_id: &str, t: DateTime<Utc>, tz: T
 /// "First free doctor of specialty X": its doctors' free slots in the order to offer them,
 /// the earliest first and, at one start time, the doctor with fewer bookings that day first.
 /// `book_first_free` books the first that also suits the patient.
-pub fn first_free(conn: &Connection, specialization_id: &str, from: Option<&str>, days: u32, now: DateTime<Utc>, tz: Tz) -> Result<Vec<Slot>> {
+pub fn first_free(
+    conn: &Connection,
+    specialization_id: &str,
+    from: Option<&str>,
+    days: u32,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Vec<Slot>> {
     let slots = find_slots(
         conn,
-        &SlotQuery { doctor_id: None, specialization_id: Some(specialization_id.into()), from: from.map(String::from), days, limit: 2000 },
+        &SlotQuery {
+            doctor_id: None,
+            specialization_id: Some(specialization_id.into()),
+            from: from.map(String::from),
+            days,
+            limit: 2000,
+        },
         now,
         tz,
     )?;
@@ -484,7 +628,14 @@ pub struct FirstFreeQuery {
 /// patient: long enough for the asked duration and clear of the patient's own bookings. It
 /// passes the same checks as any booking, so it never answers with a clash.
 pub fn book_first_free(w: &mut Write<'_>, q: &FirstFreeQuery, tz: Tz) -> Result<Appointment> {
-    let slots = first_free(w.conn(), &q.specialization_id, q.from.as_deref(), q.days.max(1), w.now(), tz)?;
+    let slots = first_free(
+        w.conn(),
+        &q.specialization_id,
+        q.from.as_deref(),
+        q.days.max(1),
+        w.now(),
+        tz,
+    )?;
     for slot in slots {
         let len = minutes_between(&slot.starts_at, &slot.ends_at).unwrap_or(15);
         let input = BookInput {
@@ -498,7 +649,13 @@ pub fn book_first_free(w: &mut Write<'_>, q: &FirstFreeQuery, tz: Tz) -> Result<
         };
         // A refused slot wrote nothing (every check comes before the insert): try the next.
         match book(w, &input, tz) {
-            Err(e) if e == Error::OutsideHours || e.as_domain::<Error>().is_some_and(|d| matches!(d, Error::SlotTaken { .. })) => continue,
+            Err(e)
+                if e == Error::OutsideHours
+                    || e.as_domain::<Error>()
+                        .is_some_and(|d| matches!(d, Error::SlotTaken { .. })) =>
+            {
+                continue
+            }
             done => return done,
         }
     }
@@ -520,7 +677,10 @@ pub struct CalendarQuery {
 /// Appointments starting in [from, to), of the given doctors (all if empty), with the
 /// names the calendar shows. Rescheduled ones are left out (their replacement shows).
 pub fn calendar(conn: &Connection, q: &CalendarQuery) -> Result<Vec<CalendarEntry>> {
-    let (from, to) = (stored_ts(&q.from, Field::StartsAt)?, stored_ts(&q.to, Field::EndsAt)?);
+    let (from, to) = (
+        stored_ts(&q.from, Field::StartsAt)?,
+        stored_ts(&q.to, Field::EndsAt)?,
+    );
     let doctor_ids = &q.doctor_ids;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, p.given_name || ' ' || p.family_name, p.mrn, d.full_name
@@ -532,7 +692,12 @@ pub fn calendar(conn: &Connection, q: &CalendarQuery) -> Result<Vec<CalendarEntr
     let ids = serde_json::to_string(doctor_ids)?;
     let rows = stmt
         .query_map(rusqlite::params![from, to, ids], |r| {
-            Ok(CalendarEntry { appointment: row(r)?, patient_name: r.get(10)?, mrn: r.get(11)?, doctor_name: r.get(12)? })
+            Ok(CalendarEntry {
+                appointment: row(r)?,
+                patient_name: r.get(10)?,
+                mrn: r.get(11)?,
+                doctor_name: r.get(12)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
@@ -547,7 +712,12 @@ pub fn for_patient(conn: &Connection, patient_id: &str) -> Result<Vec<CalendarEn
     ))?;
     let rows = stmt
         .query_map([patient_id], |r| {
-            Ok(CalendarEntry { appointment: row(r)?, patient_name: r.get(10)?, mrn: r.get(11)?, doctor_name: r.get(12)? })
+            Ok(CalendarEntry {
+                appointment: row(r)?,
+                patient_name: r.get(10)?,
+                mrn: r.get(11)?,
+                doctor_name: r.get(12)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
@@ -559,7 +729,11 @@ mod tests {
 
     #[test]
     fn active_sql_lists_exactly_the_active_statuses() {
-        let active: Vec<String> = AppointmentStatus::ALL.iter().filter(|s| s.is_active()).map(|s| format!("'{}'", s.as_str())).collect();
+        let active: Vec<String> = AppointmentStatus::ALL
+            .iter()
+            .filter(|s| s.is_active())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
         assert_eq!(ACTIVE_SQL, format!("({})", active.join(", ")));
     }
 }

@@ -78,7 +78,6 @@ pub enum ExceptionKind {
     Blocked,
 }
 
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, Default)]
 pub struct ScheduleException {
     /// Empty to create.
@@ -95,16 +94,29 @@ pub struct ScheduleException {
 // ---------------------------------------------------------------------------------
 
 pub fn specializations(conn: &Connection) -> Result<Vec<Specialization>> {
-    let mut stmt = conn.prepare_cached("SELECT id, name, queue_code FROM specializations ORDER BY name")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, queue_code FROM specializations ORDER BY name")?;
     let rows = stmt
-        .query_map([], |r| Ok(Specialization { id: r.get(0)?, name: r.get(1)?, queue_code: r.get(2)? }))?
+        .query_map([], |r| {
+            Ok(Specialization {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                queue_code: r.get(2)?,
+            })
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 pub fn specialization(conn: &Connection, id: &str) -> Result<Specialization> {
     conn.prepare_cached("SELECT id, name, queue_code FROM specializations WHERE id = ?1")?
-        .query_row([id], |r| Ok(Specialization { id: r.get(0)?, name: r.get(1)?, queue_code: r.get(2)? }))
+        .query_row([id], |r| {
+            Ok(Specialization {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                queue_code: r.get(2)?,
+            })
+        })
         .optional()?
         .ok_or(Table::Specializations.not_found())
 }
@@ -112,7 +124,10 @@ pub fn specialization(conn: &Connection, id: &str) -> Result<Specialization> {
 /// Refuses `value` for a unique column when a row other than `own_id` (empty for a new row)
 /// already holds it; `sql` selects the holder's id.
 fn unique(conn: &Connection, sql: &str, value: &str, own_id: &str, field: Field) -> Result<()> {
-    let holder: Option<String> = conn.prepare_cached(sql)?.query_row([value], |r| r.get(0)).optional()?;
+    let holder: Option<String> = conn
+        .prepare_cached(sql)?
+        .query_row([value], |r| r.get(0))
+        .optional()?;
     if holder.is_some_and(|h| h != own_id) {
         return Err(Error::duplicate(field));
     }
@@ -125,8 +140,20 @@ pub fn save_specialization(w: &mut Write<'_>, s: &Specialization) -> Result<Spec
     if code.is_empty() || code.len() > 3 || !code.chars().all(|c| c.is_ascii_alphabetic()) {
         return Err(Error::invalid(Field::QueueCode, Reason::InvalidFormat));
     }
-    unique(w.conn(), "SELECT id FROM specializations WHERE name = ?1 COLLATE NOCASE", &name, &s.id, Field::Name)?;
-    unique(w.conn(), "SELECT id FROM specializations WHERE queue_code = ?1", &code, &s.id, Field::QueueCode)?;
+    unique(
+        w.conn(),
+        "SELECT id FROM specializations WHERE name = ?1 COLLATE NOCASE",
+        &name,
+        &s.id,
+        Field::Name,
+    )?;
+    unique(
+        w.conn(),
+        "SELECT id FROM specializations WHERE queue_code = ?1",
+        &code,
+        &s.id,
+        Field::QueueCode,
+    )?;
     let id = if s.id.is_empty() {
         let id = new_id();
         w.insert(
@@ -149,7 +176,8 @@ pub fn save_specialization(w: &mut Write<'_>, s: &Specialization) -> Result<Spec
     specialization(w.conn(), &id)
 }
 
-const DOCTOR_COLUMNS: &str = "id, staff_id, full_name, specialization_id, licence_number, qualification, years_experience,
+const DOCTOR_COLUMNS: &str =
+    "id, staff_id, full_name, specialization_id, licence_number, qualification, years_experience,
                               fee_minor, fee_currency, biography, status, available, room";
 
 fn doctor_row(r: &Row<'_>) -> rusqlite::Result<Doctor> {
@@ -171,29 +199,43 @@ fn doctor_row(r: &Row<'_>) -> rusqlite::Result<Doctor> {
 }
 
 pub fn doctors(conn: &Connection) -> Result<Vec<Doctor>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {DOCTOR_COLUMNS} FROM doctors ORDER BY full_name"))?;
-    let rows = stmt.query_map([], doctor_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DOCTOR_COLUMNS} FROM doctors ORDER BY full_name"
+    ))?;
+    let rows = stmt
+        .query_map([], doctor_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 pub fn doctor(conn: &Connection, id: &str) -> Result<Doctor> {
-    conn.prepare_cached(&format!("SELECT {DOCTOR_COLUMNS} FROM doctors WHERE id = ?1"))?
-        .query_row([id], doctor_row)
-        .optional()?
-        .ok_or(Table::Doctors.not_found())
+    conn.prepare_cached(&format!(
+        "SELECT {DOCTOR_COLUMNS} FROM doctors WHERE id = ?1"
+    ))?
+    .query_row([id], doctor_row)
+    .optional()?
+    .ok_or(Table::Doctors.not_found())
 }
 
 pub fn doctor_for_staff(conn: &Connection, staff_id: &str) -> Result<Option<Doctor>> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {DOCTOR_COLUMNS} FROM doctors WHERE staff_id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {DOCTOR_COLUMNS} FROM doctors WHERE staff_id = ?1"
+        ))?
         .query_row([staff_id], doctor_row)
         .optional()?)
 }
 
-pub fn doctors_of_specialization(conn: &Connection, specialization_id: &str) -> Result<Vec<Doctor>> {
-    let mut stmt = conn
-        .prepare_cached(&format!("SELECT {DOCTOR_COLUMNS} FROM doctors WHERE specialization_id = ?1 ORDER BY full_name"))?;
-    let rows = stmt.query_map([specialization_id], doctor_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+pub fn doctors_of_specialization(
+    conn: &Connection,
+    specialization_id: &str,
+) -> Result<Vec<Doctor>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DOCTOR_COLUMNS} FROM doctors WHERE specialization_id = ?1 ORDER BY full_name"
+    ))?;
+    let rows = stmt
+        .query_map([specialization_id], doctor_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -203,7 +245,11 @@ pub fn save_doctor(w: &mut Write<'_>, d: &Doctor) -> Result<Doctor> {
     specialization(w.conn(), &d.specialization_id)
         .map_err(|_| Error::invalid(Field::Specialization, Reason::Required))?;
     if d.years_experience > 70 {
-        return Err(Error::invalid_limit(Field::YearsExperience, Reason::OutOfRange, 70));
+        return Err(Error::invalid_limit(
+            Field::YearsExperience,
+            Reason::OutOfRange,
+            70,
+        ));
     }
     if d.fee_minor < 0 {
         return Err(Error::invalid(Field::Fee, Reason::OutOfRange));
@@ -215,8 +261,18 @@ pub fn save_doctor(w: &mut Write<'_>, d: &Doctor) -> Result<Doctor> {
     if let Some(staff_id) = &d.staff_id {
         crate::staff::get(w.conn(), staff_id)?;
     }
-    unique(w.conn(), "SELECT id FROM doctors WHERE licence_number = ?1", &licence, &d.id, Field::LicenceNumber)?;
-    let id = if d.id.is_empty() { new_id() } else { d.id.clone() };
+    unique(
+        w.conn(),
+        "SELECT id FROM doctors WHERE licence_number = ?1",
+        &licence,
+        &d.id,
+        Field::LicenceNumber,
+    )?;
+    let id = if d.id.is_empty() {
+        new_id()
+    } else {
+        d.id.clone()
+    };
     let (now, actor) = (w.now_ts(), w.actor_id());
     // The same values in the same order for both statements.
     let values = rusqlite::params![
@@ -225,14 +281,14 @@ pub fn save_doctor(w: &mut Write<'_>, d: &Doctor) -> Result<Doctor> {
         full_name,
         d.specialization_id,
         licence,
-        d.qualification.trim(),
+        validate::optional(Field::Qualification, &d.qualification, 200)?.unwrap_or_default(),
         d.years_experience,
         d.fee_minor,
         currency,
-        d.biography.trim(),
+        validate::optional(Field::Biography, &d.biography, 5000)?.unwrap_or_default(),
         d.status,
         d.available,
-        d.room.trim(),
+        validate::optional(Field::Room, &d.room, 50)?.unwrap_or_default(),
         now,
         actor,
     ];
@@ -270,14 +326,23 @@ pub fn working_hours(conn: &Connection, doctor_id: &str) -> Result<Vec<WorkingBl
     )?;
     let rows = stmt
         .query_map([doctor_id], |r| {
-            Ok(WorkingBlock { weekday: r.get(0)?, start_minute: r.get(1)?, end_minute: r.get(2)?, slot_minutes: r.get(3)? })
+            Ok(WorkingBlock {
+                weekday: r.get(0)?,
+                start_minute: r.get(1)?,
+                end_minute: r.get(2)?,
+                slot_minutes: r.get(3)?,
+            })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// Replaces a doctor's weekly hours. Blocks of one day may not overlap.
-pub fn set_working_hours(w: &mut Write<'_>, doctor_id: &str, blocks: &[WorkingBlock]) -> Result<Vec<WorkingBlock>> {
+pub fn set_working_hours(
+    w: &mut Write<'_>,
+    doctor_id: &str,
+    blocks: &[WorkingBlock],
+) -> Result<Vec<WorkingBlock>> {
     doctor(w.conn(), doctor_id)?;
     let mut sorted = blocks.to_vec();
     sorted.sort_by_key(|b| (b.weekday, b.start_minute));
@@ -292,7 +357,10 @@ pub fn set_working_hours(w: &mut Write<'_>, doctor_id: &str, blocks: &[WorkingBl
             return Err(Error::invalid(Field::SlotMinutes, Reason::OutOfRange));
         }
     }
-    if sorted.windows(2).any(|p| p[0].weekday == p[1].weekday && p[1].start_minute < p[0].end_minute) {
+    if sorted
+        .windows(2)
+        .any(|p| p[0].weekday == p[1].weekday && p[1].start_minute < p[0].end_minute)
+    {
         return Err(Error::invalid(Field::StartMinute, Reason::Overlap));
     }
     let old: Vec<String> = w
@@ -331,18 +399,26 @@ fn exception_row(r: &Row<'_>) -> rusqlite::Result<ScheduleException> {
 /// Exceptions of one doctor (and the clinic-wide ones) that overlap [from, to).
 /// Exceptions overlapping [from, to): a doctor's own and the clinic-wide ones, or with no
 /// doctor given, every exception. The bounds are in the stored form (`ids::ts`).
-pub fn exceptions(conn: &Connection, doctor_id: Option<&str>, from: &str, to: &str) -> Result<Vec<ScheduleException>> {
+pub fn exceptions(
+    conn: &Connection,
+    doctor_id: Option<&str>,
+    from: &str,
+    to: &str,
+) -> Result<Vec<ScheduleException>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, doctor_id, kind, starts_at, ends_at, reason FROM schedule_exceptions
          WHERE (?1 IS NULL OR doctor_id IS NULL OR doctor_id = ?1) AND starts_at < ?3 AND ends_at > ?2
          ORDER BY starts_at",
     )?;
-    let rows = stmt.query_map(rusqlite::params![doctor_id, from, to], exception_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt
+        .query_map(rusqlite::params![doctor_id, from, to], exception_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 pub fn add_exception(w: &mut Write<'_>, e: &ScheduleException) -> Result<ScheduleException> {
-    let start = parse_ts(&e.starts_at).ok_or(Error::invalid(Field::StartsAt, Reason::InvalidFormat))?;
+    let start =
+        parse_ts(&e.starts_at).ok_or(Error::invalid(Field::StartsAt, Reason::InvalidFormat))?;
     let end = parse_ts(&e.ends_at).ok_or(Error::invalid(Field::EndsAt, Reason::InvalidFormat))?;
     if end <= start {
         return Err(Error::invalid(Field::EndsAt, Reason::OutOfRange));
@@ -350,6 +426,7 @@ pub fn add_exception(w: &mut Write<'_>, e: &ScheduleException) -> Result<Schedul
     if let Some(d) = &e.doctor_id {
         doctor(w.conn(), d)?;
     }
+    let reason = validate::optional(Field::Reason, &e.reason, 500)?.unwrap_or_default();
     let id = new_id();
     w.insert(
         Table::ScheduleExceptions,
@@ -357,9 +434,24 @@ pub fn add_exception(w: &mut Write<'_>, e: &ScheduleException) -> Result<Schedul
         "INSERT INTO schedule_exceptions (id, doctor_id, kind, starts_at, ends_at, reason,
                                           created_at, created_by, updated_at, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?8)",
-        rusqlite::params![id, e.doctor_id, e.kind, ts(start), ts(end), e.reason.trim(), w.now_ts(), w.actor_id()],
+        rusqlite::params![
+            id,
+            e.doctor_id,
+            e.kind,
+            ts(start),
+            ts(end),
+            reason,
+            w.now_ts(),
+            w.actor_id()
+        ],
     )?;
-    Ok(ScheduleException { id, starts_at: ts(start), ends_at: ts(end), ..e.clone() })
+    Ok(ScheduleException {
+        id,
+        starts_at: ts(start),
+        ends_at: ts(end),
+        reason,
+        ..e.clone()
+    })
 }
 
 pub fn remove_exception(w: &mut Write<'_>, id: &str) -> Result<()> {

@@ -56,9 +56,17 @@ fn overlaps(a: &Interval, b: &Interval) -> bool {
 
 /// Whether [start, end) lies inside one working block of its local day and clear of
 /// every exception.
-pub fn within_hours(blocks: &[WorkingBlock], exceptions: &[Interval], start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> bool {
+pub fn within_hours(
+    blocks: &[WorkingBlock],
+    exceptions: &[Interval],
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    tz: Tz,
+) -> bool {
     let date = local_date(tz, start);
-    let inside = day_blocks(blocks, date, tz).iter().any(|((s, e), _)| *s <= start && end <= *e);
+    let inside = day_blocks(blocks, date, tz)
+        .iter()
+        .any(|((s, e), _)| *s <= start && end <= *e);
     inside && !exceptions.iter().any(|x| overlaps(x, &(start, end)))
 }
 
@@ -95,9 +103,16 @@ pub fn free_slots(
                     while cursor < busy.len() && busy[cursor].1 <= s {
                         cursor += 1;
                     }
-                    let clash = busy[cursor..].iter().take_while(|b| b.0 < e).any(|b| overlaps(b, &(s, e)));
+                    let clash = busy[cursor..]
+                        .iter()
+                        .take_while(|b| b.0 < e)
+                        .any(|b| overlaps(b, &(s, e)));
                     if !clash {
-                        out.push(Slot { doctor_id: doctor_id.to_string(), starts_at: crate::ids::ts(s), ends_at: crate::ids::ts(e) });
+                        out.push(Slot {
+                            doctor_id: doctor_id.to_string(),
+                            starts_at: crate::ids::ts(s),
+                            ends_at: crate::ids::ts(e),
+                        });
                     }
                 }
                 s = e;
@@ -112,7 +127,12 @@ mod tests {
     use super::*;
 
     fn block(weekday: u8, start_h: u16, end_h: u16, slot: u16) -> WorkingBlock {
-        WorkingBlock { weekday, start_minute: start_h * 60, end_minute: end_h * 60, slot_minutes: slot }
+        WorkingBlock {
+            weekday,
+            start_minute: start_h * 60,
+            end_minute: end_h * 60,
+            slot_minutes: slot,
+        }
     }
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -123,16 +143,32 @@ mod tests {
     fn local_hours_become_utc() {
         let bkk: Tz = "Asia/Bangkok".parse().unwrap();
         // 2026-03-02 is a Monday; 09:00 in Bangkok is 02:00 UTC.
-        let b = day_blocks(&[block(1, 9, 12, 30)], NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(), bkk);
-        assert_eq!(b, vec![((t("2026-03-02T02:00:00Z"), t("2026-03-02T05:00:00Z")), 30)]);
-        assert!(day_blocks(&[block(1, 9, 12, 30)], NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(), bkk).is_empty());
+        let b = day_blocks(
+            &[block(1, 9, 12, 30)],
+            NaiveDate::from_ymd_opt(2026, 3, 2).unwrap(),
+            bkk,
+        );
+        assert_eq!(
+            b,
+            vec![((t("2026-03-02T02:00:00Z"), t("2026-03-02T05:00:00Z")), 30)]
+        );
+        assert!(day_blocks(
+            &[block(1, 9, 12, 30)],
+            NaiveDate::from_ymd_opt(2026, 3, 3).unwrap(),
+            bkk
+        )
+        .is_empty());
     }
 
     #[test]
     fn dst_days_keep_local_hours() {
         let berlin: Tz = "Europe/Berlin".parse().unwrap();
         // 2026-03-29 (Sunday) Berlin springs forward: 09:00 local is 07:00 UTC.
-        let b = day_blocks(&[block(7, 9, 10, 30)], NaiveDate::from_ymd_opt(2026, 3, 29).unwrap(), berlin);
+        let b = day_blocks(
+            &[block(7, 9, 10, 30)],
+            NaiveDate::from_ymd_opt(2026, 3, 29).unwrap(),
+            berlin,
+        );
         assert_eq!(b[0].0 .0, t("2026-03-29T07:00:00Z"));
     }
 
@@ -142,11 +178,48 @@ mod tests {
         let hours = [block(1, 9, 11, 30)];
         let busy = [(t("2026-03-02T09:30:00Z"), t("2026-03-02T10:00:00Z"))];
         let exc = [(t("2026-03-02T10:30:00Z"), t("2026-03-02T12:00:00Z"))];
-        let slots = free_slots("d", &hours, &exc, &busy, t("2026-03-02T00:00:00Z"), 1, t("2026-03-02T09:10:00Z"), utc);
+        let slots = free_slots(
+            "d",
+            &hours,
+            &exc,
+            &busy,
+            t("2026-03-02T00:00:00Z"),
+            1,
+            t("2026-03-02T09:10:00Z"),
+            utc,
+        );
         let starts: Vec<&str> = slots.iter().map(|s| s.starts_at.as_str()).collect();
-        assert_eq!(starts, vec!["2026-03-02T10:00:00.000000Z"], "09:00 has started, 09:30 busy, 10:30 blocked");
-        assert!(within_hours(&hours, &exc, t("2026-03-02T09:00:00Z"), t("2026-03-02T09:45:00Z"), utc));
-        assert!(!within_hours(&hours, &exc, t("2026-03-02T08:45:00Z"), t("2026-03-02T09:15:00Z"), utc), "starts before hours");
-        assert!(!within_hours(&hours, &exc, t("2026-03-02T10:15:00Z"), t("2026-03-02T10:45:00Z"), utc), "runs into an exception");
+        assert_eq!(
+            starts,
+            vec!["2026-03-02T10:00:00.000000Z"],
+            "09:00 has started, 09:30 busy, 10:30 blocked"
+        );
+        assert!(within_hours(
+            &hours,
+            &exc,
+            t("2026-03-02T09:00:00Z"),
+            t("2026-03-02T09:45:00Z"),
+            utc
+        ));
+        assert!(
+            !within_hours(
+                &hours,
+                &exc,
+                t("2026-03-02T08:45:00Z"),
+                t("2026-03-02T09:15:00Z"),
+                utc
+            ),
+            "starts before hours"
+        );
+        assert!(
+            !within_hours(
+                &hours,
+                &exc,
+                t("2026-03-02T10:15:00Z"),
+                t("2026-03-02T10:45:00Z"),
+                utc
+            ),
+            "runs into an exception"
+        );
     }
 }

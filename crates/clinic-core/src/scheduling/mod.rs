@@ -13,10 +13,12 @@ pub mod doctors;
 pub mod hours;
 
 pub use appointments::{
-    Appointment, AppointmentKind, AppointmentStatus, BookInput, CalendarEntry, CalendarQuery, FirstFreeQuery, HistoryEntry,
-    RescheduleInput, SlotQuery,
+    Appointment, AppointmentKind, AppointmentStatus, BookInput, CalendarEntry, CalendarQuery,
+    FirstFreeQuery, HistoryEntry, RescheduleInput, SlotQuery,
 };
-pub use doctors::{Doctor, DoctorStatus, ExceptionKind, ScheduleException, Specialization, WorkingBlock};
+pub use doctors::{
+    Doctor, DoctorStatus, ExceptionKind, ScheduleException, Specialization, WorkingBlock,
+};
 pub use hours::Slot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -51,6 +53,9 @@ pub enum Field {
     Duration,
     OverrideReason,
     Reason,
+    Qualification,
+    Biography,
+    Room,
     Doctor,
     Patient,
 }
@@ -65,10 +70,22 @@ pub enum Clash {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
-#[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "SchedulingError")]
+#[serde(
+    tag = "code",
+    content = "params",
+    rename_all = "snake_case",
+    rename = "SchedulingError"
+)]
 pub enum Error {
-    #[error("the {} already has an appointment then ({appointment_id} at {starts_at})", crate::names::name_of(clash))]
-    SlotTaken { appointment_id: String, clash: Clash, starts_at: String },
+    #[error(
+        "the {} already has an appointment then ({appointment_id} at {starts_at})",
+        crate::names::name_of(clash)
+    )]
+    SlotTaken {
+        appointment_id: String,
+        clash: Clash,
+        starts_at: String,
+    },
     #[error("outside the doctor's working hours, or during leave, a holiday or blocked time")]
     OutsideHours,
     #[error("this doctor is not taking appointments")]

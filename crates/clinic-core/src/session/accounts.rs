@@ -1,81 +1,85 @@
-//! Accounts and their key slots, changed together: an account that can sign in has a slot
-//! holding the database key under its password; a disabled account has none.
+//! Accounts and their key slots, changed together, in the order that a crash can't turn
+//! into access nobody meant to give or take:
+//! - a slot is written *before* the account row that needs it (creating an account,
+//!   re-enabling it, a new password), so no active account is ever without its slot;
+//! - a slot is removed *after* the row that disables the account is on disk.
+//!
+//! A crash between the two steps can leave a slot whose account is missing or disabled. Its
+//! password opens nothing through the app (sign-in needs an active account), and the next
+//! sign-in removes it (`signin::finish_login`).
 
 use super::auth;
+use super::keys::crash_point;
 use super::keyslots::KeySlots;
-use super::Error;
-use super::Cx;
+use super::{Cx, Error};
 use crate::error::Result;
-use crate::settings::{self, Language};
+use crate::ids::new_id;
+use crate::settings;
 use crate::staff::{self, NewStaff, SetActive, Staff};
-use crate::store::{DbKey, Write};
-
-/// Creates the account row and its slot in `w`'s transaction; the slot file is saved by
-/// the caller inside the same transaction.
-pub(crate) fn create_in(
-    w: &mut Write<'_>,
-    slots: &mut KeySlots,
-    key: &DbKey,
-    input: &NewStaff,
-    default_language: Language,
-    must_change: bool,
-) -> Result<Staff> {
-    let username = crate::validate::username(&input.username, staff::Field::Username)?;
-    auth::check_password_policy(&input.initial_password, &username)?;
-    let created = staff::create(w, input, default_language, must_change)?;
-    slots.set_staff(&created.id, &created.username, &input.initial_password, key)?;
-    Ok(created)
-}
-
-fn slots_and_key(cx: &Cx) -> Result<(KeySlots, DbKey)> {
-    let db = cx.db()?;
-    let slots = KeySlots::load(cx.host().data_dir())?;
-    Ok((slots, db.key().clone()))
-}
 
 /// A new account that must change its password at first sign-in.
 pub fn create(cx: &Cx, input: &NewStaff) -> Result<Staff> {
-    let (mut slots, key) = slots_and_key(cx)?;
+    let dir = cx.host().data_dir();
+    let username = crate::validate::username(&input.username, staff::Field::Username)?;
+    auth::check_password_policy(&input.initial_password, &username)?;
     let lang = cx.read(settings::clinic)?.default_language;
-    cx.write(|w| {
-        let created = create_in(w, &mut slots, &key, input, lang, true)?;
-        slots.save()?;
-        Ok(created)
-    })
+    let key = cx.db()?.key();
+    let id = new_id();
+    KeySlots::modify(dir, |s| {
+        s.set_staff(&id, &username, &input.initial_password, &key)
+    })?;
+    crash_point("account_slot_saved");
+    let created = cx.write_durable(|w| staff::create(w, &id, input, lang, true));
+    if created.is_err() {
+        // Refused (a taken username, a bad field): the slot goes again.
+        KeySlots::modify(dir, |s| {
+            s.remove_staff(&id);
+            Ok(())
+        })?;
+    }
+    created
 }
 
 /// Disabling removes the account's key slot: the password no longer opens anything.
 /// Re-enabling needs a new initial password (a new slot).
 pub fn set_active(cx: &Cx, input: &SetActive) -> Result<Staff> {
+    let dir = cx.host().data_dir();
     let acting = cx.staff_id()?.to_string();
-    let (mut slots, key) = slots_and_key(cx)?;
-    cx.write(|w| {
-        let person = staff::set_active(w, &input.id, input.active, &acting)?;
-        if input.active {
-            let pw = input.initial_password.as_deref().unwrap_or("");
-            auth::check_password_policy(pw, &person.username)?;
+    let person = cx.read(|c| staff::get(c, &input.id))?;
+    if input.active {
+        let pw = input.initial_password.as_deref().unwrap_or("");
+        auth::check_password_policy(pw, &person.username)?;
+        let key = cx.db()?.key();
+        KeySlots::modify(dir, |s| s.set_staff(&person.id, &person.username, pw, &key))?;
+        return cx.write_durable(|w| {
+            staff::set_active(w, &person.id, true, &acting)?;
             staff::password_changed(w, &person.id, true)?;
-            slots.set_staff(&person.id, &person.username, pw, &key)?;
-        } else {
-            slots.remove_staff(&person.id);
-        }
-        slots.save()?;
-        staff::get(w.conn(), &person.id)
-    })
+            staff::get(w.conn(), &person.id)
+        });
+    }
+    let disabled = cx.write_durable(|w| staff::set_active(w, &person.id, false, &acting))?;
+    crash_point("account_disabled");
+    KeySlots::modify(dir, |s| {
+        s.remove_staff(&person.id);
+        Ok(())
+    })?;
+    Ok(disabled)
 }
 
-/// An administrator sets a new password; the person must change it at next sign-in.
+/// An administrator sets a new password; the person must change it at next sign-in. The
+/// new password gets a new key pair: the old one reaches no key given after this.
 pub fn reset_password(cx: &Cx, id: &str, new_password: &str) -> Result<Staff> {
-    let (mut slots, key) = slots_and_key(cx)?;
-    cx.write(|w| {
-        let person = staff::get(w.conn(), id)?;
-        if !person.active {
-            return Err(Error::AccountDisabled.into());
-        }
-        auth::check_password_policy(new_password, &person.username)?;
+    let person = cx.read(|c| staff::get(c, id))?;
+    if !person.active {
+        return Err(Error::AccountDisabled.into());
+    }
+    auth::check_password_policy(new_password, &person.username)?;
+    let key = cx.db()?.key();
+    KeySlots::modify(cx.host().data_dir(), |s| {
+        s.set_staff(&person.id, &person.username, new_password, &key)
+    })?;
+    cx.write_durable(|w| {
         staff::password_changed(w, &person.id, true)?;
-        slots.set_staff(&person.id, &person.username, new_password, &key)?;
-        slots.save()?;
         staff::get(w.conn(), &person.id)
     })
 }

@@ -15,7 +15,10 @@ const COMMON_PASSWORDS: &str = include_str!("../../../../assets/common-passwords
 
 fn is_common(password: &str) -> bool {
     let p = password.to_lowercase();
-    COMMON_PASSWORDS.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).any(|l| l.to_lowercase() == p)
+    COMMON_PASSWORDS
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .any(|l| l.to_lowercase() == p)
 }
 
 /// Refuses short, common and username-derived passwords. Length counts characters,
@@ -23,10 +26,18 @@ fn is_common(password: &str) -> bool {
 pub fn check_password_policy(password: &str, username: &str) -> Result<()> {
     let n = password.chars().count();
     if n < MIN_PASSWORD_CHARS {
-        return Err(Error::invalid_limit(Field::Password, Reason::TooShort, MIN_PASSWORD_CHARS as i64));
+        return Err(Error::invalid_limit(
+            Field::Password,
+            Reason::TooShort,
+            MIN_PASSWORD_CHARS as i64,
+        ));
     }
     if n > MAX_PASSWORD_CHARS {
-        return Err(Error::invalid_limit(Field::Password, Reason::TooLong, MAX_PASSWORD_CHARS as i64));
+        return Err(Error::invalid_limit(
+            Field::Password,
+            Reason::TooLong,
+            MAX_PASSWORD_CHARS as i64,
+        ));
     }
     let distinct = {
         let mut c: Vec<char> = password.chars().collect();
@@ -36,7 +47,10 @@ pub fn check_password_policy(password: &str, username: &str) -> Result<()> {
     };
     let lower = password.to_lowercase();
     let user = username.trim().to_lowercase();
-    if is_common(password) || distinct < 4 || (!user.is_empty() && lower.contains(&user) && user.len() * 2 >= n) {
+    if is_common(password)
+        || distinct < 4
+        || (!user.is_empty() && lower.contains(&user) && user.len() * 2 >= n)
+    {
         return Err(Error::invalid(Field::Password, Reason::TooCommon));
     }
     Ok(())
@@ -50,11 +64,25 @@ const TOTP_DIGITS: usize = 6;
 const TOTP_STEP: u64 = 30;
 const TOTP_SKEW: u64 = 1;
 
-fn totp(secret: &[u8], algorithm: Algorithm, digits: usize, issuer: &str, account: &str) -> Result<TOTP> {
+fn totp(
+    secret: &[u8],
+    algorithm: Algorithm,
+    digits: usize,
+    issuer: &str,
+    account: &str,
+) -> Result<TOTP> {
     // totp-rs refuses ':' in issuer and label (it separates them in the otpauth URL).
     let clean = |s: &str| s.replace(':', " ");
-    TOTP::new(algorithm, digits, 0, TOTP_STEP, secret.to_vec(), Some(clean(issuer)), clean(account))
-        .map_err(|e| Error::Internal(format!("TOTP setup: {e}")))
+    TOTP::new(
+        algorithm,
+        digits,
+        0,
+        TOTP_STEP,
+        secret.to_vec(),
+        Some(clean(issuer)),
+        clean(account),
+    )
+    .map_err(|e| Error::Internal(format!("TOTP setup: {e}")))
 }
 
 /// A fresh 160-bit secret, base32 as authenticator apps show it.
@@ -68,8 +96,28 @@ pub struct Enrolment {
     pub qr_png_base64: String,
 }
 
-pub fn enrolment(secret_base32: &str, issuer: &str, account: &str) -> Result<Enrolment> {
-    let t = totp(&base32_decode(secret_base32)?, Algorithm::SHA1, TOTP_DIGITS, issuer, account)?;
+/// What an authenticator app lists an account as: the issuer is always "ClinicDesk", and
+/// the label is the username with the start of the clinic's name, so a person working at two
+/// clinics tells them apart. Both stay short whatever the clinic is called: the otpauth URL
+/// carries the issuer twice, URL-encoded (a Thai letter is 9 bytes there), and a QR code
+/// holds at most about 2,300 bytes.
+pub const TOTP_ISSUER: &str = "ClinicDesk";
+const LABEL_CLINIC_CHARS: usize = 24;
+
+pub fn enrolment_label(username: &str, clinic_name: &str) -> String {
+    let clinic: String = clinic_name.chars().take(LABEL_CLINIC_CHARS).collect();
+    format!("{username} ({})", clinic.trim())
+}
+
+pub fn enrolment(secret_base32: &str, username: &str, clinic_name: &str) -> Result<Enrolment> {
+    let label = enrolment_label(username, clinic_name);
+    let t = totp(
+        &base32_decode(secret_base32)?,
+        Algorithm::SHA1,
+        TOTP_DIGITS,
+        TOTP_ISSUER,
+        &label,
+    )?;
     Ok(Enrolment {
         secret_base32: secret_base32.to_string(),
         otpauth_url: t.get_url(),
@@ -79,7 +127,14 @@ pub fn enrolment(secret_base32: &str, issuer: &str, account: &str) -> Result<Enr
 
 /// The code for the step containing `unix_time`.
 pub fn totp_code(secret_base32: &str, unix_time: u64) -> Result<String> {
-    Ok(totp(&base32_decode(secret_base32)?, Algorithm::SHA1, TOTP_DIGITS, "x", "x")?.generate(unix_time))
+    Ok(totp(
+        &base32_decode(secret_base32)?,
+        Algorithm::SHA1,
+        TOTP_DIGITS,
+        "x",
+        "x",
+    )?
+    .generate(unix_time))
 }
 
 /// Which time step `code` belongs to, within one step of `unix_time`. Callers refuse
@@ -89,7 +144,13 @@ pub fn totp_matching_step(secret_base32: &str, code: &str, unix_time: u64) -> Re
     if code.len() != TOTP_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(None);
     }
-    let t = totp(&base32_decode(secret_base32)?, Algorithm::SHA1, TOTP_DIGITS, "x", "x")?;
+    let t = totp(
+        &base32_decode(secret_base32)?,
+        Algorithm::SHA1,
+        TOTP_DIGITS,
+        "x",
+        "x",
+    )?;
     let now_step = unix_time / TOTP_STEP;
     for step in now_step.saturating_sub(TOTP_SKEW)..=now_step + TOTP_SKEW {
         if constant_eq(t.generate(step * TOTP_STEP).as_bytes(), code.as_bytes()) {
@@ -145,7 +206,9 @@ fn base32_decode(s: &str) -> Result<Vec<u8>> {
 // once; only their SHA-256 is stored.
 
 pub fn new_recovery_codes() -> Vec<String> {
-    (0..RECOVERY_CODES).map(|_| group(&random_code(10), 5)).collect()
+    (0..RECOVERY_CODES)
+        .map(|_| group(&random_code(10), 5))
+        .collect()
 }
 
 pub fn hash_recovery_code(code: &str) -> String {
@@ -176,9 +239,27 @@ mod tests {
             (20000000000, "65353130", "77737706", "47863826"),
         ];
         for (t, c1, c256, c512) in vectors {
-            assert_eq!(totp(&sha1, Algorithm::SHA1, 8, "i", "a").unwrap().generate(t), c1, "SHA1 at {t}");
-            assert_eq!(totp(&sha256, Algorithm::SHA256, 8, "i", "a").unwrap().generate(t), c256, "SHA256 at {t}");
-            assert_eq!(totp(&sha512, Algorithm::SHA512, 8, "i", "a").unwrap().generate(t), c512, "SHA512 at {t}");
+            assert_eq!(
+                totp(&sha1, Algorithm::SHA1, 8, "i", "a")
+                    .unwrap()
+                    .generate(t),
+                c1,
+                "SHA1 at {t}"
+            );
+            assert_eq!(
+                totp(&sha256, Algorithm::SHA256, 8, "i", "a")
+                    .unwrap()
+                    .generate(t),
+                c256,
+                "SHA256 at {t}"
+            );
+            assert_eq!(
+                totp(&sha512, Algorithm::SHA512, 8, "i", "a")
+                    .unwrap()
+                    .generate(t),
+                c512,
+                "SHA512 at {t}"
+            );
         }
         // And our 6-digit configuration is the last six digits of the same HOTP value.
         let secret = base32_encode(&sha1);
@@ -192,9 +273,33 @@ mod tests {
         let t = 1_800_000_000;
         let code = totp_code(&s, t).unwrap();
         assert_eq!(totp_matching_step(&s, &code, t).unwrap(), Some(t / 30));
-        assert_eq!(totp_matching_step(&s, &code, t + 30).unwrap(), Some(t / 30), "one step late is fine");
-        assert_eq!(totp_matching_step(&s, &code, t + 90).unwrap(), None, "three steps late is not");
+        assert_eq!(
+            totp_matching_step(&s, &code, t + 30).unwrap(),
+            Some(t / 30),
+            "one step late is fine"
+        );
+        assert_eq!(
+            totp_matching_step(&s, &code, t + 90).unwrap(),
+            None,
+            "three steps late is not"
+        );
         assert_eq!(totp_matching_step(&s, "12345", t).unwrap(), None);
+    }
+
+    #[test]
+    fn enrolment_fits_a_qr_code_for_the_longest_clinic_names() {
+        let s = new_totp_secret();
+        for letter in ["ก", "Ж", "W", "ที่"] {
+            let name = letter.repeat(200 / letter.chars().count());
+            let username = "a".repeat(32);
+            let e = enrolment(&s, &username, &name).unwrap_or_else(|e| panic!("{letter}: {e}"));
+            assert!(e.qr_png_base64.len() > 100, "a QR image for {letter}");
+            assert!(
+                e.otpauth_url.contains("issuer=ClinicDesk"),
+                "{}",
+                e.otpauth_url
+            );
+        }
     }
 
     #[test]
@@ -208,13 +313,25 @@ mod tests {
 
     #[test]
     fn password_policy() {
-        let code = |p: &str| check_password_policy(p, "ann.lee").err().map(|e| e.params()["reason"].clone());
+        let code = |p: &str| {
+            check_password_policy(p, "ann.lee")
+                .err()
+                .map(|e| e.params()["reason"].clone())
+        };
         assert_eq!(code("short1"), Some("too_short".into()));
         assert_eq!(code("Password123"), Some("too_common".into()));
         assert_eq!(code("aaaaaaaaaaaa"), Some("too_common".into()));
-        assert_eq!(code("ann.lee2024!"), Some("too_common".into()), "username plus a little");
+        assert_eq!(
+            code("ann.lee2024!"),
+            Some("too_common".into()),
+            "username plus a little"
+        );
         assert_eq!(code("пароль12345"), Some("too_common".into()));
-        assert_eq!(code("ห้องตรวจสามชั้นบน"), None, "Thai passphrase counts characters");
+        assert_eq!(
+            code("ห้องตรวจสามชั้นบน"),
+            None,
+            "Thai passphrase counts characters"
+        );
         assert_eq!(code("violet-tram-Kettle"), None);
     }
 
@@ -226,7 +343,10 @@ mod tests {
         d.sort();
         d.dedup();
         assert_eq!(d.len(), 10);
-        assert_eq!(hash_recovery_code(&codes[0].to_lowercase().replace('-', " ")), hash_recovery_code(&codes[0]));
+        assert_eq!(
+            hash_recovery_code(&codes[0].to_lowercase().replace('-', " ")),
+            hash_recovery_code(&codes[0])
+        );
         assert!(looks_like_recovery_code(&codes[0]));
         assert!(!looks_like_recovery_code("123456"));
     }

@@ -3,6 +3,7 @@
 //! reaches up into `Core`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -20,11 +21,26 @@ pub struct Host {
     dir: PathBuf,
     clock: Clock,
     state: Mutex<State>,
+    rekey: RekeyState,
+}
+
+/// A re-key's progress, read without the session lock (the progress bar polls it while the
+/// re-key holds the database).
+#[derive(Default)]
+pub(crate) struct RekeyState {
+    pub running: AtomicBool,
+    pub done: AtomicU64,
+    pub total: AtomicU64,
 }
 
 impl Host {
     pub(crate) fn new(dir: PathBuf, clock: Clock) -> Host {
-        Host { dir, clock, state: Mutex::new(State::default()) }
+        Host {
+            dir,
+            clock,
+            state: Mutex::new(State::default()),
+            rekey: RekeyState::default(),
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -37,6 +53,10 @@ impl Host {
 
     pub fn now(&self) -> DateTime<Utc> {
         (self.clock)()
+    }
+
+    pub(crate) fn rekey(&self) -> &RekeyState {
+        &self.rekey
     }
 
     /// The sign-in state. Held briefly: never across SQL, except while signing in (which
@@ -57,8 +77,18 @@ pub struct Cx<'a> {
 }
 
 impl<'a> Cx<'a> {
-    pub(crate) fn new(host: &'a Host, now: DateTime<Utc>, db: Option<Arc<Db>>, session: Option<Session>) -> Cx<'a> {
-        Cx { host, now, db, session }
+    pub(crate) fn new(
+        host: &'a Host,
+        now: DateTime<Utc>,
+        db: Option<Arc<Db>>,
+        session: Option<Session>,
+    ) -> Cx<'a> {
+        Cx {
+            host,
+            now,
+            db,
+            session,
+        }
     }
 
     pub fn host(&self) -> &'a Host {
@@ -71,7 +101,9 @@ impl<'a> Cx<'a> {
 
     /// The open database (someone is signed in on this PC).
     pub fn db(&self) -> Result<&Arc<Db>> {
-        self.db.as_ref().ok_or_else(|| Error::NotAuthenticated.into())
+        self.db
+            .as_ref()
+            .ok_or_else(|| Error::NotAuthenticated.into())
     }
 
     /// The database if it is open, for public commands that show less without it.
@@ -80,7 +112,9 @@ impl<'a> Cx<'a> {
     }
 
     pub fn session(&self) -> Result<&Session> {
-        self.session.as_ref().ok_or_else(|| Error::NotAuthenticated.into())
+        self.session
+            .as_ref()
+            .ok_or_else(|| Error::NotAuthenticated.into())
     }
 
     /// The signed-in person as the audit trail names them.
@@ -115,5 +149,12 @@ impl<'a> Cx<'a> {
     pub fn write<T>(&self, f: impl FnOnce(&mut Write<'_>) -> Result<T>) -> Result<T> {
         let actor = self.actor()?;
         self.db()?.write(&actor, f)
+    }
+
+    /// The same, on disk before it returns (`Db::write_durable`): for changes that go with a
+    /// key slot.
+    pub fn write_durable<T>(&self, f: impl FnOnce(&mut Write<'_>) -> Result<T>) -> Result<T> {
+        let actor = self.actor()?;
+        self.db()?.write_durable(&actor, f)
     }
 }

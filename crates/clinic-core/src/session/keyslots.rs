@@ -1,14 +1,29 @@
-//! Key slots, as disk-encryption tools have them.
+//! Key slots, as disk-encryption tools have them, with one twist that makes re-keying work.
 //!
-//! The database key is random. Each active account has a slot holding that key
-//! wrapped (XChaCha20-Poly1305) under a key derived with argon2id from the person's
-//! password; the recovery key has a slot of its own. The slot file sits beside the
-//! database and holds usernames, salts, wrapped keys and failed-attempt counters,
-//! never patient data. The counters live here, not in the database, because a
-//! wrong password cannot open the database: so they survive restarts.
+//! The database key is random. Each active account (and the recovery key) has a slot with
+//! its own X25519 key pair: the secret half wrapped (XChaCha20-Poly1305) under a key derived
+//! with argon2id from the person's password, and the database key sealed to the public half
+//! (a sealed box). Signing in: password → secret key → database key.
 //!
-//! Writes are atomic (temp file + rename) and keep the previous version as `.bak`.
+//! Because the database key is sealed to public keys, an administrator can give every active
+//! account a *new* database key without knowing anyone's password: that is re-keying
+//! (`session::rekey`). Old copies of the slot file then open nothing: their slots seal the old
+//! key, and a disabled account or a changed password has no slot sealing the new one. A new
+//! or changed password always gets a new key pair, so an old password never reaches a later
+//! key.
+//!
+//! The slot file sits beside the database and holds usernames, salts, public keys, wrapped
+//! secrets, sealed keys, failed-attempt counters and the failed sign-ins not yet audited, never
+//! patient data. The counters live here, not in the database, because a wrong password cannot
+//! open the database: so they survive restarts.
+//!
+//! Every change is a read-modify-write under an exclusive lock on `keyslots.lock`
+//! (`KeySlots::modify`), written to a temporary file of its own and renamed into place, so two
+//! app instances never lose each other's changes. No copy of an earlier version is kept.
+//! Format 1 (the database key wrapped straight under the password) is still read; a slot is
+//! upgraded the next time its owner signs in.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -18,6 +33,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use super::Error;
@@ -26,6 +42,12 @@ use crate::ids::random_bytes;
 use crate::store::DbKey;
 
 pub const SLOT_FILE: &str = "keyslots.json";
+const LOCK_FILE: &str = "keyslots.lock";
+/// Left by versions that kept the previous slot file: it would still open the database with
+/// a revoked password, so it is removed whenever the slot file is written.
+const STALE_BACKUP: &str = "keyslots.json.bak";
+
+const FORMAT: u32 = 2;
 
 /// argon2id cost. OWASP's floor is m=19 MiB, t=2, p=1 (or m=46 MiB, t=1); this is stronger
 /// on both counts and still unlocks in well under a second (see BENCHMARKS.md).
@@ -37,6 +59,9 @@ pub const KDF_P: u32 = 1;
 pub const FREE_ATTEMPTS: u32 = 5;
 const FIRST_DELAY_SECS: i64 = 30;
 const MAX_DELAY_SECS: i64 = 30 * 60;
+/// Unknown usernames tried, and failed sign-ins waiting to be audited, kept at most.
+const UNKNOWN_KEPT: usize = 1000;
+const FAILURES_KEPT: usize = 500;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SlotFile {
@@ -44,6 +69,13 @@ struct SlotFile {
     /// Ties the slot file to its database; a slot file from another clinic is refused.
     database_id: String,
     slots: Vec<Slot>,
+    /// Attempts on usernames that have no slot, so they wait exactly as real ones do.
+    #[serde(default)]
+    unknown: Vec<Attempts>,
+    /// Failed sign-ins since the last successful one: the next sign-in writes them into the
+    /// audit trail (a wrong password can't open the database to write them at once).
+    #[serde(default)]
+    failed_signins: Vec<FailedSignin>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,16 +94,56 @@ pub enum Owner {
     Recovery,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Attempts {
+    /// SHA-256 of the database id and the lower-cased username.
+    who: String,
+    failed_attempts: u32,
+    last_failed_at: Option<DateTime<Utc>>,
+}
+
+/// A sign-in that failed, as the audit trail will record it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedSignin {
+    pub at: DateTime<Utc>,
+    /// As typed (at most 64 characters): it may be nobody's.
+    pub username: String,
+    /// "password", "second_factor", "unlock", "recovery_key".
+    pub step: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Slot {
     pub owner: Owner,
     pub kdf: Kdf,
     nonce: String,
-    wrapped_key: String,
+    /// Format 2: the slot's X25519 secret key, wrapped under the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrapped_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    public_key: Option<String>,
+    /// Format 2: the database key, sealed to `public_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_key: Option<String>,
+    /// During a re-key: the new database key, sealed to `public_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_next: Option<String>,
+    /// Format 1: the database key wrapped straight under the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wrapped_key: Option<String>,
     #[serde(default)]
     pub failed_attempts: u32,
     #[serde(default)]
     pub last_failed_at: Option<DateTime<Utc>>,
+}
+
+/// What a password (or the recovery key) opened: the database key, and during an unfinished
+/// re-key the new one too. The caller tries them in order.
+pub struct Opened {
+    pub staff_id: String,
+    pub keys: Vec<DbKey>,
+    /// A format-1 slot: re-create it (with the password just checked) to upgrade it.
+    pub legacy: bool,
 }
 
 impl Slot {
@@ -83,15 +155,25 @@ impl Slot {
         matches!(&self.owner, Owner::Staff { staff_id, .. } if staff_id == id)
     }
 
+    fn staff_id(&self) -> Option<&str> {
+        match &self.owner {
+            Owner::Staff { staff_id, .. } => Some(staff_id),
+            Owner::Recovery => None,
+        }
+    }
+
     /// Seconds until another attempt is allowed, if it has to wait.
     pub fn wait_secs(&self, now: DateTime<Utc>) -> Option<u64> {
-        if self.failed_attempts < FREE_ATTEMPTS {
-            return None;
-        }
-        let last = self.last_failed_at?;
-        let until = last + Duration::seconds(lockout_delay_secs(self.failed_attempts));
-        (until > now).then(|| (until - now).num_seconds().max(1) as u64)
+        wait_secs(self.failed_attempts, self.last_failed_at, now)
     }
+}
+
+fn wait_secs(failed: u32, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<u64> {
+    if failed < FREE_ATTEMPTS {
+        return None;
+    }
+    let until = last? + Duration::seconds(lockout_delay_secs(failed));
+    (until > now).then(|| (until - now).num_seconds().max(1) as u64)
 }
 
 /// The wait after `failed` failures: 30 s after the fifth, doubling, at most 30 min.
@@ -103,69 +185,183 @@ pub fn lockout_delay_secs(failed: u32) -> i64 {
     (FIRST_DELAY_SECS << doublings).min(MAX_DELAY_SECS)
 }
 
-fn aad(owner: &Owner, database_id: &str) -> Vec<u8> {
+fn corrupt(detail: impl Into<String>) -> crate::Error {
+    Error::KeyslotCorrupt {
+        detail: detail.into(),
+    }
+    .into()
+}
+
+fn aad(owner: &Owner, database_id: &str, format: u32) -> Vec<u8> {
     let who = match owner {
         Owner::Staff { staff_id, .. } => format!("staff:{staff_id}"),
         Owner::Recovery => "recovery".into(),
     };
-    format!("clinicdesk-slot-v1|{database_id}|{who}").into_bytes()
+    format!("clinicdesk-slot-v{format}|{database_id}|{who}").into_bytes()
 }
 
 fn derive(secret: &[u8], kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>> {
     if kdf.alg != "argon2id" {
-        return Err(Error::KeyslotCorrupt { detail: format!("unknown KDF {}", kdf.alg) }.into());
+        return Err(corrupt(format!("unknown KDF {}", kdf.alg)));
     }
-    let salt = B64.decode(&kdf.salt).map_err(|_| Error::KeyslotCorrupt { detail: "bad salt".into() })?;
-    let params = Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32)).map_err(|e| Error::KeyslotCorrupt { detail: e.to_string() })?;
+    let salt = B64.decode(&kdf.salt).map_err(|_| corrupt("bad salt"))?;
+    let params =
+        Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32)).map_err(|e| corrupt(e.to_string()))?;
     let mut out = Zeroizing::new([0u8; 32]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password_into(secret, &salt, out.as_mut())
-        .map_err(|e| Error::KeyslotCorrupt { detail: e.to_string() })?;
+        .map_err(|e| corrupt(e.to_string()))?;
     Ok(out)
 }
 
-fn wrap(owner: Owner, secret: &[u8], key: &DbKey, database_id: &str) -> Result<Slot> {
-    let kdf = Kdf { alg: "argon2id".into(), m_kib: KDF_M_KIB, t: KDF_T, p: KDF_P, salt: B64.encode(random_bytes::<16>()) };
+fn b64(s: &Option<String>, what: &str) -> Result<Vec<u8>> {
+    B64.decode(s.as_deref().ok_or_else(|| corrupt(format!("no {what}")))?)
+        .map_err(|_| corrupt(format!("bad {what}")))
+}
+
+fn key32(bytes: &[u8]) -> Result<DbKey> {
+    let key: [u8; 32] = bytes.try_into().map_err(|_| corrupt("wrong key length"))?;
+    Ok(Zeroizing::new(key))
+}
+
+fn seal(public: &crypto_box::PublicKey, key: &DbKey) -> Result<String> {
+    let sealed = public
+        .seal(&mut crypto_box::aead::OsRng, key.as_slice())
+        .map_err(|_| crate::Error::internal("sealing failed"))?;
+    Ok(B64.encode(sealed))
+}
+
+fn unseal(secret: &crypto_box::SecretKey, sealed: &str) -> Result<DbKey> {
+    let bytes = B64.decode(sealed).map_err(|_| corrupt("bad sealed key"))?;
+    let plain = Zeroizing::new(
+        secret
+            .unseal(&bytes)
+            .map_err(|_| corrupt("sealed key does not open"))?,
+    );
+    key32(&plain)
+}
+
+/// A new format-2 slot: a fresh key pair, its secret wrapped under `secret` (a password or
+/// the recovery key), `key` sealed to it.
+fn new_slot(owner: Owner, secret: &[u8], key: &DbKey, database_id: &str) -> Result<Slot> {
+    let kdf = Kdf {
+        alg: "argon2id".into(),
+        m_kib: KDF_M_KIB,
+        t: KDF_T,
+        p: KDF_P,
+        salt: B64.encode(random_bytes::<16>()),
+    };
     let kek = derive(secret, &kdf)?;
+    let pair = crypto_box::SecretKey::from(*Zeroizing::new(random_bytes::<32>()));
     let nonce = random_bytes::<24>();
-    let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
-    let wrapped = cipher
-        .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_slice(), aad: &aad(&owner, database_id) })
+    let wrapped = XChaCha20Poly1305::new(kek.as_ref().into())
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: Zeroizing::new(pair.to_bytes()).as_slice(),
+                aad: &aad(&owner, database_id, FORMAT),
+            },
+        )
         .map_err(|_| crate::Error::internal("key wrapping failed"))?;
+    let public = pair.public_key();
     Ok(Slot {
         owner,
         kdf,
         nonce: B64.encode(nonce),
-        wrapped_key: B64.encode(wrapped),
+        wrapped_secret: Some(B64.encode(wrapped)),
+        public_key: Some(B64.encode(public.as_bytes())),
+        sealed_key: Some(seal(&public, key)?),
+        sealed_next: None,
+        wrapped_key: None,
         failed_attempts: 0,
         last_failed_at: None,
     })
 }
 
-/// `None` when the secret is wrong.
-fn unwrap(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<DbKey>> {
+/// The keys `secret` opens in `slot`; `None` when the secret is wrong.
+fn open_slot(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<(Vec<DbKey>, bool)>> {
     let kek = derive(secret, &slot.kdf)?;
-    let nonce = B64.decode(&slot.nonce).map_err(|_| Error::KeyslotCorrupt { detail: "bad nonce".into() })?;
-    let wrapped = B64.decode(&slot.wrapped_key).map_err(|_| Error::KeyslotCorrupt { detail: "bad wrapped key".into() })?;
+    let nonce = B64.decode(&slot.nonce).map_err(|_| corrupt("bad nonce"))?;
     if nonce.len() != 24 {
-        return Err(Error::KeyslotCorrupt { detail: "bad nonce length".into() }.into());
+        return Err(corrupt("bad nonce length"));
     }
     let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
-    match cipher.decrypt(XNonce::from_slice(&nonce), Payload { msg: &wrapped, aad: &aad(&slot.owner, database_id) }) {
-        Ok(plain) => {
-            let plain = Zeroizing::new(plain);
-            let key: [u8; 32] =
-                plain.as_slice().try_into().map_err(|_| Error::KeyslotCorrupt { detail: "wrong key length".into() })?;
-            Ok(Some(Zeroizing::new(key)))
-        }
-        Err(_) => Ok(None),
+    let legacy = slot.wrapped_key.is_some();
+    let (wrapped, format) = if legacy {
+        (b64(&slot.wrapped_key, "wrapped key")?, 1)
+    } else {
+        (b64(&slot.wrapped_secret, "wrapped secret")?, FORMAT)
+    };
+    let Ok(plain) = cipher.decrypt(
+        XNonce::from_slice(&nonce),
+        Payload {
+            msg: &wrapped,
+            aad: &aad(&slot.owner, database_id, format),
+        },
+    ) else {
+        return Ok(None);
+    };
+    let plain = Zeroizing::new(plain);
+    if legacy {
+        return Ok(Some((vec![key32(&plain)?], true)));
     }
+    let secret_bytes: [u8; 32] = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("wrong secret length"))?;
+    let sk = crypto_box::SecretKey::from(*Zeroizing::new(secret_bytes));
+    let mut keys = vec![unseal(
+        &sk,
+        slot.sealed_key
+            .as_deref()
+            .ok_or_else(|| corrupt("no sealed key"))?,
+    )?];
+    if let Some(next) = &slot.sealed_next {
+        keys.push(unseal(&sk, next)?);
+    }
+    Ok(Some((keys, false)))
+}
+
+/// The same work as a real slot, for a username that has none: the answer takes as long.
+fn decoy(password: &str) {
+    let _ = derive(
+        password.as_bytes(),
+        &Kdf {
+            alg: "argon2id".into(),
+            m_kib: KDF_M_KIB,
+            t: KDF_T,
+            p: KDF_P,
+            salt: B64.encode([0u8; 16]),
+        },
+    );
 }
 
 /// The slot file of one data folder.
 pub struct KeySlots {
     path: PathBuf,
     file: SlotFile,
+}
+
+/// An exclusive lock on the data folder's slot file, held while it is read, changed and
+/// written back (released when dropped).
+struct SlotLock(std::fs::File);
+
+impl SlotLock {
+    fn take(dir: &Path) -> Result<SlotLock> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))?;
+        f.lock()?;
+        Ok(SlotLock(f))
+    }
+}
+
+impl Drop for SlotLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
 }
 
 impl KeySlots {
@@ -177,12 +373,18 @@ impl KeySlots {
         Self::path_in(dir).exists()
     }
 
-    pub fn create(dir: &Path, database_id: &str) -> Result<KeySlots> {
-        let path = Self::path_in(dir);
-        if path.exists() {
-            return Err(Error::AlreadyInitialized.into());
+    /// A new, empty slot file (not yet written) for the database `database_id`, in `dir`.
+    pub fn create(dir: &Path, database_id: &str) -> KeySlots {
+        KeySlots {
+            path: Self::path_in(dir),
+            file: SlotFile {
+                format: FORMAT,
+                database_id: database_id.into(),
+                slots: vec![],
+                unknown: vec![],
+                failed_signins: vec![],
+            },
         }
-        Ok(KeySlots { path, file: SlotFile { format: 1, database_id: database_id.into(), slots: vec![] } })
     }
 
     pub fn load(dir: &Path) -> Result<KeySlots> {
@@ -190,30 +392,69 @@ impl KeySlots {
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::KeyslotMissing { path: path.display().to_string() }.into())
+                return Err(Error::KeyslotMissing {
+                    path: path.display().to_string(),
+                }
+                .into())
             }
             Err(e) => return Err(e.into()),
         };
-        let file: SlotFile = serde_json::from_slice(&bytes).map_err(|e| Error::KeyslotCorrupt { detail: e.to_string() })?;
-        if file.format != 1 {
-            return Err(Error::KeyslotCorrupt { detail: format!("unknown format {}", file.format) }.into());
+        let file: SlotFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        if !(1..=FORMAT).contains(&file.format) {
+            return Err(corrupt(format!("unknown format {}", file.format)));
         }
         Ok(KeySlots { path, file })
     }
 
-    pub fn save(&self) -> Result<()> {
-        let json = serde_json::to_vec_pretty(&self.file)?;
-        let tmp = self.path.with_extension("json.tmp");
-        {
-            use std::io::Write;
+    /// Reads the slot file, lets `f` change it, and writes it back, all under the folder's
+    /// slot lock: another instance's change in between is never lost. The file is written
+    /// even when `f` fails (a failed attempt must be counted), but only if `f` changed it.
+    pub fn modify<T>(dir: &Path, f: impl FnOnce(&mut KeySlots) -> Result<T>) -> Result<T> {
+        let _lock = SlotLock::take(dir)?;
+        let mut slots = KeySlots::load(dir)?;
+        let before = serde_json::to_vec(&slots.file)?;
+        let out = f(&mut slots);
+        if serde_json::to_vec(&slots.file)? != before {
+            slots.save_unlocked()?;
+        }
+        out
+    }
+
+    /// Writes a slot file that does not exist yet (set-up).
+    pub fn save_new(&self) -> Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let _lock = SlotLock::take(dir)?;
+        self.save_unlocked()
+    }
+
+    /// Temp file of this writer's own, fsync, rename, fsync of the folder.
+    fn save_unlocked(&self) -> Result<()> {
+        // Format 2 files may still hold format-1 slots (each says which it is).
+        let mut file = self.file.clone();
+        file.format = FORMAT;
+        let json = serde_json::to_vec_pretty(&file)?;
+        let tmp = self.path.with_extension(format!(
+            "json.{}-{}.tmp",
+            std::process::id(),
+            hex::encode(random_bytes::<6>())
+        ));
+        let written = (|| -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(&json)?;
             f.sync_all()?;
+            std::fs::rename(&tmp, &self.path)?;
+            if let Some(dir) = self.path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
         }
-        if self.path.exists() {
-            std::fs::copy(&self.path, self.path.with_extension("json.bak"))?;
+        written?;
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_file(dir.join(STALE_BACKUP));
         }
-        std::fs::rename(&tmp, &self.path)?;
         Ok(())
     }
 
@@ -222,13 +463,34 @@ impl KeySlots {
     }
 
     pub fn slot_for_username(&self, username: &str) -> Option<&Slot> {
-        self.file.slots.iter().find(|s| s.matches_username(username))
+        self.file
+            .slots
+            .iter()
+            .find(|s| s.matches_username(username))
     }
 
-    /// Adds or replaces the slot of an account.
-    pub fn set_staff(&mut self, staff_id: &str, username: &str, password: &str, key: &DbKey) -> Result<()> {
-        let owner = Owner::Staff { staff_id: staff_id.into(), username: username.into() };
-        let slot = wrap(owner, password.as_bytes(), key, &self.file.database_id)?;
+    /// The accounts that have a slot.
+    pub fn staff_ids(&self) -> Vec<String> {
+        self.file
+            .slots
+            .iter()
+            .filter_map(|s| s.staff_id().map(String::from))
+            .collect()
+    }
+
+    /// Adds or replaces the slot of an account, with a new key pair.
+    pub fn set_staff(
+        &mut self,
+        staff_id: &str,
+        username: &str,
+        password: &str,
+        key: &DbKey,
+    ) -> Result<()> {
+        let owner = Owner::Staff {
+            staff_id: staff_id.into(),
+            username: username.into(),
+        };
+        let slot = new_slot(owner, password.as_bytes(), key, &self.file.database_id)?;
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
         self.file.slots.push(slot);
         Ok(())
@@ -238,89 +500,241 @@ impl KeySlots {
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
     }
 
+    /// Keeps only the slots of accounts `keep` accepts (and the recovery slot).
+    pub fn retain_staff(&mut self, keep: impl Fn(&str) -> bool) {
+        self.file.slots.retain(|s| s.staff_id().is_none_or(&keep));
+    }
+
     pub fn set_recovery(&mut self, recovery_key: &str, key: &DbKey) -> Result<()> {
-        let slot = wrap(Owner::Recovery, recovery_key.as_bytes(), key, &self.file.database_id)?;
-        self.file.slots.retain(|s| !matches!(s.owner, Owner::Recovery));
+        let slot = new_slot(
+            Owner::Recovery,
+            recovery_key.as_bytes(),
+            key,
+            &self.file.database_id,
+        )?;
+        self.file
+            .slots
+            .retain(|s| !matches!(s.owner, Owner::Recovery));
         self.file.slots.push(slot);
         Ok(())
     }
 
-    /// Unwraps the database key with a password. Refuses early, without the KDF, while
-    /// the account has to wait; counts the failure otherwise (and saves it).
-    /// Returns the staff id with the key.
-    pub fn open_with_password(&mut self, username: &str, password: &str, now: DateTime<Utc>) -> Result<(String, DbKey)> {
+    fn unknown_entry(&mut self, username: &str) -> &mut Attempts {
+        let who = hex::encode(Sha256::digest(format!(
+            "{}|{}",
+            self.file.database_id,
+            username.to_lowercase()
+        )));
+        if let Some(i) = self.file.unknown.iter().position(|a| a.who == who) {
+            return &mut self.file.unknown[i];
+        }
+        if self.file.unknown.len() >= UNKNOWN_KEPT {
+            self.file.unknown.remove(0);
+        }
+        self.file.unknown.push(Attempts {
+            who,
+            ..Default::default()
+        });
+        self.file.unknown.last_mut().expect("just pushed")
+    }
+
+    /// Notes a failed sign-in for the audit trail.
+    pub fn note_failure(&mut self, username: &str, step: &str, now: DateTime<Utc>) {
+        if self.file.failed_signins.len() >= FAILURES_KEPT {
+            self.file.failed_signins.remove(0);
+        }
+        self.file.failed_signins.push(FailedSignin {
+            at: now,
+            username: username.chars().take(64).collect(),
+            step: step.into(),
+        });
+    }
+
+    /// The failed sign-ins not yet audited.
+    pub fn failed_signins(&self) -> &[FailedSignin] {
+        &self.file.failed_signins
+    }
+
+    /// Forgets failed sign-ins once they are audited (others noted meanwhile stay).
+    pub fn drop_failures(&mut self, audited: &[FailedSignin]) {
+        self.file.failed_signins.retain(|f| !audited.contains(f));
+    }
+
+    /// Opens an account's keys with its password. Refuses early, without the KDF, while the
+    /// account has to wait; counts a failure otherwise. A username nobody has behaves the
+    /// same way, with the same work, the same counting and the same waits.
+    pub fn open_with_password(
+        &mut self,
+        username: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Opened> {
         let db_id = self.file.database_id.clone();
-        let Some(idx) = self.file.slots.iter().position(|s| s.matches_username(username)) else {
-            // Same work and answer as a wrong password, so usernames can't be probed.
-            let _ = derive(password.as_bytes(), &Kdf {
-                alg: "argon2id".into(),
-                m_kib: KDF_M_KIB,
-                t: KDF_T,
-                p: KDF_P,
-                salt: B64.encode([0u8; 16]),
-            });
-            return Err(Error::BadCredentials.into());
+        let Some(idx) = self
+            .file
+            .slots
+            .iter()
+            .position(|s| s.matches_username(username))
+        else {
+            let entry = self.unknown_entry(username);
+            if let Some(secs) = wait_secs(entry.failed_attempts, entry.last_failed_at, now) {
+                return Err(Error::TooManyAttempts { seconds: secs }.into());
+            }
+            decoy(password);
+            let entry = self.unknown_entry(username);
+            entry.failed_attempts += 1;
+            entry.last_failed_at = Some(now);
+            let wait = wait_secs(entry.failed_attempts, entry.last_failed_at, now);
+            self.note_failure(username, "password", now);
+            return Err(match wait {
+                Some(secs) => Error::TooManyAttempts { seconds: secs },
+                None => Error::BadCredentials,
+            }
+            .into());
         };
         if let Some(secs) = self.file.slots[idx].wait_secs(now) {
             return Err(Error::TooManyAttempts { seconds: secs }.into());
         }
         let slot = &self.file.slots[idx];
-        let Owner::Staff { staff_id, .. } = &slot.owner else { unreachable!("matched by username") };
-        let staff_id = staff_id.clone();
-        match unwrap(slot, password.as_bytes(), &db_id)? {
-            Some(key) => Ok((staff_id, key)),
-            None => Err(self.record_failure(&staff_id, now)?.into()),
+        let staff_id = slot.staff_id().expect("matched by username").to_string();
+        match open_slot(slot, password.as_bytes(), &db_id)? {
+            Some((keys, legacy)) => Ok(Opened {
+                staff_id,
+                keys,
+                legacy,
+            }),
+            None => {
+                self.note_failure(username, "password", now);
+                Err(self.record_failure(&staff_id, now).into())
+            }
         }
     }
 
-    /// Checks a password against an account's slot without touching the counters' reset.
-    pub fn check_password(&mut self, staff_id: &str, password: &str, now: DateTime<Utc>) -> Result<DbKey> {
+    /// Checks a password against an account's slot (unlocking, changing one's password).
+    pub fn check_password(
+        &mut self,
+        staff_id: &str,
+        password: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DbKey>> {
         let db_id = self.file.database_id.clone();
-        let slot = self.file.slots.iter().find(|s| s.matches_staff(staff_id)).ok_or(Error::BadCredentials)?;
+        let slot = self
+            .file
+            .slots
+            .iter()
+            .find(|s| s.matches_staff(staff_id))
+            .ok_or(Error::BadCredentials)?;
         if let Some(secs) = slot.wait_secs(now) {
             return Err(Error::TooManyAttempts { seconds: secs }.into());
         }
-        match unwrap(slot, password.as_bytes(), &db_id)? {
-            Some(key) => Ok(key),
-            None => Err(self.record_failure(staff_id, now)?.into()),
+        let username = match &slot.owner {
+            Owner::Staff { username, .. } => username.clone(),
+            Owner::Recovery => String::new(),
+        };
+        match open_slot(slot, password.as_bytes(), &db_id)? {
+            Some((keys, _)) => Ok(keys),
+            None => {
+                self.note_failure(&username, "unlock", now);
+                Err(self.record_failure(staff_id, now).into())
+            }
         }
     }
 
-    /// Counts a failed attempt (wrong password or wrong 2FA code), saves, and returns
-    /// the error to show: a plain refusal, or the wait once the free attempts are used.
-    pub fn record_failure(&mut self, staff_id: &str, now: DateTime<Utc>) -> Result<Error> {
-        let Some(slot) = self.file.slots.iter_mut().find(|s| s.matches_staff(staff_id)) else {
-            return Ok(Error::BadCredentials);
+    /// Counts a failed attempt (wrong password or wrong 2FA code) and returns the error to
+    /// show: a plain refusal, or the wait once the free attempts are used.
+    pub fn record_failure(&mut self, staff_id: &str, now: DateTime<Utc>) -> Error {
+        let Some(slot) = self
+            .file
+            .slots
+            .iter_mut()
+            .find(|s| s.matches_staff(staff_id))
+        else {
+            return Error::BadCredentials;
         };
         slot.failed_attempts += 1;
         slot.last_failed_at = Some(now);
-        let wait = slot.wait_secs(now);
-        self.save()?;
-        Ok(match wait {
+        match slot.wait_secs(now) {
             Some(secs) => Error::TooManyAttempts { seconds: secs },
             None => Error::BadCredentials,
-        })
-    }
-
-    pub fn reset_failures(&mut self, staff_id: &str) -> Result<()> {
-        if let Some(slot) = self.file.slots.iter_mut().find(|s| s.matches_staff(staff_id)) {
-            if slot.failed_attempts != 0 {
-                slot.failed_attempts = 0;
-                slot.last_failed_at = None;
-                self.save()?;
-            }
         }
-        Ok(())
     }
 
-    pub fn open_with_recovery_key(&self, recovery_key: &str) -> Result<DbKey> {
+    pub fn reset_failures(&mut self, staff_id: &str) {
+        if let Some(slot) = self
+            .file
+            .slots
+            .iter_mut()
+            .find(|s| s.matches_staff(staff_id))
+        {
+            slot.failed_attempts = 0;
+            slot.last_failed_at = None;
+        }
+    }
+
+    pub fn open_with_recovery_key(&self, recovery_key: &str) -> Result<Vec<DbKey>> {
         let slot = self
             .file
             .slots
             .iter()
             .find(|s| matches!(s.owner, Owner::Recovery))
-            .ok_or(Error::KeyslotCorrupt { detail: "no recovery slot".into() })?;
-        Ok(unwrap(slot, recovery_key.as_bytes(), &self.file.database_id)?.ok_or(Error::BadCredentials)?)
+            .ok_or_else(|| corrupt("no recovery slot"))?;
+        Ok(
+            open_slot(slot, recovery_key.as_bytes(), &self.file.database_id)?
+                .ok_or(Error::BadCredentials)?
+                .0,
+        )
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Re-keying (see `session::rekey` for the order of the steps).
+
+    /// Seals `next` to every format-2 slot beside the current key. Format-1 slots can't
+    /// receive it without their password: they are removed, and their usernames returned
+    /// (an administrator gives them a new password).
+    pub fn begin_rekey(&mut self, next: &DbKey) -> Result<Vec<String>> {
+        let mut dropped = vec![];
+        let mut kept = vec![];
+        for mut slot in std::mem::take(&mut self.file.slots) {
+            match &slot.public_key {
+                Some(pk) => {
+                    let bytes: [u8; 32] = B64
+                        .decode(pk)
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or_else(|| corrupt("bad public key"))?;
+                    slot.sealed_next = Some(seal(&crypto_box::PublicKey::from(bytes), next)?);
+                    kept.push(slot);
+                }
+                None => {
+                    if let Owner::Staff { username, .. } = &slot.owner {
+                        dropped.push(username.clone());
+                    }
+                }
+            }
+        }
+        self.file.slots = kept;
+        Ok(dropped)
+    }
+
+    /// Whether a re-key was begun and not finished or abandoned.
+    pub fn rekey_pending(&self) -> bool {
+        self.file.slots.iter().any(|s| s.sealed_next.is_some())
+    }
+
+    /// The new key opened the database: it becomes the only one.
+    pub fn finish_rekey(&mut self) {
+        for slot in &mut self.file.slots {
+            if let Some(next) = slot.sealed_next.take() {
+                slot.sealed_key = Some(next);
+            }
+        }
+    }
+
+    /// The old key still opens the database: the new one is forgotten.
+    pub fn abandon_rekey(&mut self) {
+        for slot in &mut self.file.slots {
+            slot.sealed_next = None;
+        }
     }
 }
 
@@ -337,13 +751,75 @@ mod tests {
         assert_eq!(lockout_delay_secs(40), MAX_DELAY_SECS);
     }
 
+    fn staff(id: &str) -> Owner {
+        Owner::Staff {
+            staff_id: id.into(),
+            username: format!("user-{id}"),
+        }
+    }
+
     #[test]
-    fn wrap_unwrap_roundtrip_and_wrong_secret() {
+    fn a_slot_opens_with_its_password_only_and_only_for_its_database() {
         let key: DbKey = Zeroizing::new(random_bytes());
-        let owner = Owner::Staff { staff_id: "s1".into(), username: "ann".into() };
-        let slot = wrap(owner, b"correct horse battery", &key, "db1").unwrap();
-        assert_eq!(unwrap(&slot, b"correct horse battery", "db1").unwrap().as_deref(), Some(&*key));
-        assert!(unwrap(&slot, b"wrong horse battery", "db1").unwrap().is_none());
-        assert!(unwrap(&slot, b"correct horse battery", "other-db").unwrap().is_none(), "slot bound to its database");
+        let slot = new_slot(staff("s1"), b"correct horse battery", &key, "db1").unwrap();
+        let (keys, legacy) = open_slot(&slot, b"correct horse battery", "db1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (keys.len(), keys[0].as_slice(), legacy),
+            (1, key.as_slice(), false)
+        );
+        assert!(open_slot(&slot, b"wrong horse battery", "db1")
+            .unwrap()
+            .is_none());
+        assert!(
+            open_slot(&slot, b"correct horse battery", "other-db")
+                .unwrap()
+                .is_none(),
+            "slot bound to its database"
+        );
+    }
+
+    #[test]
+    fn a_new_key_reaches_every_slot_without_their_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        let (k1, k2): (DbKey, DbKey) = (
+            Zeroizing::new(random_bytes()),
+            Zeroizing::new(random_bytes()),
+        );
+        let mut slots = KeySlots::create(dir.path(), "db1");
+        slots.set_staff("a", "ann", "ann-password-1", &k1).unwrap();
+        slots.set_staff("b", "bob", "bob-password-1", &k1).unwrap();
+        let old = slots.file.clone();
+        assert!(slots.begin_rekey(&k2).unwrap().is_empty());
+        let during = slots
+            .open_with_password("bob", "bob-password-1", Utc::now())
+            .unwrap()
+            .keys;
+        assert_eq!(
+            during.iter().map(|k| k.to_vec()).collect::<Vec<_>>(),
+            [k1.to_vec(), k2.to_vec()]
+        );
+        slots.finish_rekey();
+        let after = slots
+            .open_with_password("ann", "ann-password-1", Utc::now())
+            .unwrap()
+            .keys;
+        assert_eq!(
+            after.iter().map(|k| k.to_vec()).collect::<Vec<_>>(),
+            [k2.to_vec()]
+        );
+        // A copy taken before holds the old key only.
+        let mut copy = KeySlots {
+            path: slots.path.clone(),
+            file: old,
+        };
+        assert_eq!(
+            copy.open_with_password("ann", "ann-password-1", Utc::now())
+                .unwrap()
+                .keys[0]
+                .to_vec(),
+            k1.to_vec()
+        );
     }
 }

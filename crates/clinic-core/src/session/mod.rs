@@ -18,10 +18,12 @@ use crate::store::{Actor, Db};
 pub mod accounts;
 pub mod auth;
 mod cx;
+pub mod keys;
 pub mod keyslots;
 pub mod signin;
 
 pub use cx::{Cx, Host};
+pub use keys::{RecoveryKey, RekeyProgress, RekeyReport};
 
 /// The set-up wizard creates the device row (the store's table).
 pub use crate::store::StoreTable as Table;
@@ -38,7 +40,12 @@ pub enum Field {
 impl FieldEnum for Field {}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
-#[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "SessionError")]
+#[serde(
+    tag = "code",
+    content = "params",
+    rename_all = "snake_case",
+    rename = "SessionError"
+)]
 pub enum Error {
     #[error("ClinicDesk is not set up on this computer yet")]
     NotInitialized,
@@ -134,7 +141,11 @@ pub enum LoginStep {
     /// Enter the code from the authenticator app (or a recovery code).
     Totp,
     /// The policy asks for a second factor and none is set up: scan, then enter a code.
-    EnrolTotp { secret_base32: String, otpauth_url: String, qr_png_base64: String },
+    EnrolTotp {
+        secret_base32: String,
+        otpauth_url: String,
+        qr_png_base64: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -176,7 +187,10 @@ pub(crate) struct Pending {
 
 impl Session {
     pub fn actor(&self) -> Actor {
-        Actor { id: self.staff.id.clone(), name: self.staff.full_name.clone() }
+        Actor {
+            id: self.staff.id.clone(),
+            name: self.staff.full_name.clone(),
+        }
     }
 
     /// The rules a session puts on a command before its permission is checked: the idle
@@ -197,9 +211,12 @@ impl Session {
         Ok(())
     }
 
-    /// Marks activity (an allowed command) unless locked.
-    pub(crate) fn touch(&mut self, now: DateTime<Utc>) {
-        if !self.locked {
+    /// Counts a command as a person's activity only when it is one: `session_touch`, which
+    /// the window sends on keyboard, mouse and touch input. Screens that poll (the queue, the
+    /// day list, the board) are background reads and never keep a session awake, so the idle
+    /// lock fires here on its own, whatever the window does.
+    pub(crate) fn note_activity(&mut self, cmd: Command, now: DateTime<Utc>) {
+        if cmd == Command::session_touch && !self.locked {
             self.last_active = now;
         }
     }
@@ -208,7 +225,10 @@ impl Session {
     pub fn info(&self, db: &Db) -> Result<SessionInfo> {
         let roles = self.staff.roles.clone();
         let clinic = db.read(settings::clinic)?;
-        let mut permissions: Vec<Permission> = roles.iter().flat_map(|r| r.grants().iter().copied()).collect();
+        let mut permissions: Vec<Permission> = roles
+            .iter()
+            .flat_map(|r| r.grants().iter().copied())
+            .collect();
         permissions.sort();
         permissions.dedup();
         Ok(SessionInfo {

@@ -1,89 +1,88 @@
 //! First run, signing in and out, the second factor, locking, and one's own account.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Duration;
 
-use super::accounts;
 use super::auth;
-use super::keyslots::{KeySlots, SLOT_FILE};
-use super::{AppInfo, Currency, Error, LoginDone, LoginStep, Pending, Session, SessionInfo, SetupInput, SetupResult, State};
+use super::keys::{self, crash_point, load_slots, open_with_keys};
+use super::keyslots::{FailedSignin, KeySlots};
+use super::{
+    AppInfo, Currency, Error, LoginDone, LoginStep, Pending, Session, SessionInfo, SetupInput,
+    SetupResult, State,
+};
 use super::{Cx, Host};
 use crate::error::{Reason, Result};
 use crate::ids;
 use crate::perm::Role;
 use crate::settings::{self, ClinicProfile, Language, SecurityPolicy};
 use crate::staff::{self, NewStaff, Staff};
-use crate::store::{Actor, Db, DbKey, DB_FILE};
+use crate::store::{Actor, Db, DbKey, Table as _};
 
 /// How long a password-checked sign-in waits for its second factor.
-const PENDING_LOGIN_MINUTES: i64 = 5;
-
-fn initialized(dir: &Path) -> bool {
-    dir.join(DB_FILE).exists() || KeySlots::exists(dir)
-}
-
-fn load_slots(dir: &Path) -> Result<KeySlots> {
-    if !initialized(dir) {
-        return Err(Error::NotInitialized.into());
-    }
-    KeySlots::load(dir)
-}
-
-fn open_db(core: &Host, key: &DbKey) -> Result<Db> {
-    if !core.data_dir().join(DB_FILE).exists() {
-        return Err(Error::NotInitialized.into());
-    }
-    Db::open(core.data_dir(), key, core.clock().clone())
-}
+pub(crate) const PENDING_LOGIN_MINUTES: i64 = 5;
 
 pub fn app_info(cx: &Cx) -> Result<AppInfo> {
     let dir = cx.host().data_dir();
+    keys::clean_half_made_setup(dir)?;
     Ok(AppInfo {
         version: env!("CARGO_PKG_VERSION").into(),
         data_dir: dir.display().to_string(),
-        initialized: initialized(dir),
-        currencies: settings::CURRENCIES.iter().map(|(c, d)| Currency { code: c.to_string(), digits: *d }).collect(),
+        initialized: keys::initialized(dir),
+        currencies: settings::CURRENCIES
+            .iter()
+            .map(|(c, d)| Currency {
+                code: c.to_string(),
+                digits: *d,
+            })
+            .collect(),
     })
 }
 
 pub fn setup_status(cx: &Cx) -> Result<bool> {
-    Ok(initialized(cx.host().data_dir()))
+    let dir = cx.host().data_dir();
+    keys::clean_half_made_setup(dir)?;
+    Ok(keys::initialized(dir))
 }
 
 /// First run: creates the database, the clinic, the first admin, and the recovery key.
-/// All or nothing: on any failure the half-made files are removed.
+/// All or nothing: a marker file stands in the folder until the last step, and a folder with
+/// the marker (set-up died, or was killed, half way) is cleared and offered set-up again.
 pub fn setup_create(cx: &Cx, input: SetupInput) -> Result<SetupResult> {
-    let core = cx.host();
+    let host = cx.host();
     // Held throughout: two set-ups at once must not both create files.
-    let _st = core.state();
-    let dir = core.data_dir();
-    if initialized(dir) {
+    let _st = host.state();
+    let dir = host.data_dir();
+    keys::clean_half_made_setup(dir)?;
+    if keys::initialized(dir) {
         return Err(Error::AlreadyInitialized.into());
     }
     let mut clinic = input.clinic.clone();
     clinic.validate()?;
     let username = crate::validate::username(&input.admin_username, staff::Field::Username)?;
     auth::check_password_policy(&input.admin_password, &username)?;
-    std::fs::create_dir_all(dir)?;
-    let result = setup_files(core, clinic, &input);
-    if result.is_err() {
-        for f in [DB_FILE, "clinic.db-wal", "clinic.db-shm", SLOT_FILE] {
-            let _ = std::fs::remove_file(dir.join(f));
+    keys::begin_setup(dir)?;
+    let result = setup_files(host, clinic, &input);
+    match result {
+        Ok(done) => {
+            keys::finish_setup(dir)?;
+            Ok(done)
+        }
+        Err(e) => {
+            keys::clean_half_made_setup(dir)?;
+            Err(e)
         }
     }
-    result
 }
 
-fn setup_files(core: &Host, clinic: ClinicProfile, input: &SetupInput) -> Result<SetupResult> {
+fn setup_files(host: &Host, clinic: ClinicProfile, input: &SetupInput) -> Result<SetupResult> {
     let key: DbKey = zeroize::Zeroizing::new(ids::random_bytes());
     let device_code = ids::device_code();
-    let db = Db::create(core.data_dir(), &key, &device_code, core.clock().clone())?;
-    let database_id = db.device().id.clone();
-    let mut slots = KeySlots::create(core.data_dir(), &database_id)?;
+    let db = Db::create(host.data_dir(), &key, &device_code, host.clock().clone())?;
+    crash_point("setup_db_created");
+    let mut slots = KeySlots::create(host.data_dir(), &db.device().id);
     let recovery_key = ids::random_code(32);
-    db.write(&Actor::setup(), |w| {
+    db.write_durable(&Actor::setup(), |w| {
         let lang = clinic.default_language;
         settings::save_clinic(w, clinic)?;
         settings::save_security(w, SecurityPolicy::default())?;
@@ -96,80 +95,138 @@ fn setup_files(core: &Host, clinic: ClinicProfile, input: &SetupInput) -> Result
             language: Some(lang),
             initial_password: input.admin_password.clone(),
         };
-        accounts::create_in(w, &mut slots, &key, &admin, lang, false)?;
+        let id = ids::new_id();
+        slots.set_staff(
+            &id,
+            &admin.username.trim().to_lowercase(),
+            &admin.initial_password,
+            &key,
+        )?;
+        staff::create(w, &id, &admin, lang, false)?;
         slots.set_recovery(&recovery_key, &key)?;
-        slots.save()
+        slots.save_new()
     })?;
-    Ok(SetupResult { recovery_key: ids::group(&recovery_key, 4), device_code })
+    crash_point("setup_slots_saved");
+    Ok(SetupResult {
+        recovery_key: ids::group(&recovery_key, 4),
+        device_code,
+    })
 }
 
 /// The printable recovery sheet. Only a recovery key that opens this clinic's database is
 /// printed, so a typo can't end up in the safe.
 pub fn recovery_sheet(cx: &Cx, recovery_key: &str) -> Result<Vec<u8>> {
-    let core = cx.host();
-    let _st = core.state();
-    let slots = load_slots(core.data_dir())?;
+    let host = cx.host();
+    let _st = host.state();
     let normalized = ids::normalize_code(recovery_key);
-    let key = slots.open_with_recovery_key(&normalized)?;
-    let db = open_db(core, &key)?;
+    let keys = load_slots(host.data_dir())?.open_with_recovery_key(&normalized)?;
+    let db = open_with_keys(host, &keys)?;
     let clinic = db.read(settings::clinic)?;
     crate::print::recovery_sheet(&clinic, &ids::group(&normalized, 4), db.device(), cx.now())
 }
 
 /// Checks the password and opens the database. Then either signs in, or waits for a TOTP
-/// code (or for enrolment when the policy requires one and none exists).
+/// code (or for enrolment when the policy requires one and none exists). Until then nothing
+/// reads the database: commands need a session, and the board needs one too.
 pub fn login(cx: &Cx, username: &str, password: &str) -> Result<LoginStep> {
-    let core = cx.host();
+    let host = cx.host();
     let now = cx.now();
-    let mut st = core.state();
-    let mut slots = load_slots(core.data_dir())?;
-    let (staff_id, key) = slots.open_with_password(username.trim(), password, now)?;
+    let mut st = host.state();
+    load_slots(host.data_dir())?;
+    let opened = KeySlots::modify(host.data_dir(), |s| {
+        s.open_with_password(username.trim(), password, now)
+    })?;
     // A new sign-in replaces whatever was there.
     *st = State::default();
-    let db = Arc::new(open_db(core, &key)?);
-    let (person, policy, totp, clinic) = db.read(|c| {
-        Ok((staff::get(c, &staff_id)?, settings::security(c)?, staff::totp_state(c, &staff_id)?, settings::clinic(c)?))
-    })?;
+    let db = Arc::new(open_with_keys(host, &opened.keys)?);
+    let staff_id = opened.staff_id;
+    let read = db.read(|c| {
+        Ok((
+            staff::get(c, &staff_id)?,
+            settings::security(c)?,
+            staff::totp_state(c, &staff_id)?,
+            settings::clinic(c)?,
+        ))
+    });
+    // A slot whose account row is missing (a crash between the two, see `accounts`) opens
+    // nothing: it answers as a wrong password would.
+    let (person, policy, totp, clinic) = match read {
+        Err(crate::Error::NotFound { .. }) => return Err(Error::BadCredentials.into()),
+        other => other?,
+    };
     if !person.active {
         return Err(Error::AccountDisabled.into());
     }
+    if opened.legacy {
+        // A slot from before key pairs: re-made now that the password is at hand.
+        KeySlots::modify(host.data_dir(), |s| {
+            s.set_staff(&person.id, &person.username, password, &db.key())
+        })?;
+    }
     st.db = Some(db);
     if totp.secret.is_some() {
-        st.pending = Some(Pending { staff_id, enrol_secret: None, started: now });
+        st.pending = Some(Pending {
+            staff_id,
+            enrol_secret: None,
+            started: now,
+        });
         return Ok(LoginStep::Totp);
     }
     if policy.requires_totp(&person.roles) {
         let secret = auth::new_totp_secret();
-        let e = auth::enrolment(&secret, &format!("ClinicDesk {}", clinic.name), &person.username)?;
-        st.pending = Some(Pending { staff_id, enrol_secret: Some(secret), started: now });
-        return Ok(LoginStep::EnrolTotp { secret_base32: e.secret_base32, otpauth_url: e.otpauth_url, qr_png_base64: e.qr_png_base64 });
+        let e = auth::enrolment(&secret, &person.username, &clinic.name)?;
+        st.pending = Some(Pending {
+            staff_id,
+            enrol_secret: Some(secret),
+            started: now,
+        });
+        return Ok(LoginStep::EnrolTotp {
+            secret_base32: e.secret_base32,
+            otpauth_url: e.otpauth_url,
+            qr_png_base64: e.qr_png_base64,
+        });
     }
-    let session = finish_login(cx, &mut st, &mut slots, person, policy)?;
+    let session = finish_login(cx, &mut st, person, policy)?;
     Ok(LoginStep::Done { session })
 }
 
 /// The second step: a TOTP code, or one of the recovery codes.
 pub fn login_totp(cx: &Cx, code: &str) -> Result<LoginDone> {
-    let core = cx.host();
+    let host = cx.host();
     let now = cx.now();
-    let mut st = core.state();
-    let Some(pending) = st.pending.take() else { return Err(Error::NoPendingLogin.into()) };
+    let mut st = host.state();
+    let Some(pending) = st.pending.take() else {
+        return Err(Error::NoPendingLogin.into());
+    };
     if now - pending.started > Duration::minutes(PENDING_LOGIN_MINUTES) {
         *st = State::default();
         return Err(Error::NoPendingLogin.into());
     }
-    let mut slots = load_slots(core.data_dir())?;
     let db = st.db.clone().ok_or(Error::NoPendingLogin)?;
     let unix = now.timestamp().max(0) as u64;
     let mut recovery_codes = vec![];
-    let name = db.read(|c| staff::get(c, &pending.staff_id))?.full_name;
-    let actor = Actor { id: pending.staff_id.clone(), name };
+    let person = db.read(|c| staff::get(c, &pending.staff_id))?;
+    let actor = Actor {
+        id: person.id.clone(),
+        name: person.full_name.clone(),
+    };
     let accepted = match &pending.enrol_secret {
         Some(secret) => match auth::totp_matching_step(secret, code, unix)? {
             Some(step) => {
                 recovery_codes = auth::new_recovery_codes();
-                let hashes: Vec<String> = recovery_codes.iter().map(|c| auth::hash_recovery_code(c)).collect();
-                db.write(&actor, |w| staff::set_totp(w, &pending.staff_id, Some(secret), &hashes, Some(step as i64)))?;
+                let hashes: Vec<String> = recovery_codes
+                    .iter()
+                    .map(|c| auth::hash_recovery_code(c))
+                    .collect();
+                db.write(&actor, |w| {
+                    staff::set_totp(
+                        w,
+                        &pending.staff_id,
+                        Some(secret),
+                        &hashes,
+                        Some(step as i64),
+                    )
+                })?;
                 true
             }
             None => false,
@@ -180,10 +237,16 @@ pub fn login_totp(cx: &Cx, code: &str) -> Result<LoginDone> {
             if auth::looks_like_recovery_code(code) {
                 let h = auth::hash_recovery_code(code);
                 if t.recovery_hashes.contains(&h) {
-                    let rest: Vec<String> = t.recovery_hashes.into_iter().filter(|x| *x != h).collect();
+                    let rest: Vec<String> =
+                        t.recovery_hashes.into_iter().filter(|x| *x != h).collect();
                     db.write(&actor, |w| {
                         staff::totp_used(w, &pending.staff_id, None, &rest)?;
-                        w.record_event("recovery_code_used", staff::Table::Staff, &pending.staff_id, None)
+                        w.record_event(
+                            "recovery_code_used",
+                            staff::Table::Staff,
+                            &pending.staff_id,
+                            None,
+                        )
                     })?;
                     true
                 } else {
@@ -192,7 +255,14 @@ pub fn login_totp(cx: &Cx, code: &str) -> Result<LoginDone> {
             } else {
                 match auth::totp_matching_step(&secret, code, unix)? {
                     Some(step) if t.last_step.is_none_or(|last| step as i64 > last) => {
-                        db.write(&actor, |w| staff::totp_used(w, &pending.staff_id, Some(step as i64), &t.recovery_hashes))?;
+                        db.write(&actor, |w| {
+                            staff::totp_used(
+                                w,
+                                &pending.staff_id,
+                                Some(step as i64),
+                                &t.recovery_hashes,
+                            )
+                        })?;
                         true
                     }
                     _ => false,
@@ -201,7 +271,10 @@ pub fn login_totp(cx: &Cx, code: &str) -> Result<LoginDone> {
         }
     };
     if !accepted {
-        let err = slots.record_failure(&pending.staff_id, now)?;
+        let err = KeySlots::modify(host.data_dir(), |s| {
+            s.note_failure(&person.username, "second_factor", now);
+            Ok(s.record_failure(&pending.staff_id, now))
+        })?;
         if matches!(err, Error::TooManyAttempts { .. }) {
             *st = State::default();
             return Err(err.into());
@@ -209,43 +282,105 @@ pub fn login_totp(cx: &Cx, code: &str) -> Result<LoginDone> {
         st.pending = Some(pending);
         return Err(Error::BadTotp.into());
     }
-    let (person, policy) = db.read(|c| Ok((staff::get(c, &pending.staff_id)?, settings::security(c)?)))?;
-    let session = finish_login(cx, &mut st, &mut slots, person, policy)?;
-    Ok(LoginDone { session, recovery_codes })
+    let policy = db.read(settings::security)?;
+    let session = finish_login(cx, &mut st, person, policy)?;
+    Ok(LoginDone {
+        session,
+        recovery_codes,
+    })
 }
 
-fn finish_login(cx: &Cx, st: &mut State, slots: &mut KeySlots, person: Staff, policy: SecurityPolicy) -> Result<SessionInfo> {
-    slots.reset_failures(&person.id)?;
+fn finish_login(
+    cx: &Cx,
+    st: &mut State,
+    person: Staff,
+    policy: SecurityPolicy,
+) -> Result<SessionInfo> {
+    let dir = cx.host().data_dir();
     let db = st.db.clone().ok_or(Error::NotAuthenticated)?;
     let tz = db.read(settings::clinic)?.tz();
-    let session = Session { staff: person, policy, tz, last_active: cx.now(), locked: false };
-    db.write(&session.actor(), |w| w.record_event("login", staff::Table::Staff, &session.staff.id, None))?;
+    let session = Session {
+        staff: person,
+        policy,
+        tz,
+        last_active: cx.now(),
+        locked: false,
+    };
+    let (failures, active) = {
+        let slots = KeySlots::load(dir)?;
+        (slots.failed_signins().to_vec(), slots.staff_ids())
+    };
+    // Slots whose account is gone or disabled (a crash between the slot and the account row,
+    // see `session::accounts`) are removed; the failed sign-ins since the last one are audited.
+    let keep: Vec<String> = db.read(|c| {
+        Ok(staff::list(c)?
+            .into_iter()
+            .filter(|s| s.active && active.contains(&s.id))
+            .map(|s| s.id)
+            .collect())
+    })?;
+    db.write_durable(&session.actor(), |w| {
+        for f in &failures {
+            audit_failure(w, f)?;
+        }
+        w.record_event("login", staff::Table::Staff, &session.staff.id, None)
+    })?;
+    KeySlots::modify(dir, |s| {
+        s.drop_failures(&failures);
+        s.reset_failures(&session.staff.id);
+        s.retain_staff(|id| keep.iter().any(|k| k == id));
+        Ok(())
+    })?;
     let info = session.info(&db)?;
     st.session = Some(session);
     st.pending = None;
     Ok(info)
 }
 
+fn audit_failure(w: &mut crate::store::Write<'_>, f: &FailedSignin) -> Result<()> {
+    let details =
+        serde_json::json!({ "username": f.username, "step": f.step, "at": ids::ts(f.at) });
+    w.record_event("login_failed", staff::Table::Staff, "", Some(details))
+}
+
 /// Resets an administrator's password (and second factor) with the recovery key.
-pub fn recover_account(cx: &Cx, recovery_key: &str, username: &str, new_password: &str) -> Result<()> {
-    let core = cx.host();
-    let mut st = core.state();
-    let mut slots = load_slots(core.data_dir())?;
-    let key = slots.open_with_recovery_key(&ids::normalize_code(recovery_key))?;
-    let db = open_db(core, &key)?;
+pub fn recover_account(
+    cx: &Cx,
+    recovery_key: &str,
+    username: &str,
+    new_password: &str,
+) -> Result<()> {
+    let host = cx.host();
+    let mut st = host.state();
+    let dir = host.data_dir();
+    let opened = load_slots(dir)?.open_with_recovery_key(&ids::normalize_code(recovery_key));
+    let keys = match opened {
+        Ok(keys) => keys,
+        Err(e) => {
+            KeySlots::modify(dir, |s| {
+                s.note_failure(username, "recovery_key", cx.now());
+                Ok(())
+            })?;
+            return Err(e);
+        }
+    };
+    let db = open_with_keys(host, &keys)?;
     let username = crate::validate::username(username, super::Field::Username)?;
     let person = db
         .read(staff::list)?
         .into_iter()
         .find(|s| s.username == username && s.active && s.roles.contains(&Role::Admin))
-        .ok_or(crate::Error::NotFound { entity: "staff" })?;
+        .ok_or_else(|| staff::Table::Staff.not_found())?;
     auth::check_password_policy(new_password, &person.username)?;
-    db.write(&Actor::recovery_key(), |w| {
+    let key = db.key();
+    // Slot first, then the account row (see `session::accounts`).
+    KeySlots::modify(dir, |s| {
+        s.set_staff(&person.id, &person.username, new_password, &key)
+    })?;
+    db.write_durable(&Actor::recovery_key(), |w| {
         staff::password_changed(w, &person.id, false)?;
         staff::set_totp(w, &person.id, None, &[], None)?;
-        w.record_event("recover_account", staff::Table::Staff, &person.id, None)?;
-        slots.set_staff(&person.id, &person.username, new_password, &key)?;
-        slots.save()
+        w.record_event("recover_account", staff::Table::Staff, &person.id, None)
     })?;
     *st = State::default();
     Ok(())
@@ -287,7 +422,7 @@ pub fn session_info(cx: &Cx) -> Result<SessionInfo> {
     s.info(cx.db()?)
 }
 
-/// Called by the UI on user activity; the guard has already counted it.
+/// Called by the window on a person's input; the guard counted it as activity.
 pub fn session_touch(_cx: &Cx) -> Result<()> {
     Ok(())
 }
@@ -299,13 +434,16 @@ pub fn lock(cx: &Cx) -> Result<()> {
 /// Resumes a locked session with the same person's password.
 pub fn unlock(cx: &Cx, password: &str) -> Result<SessionInfo> {
     let staff_id = cx.staff_id()?.to_string();
-    let mut slots = load_slots(cx.host().data_dir())?;
-    let key = slots.check_password(&staff_id, password, cx.now())?;
-    if !cx.db()?.has_key(&key) {
+    let now = cx.now();
+    let dir = cx.host().data_dir();
+    let keys = KeySlots::modify(dir, |s| s.check_password(&staff_id, password, now))?;
+    if !keys.iter().any(|k| cx.db().is_ok_and(|db| db.has_key(k))) {
         return Err(Error::BadCredentials.into());
     }
-    slots.reset_failures(&staff_id)?;
-    let now = cx.now();
+    KeySlots::modify(dir, |s| {
+        s.reset_failures(&staff_id);
+        Ok(())
+    })?;
     let s = with_session(cx, |s| {
         s.locked = false;
         s.last_active = now;
@@ -319,25 +457,41 @@ pub fn unlock(cx: &Cx, password: &str) -> Result<SessionInfo> {
 pub fn logout(cx: &Cx) -> Result<()> {
     let old = std::mem::take(&mut *cx.host().state());
     if let (Some(db), Some(s)) = (old.db, old.session) {
-        db.write(&s.actor(), |w| w.record_event("logout", staff::Table::Staff, &s.staff.id, None))?;
+        match db.write(&s.actor(), |w| {
+            w.record_event("logout", staff::Table::Staff, &s.staff.id, None)
+        }) {
+            // Re-keyed from another window meanwhile: this one's key is the old one. The
+            // session ends all the same.
+            Err(crate::Error::DatabaseUnreadable) => {}
+            other => other?,
+        }
     }
     Ok(())
 }
 
+/// A new password gets a new key pair (`KeySlots::set_staff`): the old password reaches no
+/// key given after this.
 pub fn change_password(cx: &Cx, old_password: &str, new_password: &str) -> Result<SessionInfo> {
     let s = cx.session()?;
-    let mut slots = load_slots(cx.host().data_dir())?;
-    let key = slots.check_password(&s.staff.id, old_password, cx.now())?;
-    auth::check_password_policy(new_password, &s.staff.username)?;
-    if old_password == new_password {
-        return Err(crate::Error::invalid(super::Field::NewPassword, Reason::Mismatch));
-    }
+    let dir = cx.host().data_dir();
+    let now = cx.now();
     let (id, username) = (s.staff.id.clone(), s.staff.username.clone());
-    let updated = cx.write(|w| {
+    KeySlots::modify(dir, |slots| slots.check_password(&id, old_password, now))?;
+    auth::check_password_policy(new_password, &username)?;
+    if old_password == new_password {
+        return Err(crate::Error::invalid(
+            super::Field::NewPassword,
+            Reason::Mismatch,
+        ));
+    }
+    let key = cx.db()?.key();
+    // Slot first, then the account row (see `session::accounts`).
+    KeySlots::modify(dir, |slots| {
+        slots.set_staff(&id, &username, new_password, &key)
+    })?;
+    crash_point("password_slot_saved");
+    let updated = cx.write_durable(|w| {
         staff::password_changed(w, &id, false)?;
-        // Inside the transaction: if the slot can't be saved, the database change rolls back.
-        slots.set_staff(&id, &username, new_password, &key)?;
-        slots.save()?;
         staff::get(w.conn(), &id)
     })?;
     refresh_staff(cx, &updated)?;

@@ -32,7 +32,12 @@ impl FieldEnum for Field {}
 
 /// Settings refuse only fields (`Error::Invalid`); the domain has no refusals of its own.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
-#[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "SettingsError")]
+#[serde(
+    tag = "code",
+    content = "params",
+    rename_all = "snake_case",
+    rename = "SettingsError"
+)]
 pub enum Error {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
@@ -68,7 +73,10 @@ pub struct SecurityPolicy {
 
 impl Default for SecurityPolicy {
     fn default() -> Self {
-        SecurityPolicy { totp_required_roles: vec![Role::Admin, Role::Doctor], idle_lock_minutes: 10 }
+        SecurityPolicy {
+            totp_required_roles: vec![Role::Admin, Role::Doctor],
+            idle_lock_minutes: 10,
+        }
     }
 }
 
@@ -126,13 +134,17 @@ pub const CURRENCIES: &[(&str, u8)] = &[
 ];
 
 pub fn minor_digits(currency: &str) -> Option<u8> {
-    CURRENCIES.iter().find(|(c, _)| *c == currency).map(|(_, d)| *d)
+    CURRENCIES
+        .iter()
+        .find(|(c, _)| *c == currency)
+        .map(|(_, d)| *d)
 }
 
 impl ClinicProfile {
     pub fn validate(&mut self) -> Result<()> {
         self.name = validate::required(Field::ClinicName, &self.name, 200)?;
-        self.address = validate::optional(Field::ClinicAddress, &self.address, 500)?.unwrap_or_default();
+        self.address =
+            validate::optional(Field::ClinicAddress, &self.address, 500)?.unwrap_or_default();
         self.phone = validate::phone(Field::ClinicPhone, &self.phone)?.unwrap_or_default();
         self.currency = self.currency.trim().to_uppercase();
         if minor_digits(&self.currency).is_none() {
@@ -152,7 +164,11 @@ impl ClinicProfile {
 impl SecurityPolicy {
     pub fn validate(&mut self) -> Result<()> {
         if !(1..=240).contains(&self.idle_lock_minutes) {
-            return Err(crate::Error::invalid_limit(Field::IdleLockMinutes, Reason::OutOfRange, 240));
+            return Err(crate::Error::invalid_limit(
+                Field::IdleLockMinutes,
+                Reason::OutOfRange,
+                240,
+            ));
         }
         self.totp_required_roles.sort();
         self.totp_required_roles.dedup();
@@ -165,7 +181,8 @@ fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
         .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
         .optional()?;
-    v.map(|v| serde_json::from_str(&v).map_err(crate::Error::from)).transpose()
+    v.map(|v| serde_json::from_str(&v).map_err(crate::Error::from))
+        .transpose()
 }
 
 fn put<T: Serialize>(w: &mut Write<'_>, key: &str, value: &T) -> Result<()> {
@@ -199,7 +216,8 @@ fn put<T: Serialize>(w: &mut Write<'_>, key: &str, value: &T) -> Result<()> {
 }
 
 pub fn clinic(conn: &Connection) -> Result<ClinicProfile> {
-    get(conn, CLINIC)?.ok_or_else(|| crate::Error::internal("the clinic profile is missing from the database"))
+    get(conn, CLINIC)?
+        .ok_or_else(|| crate::Error::internal("the clinic profile is missing from the database"))
 }
 
 pub fn security(conn: &Connection) -> Result<SecurityPolicy> {
@@ -207,7 +225,11 @@ pub fn security(conn: &Connection) -> Result<SecurityPolicy> {
 }
 
 pub fn load(conn: &Connection, device_code: &str) -> Result<Settings> {
-    Ok(Settings { clinic: clinic(conn)?, security: security(conn)?, device_code: device_code.to_string() })
+    Ok(Settings {
+        clinic: clinic(conn)?,
+        security: security(conn)?,
+        device_code: device_code.to_string(),
+    })
 }
 
 pub fn save_clinic(w: &mut Write<'_>, mut profile: ClinicProfile) -> Result<ClinicProfile> {

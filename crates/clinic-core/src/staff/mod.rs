@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use specta::Type;
 
 use crate::error::{FieldEnum, Reason, Result};
-use crate::ids::new_id;
 use crate::names::json_column;
 use crate::perm::Role;
 use crate::settings::Language;
@@ -38,7 +37,12 @@ pub enum Field {
 impl FieldEnum for Field {}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
-#[serde(tag = "code", content = "params", rename_all = "snake_case", rename = "StaffError")]
+#[serde(
+    tag = "code",
+    content = "params",
+    rename_all = "snake_case",
+    rename = "StaffError"
+)]
 pub enum Error {
     #[error("you cannot do this to your own account")]
     SelfAction,
@@ -66,6 +70,26 @@ pub struct Staff {
     pub totp_enrolled: bool,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A colleague as pickers show them: name and roles, nothing about their account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
+pub struct StaffPick {
+    pub id: String,
+    pub full_name: String,
+    pub roles: Vec<Role>,
+    pub active: bool,
+}
+
+impl From<Staff> for StaffPick {
+    fn from(s: Staff) -> Self {
+        StaffPick {
+            id: s.id,
+            full_name: s.full_name,
+            roles: s.roles,
+            active: s.active,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type, Default)]
@@ -105,7 +129,8 @@ pub struct TotpState {
     pub recovery_hashes: Vec<String>,
 }
 
-const COLUMNS: &str = "id, username, full_name, email, phone, roles, language, active, must_change_password,
+const COLUMNS: &str =
+    "id, username, full_name, email, phone, roles, language, active, must_change_password,
                        totp_secret IS NOT NULL, created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Staff> {
@@ -133,8 +158,12 @@ pub fn get(conn: &Connection, id: &str) -> Result<Staff> {
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<Staff>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM staff ORDER BY active DESC, full_name"))?;
-    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM staff ORDER BY active DESC, full_name"
+    ))?;
+    let rows = stmt
+        .query_map([], from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -147,10 +176,18 @@ fn count_active_admins(conn: &Connection) -> Result<i64> {
 }
 
 pub fn totp_state(conn: &Connection, id: &str) -> Result<TotpState> {
-    conn.prepare_cached("SELECT totp_secret, totp_last_step, totp_recovery FROM staff WHERE id = ?1")?
-        .query_row([id], |r| Ok(TotpState { secret: r.get(0)?, last_step: r.get(1)?, recovery_hashes: json_column(r, 2, "recovery codes")? }))
-        .optional()?
-        .ok_or(Table::Staff.not_found())
+    conn.prepare_cached(
+        "SELECT totp_secret, totp_last_step, totp_recovery FROM staff WHERE id = ?1",
+    )?
+    .query_row([id], |r| {
+        Ok(TotpState {
+            secret: r.get(0)?,
+            last_step: r.get(1)?,
+            recovery_hashes: json_column(r, 2, "recovery codes")?,
+        })
+    })
+    .optional()?
+    .ok_or(Table::Staff.not_found())
 }
 
 fn clean_roles(mut roles: Vec<Role>) -> Result<String> {
@@ -162,9 +199,15 @@ fn clean_roles(mut roles: Vec<Role>) -> Result<String> {
     Ok(serde_json::to_string(&roles)?)
 }
 
-/// A new account row. The password policy and the key slot are the caller's
-/// (`session::accounts`): the row holds no password.
-pub fn create(w: &mut Write<'_>, input: &NewStaff, default_language: Language, must_change: bool) -> Result<Staff> {
+/// A new account row with the id its key slot was written for. The password policy and the
+/// key slot are the caller's (`session::accounts`): the row holds no password.
+pub fn create(
+    w: &mut Write<'_>,
+    id: &str,
+    input: &NewStaff,
+    default_language: Language,
+    must_change: bool,
+) -> Result<Staff> {
     let username = validate::username(&input.username, Field::Username)?;
     let full_name = validate::required(Field::FullName, &input.full_name, 200)?;
     let email = validate::email(Field::Email, &input.email)?;
@@ -177,17 +220,16 @@ pub fn create(w: &mut Write<'_>, input: &NewStaff, default_language: Language, m
     if taken {
         return Err(crate::Error::duplicate(Field::Username));
     }
-    let id = new_id();
     let lang = input.language.unwrap_or(default_language);
     w.insert(
         Table::Staff,
-        &id,
+        id,
         "INSERT INTO staff (id, username, full_name, email, phone, roles, language, active, must_change_password,
                             password_changed_at, created_at, created_by, updated_at, updated_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9, ?10, ?9, ?10)",
         rusqlite::params![id, username, full_name, email, phone, roles, lang, must_change, w.now_ts(), w.actor_id()],
     )?;
-    get(w.conn(), &id)
+    get(w.conn(), id)
 }
 
 /// Refuses taking the admin role (or activity) away from the last active administrator,
@@ -220,7 +262,16 @@ pub fn update(w: &mut Write<'_>, input: &StaffUpdate, acting_id: &str) -> Result
         "UPDATE staff SET full_name = ?2, email = ?3, phone = ?4, roles = ?5, language = ?6,
                           updated_at = ?7, updated_by = ?8
          WHERE id = ?1",
-        rusqlite::params![input.id, full_name, email, phone, roles, input.language, w.now_ts(), w.actor_id()],
+        rusqlite::params![
+            input.id,
+            full_name,
+            email,
+            phone,
+            roles,
+            input.language,
+            w.now_ts(),
+            w.actor_id()
+        ],
     )?;
     get(w.conn(), &input.id)
 }
@@ -266,7 +317,13 @@ pub fn password_changed(w: &mut Write<'_>, id: &str, must_change: bool) -> Resul
 }
 
 /// Enrols (secret and recovery hashes) or resets (`None`) the second factor.
-pub fn set_totp(w: &mut Write<'_>, id: &str, secret: Option<&str>, recovery_hashes: &[String], step: Option<i64>) -> Result<()> {
+pub fn set_totp(
+    w: &mut Write<'_>,
+    id: &str,
+    secret: Option<&str>,
+    recovery_hashes: &[String],
+    step: Option<i64>,
+) -> Result<()> {
     w.update(
         Table::Staff,
         id,
@@ -278,7 +335,12 @@ pub fn set_totp(w: &mut Write<'_>, id: &str, secret: Option<&str>, recovery_hash
 }
 
 /// Records a used TOTP step or a consumed recovery code.
-pub fn totp_used(w: &mut Write<'_>, id: &str, step: Option<i64>, recovery_hashes: &[String]) -> Result<()> {
+pub fn totp_used(
+    w: &mut Write<'_>,
+    id: &str,
+    step: Option<i64>,
+    recovery_hashes: &[String],
+) -> Result<()> {
     w.update(
         Table::Staff,
         id,

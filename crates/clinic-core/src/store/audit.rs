@@ -32,7 +32,8 @@ pub struct AuditEntry {
     pub after: Option<String>,
 }
 
-const ENTRY_COLUMNS: &str = "seq, id, at, actor_id, actor_name, action, entity, entity_id, before, after";
+const ENTRY_COLUMNS: &str =
+    "seq, id, at, actor_id, actor_name, action, entity, entity_id, before, after";
 
 impl AuditEntry {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
@@ -96,11 +97,13 @@ pub struct AuditPage {
 /// The first seq whose `at` is at or after `t` (one past the end if none). Binary
 /// search on the primary key: `at` never decreases along seq.
 fn seq_bound(conn: &Connection, t: &str) -> Result<i64> {
-    let (mut lo, mut hi): (i64, i64) =
-        conn.query_row("SELECT coalesce(min(seq), 1), coalesce(max(seq), 0) + 1 FROM audit_log", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-    let mut at_of = conn.prepare_cached("SELECT at FROM audit_log WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    let (mut lo, mut hi): (i64, i64) = conn.query_row(
+        "SELECT coalesce(min(seq), 1), coalesce(max(seq), 0) + 1 FROM audit_log",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let mut at_of =
+        conn.prepare_cached("SELECT at FROM audit_log WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let at: Option<String> = at_of.query_row([mid], |r| r.get(0)).optional()?;
@@ -114,11 +117,20 @@ fn seq_bound(conn: &Connection, t: &str) -> Result<i64> {
 
 pub fn list(conn: &Connection, f: &AuditFilter) -> Result<AuditPage> {
     let limit = f.limit.unwrap_or(50).clamp(1, 500) as i64;
-    let from = f.from.as_deref().map(|t| crate::ids::stored_ts(t, Field::From)).transpose()?;
-    let to = f.to.as_deref().map(|t| crate::ids::stored_ts(t, Field::To)).transpose()?;
+    let from = f
+        .from
+        .as_deref()
+        .map(|t| crate::ids::stored_ts(t, Field::From))
+        .transpose()?;
+    let to =
+        f.to.as_deref()
+            .map(|t| crate::ids::stored_ts(t, Field::To))
+            .transpose()?;
     let low = from.map(|t| seq_bound(conn, &t)).transpose()?;
     // `to` is inclusive: everything before the first entry after it.
-    let high = to.map(|t| seq_bound(conn, &format!("{t}\u{10ffff}"))).transpose()?;
+    let high = to
+        .map(|t| seq_bound(conn, &format!("{t}\u{10ffff}")))
+        .transpose()?;
     let before = match (f.before_seq, high) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -148,15 +160,19 @@ pub fn list(conn: &Connection, f: &AuditFilter) -> Result<AuditPage> {
     args.push((limit + 1).into());
     sql.push_str(&format!(" ORDER BY seq DESC LIMIT ?{}", args.len()));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut entries =
-        stmt.query_map(rusqlite::params_from_iter(args), AuditEntry::from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut entries = stmt
+        .query_map(rusqlite::params_from_iter(args), AuditEntry::from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let next_before_seq = if entries.len() as i64 > limit {
         entries.truncate(limit as usize);
         entries.last().map(|e| e.seq)
     } else {
         None
     };
-    Ok(AuditPage { entries, next_before_seq })
+    Ok(AuditPage {
+        entries,
+        next_before_seq,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]
@@ -165,25 +181,41 @@ pub struct ChainStatus {
     /// The first entry whose hash does not follow from its predecessor; null if intact.
     pub first_broken_seq: Option<i64>,
     pub first_broken_id: Option<String>,
+    /// The newest entry's sequence number and hash. The chain proves nothing was changed
+    /// before the head; only a copy of the head kept away from this PC (written down, printed
+    /// at the daily close, held by the sync server) shows that no entries were cut off the end.
+    pub head_seq: Option<i64>,
+    pub head_hash: Option<String>,
 }
 
-/// Recomputes the whole chain and names the first broken link.
+/// Recomputes the whole chain and names the first broken link, and the head.
 pub fn verify(conn: &Connection) -> Result<ChainStatus> {
-    let mut stmt = conn.prepare(&format!("SELECT {ENTRY_COLUMNS}, prev_hash, hash FROM audit_log ORDER BY seq"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ENTRY_COLUMNS}, prev_hash, hash FROM audit_log ORDER BY seq"
+    ))?;
     let mut rows = stmt.query([])?;
     let mut prev = GENESIS.to_string();
     let mut n = 0;
+    let mut head_seq = None;
+    let mut broken = None;
     while let Some(r) = rows.next()? {
         n += 1;
         let e = AuditEntry::from_row(r)?;
-        let seq = e.seq;
         let stored_prev: String = r.get(10)?;
         let stored_hash: String = r.get(11)?;
-        if stored_prev != prev || e.hash(&prev) != stored_hash {
-            let total: i64 = conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
-            return Ok(ChainStatus { entries: total, first_broken_seq: Some(seq), first_broken_id: Some(e.id) });
+        if broken.is_none() && (stored_prev != prev || e.hash(&prev) != stored_hash) {
+            broken = Some((e.seq, e.id.clone()));
         }
+        head_seq = Some(e.seq);
         prev = stored_hash;
     }
-    Ok(ChainStatus { entries: n, first_broken_seq: None, first_broken_id: None })
+    let (first_broken_seq, first_broken_id) =
+        broken.map_or((None, None), |(s, i)| (Some(s), Some(i)));
+    Ok(ChainStatus {
+        entries: n,
+        first_broken_seq,
+        first_broken_id,
+        head_seq,
+        head_hash: head_seq.map(|_| prev),
+    })
 }

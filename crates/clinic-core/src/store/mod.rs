@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use specta::Type;
@@ -60,7 +60,9 @@ pub trait Table: Serialize + Copy {
     }
     /// "No such row in this table".
     fn not_found(self) -> Error {
-        Error::NotFound { entity: self.name() }
+        Error::NotFound {
+            entity: self.name(),
+        }
     }
 }
 
@@ -76,24 +78,28 @@ impl Table for StoreTable {}
 
 pub struct Db {
     path: PathBuf,
-    key: DbKey,
+    /// Changes only when the database is re-keyed.
+    key: Mutex<DbKey>,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Reads hold it shared; a re-key holds it alone (a reader keyed with the old key must
+    /// not start while pages change key).
+    gate: RwLock<()>,
     device: Device,
     clock: Clock,
 }
 
 fn keyed_connection(path: &Path, key: &DbKey, flags: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
-    let hex = Zeroizing::new(hex::encode(key.as_slice()));
-    // A raw key ("x'...'") skips SQLCipher's own PBKDF2: the key is already random.
-    conn.execute_batch(&Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex.as_str())))?;
+    apply_key(&conn, key)?;
     // The first read fails with NOTADB when the key is wrong or the file is not ours.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-        .map_err(|e| match Error::from(e) {
-            Error::Internal(_) => Error::DatabaseUnreadable,
-            other => other,
-        })?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(|e| match Error::from(e) {
+        Error::Internal(_) => Error::DatabaseUnreadable,
+        other => other,
+    })?;
     conn.busy_timeout(Duration::from_secs(10))?;
     // A 64 MiB page cache: every page read from disk is decrypted and authenticated, so
     // keeping hot pages (indexes, today's appointments) decrypted in memory pays.
@@ -108,7 +114,39 @@ fn keyed_connection(path: &Path, key: &DbKey, flags: OpenFlags) -> Result<Connec
     Ok(conn)
 }
 
-const WRITER_FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+/// Keys a connection through `sqlite3_key`, not `PRAGMA key`: SQL text is copied by SQLite's
+/// parser into buffers nobody wipes, while this passes one buffer that is zeroed when dropped.
+/// A raw key (`x'…'`) skips SQLCipher's own PBKDF2: the key is already random.
+fn apply_key(conn: &Connection, key: &DbKey) -> Result<()> {
+    let raw = raw_key(key);
+    // SAFETY: the handle is open for the duration of the call; the pointer and length describe
+    // `raw`, which outlives it; SQLCipher copies the key into its own (wiped) memory.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_key(
+            conn.handle(),
+            raw.as_ptr().cast(),
+            raw.len() as std::os::raw::c_int,
+        )
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        return Err(Error::internal(format!("sqlite3_key failed ({rc})")));
+    }
+    Ok(())
+}
+
+/// `x'<hex>'`, SQLCipher's form of a raw key, built in place at its final capacity so no
+/// reallocation leaves a copy behind, and zeroed when dropped.
+fn raw_key(key: &DbKey) -> Zeroizing<String> {
+    let hex = Zeroizing::new(hex::encode(key.as_slice()));
+    let mut raw = Zeroizing::new(String::with_capacity(hex.len() + 3));
+    raw.push_str("x'");
+    raw.push_str(&hex);
+    raw.push('\'');
+    raw
+}
+
+const WRITER_FLAGS: OpenFlags =
+    OpenFlags::SQLITE_OPEN_READ_WRITE.union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
 
 impl Db {
     /// Creates a new database file (which must not exist), runs every migration and
@@ -118,9 +156,16 @@ impl Db {
         if path.exists() {
             return Err(Error::internal("a database file is already there"));
         }
-        let mut conn = keyed_connection(&path, key, WRITER_FLAGS.union(OpenFlags::SQLITE_OPEN_CREATE))?;
+        let mut conn = keyed_connection(
+            &path,
+            key,
+            WRITER_FLAGS.union(OpenFlags::SQLITE_OPEN_CREATE),
+        )?;
         migrate(&mut conn)?;
-        let device = Device { id: crate::ids::new_id(), code: device_code.to_string() };
+        let device = Device {
+            id: crate::ids::new_id(),
+            code: device_code.to_string(),
+        };
         let db = Db::assemble(path, key, conn, device.clone(), clock);
         db.write(&Actor::setup(), |w| {
             w.insert(
@@ -142,25 +187,45 @@ impl Db {
         }
         let mut conn = keyed_connection(&path, key, WRITER_FLAGS)?;
         migrate(&mut conn)?;
-        let device = conn.query_row("SELECT id, code FROM device LIMIT 1", [], |r| Ok(Device { id: r.get(0)?, code: r.get(1)? }))?;
+        let device = conn.query_row("SELECT id, code FROM device LIMIT 1", [], |r| {
+            Ok(Device {
+                id: r.get(0)?,
+                code: r.get(1)?,
+            })
+        })?;
         Ok(Db::assemble(path, key, conn, device, clock))
     }
 
-    fn assemble(path: PathBuf, key: &DbKey, writer: Connection, device: Device, clock: Clock) -> Db {
-        Db { path, key: key.clone(), writer: Mutex::new(writer), readers: Mutex::new(vec![]), device, clock }
+    fn assemble(
+        path: PathBuf,
+        key: &DbKey,
+        writer: Connection,
+        device: Device,
+        clock: Clock,
+    ) -> Db {
+        Db {
+            path,
+            key: Mutex::new(key.clone()),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(vec![]),
+            gate: RwLock::new(()),
+            device,
+            clock,
+        }
     }
 
     pub fn device(&self) -> &Device {
         &self.device
     }
 
-    /// Whether `key` is the key this database was opened with.
+    /// Whether `key` is the database's key.
     pub fn has_key(&self, key: &DbKey) -> bool {
-        self.key.as_slice() == key.as_slice()
+        self.key.lock().as_slice() == key.as_slice()
     }
 
-    pub fn key(&self) -> &DbKey {
-        &self.key
+    /// The database's key (for sealing it into a new key slot).
+    pub fn key(&self) -> DbKey {
+        self.key.lock().clone()
     }
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -168,7 +233,7 @@ impl Db {
     }
 
     fn open_reader(&self) -> Result<Connection> {
-        let conn = keyed_connection(&self.path, &self.key, WRITER_FLAGS)?;
+        let conn = keyed_connection(&self.path, &self.key.lock(), WRITER_FLAGS)?;
         // A reader can't write, whatever SQL it is handed.
         conn.pragma_update(None, "query_only", true)?;
         Ok(conn)
@@ -177,6 +242,7 @@ impl Db {
     /// Runs `f` on a read-only connection inside one read transaction: everything it
     /// reads is one snapshot, and it never waits for a write in progress.
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let _gate = self.gate.read();
         let pooled = self.readers.lock().pop();
         let conn = match pooled {
             Some(c) => c,
@@ -200,7 +266,11 @@ impl Db {
     /// Runs `f` in one immediate transaction on the writer connection. Every row it
     /// writes is audited and appended to the change log inside the same transaction; an
     /// error rolls all of it back.
-    pub fn write<T>(&self, actor: &Actor, f: impl FnOnce(&mut Write<'_>) -> Result<T>) -> Result<T> {
+    pub fn write<T>(
+        &self,
+        actor: &Actor,
+        f: impl FnOnce(&mut Write<'_>) -> Result<T>,
+    ) -> Result<T> {
         let now = (self.clock)();
         let mut conn = self.writer.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -208,6 +278,70 @@ impl Db {
         let out = f(&mut w)?;
         w.commit()?;
         Ok(out)
+    }
+
+    /// Like `write`, and the commit is on disk before this returns, power cut or not
+    /// (`synchronous = FULL` for this transaction; the rest run with NORMAL, which may lose
+    /// the last commits, never consistency). For changes that go with a key slot.
+    pub fn write_durable<T>(
+        &self,
+        actor: &Actor,
+        f: impl FnOnce(&mut Write<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let now = (self.clock)();
+        let mut conn = self.writer.lock();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut w = Write::new(tx, actor.clone(), now, &self.device.id);
+            let out = f(&mut w)?;
+            w.commit()?;
+            Ok(out)
+        })();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        out
+    }
+
+    /// Re-encrypts the whole database with `next`, in one transaction: if this fails or the
+    /// process dies, the old key still opens it. Reads wait meanwhile; `progress` gets the
+    /// bytes re-encrypted so far (the write-ahead log growing towards the file's size).
+    pub fn rekey(&self, next: &DbKey, progress: impl Fn(u64) + Sync) -> Result<()> {
+        let _gate = self.gate.write();
+        let conn = self.writer.lock();
+        // Readers hold the old key; new ones open with the new key once this is done.
+        self.readers.lock().clear();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        let wal = self.path.with_extension("db-wal");
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let rc = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    progress(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            });
+            let raw = raw_key(next);
+            // SAFETY: as in `apply_key`; the writer connection is held for the whole call.
+            let rc = unsafe {
+                rusqlite::ffi::sqlite3_rekey(
+                    conn.handle(),
+                    raw.as_ptr().cast(),
+                    raw.len() as std::os::raw::c_int,
+                )
+            };
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            rc
+        });
+        if rc != rusqlite::ffi::SQLITE_OK {
+            return Err(Error::internal(format!("sqlite3_rekey failed ({rc})")));
+        }
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        // SQLCipher's rekey can report success when it did not finish: only a fresh connection
+        // opened with the new key proves it.
+        drop(keyed_connection(&self.path, next, WRITER_FLAGS)?);
+        *self.key.lock() = next.clone();
+        progress(std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0));
+        Ok(())
     }
 
     /// The writer connection itself, outside the write path: only for tests that tamper
@@ -219,7 +353,9 @@ impl Db {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    embedded::migrations::runner().run(conn).map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
+    embedded::migrations::runner()
+        .run(conn)
+        .map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
     Ok(())
 }
 

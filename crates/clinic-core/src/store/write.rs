@@ -27,12 +27,18 @@ pub struct Actor {
 impl Actor {
     /// First-run setup, before any account exists.
     pub fn setup() -> Actor {
-        Actor { id: "setup".into(), name: "setup".into() }
+        Actor {
+            id: "setup".into(),
+            name: "setup".into(),
+        }
     }
 
     /// Account recovery with the recovery key.
     pub fn recovery_key() -> Actor {
-        Actor { id: "recovery-key".into(), name: "recovery key".into() }
+        Actor {
+            id: "recovery-key".into(),
+            name: "recovery key".into(),
+        }
     }
 }
 
@@ -47,8 +53,20 @@ pub struct Write<'c> {
 }
 
 impl<'c> Write<'c> {
-    pub(crate) fn new(tx: Transaction<'c>, actor: Actor, now: DateTime<Utc>, device_id: &str) -> Self {
-        Write { tx, actor, now, now_ts: ts(now), device_id: device_id.to_string(), last_hash: None }
+    pub(crate) fn new(
+        tx: Transaction<'c>,
+        actor: Actor,
+        now: DateTime<Utc>,
+        device_id: &str,
+    ) -> Self {
+        Write {
+            tx,
+            actor,
+            now,
+            now_ts: ts(now),
+            device_id: device_id.to_string(),
+            last_hash: None,
+        }
     }
 
     pub(crate) fn commit(self) -> Result<()> {
@@ -79,26 +97,45 @@ impl<'c> Write<'c> {
     }
 
     /// Inserts one row with `sql` and records it. Returns the row's image.
-    pub fn insert<P: Params>(&mut self, table: impl Table, id: &str, sql: &str, params: P) -> Result<Value> {
+    pub fn insert<P: Params>(
+        &mut self,
+        table: impl Table,
+        id: &str,
+        sql: &str,
+        params: P,
+    ) -> Result<Value> {
         let n = self.tx.prepare_cached(sql)?.execute(params)?;
         if n != 1 {
-            return Err(Error::Internal(format!("insert into {} wrote {n} rows", table.name())));
+            return Err(Error::Internal(format!(
+                "insert into {} wrote {n} rows",
+                table.name()
+            )));
         }
-        let after = row_image(&self.tx, table.name(), id)?.ok_or(Error::Internal(format!("{} {id} vanished", table.name())))?;
+        let after = row_image(&self.tx, table.name(), id)?
+            .ok_or(Error::Internal(format!("{} {id} vanished", table.name())))?;
         self.record(table, id, "insert", None, Some(&after))?;
         Ok(after)
     }
 
     /// Updates one row with `sql` and records before and after. A row that does not
     /// exist gives `NotFound`; an update that changes nothing records nothing.
-    pub fn update<P: Params>(&mut self, table: impl Table, id: &str, sql: &str, params: P) -> Result<Value> {
+    pub fn update<P: Params>(
+        &mut self,
+        table: impl Table,
+        id: &str,
+        sql: &str,
+        params: P,
+    ) -> Result<Value> {
         let name = table.name();
         let before = row_image(&self.tx, name, id)?.ok_or(Error::NotFound { entity: name })?;
         let n = self.tx.prepare_cached(sql)?.execute(params)?;
         if n != 1 {
-            return Err(Error::Internal(format!("update of {name} {id} touched {n} rows")));
+            return Err(Error::Internal(format!(
+                "update of {name} {id} touched {n} rows"
+            )));
         }
-        let after = row_image(&self.tx, name, id)?.ok_or(Error::Internal(format!("{name} {id} vanished")))?;
+        let after = row_image(&self.tx, name, id)?
+            .ok_or(Error::Internal(format!("{name} {id} vanished")))?;
         if before != after {
             self.record(table, id, "update", Some(&before), Some(&after))?;
         }
@@ -107,7 +144,12 @@ impl<'c> Write<'c> {
 
     /// Inserts a row given as (column, value) pairs, adding `id` and the four
     /// created/updated columns: for entities with many columns, listed once by the caller.
-    pub fn insert_row(&mut self, table: impl Table, id: &str, columns: &[(&str, &dyn ToSql)]) -> Result<Value> {
+    pub fn insert_row(
+        &mut self,
+        table: impl Table,
+        id: &str,
+        columns: &[(&str, &dyn ToSql)],
+    ) -> Result<Value> {
         let n = columns.len();
         let names: String = columns.iter().map(|(c, _)| format!(", {c}")).collect();
         let marks: String = (2..n + 2).map(|i| format!(", ?{i}")).collect();
@@ -124,10 +166,24 @@ impl<'c> Write<'c> {
     }
 
     /// Updates the given (column, value) pairs of one row and its updated columns.
-    pub fn update_row(&mut self, table: impl Table, id: &str, columns: &[(&str, &dyn ToSql)]) -> Result<Value> {
+    pub fn update_row(
+        &mut self,
+        table: impl Table,
+        id: &str,
+        columns: &[(&str, &dyn ToSql)],
+    ) -> Result<Value> {
         let n = columns.len();
-        let sets: String = columns.iter().enumerate().map(|(i, (c, _))| format!("{c} = ?{}, ", i + 2)).collect();
-        let sql = format!("UPDATE {} SET {sets}updated_at = ?{}, updated_by = ?{} WHERE id = ?1", table.name(), n + 2, n + 3);
+        let sets: String = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| format!("{c} = ?{}, ", i + 2))
+            .collect();
+        let sql = format!(
+            "UPDATE {} SET {sets}updated_at = ?{}, updated_by = ?{} WHERE id = ?1",
+            table.name(),
+            n + 2,
+            n + 3
+        );
         let (now, actor) = (self.now_ts.clone(), self.actor.id.clone());
         let mut params: Vec<&dyn ToSql> = vec![&id];
         params.extend(columns.iter().map(|(_, v)| *v));
@@ -138,13 +194,27 @@ impl<'c> Write<'c> {
     pub fn delete(&mut self, table: impl Table, id: &str) -> Result<()> {
         let name = table.name();
         let before = row_image(&self.tx, name, id)?.ok_or(Error::NotFound { entity: name })?;
-        self.tx.prepare_cached(&format!("DELETE FROM {name} WHERE id = ?1"))?.execute([id])?;
+        self.tx
+            .prepare_cached(&format!("DELETE FROM {name} WHERE id = ?1"))?
+            .execute([id])?;
         self.record(table, id, "delete", Some(&before), None)
     }
 
     /// An audit entry without a data change: a chart opened, a sign-in.
-    pub fn record_event(&mut self, action: &str, entity: impl Table, entity_id: &str, details: Option<Value>) -> Result<()> {
-        self.append_audit(action, entity.name(), entity_id, None, details.map(|d| d.to_string()))
+    pub fn record_event(
+        &mut self,
+        action: &str,
+        entity: impl Table,
+        entity_id: &str,
+        details: Option<Value>,
+    ) -> Result<()> {
+        self.append_audit(
+            action,
+            entity.name(),
+            entity_id,
+            None,
+            details.map(|d| d.to_string()),
+        )
     }
 
     /// Next value of a per-device counter (`name`, `scope`), starting at 1.
@@ -161,11 +231,24 @@ impl<'c> Write<'c> {
         Ok(v)
     }
 
-    fn record(&mut self, table: impl Table, id: &str, op: &str, before: Option<&Value>, after: Option<&Value>) -> Result<()> {
+    fn record(
+        &mut self,
+        table: impl Table,
+        id: &str,
+        op: &str,
+        before: Option<&Value>,
+        after: Option<&Value>,
+    ) -> Result<()> {
         let after_json = after.map(Value::to_string);
         let hidden = table.redacted();
         if hidden.is_empty() {
-            self.append_audit(op, table.name(), id, before.map(Value::to_string), after_json.clone())?;
+            self.append_audit(
+                op,
+                table.name(),
+                id,
+                before.map(Value::to_string),
+                after_json.clone(),
+            )?;
         } else {
             let redact = |v: Option<&Value>| v.map(|v| redacted(hidden, v).to_string());
             self.append_audit(op, table.name(), id, redact(before), redact(after))?;
@@ -211,7 +294,11 @@ impl<'c> Write<'c> {
             id: new_id(),
             // Never earlier than the entry before, even if the clock stepped back:
             // date ranges are searched along seq (see `seq_bound`).
-            at: if prev_at > self.now_ts { prev_at } else { self.now_ts.clone() },
+            at: if prev_at > self.now_ts {
+                prev_at
+            } else {
+                self.now_ts.clone()
+            },
             actor_id: self.actor.id.clone(),
             actor_name: self.actor.name.clone(),
             action: action.to_string(),
@@ -271,7 +358,9 @@ pub(crate) fn row_image(conn: &Connection, table: &str, id: &str) -> Result<Opti
                 ValueRef::Integer(n) => Value::from(n),
                 ValueRef::Real(f) => Value::from(f),
                 ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Blob(b) => Value::String(format!("sha256:{}", hex::encode(Sha256::digest(b)))),
+                ValueRef::Blob(b) => {
+                    Value::String(format!("sha256:{}", hex::encode(Sha256::digest(b))))
+                }
             };
             m.insert(name.clone(), v);
         }
@@ -280,4 +369,3 @@ pub(crate) fn row_image(conn: &Connection, table: &str, id: &str) -> Result<Opti
     .optional()
     .map_err(Into::into)
 }
-

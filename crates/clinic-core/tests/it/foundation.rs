@@ -18,7 +18,12 @@ fn the_database_file_holds_no_plaintext() {
     let probe = "Zanzibarqux Polyclinic";
     let c = new_clinic_named(probe);
     let core = admin_core(&c);
-    core.staff_create(new_staff("quetzal", vec![Role::Nurse], "Blue-heron-42-lake")).unwrap();
+    core.staff_create(new_staff(
+        "quetzal",
+        vec![Role::Nurse],
+        "Blue-heron-42-lake",
+    ))
+    .unwrap();
     // The staff name, the clinic name and SQLite's own header must not appear anywhere on disk.
     core.logout().unwrap();
     drop(core);
@@ -27,7 +32,11 @@ fn the_database_file_holds_no_plaintext() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
         seen += bytes.len();
-        for needle in [probe.as_bytes(), b"quetzal Person".as_slice(), b"SQLite format 3".as_slice()] {
+        for needle in [
+            probe.as_bytes(),
+            b"quetzal Person".as_slice(),
+            b"SQLite format 3".as_slice(),
+        ] {
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle),
                 "{} contains {:?} in plaintext",
@@ -36,7 +45,10 @@ fn the_database_file_holds_no_plaintext() {
             );
         }
     }
-    assert!(seen > 10_000, "the probe read the database files ({seen} bytes)");
+    assert!(
+        seen > 10_000,
+        "the probe read the database files ({seen} bytes)"
+    );
 }
 
 #[test]
@@ -90,23 +102,42 @@ fn migrations_run_from_empty_and_tables_are_strict() {
 fn wrong_password_missing_and_corrupt_slot_files_give_clear_errors() {
     let c = new_clinic();
     let core = c.core();
-    assert_eq!(code_of(core.login(ADMIN.into(), "not-the-password".into())), "bad_credentials");
-    assert_eq!(code_of(core.login("nobody".into(), ADMIN_PW.into())), "bad_credentials", "unknown users look the same");
+    assert_eq!(
+        code_of(core.login(ADMIN.into(), "not-the-password".into())),
+        "bad_credentials"
+    );
+    assert_eq!(
+        code_of(core.login("nobody".into(), ADMIN_PW.into())),
+        "bad_credentials",
+        "unknown users look the same"
+    );
 
     let slots = c.dir.path().join("keyslots.json");
     let saved = std::fs::read(&slots).unwrap();
     std::fs::write(&slots, b"{ this is not json").unwrap();
-    assert_eq!(code_of(core.login(ADMIN.into(), ADMIN_PW.into())), "keyslot_corrupt");
+    assert_eq!(
+        code_of(core.login(ADMIN.into(), ADMIN_PW.into())),
+        "keyslot_corrupt"
+    );
     std::fs::write(&slots, &saved[..saved.len() / 2]).unwrap();
-    assert_eq!(code_of(core.login(ADMIN.into(), ADMIN_PW.into())), "keyslot_corrupt");
+    assert_eq!(
+        code_of(core.login(ADMIN.into(), ADMIN_PW.into())),
+        "keyslot_corrupt"
+    );
     std::fs::remove_file(&slots).unwrap();
-    assert_eq!(code_of(core.login(ADMIN.into(), ADMIN_PW.into())), "keyslot_missing");
+    assert_eq!(
+        code_of(core.login(ADMIN.into(), ADMIN_PW.into())),
+        "keyslot_missing"
+    );
 
     // A slot file from another clinic (same admin password) unwraps that clinic's key,
     // which does not open this database.
     let other = new_clinic();
     std::fs::copy(other.dir.path().join("keyslots.json"), &slots).unwrap();
-    assert_eq!(code_of(core.login(ADMIN.into(), ADMIN_PW.into())), "database_unreadable");
+    assert_eq!(
+        code_of(core.login(ADMIN.into(), ADMIN_PW.into())),
+        "database_unreadable"
+    );
 
     // Back to the right slot file, but a damaged database.
     std::fs::write(&slots, &saved).unwrap();
@@ -117,7 +148,10 @@ fn wrong_password_missing_and_corrupt_slot_files_give_clear_errors() {
     }
     std::fs::write(&db, &bytes).unwrap();
     let _ = std::fs::remove_file(c.dir.path().join("clinic.db-wal"));
-    assert_eq!(code_of(core.login(ADMIN.into(), ADMIN_PW.into())), "database_unreadable");
+    assert_eq!(
+        code_of(core.login(ADMIN.into(), ADMIN_PW.into())),
+        "database_unreadable"
+    );
 }
 
 #[test]
@@ -125,23 +159,41 @@ fn five_failures_start_a_growing_delay_that_survives_a_restart() {
     let c = new_clinic();
     let core = c.core();
     for i in 1..=4 {
-        assert_eq!(code_of(core.login(ADMIN.into(), "wrong-password-x".into())), "bad_credentials", "attempt {i}");
+        assert_eq!(
+            code_of(core.login(ADMIN.into(), "wrong-password-x".into())),
+            "bad_credentials",
+            "attempt {i}"
+        );
     }
-    let err = core.login(ADMIN.into(), "wrong-password-x".into()).unwrap_err();
-    assert_eq!(err.code(), "too_many_attempts", "the fifth failure starts the delay");
+    let err = core
+        .login(ADMIN.into(), "wrong-password-x".into())
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        "too_many_attempts",
+        "the fifth failure starts the delay"
+    );
     assert_eq!(err.params()["seconds"], "30");
     // Even the right password waits now, and a new process sees the same count.
     drop(core);
     let core = c.core();
-    assert_eq!(code_of(core.login(ADMIN.into(), ADMIN_PW.into())), "too_many_attempts");
+    assert_eq!(
+        code_of(core.login(ADMIN.into(), ADMIN_PW.into())),
+        "too_many_attempts"
+    );
     c.clock.advance(Duration::seconds(31));
-    let err = core.login(ADMIN.into(), "wrong-password-x".into()).unwrap_err();
+    let err = core
+        .login(ADMIN.into(), "wrong-password-x".into())
+        .unwrap_err();
     assert_eq!(err.params()["seconds"], "60", "the delay doubles");
     c.clock.advance(Duration::seconds(61));
     login_with_totp(&c, &core, ADMIN, ADMIN_PW, &c.admin_totp);
     core.logout().unwrap();
     // A successful sign-in clears the count.
-    assert_eq!(code_of(core.login(ADMIN.into(), "wrong-password-x".into())), "bad_credentials");
+    assert_eq!(
+        code_of(core.login(ADMIN.into(), "wrong-password-x".into())),
+        "bad_credentials"
+    );
 }
 
 #[test]
@@ -149,11 +201,20 @@ fn wrong_totp_codes_count_as_failures() {
     let c = new_clinic();
     let core = c.core();
     for _ in 0..4 {
-        assert!(matches!(core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(), LoginStep::Totp));
+        assert!(matches!(
+            core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(),
+            LoginStep::Totp
+        ));
         assert_eq!(code_of(core.login_totp("000000".into())), "bad_totp");
     }
-    assert!(matches!(core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(), LoginStep::Totp));
-    assert_eq!(code_of(core.login_totp("000000".into())), "too_many_attempts");
+    assert!(matches!(
+        core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(),
+        LoginStep::Totp
+    ));
+    assert_eq!(
+        code_of(core.login_totp("000000".into())),
+        "too_many_attempts"
+    );
     assert_eq!(code_of(core.session_info()), "not_authenticated");
 }
 
@@ -161,28 +222,50 @@ fn wrong_totp_codes_count_as_failures() {
 fn totp_codes_work_once_and_recovery_codes_once() {
     let c = new_clinic();
     let core = c.core();
-    assert!(matches!(core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(), LoginStep::Totp));
+    assert!(matches!(
+        core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(),
+        LoginStep::Totp
+    ));
     let used = code(&c, &c.admin_totp);
     core.login_totp(used.clone()).unwrap();
     core.logout().unwrap();
-    assert!(matches!(core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(), LoginStep::Totp));
-    assert_eq!(code_of(core.login_totp(used.clone())), "bad_totp", "a replayed code is refused");
+    assert!(matches!(
+        core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(),
+        LoginStep::Totp
+    ));
+    assert_eq!(
+        code_of(core.login_totp(used.clone())),
+        "bad_totp",
+        "a replayed code is refused"
+    );
     core.logout().unwrap();
 
     // Reset the admin's 2FA from a second admin, enrol again, and use a recovery code.
     let admin = admin_core_after_step(&c, &core);
-    let boss = admin.staff_create(new_staff("boss", vec![Role::Admin], "Second-admin-pass")).unwrap();
+    let boss = admin
+        .staff_create(new_staff("boss", vec![Role::Admin], "Second-admin-pass"))
+        .unwrap();
     admin.logout().unwrap();
     login_any(&c, &core, "boss", "Second-admin-pass");
-    core.change_password("Second-admin-pass".into(), "Boss-new-pass-2026".into()).unwrap();
-    let me = core.staff_list().unwrap().into_iter().find(|s| s.username == ADMIN).unwrap();
+    core.change_password("Second-admin-pass".into(), "Boss-new-pass-2026".into())
+        .unwrap();
+    let me = core
+        .staff_accounts()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.username == ADMIN)
+        .unwrap();
     assert!(me.totp_enrolled);
     let me = core.staff_reset_totp(me.id.clone()).unwrap();
     assert!(!me.totp_enrolled);
     core.logout().unwrap();
     let _ = boss;
     let secret = match core.login(ADMIN.into(), ADMIN_PW.into()).unwrap() {
-        LoginStep::EnrolTotp { secret_base32, qr_png_base64, otpauth_url } => {
+        LoginStep::EnrolTotp {
+            secret_base32,
+            qr_png_base64,
+            otpauth_url,
+        } => {
             assert!(otpauth_url.starts_with("otpauth://totp/"));
             assert!(qr_png_base64.len() > 100);
             secret_base32
@@ -192,11 +275,22 @@ fn totp_codes_work_once_and_recovery_codes_once() {
     let done = core.login_totp((&code(&c, &secret)).into()).unwrap();
     core.logout().unwrap();
     let rc = done.recovery_codes[3].clone();
-    assert!(matches!(core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(), LoginStep::Totp));
-    core.login_totp((&rc.to_lowercase()).into()).expect("recovery code accepted, in any case");
+    assert!(matches!(
+        core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(),
+        LoginStep::Totp
+    ));
+    core.login_totp((&rc.to_lowercase()).into())
+        .expect("recovery code accepted, in any case");
     core.logout().unwrap();
-    assert!(matches!(core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(), LoginStep::Totp));
-    assert_eq!(code_of(core.login_totp(rc.clone())), "bad_totp", "a recovery code works once");
+    assert!(matches!(
+        core.login(ADMIN.into(), ADMIN_PW.into()).unwrap(),
+        LoginStep::Totp
+    ));
+    assert_eq!(
+        code_of(core.login_totp(rc.clone())),
+        "bad_totp",
+        "a recovery code works once"
+    );
 }
 
 fn admin_core_after_step(c: &Clinic, _other: &Core) -> Core {
@@ -208,24 +302,49 @@ fn admin_core_after_step(c: &Clinic, _other: &Core) -> Core {
 fn first_login_with_an_admin_set_password_forces_a_change() {
     let c = new_clinic();
     let admin = admin_core(&c);
-    admin.staff_create(new_staff("rita", vec![Role::Receptionist], "Initial-pass-123")).unwrap();
+    admin
+        .staff_create(new_staff(
+            "rita",
+            vec![Role::Receptionist],
+            "Initial-pass-123",
+        ))
+        .unwrap();
     admin.logout().unwrap();
 
     let core = c.core();
-    let info = match core.login("rita".into(), "Initial-pass-123".into()).unwrap() {
+    let info = match core
+        .login("rita".into(), "Initial-pass-123".into())
+        .unwrap()
+    {
         LoginStep::Done { session } => session,
         other => panic!("receptionists need no TOTP by default, got {other:?}"),
     };
     assert!(info.must_change_password);
     assert_eq!(code_of(core.staff_list()), "password_change_required");
-    assert_eq!(code_of(core.change_password("Initial-pass-123".into(), "short".into())), "validation");
-    assert_eq!(code_of(core.change_password("Initial-pass-123".into(), "Initial-pass-123".into())), "validation");
-    let info = core.change_password("Initial-pass-123".into(), "Rita-owns-this-one".into()).unwrap();
+    assert_eq!(
+        code_of(core.change_password("Initial-pass-123".into(), "short".into())),
+        "validation"
+    );
+    assert_eq!(
+        code_of(core.change_password("Initial-pass-123".into(), "Initial-pass-123".into())),
+        "validation"
+    );
+    let info = core
+        .change_password("Initial-pass-123".into(), "Rita-owns-this-one".into())
+        .unwrap();
     assert!(!info.must_change_password);
     assert!(core.staff_list().is_ok());
     core.logout().unwrap();
-    assert_eq!(code_of(core.login("rita".into(), "Initial-pass-123".into())), "bad_credentials", "the old slot is gone");
-    assert!(matches!(core.login("rita".into(), "Rita-owns-this-one".into()).unwrap(), LoginStep::Done { .. }));
+    assert_eq!(
+        code_of(core.login("rita".into(), "Initial-pass-123".into())),
+        "bad_credentials",
+        "the old slot is gone"
+    );
+    assert!(matches!(
+        core.login("rita".into(), "Rita-owns-this-one".into())
+            .unwrap(),
+        LoginStep::Done { .. }
+    ));
 }
 
 #[test]
@@ -236,7 +355,10 @@ fn idle_sessions_lock_and_unlock_with_the_password() {
     c.clock.advance(Duration::minutes(11));
     assert_eq!(code_of(core.staff_list()), "session_locked");
     assert!(core.session_info().unwrap().locked);
-    assert_eq!(code_of(core.unlock("wrong-password-x".into())), "bad_credentials");
+    assert_eq!(
+        code_of(core.unlock("wrong-password-x".into())),
+        "bad_credentials"
+    );
     let info = core.unlock(ADMIN_PW.into()).unwrap();
     assert!(!info.locked);
     assert!(core.staff_list().is_ok(), "the same session resumes");
@@ -248,48 +370,95 @@ fn idle_sessions_lock_and_unlock_with_the_password() {
 fn disabling_an_account_removes_its_slot() {
     let c = new_clinic();
     let admin = admin_core(&c);
-    let n = admin.staff_create(new_staff("nina", vec![Role::Nurse], "Nurse-initial-1")).unwrap();
+    let n = admin
+        .staff_create(new_staff("nina", vec![Role::Nurse], "Nurse-initial-1"))
+        .unwrap();
     let slots = || std::fs::read_to_string(c.dir.path().join("keyslots.json")).unwrap();
     assert!(slots().contains(&n.id));
-    admin.staff_set_active(SetActive { id: n.id.clone(), active: false, initial_password: None }).unwrap();
+    admin
+        .staff_set_active(SetActive {
+            id: n.id.clone(),
+            active: false,
+            initial_password: None,
+        })
+        .unwrap();
     assert!(!slots().contains(&n.id), "slot removed");
     let other = c.core();
-    assert_eq!(code_of(other.login("nina".into(), "Nurse-initial-1".into())), "bad_credentials");
     assert_eq!(
-        code_of(admin.staff_set_active(SetActive { id: n.id.clone(), active: true, initial_password: None })),
+        code_of(other.login("nina".into(), "Nurse-initial-1".into())),
+        "bad_credentials"
+    );
+    assert_eq!(
+        code_of(admin.staff_set_active(SetActive {
+            id: n.id.clone(),
+            active: true,
+            initial_password: None
+        })),
         "validation",
         "re-enabling needs a new password"
     );
     let me = admin.session_info().unwrap();
     assert_eq!(
-        code_of(admin.staff_set_active(SetActive { id: me.staff_id, active: false, initial_password: None })),
+        code_of(admin.staff_set_active(SetActive {
+            id: me.staff_id,
+            active: false,
+            initial_password: None
+        })),
         "self_action"
     );
     admin
-        .staff_set_active(SetActive { id: n.id.clone(), active: true, initial_password: Some("Nurse-again-2026".into()) })
+        .staff_set_active(SetActive {
+            id: n.id.clone(),
+            active: true,
+            initial_password: Some("Nurse-again-2026".into()),
+        })
         .unwrap();
-    assert!(matches!(other.login("nina".into(), "Nurse-again-2026".into()).unwrap(), LoginStep::Done { session } if session.must_change_password));
+    assert!(
+        matches!(other.login("nina".into(), "Nurse-again-2026".into()).unwrap(), LoginStep::Done { session } if session.must_change_password)
+    );
 }
 
 #[test]
 fn the_recovery_key_resets_an_admin_and_prints_a_sheet() {
     let c = new_clinic();
     let core = c.core();
-    assert_eq!(code_of(core.recover_account("AAAA-BBBB".into(), ADMIN.into(), "Recovered-pass-1".into())), "bad_credentials");
-    core.recover_account((&c.recovery_key.to_lowercase()).into(), ADMIN.into(), "Recovered-pass-1".into()).unwrap();
+    assert_eq!(
+        code_of(core.recover_account("AAAA-BBBB".into(), ADMIN.into(), "Recovered-pass-1".into())),
+        "bad_credentials"
+    );
+    core.recover_account(
+        (&c.recovery_key.to_lowercase()).into(),
+        ADMIN.into(),
+        "Recovered-pass-1".into(),
+    )
+    .unwrap();
     // Password and 2FA were reset: the admin enrols again.
-    assert!(matches!(core.login(ADMIN.into(), "Recovered-pass-1".into()).unwrap(), LoginStep::EnrolTotp { .. }));
+    assert!(matches!(
+        core.login(ADMIN.into(), "Recovered-pass-1".into()).unwrap(),
+        LoginStep::EnrolTotp { .. }
+    ));
 
     let pdf = core.recovery_sheet_pdf(&c.recovery_key).unwrap();
     assert!(pdf.starts_with(b"%PDF"));
     assert!(pdf.len() < 150_000, "fonts are subset: {} bytes", pdf.len());
     let path = c.dir.path().join("sheet.pdf");
     std::fs::write(&path, &pdf).unwrap();
-    let out = std::process::Command::new("pdftotext").arg(&path).arg("-").output().expect("pdftotext (poppler-utils) installed");
+    let out = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) installed");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(&c.recovery_key[..9]), "the key is printed: {text}");
+    assert!(
+        text.contains(&c.recovery_key[..9]),
+        "the key is printed: {text}"
+    );
     assert!(text.contains("Riverside Family Clinic"));
-    assert_eq!(code_of(core.recovery_sheet_pdf("AAAA-BBBB-CCCC")), "bad_credentials", "only a real key is printed");
+    assert_eq!(
+        code_of(core.recovery_sheet_pdf("AAAA-BBBB-CCCC")),
+        "bad_credentials",
+        "only a real key is printed"
+    );
 }
 
 #[test]
@@ -297,18 +466,36 @@ fn audit_chain_detects_tampering_and_names_the_first_broken_link() {
     let c = new_clinic();
     let core = admin_core(&c);
     for i in 0..5 {
-        core.staff_create(new_staff(&format!("user{i}"), vec![Role::Cashier], "Cashier-pass-123")).unwrap();
+        core.staff_create(new_staff(
+            &format!("user{i}"),
+            vec![Role::Cashier],
+            "Cashier-pass-123",
+        ))
+        .unwrap();
     }
     let status = core.audit_verify().unwrap();
     assert!(status.first_broken_seq.is_none());
     assert!(status.entries >= 10, "{status:?}");
 
     // Every insert was recorded with its after-image, the TOTP secret redacted.
-    let page = core.audit_list(AuditFilter { entity: Some("staff".into()), ..Default::default() }).unwrap();
-    let created = page.entries.iter().find(|e| e.action == "insert" && e.after.as_deref().unwrap_or("").contains("user3")).unwrap();
+    let page = core
+        .audit_list(AuditFilter {
+            entity: Some("staff".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let created = page
+        .entries
+        .iter()
+        .find(|e| e.action == "insert" && e.after.as_deref().unwrap_or("").contains("user3"))
+        .unwrap();
     assert_eq!(created.actor_name, "Anna Admin");
     let admin_row = core
-        .audit_list(AuditFilter { entity: Some("staff".into()), limit: Some(500), ..Default::default() })
+        .audit_list(AuditFilter {
+            entity: Some("staff".into()),
+            limit: Some(500),
+            ..Default::default()
+        })
         .unwrap()
         .entries
         .into_iter()
@@ -320,9 +507,19 @@ fn audit_chain_detects_tampering_and_names_the_first_broken_link() {
     // Change one entry in the middle (the app can't: a trigger stops it).
     let target = created.seq;
     with_db(&core, |db| {
-        assert!(db.conn().execute("UPDATE audit_log SET actor_name = 'x' WHERE seq = ?1", [target]).is_err());
-        db.conn().execute_batch("DROP TRIGGER audit_log_no_update")?;
-        db.conn().execute("UPDATE audit_log SET after = replace(after, 'user3', 'userX') WHERE seq = ?1", [target])?;
+        assert!(db
+            .conn()
+            .execute(
+                "UPDATE audit_log SET actor_name = 'x' WHERE seq = ?1",
+                [target]
+            )
+            .is_err());
+        db.conn()
+            .execute_batch("DROP TRIGGER audit_log_no_update")?;
+        db.conn().execute(
+            "UPDATE audit_log SET after = replace(after, 'user3', 'userX') WHERE seq = ?1",
+            [target],
+        )?;
         Ok(())
     })
     .unwrap();
@@ -332,12 +529,16 @@ fn audit_chain_detects_tampering_and_names_the_first_broken_link() {
     // And a deleted entry breaks the link after it.
     let c2 = new_clinic();
     let core2 = admin_core(&c2);
-    core2.staff_create(new_staff("zed", vec![Role::Cashier], "Cashier-pass-123")).unwrap();
-    with_db(&core2, |db| {
-            db.conn().execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 3;")?;
-            Ok(())
-        })
+    core2
+        .staff_create(new_staff("zed", vec![Role::Cashier], "Cashier-pass-123"))
         .unwrap();
+    with_db(&core2, |db| {
+        db.conn().execute_batch(
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 3;",
+        )?;
+        Ok(())
+    })
+    .unwrap();
     assert_eq!(core2.audit_verify().unwrap().first_broken_seq, Some(4));
 }
 
@@ -345,7 +546,9 @@ fn audit_chain_detects_tampering_and_names_the_first_broken_link() {
 fn each_write_lands_in_the_change_log_with_the_device() {
     let c = new_clinic();
     let core = admin_core(&c);
-    let s = core.staff_create(new_staff("carl", vec![Role::Cashier], "Cashier-pass-123")).unwrap();
+    let s = core
+        .staff_create(new_staff("carl", vec![Role::Cashier], "Cashier-pass-123"))
+        .unwrap();
     with_db(&core, |db| {
         let (device, op, after): (String, String, String) = db.conn().query_row(
             "SELECT device_id, op, after FROM change_log WHERE entity = 'staff' AND entity_id = ?1",
@@ -382,8 +585,14 @@ fn a_failed_command_writes_nothing() {
     let c = new_clinic();
     let core = admin_core(&c);
     let count = |core: &Core| {
-        with_db(core, |db| Ok(db.conn().query_row("SELECT (SELECT count(*) FROM staff) + (SELECT count(*) FROM audit_log)", [], |r| r.get::<_, i64>(0))?))
-            .unwrap()
+        with_db(core, |db| {
+            Ok(db.conn().query_row(
+                "SELECT (SELECT count(*) FROM staff) + (SELECT count(*) FROM audit_log)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )?)
+        })
+        .unwrap()
     };
     let before = count(&core);
     let mut bad = new_staff("admin", vec![Role::Cashier], "Cashier-pass-123");
@@ -407,23 +616,56 @@ fn nobody_demotes_themselves_and_the_last_admin_stays() {
         roles: vec![Role::Doctor],
         language: me.language,
     };
-    assert_eq!(code_of(core.staff_update(demote(&me.staff_id))), "self_action");
-    assert_eq!(code_of(core.staff_set_active(SetActive { id: me.staff_id.clone(), active: false, initial_password: None })), "self_action");
+    assert_eq!(
+        code_of(core.staff_update(demote(&me.staff_id))),
+        "self_action"
+    );
+    assert_eq!(
+        code_of(core.staff_set_active(SetActive {
+            id: me.staff_id.clone(),
+            active: false,
+            initial_password: None
+        })),
+        "self_action"
+    );
 
     // A second admin, signed in on another window of the same clinic.
-    let bea = core.staff_create(new_staff("bea", vec![Role::Admin], "Bea-initial-pass-1")).unwrap();
+    let bea = core
+        .staff_create(new_staff("bea", vec![Role::Admin], "Bea-initial-pass-1"))
+        .unwrap();
     let other = c.core();
     let bea_totp = login_any(&c, &other, "bea", "Bea-initial-pass-1");
     assert!(!bea_totp.is_empty(), "admins enrol a second factor");
-    other.change_password("Bea-initial-pass-1".into(), "Bea-second-pass-22".into()).unwrap();
+    other
+        .change_password("Bea-initial-pass-1".into(), "Bea-second-pass-22".into())
+        .unwrap();
     // Bea demotes Anna: two active admins, so that is allowed.
     other.staff_update(demote(&me.staff_id)).unwrap();
     // Anna's window still holds an admin session. Demoting or disabling Bea, the one
     // admin left, is refused: the rule reads the rows as they are now.
     assert_eq!(code_of(core.staff_update(demote(&bea.id))), "last_admin");
-    assert_eq!(code_of(core.staff_set_active(SetActive { id: bea.id.clone(), active: false, initial_password: None })), "last_admin");
-    let admins: Vec<_> = other.staff_list().unwrap().into_iter().filter(|s| s.active && s.roles.contains(&Role::Admin)).collect();
-    assert_eq!(admins.iter().map(|s| s.username.as_str()).collect::<Vec<_>>(), ["bea"], "an admin remains");
+    assert_eq!(
+        code_of(core.staff_set_active(SetActive {
+            id: bea.id.clone(),
+            active: false,
+            initial_password: None
+        })),
+        "last_admin"
+    );
+    let admins: Vec<_> = other
+        .staff_accounts()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.active && s.roles.contains(&Role::Admin))
+        .collect();
+    assert_eq!(
+        admins
+            .iter()
+            .map(|s| s.username.as_str())
+            .collect::<Vec<_>>(),
+        ["bea"],
+        "an admin remains"
+    );
 }
 
 /// The functions that may run SQL other than through a prepared query: the write path's
@@ -437,6 +679,8 @@ const MAY_EXECUTE: &[(&str, &str)] = &[
     ("store/mod.rs", "keyed_connection"),
     ("store/mod.rs", "open_reader"),
     ("store/mod.rs", "read"),
+    ("store/mod.rs", "write_durable"),
+    ("store/mod.rs", "rekey"),
 ];
 
 #[test]
@@ -447,14 +691,29 @@ fn only_the_write_path_executes_sql() {
     let mut offenders = vec![];
     let mut allowed_seen = std::collections::BTreeSet::new();
     for entry in rust_files(&src) {
-        let rel = entry.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = entry
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         let text = std::fs::read_to_string(&entry).unwrap();
-        for needle in [".execute(", "execute_batch(", "pragma_update(", ".execute_named("] {
+        for needle in [
+            ".execute(",
+            "execute_batch(",
+            "pragma_update(",
+            ".execute_named(",
+        ] {
             for (at, _) in text.match_indices(needle) {
                 let before = &text[..at];
                 let func = before
                     .rfind("fn ")
-                    .map(|i| before[i + 3..].split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("").to_string())
+                    .map(|i| {
+                        before[i + 3..]
+                            .split(|c: char| !c.is_alphanumeric() && c != '_')
+                            .next()
+                            .unwrap_or("")
+                            .to_string()
+                    })
                     .unwrap_or_default();
                 let line = before.lines().count();
                 if MAY_EXECUTE.contains(&(rel.as_str(), func.as_str())) {
@@ -465,9 +724,15 @@ fn only_the_write_path_executes_sql() {
             }
         }
     }
-    assert!(offenders.is_empty(), "SQL executed outside the write path: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "SQL executed outside the write path: {offenders:?}"
+    );
     // The scan finds what it looks for: the write path's own calls are seen.
-    assert!(allowed_seen.contains(&("store/write.rs".to_string(), "insert".to_string())), "{allowed_seen:?}");
+    assert!(
+        allowed_seen.contains(&("store/write.rs".to_string(), "insert".to_string())),
+        "{allowed_seen:?}"
+    );
     assert!(allowed_seen.len() >= 6, "{allowed_seen:?}");
 }
 
@@ -482,33 +747,79 @@ fn audit_filters_by_date_range_person_and_record() {
     let mut ids = vec![];
     for i in 0..6 {
         c.clock.advance(Duration::hours(1));
-        ids.push(core.staff_create(new_staff(&format!("day{i}"), vec![Role::Cashier], "Cashier-pass-123")).unwrap().id);
+        // Someone at the keyboard: the window reports input, which keeps the session awake.
+        core.session_touch().unwrap();
+        ids.push(
+            core.staff_create(new_staff(
+                &format!("day{i}"),
+                vec![Role::Cashier],
+                "Cashier-pass-123",
+            ))
+            .unwrap()
+            .id,
+        );
     }
     let at = |h: i64| clinic_core::ids::ts(t0 + Duration::hours(h));
     let inserts = |f: AuditFilter| -> Vec<String> {
-        core.audit_list(AuditFilter { entity: Some("staff".into()), ..f })
-            .unwrap()
-            .entries
-            .into_iter()
-            .filter(|e| e.action == "insert")
-            .map(|e| e.entity_id)
-            .collect()
+        core.audit_list(AuditFilter {
+            entity: Some("staff".into()),
+            ..f
+        })
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|e| e.action == "insert")
+        .map(|e| e.entity_id)
+        .collect()
     };
     // Hours 2..=4 after t0, inclusive at both ends: the 2nd, 3rd and 4th accounts.
-    let got = inserts(AuditFilter { from: Some(at(2)), to: Some(at(4)), ..Default::default() });
+    let got = inserts(AuditFilter {
+        from: Some(at(2)),
+        to: Some(at(4)),
+        ..Default::default()
+    });
     assert_eq!(got, vec![ids[3].clone(), ids[2].clone(), ids[1].clone()]);
-    let got = inserts(AuditFilter { from: Some(at(6)), ..Default::default() });
+    let got = inserts(AuditFilter {
+        from: Some(at(6)),
+        ..Default::default()
+    });
     assert_eq!(got, vec![ids[5].clone()]);
-    assert!(inserts(AuditFilter { to: Some(clinic_core::ids::ts(t0 - Duration::days(1))), ..Default::default() }).is_empty());
+    assert!(inserts(AuditFilter {
+        to: Some(clinic_core::ids::ts(t0 - Duration::days(1))),
+        ..Default::default()
+    })
+    .is_empty());
     // By record and by person.
-    let one = core.audit_list(AuditFilter { entity_id: Some(ids[4].clone()), ..Default::default() }).unwrap();
+    let one = core
+        .audit_list(AuditFilter {
+            entity_id: Some(ids[4].clone()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(one.entries.len(), 1);
     let me = core.session_info().unwrap().staff_id;
-    let mine = core.audit_list(AuditFilter { actor_id: Some(me.clone()), limit: Some(500), ..Default::default() }).unwrap();
+    let mine = core
+        .audit_list(AuditFilter {
+            actor_id: Some(me.clone()),
+            limit: Some(500),
+            ..Default::default()
+        })
+        .unwrap();
     assert!(mine.entries.iter().all(|e| e.actor_id == me) && mine.entries.len() >= 6);
     // Paging walks backwards without overlap.
-    let p1 = core.audit_list(AuditFilter { limit: Some(3), ..Default::default() }).unwrap();
-    let p2 = core.audit_list(AuditFilter { limit: Some(3), before_seq: p1.next_before_seq, ..Default::default() }).unwrap();
+    let p1 = core
+        .audit_list(AuditFilter {
+            limit: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+    let p2 = core
+        .audit_list(AuditFilter {
+            limit: Some(3),
+            before_seq: p1.next_before_seq,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(p1.entries.len(), 3);
     assert!(p2.entries[0].seq < p1.entries[2].seq);
 }

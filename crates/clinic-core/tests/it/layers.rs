@@ -14,12 +14,23 @@ fn crate_refs(text: &str) -> Vec<String> {
         let rest = &text[at + 7..];
         if let Some(group) = rest.strip_prefix('{') {
             let inner = &group[..group.find('}').unwrap_or(0)];
-            out.extend(inner.split(',').map(|p| p.trim().split("::").next().unwrap_or("").to_string()));
+            out.extend(
+                inner
+                    .split(',')
+                    .map(|p| p.trim().split("::").next().unwrap_or("").to_string()),
+            );
         } else {
-            out.push(rest.split(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("").to_string());
+            out.push(
+                rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            );
         }
     }
-    out.into_iter().filter(|m| !m.is_empty() && m != "self").collect()
+    out.into_iter()
+        .filter(|m| !m.is_empty() && m != "self")
+        .collect()
 }
 
 #[test]
@@ -31,21 +42,47 @@ fn modules_only_use_the_layers_below_them() {
         .filter_map(|l| l.trim().trim_start_matches("pub ").strip_prefix("mod "))
         .map(|m| m.trim_end_matches(';').to_string())
         .collect();
-    let rank: BTreeMap<&str, usize> = order.iter().enumerate().map(|(i, m)| (m.as_str(), i)).collect();
-    assert!(order.len() > 12 && rank["store"] < rank["patients"] && rank["api"] < rank["commands"], "{order:?}");
+    let rank: BTreeMap<&str, usize> = order
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.as_str(), i))
+        .collect();
+    assert!(
+        order.len() > 12 && rank["store"] < rank["patients"] && rank["api"] < rank["commands"],
+        "{order:?}"
+    );
     // Names brought to the crate root (`crate::Error`, `crate::Core`) count as their module.
-    let root: BTreeMap<&str, &str> = [("Error", "error"), ("Result", "error"), ("ApiError", "error"), ("Core", "core"), ("Cx", "session")].into();
+    let root: BTreeMap<&str, &str> = [
+        ("Error", "error"),
+        ("Result", "error"),
+        ("ApiError", "error"),
+        ("Core", "core"),
+        ("Cx", "session"),
+    ]
+    .into();
     let mut upward = vec![];
     let mut checked = 0;
     for f in crate::support::rust_files(&src) {
         let rel = f.strip_prefix(&src).unwrap();
-        let own = rel.components().next().unwrap().as_os_str().to_string_lossy().trim_end_matches(".rs").to_string();
-        let Some(&mine) = rank.get(own.as_str()) else { continue };
+        let own = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
+        let Some(&mine) = rank.get(own.as_str()) else {
+            continue;
+        };
         let text = std::fs::read_to_string(&f).unwrap();
         for r in crate_refs(&text) {
             let module = root.get(r.as_str()).copied().unwrap_or(r.as_str());
             match rank.get(module) {
-                Some(&theirs) if theirs > mine => upward.push(format!("{} uses crate::{r} (declared after {own})", rel.display())),
+                Some(&theirs) if theirs > mine => upward.push(format!(
+                    "{} uses crate::{r} (declared after {own})",
+                    rel.display()
+                )),
                 Some(_) => checked += 1,
                 // Macros exported at the root (`crate::text_column!`) belong to their module.
                 None if text.contains(&format!("crate::{r}!")) => checked += 1,
@@ -53,6 +90,13 @@ fn modules_only_use_the_layers_below_them() {
             }
         }
     }
-    assert!(checked > 100, "the scan read the sources ({checked} references)");
-    assert!(upward.is_empty(), "modules reaching up the layers:\n{}", upward.join("\n"));
+    assert!(
+        checked > 100,
+        "the scan read the sources ({checked} references)"
+    );
+    assert!(
+        upward.is_empty(),
+        "modules reaching up the layers:\n{}",
+        upward.join("\n")
+    );
 }

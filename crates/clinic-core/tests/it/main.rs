@@ -3,6 +3,7 @@
 mod support;
 
 mod foundation;
+mod layers;
 mod matrix;
 mod reception;
-mod layers;
+mod security;

@@ -15,7 +15,9 @@ fn every_command_against_every_role_follows_the_table() {
     let c = new_clinic();
     let admin = admin_core(&c);
     for role in Role::ALL {
-        admin.staff_create(new_staff(&format!("m-{}", role.as_str()), vec![role], PW)).unwrap();
+        admin
+            .staff_create(new_staff(&format!("m-{}", role.as_str()), vec![role], PW))
+            .unwrap();
     }
     admin.logout().unwrap();
 
@@ -71,6 +73,12 @@ fn without_a_session_only_public_commands_answer() {
         }
         let public = cmd.permission() == clinic_core::perm::Permission::Public;
         let refused = matches!(&r, Err(e) if e.code() == "not_authenticated");
-        assert_eq!(refused, !public, "{} without a session: {:?}", cmd.name(), r.err().map(|e| e.code()));
+        assert_eq!(
+            refused,
+            !public,
+            "{} without a session: {:?}",
+            cmd.name(),
+            r.err().map(|e| e.code())
+        );
     }
 }

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use clinic_core::session::{auth, LoginStep, SetupInput};
 use clinic_core::perm::Role;
+use clinic_core::session::{auth, LoginStep, SetupInput};
 use clinic_core::settings::{ClinicProfile, Language};
 use clinic_core::staff::NewStaff;
-use clinic_core::Core;
 use clinic_core::store::{Db, Device};
+use clinic_core::Core;
 use parking_lot::Mutex;
 
 pub const ADMIN: &str = "admin";
@@ -42,7 +42,8 @@ impl TestClock {
 /// The instant test clocks start at: `CLINICDESK_TEST_NOW` (RFC 3339) or `DEFAULT_START`.
 pub fn start_instant() -> DateTime<Utc> {
     let text = std::env::var("CLINICDESK_TEST_NOW").unwrap_or_else(|_| DEFAULT_START.into());
-    clinic_core::ids::parse_ts(&text).unwrap_or_else(|| panic!("CLINICDESK_TEST_NOW={text:?} is not RFC 3339"))
+    clinic_core::ids::parse_ts(&text)
+        .unwrap_or_else(|| panic!("CLINICDESK_TEST_NOW={text:?} is not RFC 3339"))
 }
 
 /// The test clinic's zone (`clinic_profile`), for computing its local dates.
@@ -52,7 +53,9 @@ pub fn clinic_tz() -> chrono_tz::Tz {
 
 /// The clinic's local date `days` after the clock's, as YYYY-MM-DD.
 pub fn clinic_date(c: &Clinic, days: i64) -> String {
-    (c.clock.now().with_timezone(&clinic_tz()).date_naive() + Duration::days(days)).format("%Y-%m-%d").to_string()
+    (c.clock.now().with_timezone(&clinic_tz()).date_naive() + Duration::days(days))
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 pub struct Clinic {
@@ -99,12 +102,19 @@ pub fn new_clinic_named(name: &str) -> Clinic {
             admin_password: ADMIN_PW.into(),
         })
         .expect("setup");
-    let mut clinic = Clinic { dir, clock, recovery_key: out.recovery_key, admin_totp: String::new() };
+    let mut clinic = Clinic {
+        dir,
+        clock,
+        recovery_key: out.recovery_key,
+        admin_totp: String::new(),
+    };
     let secret = match core.login(ADMIN.into(), ADMIN_PW.into()).unwrap() {
         LoginStep::EnrolTotp { secret_base32, .. } => secret_base32,
         other => panic!("admin must enrol TOTP first, got {other:?}"),
     };
-    let done = core.login_totp((&code(&clinic, &secret)).into()).expect("enrolment code accepted");
+    let done = core
+        .login_totp((&code(&clinic, &secret)).into())
+        .expect("enrolment code accepted");
     assert_eq!(done.recovery_codes.len(), 10);
     core.logout().unwrap();
     clinic.admin_totp = secret;
@@ -128,7 +138,8 @@ pub fn login_with_totp(c: &Clinic, core: &Core, user: &str, pw: &str, secret: &s
         LoginStep::Totp => {}
         other => panic!("expected a TOTP step, got {other:?}"),
     }
-    core.login_totp((&code(c, secret)).into()).expect("TOTP accepted");
+    core.login_totp((&code(c, secret)).into())
+        .expect("TOTP accepted");
     c.clock.advance(Duration::seconds(30));
 }
 
@@ -173,7 +184,10 @@ impl RawDb<'_> {
     }
 }
 
-pub fn with_db<T>(core: &Core, f: impl FnOnce(&RawDb) -> clinic_core::Result<T>) -> clinic_core::Result<T> {
+pub fn with_db<T>(
+    core: &Core,
+    f: impl FnOnce(&RawDb) -> clinic_core::Result<T>,
+) -> clinic_core::Result<T> {
     let db = core.dev_db()?;
     db.raw_writer(|conn| f(&RawDb { conn, db: &db }))
 }

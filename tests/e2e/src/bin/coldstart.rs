@@ -10,8 +10,16 @@ use clinicdesk_e2e::{workspace_root, App};
 async fn main() {
     let data = tempfile::tempdir().unwrap();
     let cli = workspace_root().join("target/debug/clinicdesk-cli");
-    let ok = std::process::Command::new(&cli).arg("demo").arg(data.path()).output().expect("clinicdesk-cli built");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = std::process::Command::new(&cli)
+        .arg("demo")
+        .arg(data.path())
+        .output()
+        .expect("clinicdesk-cli built");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let mut ms = vec![];
     for _ in 0..6 {
         let t = Instant::now();

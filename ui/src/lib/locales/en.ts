@@ -422,7 +422,27 @@ export const en = {
   "calendar.go_to": "Go to",
   "field.from": "From",
   "field.to": "To",
-  "error.unknown_value": "A record holds “{value}”, which this version of ClinicDesk does not know ({kind}). Update ClinicDesk on this computer."
+  "error.unknown_value": "A record holds “{value}”, which this version of ClinicDesk does not know ({kind}). Update ClinicDesk on this computer.",
+  "audit.head": "Newest entry: no. {seq}, fingerprint (write it down or keep it away from this computer; a later check against it shows whether entries were cut off):",
+  "keys.title": "Keys",
+  "keys.recovery_hint": "The recovery key opens the database if every administrator password is lost. Make a new one when the old one may have been seen: the old one stops working.",
+  "keys.recovery_rotate": "Make a new recovery key",
+  "keys.recovery_new": "The new recovery key. It is shown only now: print it or write it down, and keep it in the safe.",
+  "keys.recovery_print": "Print the recovery sheet",
+  "keys.recovery_stored": "I have stored it",
+  "keys.rekey_hint": "Re-keying gives the database a new key and every active account the new key. Copies of the key file made before, with old or revoked passwords, then open nothing. Do it after disabling an account or when a password may have leaked.",
+  "keys.rekey": "Re-key the database",
+  "keys.rekey_confirm": "Everyone else waits until it is done (minutes for a large clinic). Keep the computer on. Re-key now?",
+  "keys.rekey_running": "Re-encrypting the database: {percent}%",
+  "keys.rekey_done": "The database has a new key ({seconds} s). Old copies of the key file no longer open it.",
+  "keys.rekey_needs_password": "These accounts need a new password from an administrator: {names}.",
+  "permission.keys_manage": "re-key the database and replace the recovery key",
+  "permission.patient_allergy_read": "see allergies and blood group",
+  "permission.patient_medication_read": "see current medications",
+  "permission.patient_clinical_read": "see medical history, conditions and notes",
+  "field.qualification": "Qualification",
+  "field.biography": "Biography",
+  "field.room": "Room"
 } as const;
 
 export type Key = keyof typeof en;
