@@ -105,5 +105,6 @@ test-e2e: app tauri-driver
 bench: app tauri-driver
 	cargo bench -p clinic-core --bench foundation
 	cargo bench -p clinic-core --bench reception
+	cargo bench -p clinic-core --bench rekey
 	cargo build -p clinic-core --features dev-data --bin clinicdesk-cli
 	xvfb-run -a cargo run -q -p clinicdesk-e2e --bin coldstart

@@ -107,10 +107,27 @@ async fn setup_admin_totp_staff_forced_change_and_lockout() {
     app.wait_text("staff-row-rita", "Receptionist").await;
     app.shot("staff-created").await;
 
-    // The audit log shows the creation and an intact chain.
+    // Keys: a new recovery key (shown once), then a re-key of the database with its progress.
+    app.click("nav-settings").await;
+    app.click("keys-recovery-rotate").await;
+    let new_key = app.text("keys-recovery-key").await;
+    assert_eq!(new_key.len(), 39, "8 groups of 4: {new_key}");
+    assert_ne!(new_key, key, "a new recovery key");
+    app.shot("new-recovery-key").await;
+    app.click("keys-recovery-stored").await;
+    app.click("keys-rekey").await;
+    app.el("keys-rekey-confirm").await;
+    app.click("keys-rekey-go").await;
+    app.wait_text("keys-notice", "The database has a new key")
+        .await;
+    app.shot("rekeyed").await;
+
+    // The audit log shows the creation, the new keys and an intact chain with its head.
     app.click("nav-audit").await;
     app.wait_text("audit-chain-status", "Chain intact").await;
     app.wait_text("audit-table", "Rita Reception").await;
+    app.wait_text("audit-table", "Re-keyed the database").await;
+    app.wait_text("audit-head", "Newest entry").await;
     app.shot("audit-log").await;
 
     app.click("logout-button").await;

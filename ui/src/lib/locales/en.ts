@@ -442,7 +442,12 @@ export const en = {
   "permission.patient_clinical_read": "see medical history, conditions and notes",
   "field.qualification": "Qualification",
   "field.biography": "Biography",
-  "field.room": "Room"
+  "field.room": "Room",
+  "audit_action.login_failed": "Failed sign-in",
+  "audit_action.database_rekeyed": "Re-keyed the database",
+  "audit_action.recovery_key_rotated": "Made a new recovery key",
+  "audit_action.view_photo": "Viewed the photo",
+  "audit_action.view_appointments": "Viewed the appointments"
 } as const;
 
 export type Key = keyof typeof en;

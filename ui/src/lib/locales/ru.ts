@@ -443,5 +443,10 @@ export const ru: Record<Key, string> = {
   "permission.patient_clinical_read": "просмотр анамнеза, заболеваний и заметок",
   "field.qualification": "Квалификация",
   "field.biography": "Биография",
-  "field.room": "Кабинет"
+  "field.room": "Кабинет",
+  "audit_action.login_failed": "Неудачный вход",
+  "audit_action.database_rekeyed": "Сменил(а) ключ базы",
+  "audit_action.recovery_key_rotated": "Создал(а) новый ключ восстановления",
+  "audit_action.view_photo": "Просмотр фото",
+  "audit_action.view_appointments": "Просмотр записей на приём"
 };

@@ -443,5 +443,10 @@ export const th: Record<Key, string> = {
   "permission.patient_clinical_read": "ดูประวัติการรักษา โรคประจำตัว และหมายเหตุ",
   "field.qualification": "คุณวุฒิ",
   "field.biography": "ประวัติ",
-  "field.room": "ห้องตรวจ"
+  "field.room": "ห้องตรวจ",
+  "audit_action.login_failed": "เข้าสู่ระบบไม่สำเร็จ",
+  "audit_action.database_rekeyed": "เปลี่ยนกุญแจฐานข้อมูล",
+  "audit_action.recovery_key_rotated": "สร้างกุญแจกู้คืนใหม่",
+  "audit_action.view_photo": "ดูรูปถ่าย",
+  "audit_action.view_appointments": "ดูรายการนัดหมาย"
 };
