@@ -81,7 +81,13 @@ fn main() {
             }
             samples
         });
-        let report = core.database_rekey().unwrap();
+        let report = match core.database_rekey() {
+            Err(e) if e.code() == "recovery_key_outdated" => {
+                core.recovery_key_rotate().unwrap();
+                core.database_rekey().unwrap()
+            }
+            other => other.unwrap(),
+        };
         (report, watcher.join().unwrap())
     });
     let out = serde_json::json!({

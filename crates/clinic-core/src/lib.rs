@@ -10,10 +10,11 @@
 extern crate self as clinic_core;
 
 // Shared by everything: enum names, roles and permissions, errors, ids, text, field checks.
-pub mod error;
-pub mod ids;
 pub mod names;
 pub mod perm;
+pub mod error;
+mod faults;
+pub mod ids;
 pub mod text;
 pub mod validate;
 
@@ -21,19 +22,19 @@ pub mod validate;
 pub mod store;
 
 // Domains, lowest first.
-pub mod patients;
-pub mod print;
-pub mod queue;
-pub mod scheduling;
-pub mod session;
 pub mod settings;
+pub mod print;
 pub mod staff;
+pub mod session;
+pub mod patients;
+pub mod scheduling;
+pub mod queue;
 
 // The API: one handler file per section of the command table, and `Core`, whose methods
 // the table generates.
 pub mod api;
-mod commands;
 mod core;
+mod commands;
 
 // Demo and generated data, for the command-line tool, tests and benchmarks only.
 #[cfg(feature = "dev-data")]

@@ -549,7 +549,7 @@ export type SessionError = { code: "not_initialized" } | { code: "already_initia
 	path: string,
 } } | { code: "keyslot_corrupt"; params: {
 	detail: string,
-} };
+} } | { code: "recovery_key_outdated" } | { code: "key_outdated" };
 
 /**  The sign-in and set-up forms' fields, as errors name them. */
 export type SessionField = "username" | "password" | "new_password" | "recovery_key";

@@ -137,6 +137,22 @@ impl Sections {
         }
     }
 
+    /// A row image of `patients` (audit `before`/`after` JSON) with the columns this person
+    /// may not see replaced by "[hidden]": the audit screen shows no more than the chart would.
+    pub fn mask_image(self, image: &str) -> String {
+        let Ok(serde_json::Value::Object(mut row)) =
+            serde_json::from_str::<serde_json::Value>(image)
+        else {
+            return image.to_string();
+        };
+        for (name, value) in row.iter_mut() {
+            if !self.column(name) && !value.is_null() {
+                *value = serde_json::Value::String("[hidden]".into());
+            }
+        }
+        serde_json::Value::Object(row).to_string()
+    }
+
     /// Blanks what may not be seen.
     fn mask(self, p: &mut Patient) {
         if !self.allergies {

@@ -84,6 +84,9 @@ impl AppointmentStatus {
 /// The statuses that hold time, as SQL (a test checks it against `is_active`).
 const ACTIVE_SQL: &str = "('scheduled', 'confirmed', 'checked_in', 'in_consultation')";
 
+/// The longest range the calendar answers for, in days.
+pub const CALENDAR_MAX_DAYS: i64 = 62;
+
 /// Longest reason (for a booking, a cancellation, a move, an override) in characters.
 pub const REASON_CHARS: usize = 1000;
 
@@ -681,6 +684,18 @@ pub fn calendar(conn: &Connection, q: &CalendarQuery) -> Result<Vec<CalendarEntr
         stored_ts(&q.from, Field::StartsAt)?,
         stored_ts(&q.to, Field::EndsAt)?,
     );
+    // A calendar shows days or weeks; a longer range is a bulk export, which it isn't for.
+    let span = parse_ts(&to)
+        .zip(parse_ts(&from))
+        .map(|(t, f)| t - f)
+        .unwrap_or_default();
+    if span > Duration::days(CALENDAR_MAX_DAYS) {
+        return Err(CrateError::invalid_limit(
+            Field::EndsAt,
+            Reason::OutOfRange,
+            CALENDAR_MAX_DAYS,
+        ));
+    }
     let doctor_ids = &q.doctor_ids;
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, p.given_name || ' ' || p.family_name, p.mrn, d.full_name

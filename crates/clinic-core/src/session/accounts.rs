@@ -9,7 +9,7 @@
 //! sign-in removes it (`signin::finish_login`).
 
 use super::auth;
-use super::keys::crash_point;
+use super::keys::{self, crash_point};
 use super::keyslots::KeySlots;
 use super::{Cx, Error};
 use crate::error::Result;
@@ -23,13 +23,12 @@ pub fn create(cx: &Cx, input: &NewStaff) -> Result<Staff> {
     let username = crate::validate::username(&input.username, staff::Field::Username)?;
     auth::check_password_policy(&input.initial_password, &username)?;
     let lang = cx.read(settings::clinic)?.default_language;
-    let key = cx.db()?.key();
     let id = new_id();
-    KeySlots::modify(dir, |s| {
-        s.set_staff(&id, &username, &input.initial_password, &key)
+    let public = keys::write_slot(cx, |s, key| {
+        s.set_staff(&id, &username, &input.initial_password, key)
     })?;
     crash_point("account_slot_saved");
-    let created = cx.write_durable(|w| staff::create(w, &id, input, lang, true));
+    let created = cx.write_durable(|w| staff::create(w, &id, &public, input, lang, true));
     if created.is_err() {
         // Refused (a taken username, a bad field): the slot goes again.
         KeySlots::modify(dir, |s| {
@@ -49,11 +48,13 @@ pub fn set_active(cx: &Cx, input: &SetActive) -> Result<Staff> {
     if input.active {
         let pw = input.initial_password.as_deref().unwrap_or("");
         auth::check_password_policy(pw, &person.username)?;
-        let key = cx.db()?.key();
-        KeySlots::modify(dir, |s| s.set_staff(&person.id, &person.username, pw, &key))?;
+        let public = keys::write_slot(cx, |s, key| {
+            s.set_staff(&person.id, &person.username, pw, key)
+        })?;
         return cx.write_durable(|w| {
             staff::set_active(w, &person.id, true, &acting)?;
             staff::password_changed(w, &person.id, true)?;
+            staff::set_slot_key(w, &person.id, &public)?;
             staff::get(w.conn(), &person.id)
         });
     }
@@ -74,12 +75,12 @@ pub fn reset_password(cx: &Cx, id: &str, new_password: &str) -> Result<Staff> {
         return Err(Error::AccountDisabled.into());
     }
     auth::check_password_policy(new_password, &person.username)?;
-    let key = cx.db()?.key();
-    KeySlots::modify(cx.host().data_dir(), |s| {
-        s.set_staff(&person.id, &person.username, new_password, &key)
+    let public = keys::write_slot(cx, |s, key| {
+        s.set_staff(&person.id, &person.username, new_password, key)
     })?;
     cx.write_durable(|w| {
         staff::password_changed(w, &person.id, true)?;
+        staff::set_slot_key(w, &person.id, &public)?;
         staff::get(w.conn(), &person.id)
     })
 }

@@ -21,6 +21,7 @@ use super::keyslots::{KeySlots, SLOT_FILE};
 use super::{Cx, Error, Host};
 use crate::error::Result;
 use crate::ids;
+use crate::staff;
 use crate::store::{Db, DbKey, StoreTable, DB_FILE};
 
 /// Present while set-up is writing the folder; removed as its last step.
@@ -28,16 +29,7 @@ const SETUP_MARKER: &str = "setup.incomplete";
 /// Held (locked) while a re-key runs, so that a sign-in elsewhere leaves its state alone.
 const REKEY_LOCK: &str = "rekey.lock";
 
-/// Test hook: with the `dev-data` feature, `CLINICDESK_CRASH_AT=<point>` aborts the process
-/// at that point, as a kill or a power cut would. Not in the app.
-pub(crate) fn crash_point(point: &str) {
-    #[cfg(feature = "dev-data")]
-    if std::env::var("CLINICDESK_CRASH_AT").is_ok_and(|p| p == point) {
-        eprintln!("clinicdesk: crash point {point}");
-        std::process::abort();
-    }
-    let _ = point;
-}
+pub(crate) use crate::faults::crash_point;
 
 /// Writes (or removes) a file and makes the change durable in its folder.
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -49,19 +41,31 @@ pub(crate) fn initialized(dir: &Path) -> bool {
     (dir.join(DB_FILE).exists() || KeySlots::exists(dir)) && !dir.join(SETUP_MARKER).exists()
 }
 
-/// A set-up that died before its last step left the marker: what it wrote is removed, so
-/// set-up can run again. (Only set-up writes the marker, so a folder in use never has one.)
+/// A set-up that died before its last step left the marker: what it wrote is moved aside
+/// (into `setup-aborted-<time>/`, never deleted), so set-up can run again. Only set-up writes
+/// the marker, so a folder in use never has one; if someone drops one there, the files are
+/// still all in that folder.
 pub(crate) fn clean_half_made_setup(dir: &Path) -> Result<()> {
     if !dir.join(SETUP_MARKER).exists() {
         return Ok(());
     }
-    for f in [DB_FILE, "clinic.db-wal", "clinic.db-shm", SLOT_FILE] {
-        match std::fs::remove_file(dir.join(f)) {
+    let aside = dir.join(format!(
+        "setup-aborted-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%S%.6f")
+    ));
+    std::fs::create_dir_all(&aside)?;
+    for f in [
+        DB_FILE,
+        "clinic.db-wal",
+        "clinic.db-shm",
+        SLOT_FILE,
+        SETUP_MARKER,
+    ] {
+        match std::fs::rename(dir.join(f), aside.join(f)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
     }
-    std::fs::remove_file(dir.join(SETUP_MARKER))?;
     sync_dir(dir)
 }
 
@@ -135,13 +139,58 @@ pub struct RecoveryKey {
     pub recovery_key: String,
 }
 
+/// Writes a slot sealing the database's key, and returns its public key for the caller to
+/// record. Under the re-key lock (shared: no re-key runs meanwhile, in any window), and only
+/// while this window's key still opens the file: after a re-key elsewhere it would seal a key
+/// that opens nothing.
+pub(crate) fn write_slot(
+    cx: &Cx,
+    f: impl FnOnce(&mut KeySlots, &DbKey) -> Result<String>,
+) -> Result<String> {
+    let dir = cx.host().data_dir();
+    let db = cx.db()?;
+    let lock = rekey_lock(dir)?;
+    lock.lock_shared()?;
+    if !db.key_still_opens() {
+        return Err(Error::KeyOutdated.into());
+    }
+    let key = db.key();
+    let out = KeySlots::modify(dir, |s| f(s, &key));
+    let _ = lock.unlock();
+    out
+}
+
+fn rekey_lock(dir: &Path) -> Result<std::fs::File> {
+    Ok(std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(REKEY_LOCK))?)
+}
+
+/// A new recovery key. Its public key is recorded (and the change audited) first, then the
+/// slot replaced: if the slot can't be written, the old key still works and the next re-key
+/// refuses until a new recovery key is made; it never leaves a recovery key nobody was shown.
 pub fn rotate_recovery_key(cx: &Cx) -> Result<RecoveryKey> {
     let db = cx.db()?.clone();
     let code = ids::random_code(32);
-    // Slot first, then the audit entry: a crash between leaves the new key in place, unaudited,
-    // rather than an audited key that doesn't work.
-    KeySlots::modify(cx.host().data_dir(), |s| s.set_recovery(&code, &db.key()))?;
+    let dir = cx.host().data_dir();
+    let lock = rekey_lock(dir)?;
+    lock.lock_shared()?;
+    if !db.key_still_opens() {
+        return Err(Error::KeyOutdated.into());
+    }
+    let key = db.key();
+    // The slot is made (and its public key known) before anything is written.
+    let mut probe = KeySlots::load(dir)?;
+    probe.set_recovery(&code, &key)?;
+    let made = probe
+        .recovery_slot()
+        .cloned()
+        .ok_or_else(|| crate::Error::internal("no recovery slot made"))?;
+    let public = made.public_key_b64().to_string();
     cx.write_durable(|w| {
+        Db::set_recovery_public_key(w, &db.device().id, &public)?;
         w.record_event(
             "recovery_key_rotated",
             StoreTable::Device,
@@ -149,6 +198,12 @@ pub fn rotate_recovery_key(cx: &Cx) -> Result<RecoveryKey> {
             None,
         )
     })?;
+    crash_point("recovery_recorded");
+    KeySlots::modify(dir, |s| {
+        s.put_recovery_slot(made);
+        Ok(())
+    })?;
+    let _ = lock.unlock();
     Ok(RecoveryKey {
         recovery_key: ids::group(&code, 4),
     })
@@ -198,23 +253,27 @@ pub fn rekey(cx: &Cx) -> Result<RekeyReport> {
         .write(true)
         .open(dir.join(REKEY_LOCK))?;
     lock.lock()?;
+    if KeySlots::load(dir)?.rekey_pending() {
+        // An earlier re-key ended in an error: a sign-in settles which key opens the file
+        // before another one starts.
+        return Err(Error::KeyOutdated.into());
+    }
+    // The recipients are what the database records, never what the slot file lists.
+    let staff_keys = db.read(staff::slot_keys)?;
+    let recovery = db.recovery_public_key()?;
     let next: DbKey = zeroize::Zeroizing::new(ids::random_bytes());
-    let dropped = KeySlots::modify(dir, |s| s.begin_rekey(&next))?;
+    let dropped = KeySlots::modify(dir, |s| {
+        s.begin_rekey(&next, &staff_keys, recovery.as_deref())
+    })?;
     crash_point("rekey_sealed");
     progress.total.store(
         std::fs::metadata(dir.join(DB_FILE))?.len(),
         Ordering::Relaxed,
     );
     progress.done.store(0, Ordering::Relaxed);
-    let rekeyed = db.rekey(&next, |done| progress.done.store(done, Ordering::Relaxed));
-    if let Err(e) = rekeyed {
-        // Still the old key: the new one is forgotten.
-        KeySlots::modify(dir, |s| {
-            s.abandon_rekey();
-            Ok(())
-        })?;
-        return Err(e);
-    }
+    // Whatever happens now, both keys stay sealed until one is known to open the file: an
+    // error after SQLCipher committed must not throw the new key away.
+    db.rekey(&next, |done| progress.done.store(done, Ordering::Relaxed))?;
     crash_point("rekey_committed");
     KeySlots::modify(dir, |s| {
         s.finish_rekey();

@@ -76,6 +76,9 @@ struct SlotFile {
     /// audit trail (a wrong password can't open the database to write them at once).
     #[serde(default)]
     failed_signins: Vec<FailedSignin>,
+    /// Failed sign-ins beyond the list's limit: counted, never dropped unaudited.
+    #[serde(default)]
+    more_failed_signins: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -147,6 +150,10 @@ pub struct Opened {
 }
 
 impl Slot {
+    pub(crate) fn public_key_b64(&self) -> &str {
+        self.public_key.as_deref().unwrap_or_default()
+    }
+
     fn matches_username(&self, username: &str) -> bool {
         matches!(&self.owner, Owner::Staff { username: u, .. } if u.eq_ignore_ascii_case(username))
     }
@@ -220,8 +227,12 @@ fn b64(s: &Option<String>, what: &str) -> Result<Vec<u8>> {
 }
 
 fn key32(bytes: &[u8]) -> Result<DbKey> {
-    let key: [u8; 32] = bytes.try_into().map_err(|_| corrupt("wrong key length"))?;
-    Ok(Zeroizing::new(key))
+    if bytes.len() != 32 {
+        return Err(corrupt("wrong key length"));
+    }
+    let mut key: DbKey = Zeroizing::new([0; 32]);
+    key.copy_from_slice(bytes);
+    Ok(key)
 }
 
 fn seal(public: &crypto_box::PublicKey, key: &DbKey) -> Result<String> {
@@ -305,11 +316,12 @@ fn open_slot(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<(Ve
     if legacy {
         return Ok(Some((vec![key32(&plain)?], true)));
     }
-    let secret_bytes: [u8; 32] = plain
-        .as_slice()
-        .try_into()
-        .map_err(|_| corrupt("wrong secret length"))?;
-    let sk = crypto_box::SecretKey::from(*Zeroizing::new(secret_bytes));
+    let mut secret_bytes: Zeroizing<[u8; 32]> = Zeroizing::new([0; 32]);
+    if plain.len() != 32 {
+        return Err(corrupt("wrong secret length"));
+    }
+    secret_bytes.copy_from_slice(&plain);
+    let sk = crypto_box::SecretKey::from(*secret_bytes);
     let mut keys = vec![unseal(
         &sk,
         slot.sealed_key
@@ -334,6 +346,20 @@ fn decoy(password: &str) {
             salt: B64.encode([0u8; 16]),
         },
     );
+}
+
+/// Temporary slot files a crashed writer left (each a copy of the slot file as it was).
+/// Called with the slot lock held, so no writer is using one.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("keyslots.json.") && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The slot file of one data folder.
@@ -383,6 +409,7 @@ impl KeySlots {
                 slots: vec![],
                 unknown: vec![],
                 failed_signins: vec![],
+                more_failed_signins: 0,
             },
         }
     }
@@ -411,6 +438,7 @@ impl KeySlots {
     /// even when `f` fails (a failed attempt must be counted), but only if `f` changed it.
     pub fn modify<T>(dir: &Path, f: impl FnOnce(&mut KeySlots) -> Result<T>) -> Result<T> {
         let _lock = SlotLock::take(dir)?;
+        remove_stale_temps(dir);
         let mut slots = KeySlots::load(dir)?;
         let before = serde_json::to_vec(&slots.file)?;
         let out = f(&mut slots);
@@ -478,22 +506,57 @@ impl KeySlots {
             .collect()
     }
 
-    /// Adds or replaces the slot of an account, with a new key pair.
+    /// Adds or replaces the slot of an account, with a new key pair. Returns its public key,
+    /// which the caller records on the account (re-keying seals only to recorded keys).
     pub fn set_staff(
         &mut self,
         staff_id: &str,
         username: &str,
         password: &str,
         key: &DbKey,
-    ) -> Result<()> {
+    ) -> Result<String> {
+        self.refuse_during_rekey()?;
         let owner = Owner::Staff {
             staff_id: staff_id.into(),
             username: username.into(),
         };
         let slot = new_slot(owner, password.as_bytes(), key, &self.file.database_id)?;
+        let public = slot.public_key.clone().unwrap_or_default();
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
         self.file.slots.push(slot);
+        Ok(public)
+    }
+
+    /// A slot sealed now would hold only the old key of a re-key under way.
+    fn refuse_during_rekey(&self) -> Result<()> {
+        if self.rekey_pending() {
+            return Err(crate::Error::Busy);
+        }
         Ok(())
+    }
+
+    pub(crate) fn recovery_slot(&self) -> Option<&Slot> {
+        self.file
+            .slots
+            .iter()
+            .find(|s| matches!(s.owner, Owner::Recovery))
+    }
+
+    /// Puts in a recovery slot made elsewhere (`set_recovery` on a copy), replacing the old.
+    pub(crate) fn put_recovery_slot(&mut self, slot: Slot) {
+        self.file
+            .slots
+            .retain(|s| !matches!(s.owner, Owner::Recovery));
+        self.file.slots.push(slot);
+    }
+
+    /// The public key of an account's slot (format 2), to record on the account.
+    pub fn public_key_of(&self, staff_id: &str) -> Option<String> {
+        self.file
+            .slots
+            .iter()
+            .find(|s| s.matches_staff(staff_id))
+            .and_then(|s| s.public_key.clone())
     }
 
     pub fn remove_staff(&mut self, staff_id: &str) {
@@ -505,18 +568,21 @@ impl KeySlots {
         self.file.slots.retain(|s| s.staff_id().is_none_or(&keep));
     }
 
-    pub fn set_recovery(&mut self, recovery_key: &str, key: &DbKey) -> Result<()> {
+    /// Replaces the recovery slot. Returns its public key, to record in the database.
+    pub fn set_recovery(&mut self, recovery_key: &str, key: &DbKey) -> Result<String> {
+        self.refuse_during_rekey()?;
         let slot = new_slot(
             Owner::Recovery,
             recovery_key.as_bytes(),
             key,
             &self.file.database_id,
         )?;
+        let public = slot.public_key.clone().unwrap_or_default();
         self.file
             .slots
             .retain(|s| !matches!(s.owner, Owner::Recovery));
         self.file.slots.push(slot);
-        Ok(())
+        Ok(public)
     }
 
     fn unknown_entry(&mut self, username: &str) -> &mut Attempts {
@@ -541,7 +607,9 @@ impl KeySlots {
     /// Notes a failed sign-in for the audit trail.
     pub fn note_failure(&mut self, username: &str, step: &str, now: DateTime<Utc>) {
         if self.file.failed_signins.len() >= FAILURES_KEPT {
-            self.file.failed_signins.remove(0);
+            // Never dropped: past the limit they are counted, and the count is audited.
+            self.file.more_failed_signins += 1;
+            return;
         }
         self.file.failed_signins.push(FailedSignin {
             at: now,
@@ -555,9 +623,15 @@ impl KeySlots {
         &self.file.failed_signins
     }
 
+    /// Failed sign-ins past the list's limit, counted only.
+    pub fn more_failed_signins(&self) -> u64 {
+        self.file.more_failed_signins
+    }
+
     /// Forgets failed sign-ins once they are audited (others noted meanwhile stay).
-    pub fn drop_failures(&mut self, audited: &[FailedSignin]) {
+    pub fn drop_failures(&mut self, audited: &[FailedSignin], more: u64) {
         self.file.failed_signins.retain(|f| !audited.contains(f));
+        self.file.more_failed_signins = self.file.more_failed_signins.saturating_sub(more);
     }
 
     /// Opens an account's keys with its password. Refuses early, without the KDF, while the
@@ -671,45 +745,91 @@ impl KeySlots {
         }
     }
 
-    pub fn open_with_recovery_key(&self, recovery_key: &str) -> Result<Vec<DbKey>> {
-        let slot = self
+    /// Opens the keys with the recovery key. Failures count and wait like a password's (the
+    /// recovery slot has its own counter) and are noted for the audit trail.
+    pub fn open_with_recovery_key(
+        &mut self,
+        recovery_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DbKey>> {
+        let db_id = self.file.database_id.clone();
+        let idx = self
             .file
             .slots
             .iter()
-            .find(|s| matches!(s.owner, Owner::Recovery))
+            .position(|s| matches!(s.owner, Owner::Recovery))
             .ok_or_else(|| corrupt("no recovery slot"))?;
-        Ok(
-            open_slot(slot, recovery_key.as_bytes(), &self.file.database_id)?
-                .ok_or(Error::BadCredentials)?
-                .0,
-        )
+        if let Some(secs) = self.file.slots[idx].wait_secs(now) {
+            return Err(Error::TooManyAttempts { seconds: secs }.into());
+        }
+        match open_slot(&self.file.slots[idx], recovery_key.as_bytes(), &db_id)? {
+            Some((keys, _)) => {
+                let slot = &mut self.file.slots[idx];
+                slot.failed_attempts = 0;
+                slot.last_failed_at = None;
+                Ok(keys)
+            }
+            None => {
+                self.note_failure("", "recovery_key", now);
+                let slot = &mut self.file.slots[idx];
+                slot.failed_attempts += 1;
+                slot.last_failed_at = Some(now);
+                Err(match slot.wait_secs(now) {
+                    Some(secs) => Error::TooManyAttempts { seconds: secs },
+                    None => Error::BadCredentials,
+                }
+                .into())
+            }
+        }
     }
 
     // -----------------------------------------------------------------------------------
     // Re-keying (see `session::rekey` for the order of the steps).
 
-    /// Seals `next` to every format-2 slot beside the current key. Format-1 slots can't
-    /// receive it without their password: they are removed, and their usernames returned
-    /// (an administrator gives them a new password).
-    pub fn begin_rekey(&mut self, next: &DbKey) -> Result<Vec<String>> {
+    /// Seals `next` beside the current key to the recipients the database records, and to no
+    /// one else: each active account's slot whose public key is the one recorded on the account
+    /// (`staff`), and the recovery slot whose public key the database records (`recovery`).
+    /// Every other slot is removed: one planted in the file, one from before key pairs, one of
+    /// an account recorded with another key. Returns the usernames of the accounts removed
+    /// (an administrator gives them a new password). Without a recorded recovery key that
+    /// matches, nothing changes: the recovery key must be made anew first.
+    pub fn begin_rekey(
+        &mut self,
+        next: &DbKey,
+        staff: &[(String, String)],
+        recovery: Option<&str>,
+    ) -> Result<Vec<String>> {
+        let recovery_ok = self.file.slots.iter().any(|s| {
+            matches!(s.owner, Owner::Recovery)
+                && recovery.is_some()
+                && s.public_key.as_deref() == recovery
+        });
+        if !recovery_ok {
+            return Err(Error::RecoveryKeyOutdated.into());
+        }
         let mut dropped = vec![];
-        let mut kept = vec![];
+        let mut kept: Vec<Slot> = vec![];
         for mut slot in std::mem::take(&mut self.file.slots) {
-            match &slot.public_key {
-                Some(pk) => {
-                    let bytes: [u8; 32] = B64
-                        .decode(pk)
-                        .ok()
-                        .and_then(|b| b.try_into().ok())
-                        .ok_or_else(|| corrupt("bad public key"))?;
-                    slot.sealed_next = Some(seal(&crypto_box::PublicKey::from(bytes), next)?);
-                    kept.push(slot);
+            let recipient = match (&slot.owner, slot.public_key.as_deref()) {
+                (Owner::Recovery, Some(pk)) => {
+                    Some(pk) == recovery && !kept.iter().any(|k| matches!(k.owner, Owner::Recovery))
                 }
-                None => {
-                    if let Owner::Staff { username, .. } = &slot.owner {
-                        dropped.push(username.clone());
-                    }
-                }
+                (Owner::Staff { staff_id, .. }, Some(pk)) => staff
+                    .iter()
+                    .any(|(id, recorded)| id == staff_id && recorded == pk),
+                _ => false,
+            };
+            if recipient {
+                let pk = slot.public_key.as_deref().unwrap_or_default();
+                let bytes: [u8; 32] = B64
+                    .decode(pk)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| corrupt("bad public key"))?;
+                slot.sealed_next = Some(seal(&crypto_box::PublicKey::from(bytes), next)?);
+                kept.push(slot);
+            } else if let Owner::Staff { username, .. } = &slot.owner {
+                dropped.push(username.clone());
             }
         }
         self.file.slots = kept;
@@ -781,6 +901,30 @@ mod tests {
     }
 
     #[test]
+    fn failed_sign_ins_past_the_list_are_counted_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut slots = KeySlots::create(dir.path(), "db1");
+        for i in 0..FAILURES_KEPT + 10 {
+            slots.note_failure(&format!("u{i}"), "password", Utc::now());
+        }
+        assert_eq!(
+            (slots.failed_signins().len(), slots.more_failed_signins()),
+            (FAILURES_KEPT, 10)
+        );
+        assert_eq!(
+            slots.failed_signins()[0].username,
+            "u0",
+            "the first are kept"
+        );
+        let audited = slots.failed_signins().to_vec();
+        slots.drop_failures(&audited, 10);
+        assert_eq!(
+            (slots.failed_signins().len(), slots.more_failed_signins()),
+            (0, 0)
+        );
+    }
+
+    #[test]
     fn a_new_key_reaches_every_slot_without_their_passwords() {
         let dir = tempfile::tempdir().unwrap();
         let (k1, k2): (DbKey, DbKey) = (
@@ -788,10 +932,15 @@ mod tests {
             Zeroizing::new(random_bytes()),
         );
         let mut slots = KeySlots::create(dir.path(), "db1");
-        slots.set_staff("a", "ann", "ann-password-1", &k1).unwrap();
-        slots.set_staff("b", "bob", "bob-password-1", &k1).unwrap();
+        let a = slots.set_staff("a", "ann", "ann-password-1", &k1).unwrap();
+        let b = slots.set_staff("b", "bob", "bob-password-1", &k1).unwrap();
+        let r = slots.set_recovery("RECOVERY", &k1).unwrap();
         let old = slots.file.clone();
-        assert!(slots.begin_rekey(&k2).unwrap().is_empty());
+        let recipients = [("a".to_string(), a), ("b".to_string(), b)];
+        assert!(slots
+            .begin_rekey(&k2, &recipients, Some(&r))
+            .unwrap()
+            .is_empty());
         let during = slots
             .open_with_password("bob", "bob-password-1", Utc::now())
             .unwrap()

@@ -71,6 +71,14 @@ pub enum Error {
     KeyslotMissing { path: String },
     #[error("the key slot file is damaged ({detail}): restore it from a backup")]
     KeyslotCorrupt { detail: String },
+    #[error(
+        "the recovery key is not one this database knows: make a new recovery key, then re-key"
+    )]
+    RecoveryKeyOutdated,
+    #[error(
+        "this window's key is no longer the database's (it was re-keyed elsewhere): sign in again"
+    )]
+    KeyOutdated,
 }
 
 impl From<Error> for crate::Error {

@@ -96,14 +96,15 @@ fn setup_files(host: &Host, clinic: ClinicProfile, input: &SetupInput) -> Result
             initial_password: input.admin_password.clone(),
         };
         let id = ids::new_id();
-        slots.set_staff(
+        let admin_public = slots.set_staff(
             &id,
             &admin.username.trim().to_lowercase(),
             &admin.initial_password,
             &key,
         )?;
-        staff::create(w, &id, &admin, lang, false)?;
-        slots.set_recovery(&recovery_key, &key)?;
+        staff::create(w, &id, &admin_public, &admin, lang, false)?;
+        let recovery_public = slots.set_recovery(&recovery_key, &key)?;
+        Db::set_recovery_public_key(w, &db.device().id, &recovery_public)?;
         slots.save_new()
     })?;
     crash_point("setup_slots_saved");
@@ -119,7 +120,10 @@ pub fn recovery_sheet(cx: &Cx, recovery_key: &str) -> Result<Vec<u8>> {
     let host = cx.host();
     let _st = host.state();
     let normalized = ids::normalize_code(recovery_key);
-    let keys = load_slots(host.data_dir())?.open_with_recovery_key(&normalized)?;
+    load_slots(host.data_dir())?;
+    let keys = KeySlots::modify(host.data_dir(), |s| {
+        s.open_with_recovery_key(&normalized, cx.now())
+    })?;
     let db = open_with_keys(host, &keys)?;
     let clinic = db.read(settings::clinic)?;
     crate::print::recovery_sheet(&clinic, &ids::group(&normalized, 4), db.device(), cx.now())
@@ -158,7 +162,8 @@ pub fn login(cx: &Cx, username: &str, password: &str) -> Result<LoginStep> {
         return Err(Error::AccountDisabled.into());
     }
     if opened.legacy {
-        // A slot from before key pairs: re-made now that the password is at hand.
+        // A slot from before key pairs: re-made now that the password is at hand (its public
+        // key is recorded when the sign-in completes).
         KeySlots::modify(host.data_dir(), |s| {
             s.set_staff(&person.id, &person.username, password, &db.key())
         })?;
@@ -306,29 +311,52 @@ fn finish_login(
         last_active: cx.now(),
         locked: false,
     };
-    let (failures, active) = {
+    let (failures, more, slot_public) = {
         let slots = KeySlots::load(dir)?;
-        (slots.failed_signins().to_vec(), slots.staff_ids())
+        (
+            slots.failed_signins().to_vec(),
+            slots.more_failed_signins(),
+            slots.public_key_of(&session.staff.id),
+        )
     };
-    // Slots whose account is gone or disabled (a crash between the slot and the account row,
-    // see `session::accounts`) are removed; the failed sign-ins since the last one are audited.
-    let keep: Vec<String> = db.read(|c| {
-        Ok(staff::list(c)?
-            .into_iter()
-            .filter(|s| s.active && active.contains(&s.id))
-            .map(|s| s.id)
-            .collect())
-    })?;
+    let recorded = db.read(|c| staff::slot_key(c, &session.staff.id))?;
+    // The failed sign-ins since the last one are audited; the key pair that just opened the
+    // database is recorded on the account (accounts from before, or a slot written just
+    // before a crash), so a re-key reaches it.
     db.write_durable(&session.actor(), |w| {
         for f in &failures {
             audit_failure(w, f)?;
         }
+        if more > 0 {
+            w.record_event(
+                "login_failed",
+                staff::Table::Staff,
+                "",
+                Some(serde_json::json!({ "more": more })),
+            )?;
+        }
+        if let Some(pk) = slot_public
+            .as_deref()
+            .filter(|pk| recorded.as_deref() != Some(*pk))
+        {
+            staff::set_slot_key(w, &session.staff.id, pk)?;
+        }
         w.record_event("login", staff::Table::Staff, &session.staff.id, None)
     })?;
+    // Slots whose account is gone or disabled (a crash between the slot and the account row,
+    // see `session::accounts`) are removed: which ones is read under the slot lock, so an
+    // account another window creates meanwhile keeps its slot.
     KeySlots::modify(dir, |s| {
-        s.drop_failures(&failures);
+        let active: Vec<String> = db.read(|c| {
+            Ok(staff::list(c)?
+                .into_iter()
+                .filter(|p| p.active)
+                .map(|p| p.id)
+                .collect())
+        })?;
+        s.drop_failures(&failures, more);
         s.reset_failures(&session.staff.id);
-        s.retain_staff(|id| keep.iter().any(|k| k == id));
+        s.retain_staff(|id| active.iter().any(|k| k == id));
         Ok(())
     })?;
     let info = session.info(&db)?;
@@ -353,17 +381,10 @@ pub fn recover_account(
     let host = cx.host();
     let mut st = host.state();
     let dir = host.data_dir();
-    let opened = load_slots(dir)?.open_with_recovery_key(&ids::normalize_code(recovery_key));
-    let keys = match opened {
-        Ok(keys) => keys,
-        Err(e) => {
-            KeySlots::modify(dir, |s| {
-                s.note_failure(username, "recovery_key", cx.now());
-                Ok(())
-            })?;
-            return Err(e);
-        }
-    };
+    load_slots(dir)?;
+    let keys = KeySlots::modify(dir, |s| {
+        s.open_with_recovery_key(&ids::normalize_code(recovery_key), cx.now())
+    })?;
     let db = open_with_keys(host, &keys)?;
     let username = crate::validate::username(username, super::Field::Username)?;
     let person = db
@@ -374,11 +395,12 @@ pub fn recover_account(
     auth::check_password_policy(new_password, &person.username)?;
     let key = db.key();
     // Slot first, then the account row (see `session::accounts`).
-    KeySlots::modify(dir, |s| {
+    let public = KeySlots::modify(dir, |s| {
         s.set_staff(&person.id, &person.username, new_password, &key)
     })?;
     db.write_durable(&Actor::recovery_key(), |w| {
         staff::password_changed(w, &person.id, false)?;
+        staff::set_slot_key(w, &person.id, &public)?;
         staff::set_totp(w, &person.id, None, &[], None)?;
         w.record_event("recover_account", staff::Table::Staff, &person.id, None)
     })?;
@@ -484,14 +506,14 @@ pub fn change_password(cx: &Cx, old_password: &str, new_password: &str) -> Resul
             Reason::Mismatch,
         ));
     }
-    let key = cx.db()?.key();
     // Slot first, then the account row (see `session::accounts`).
-    KeySlots::modify(dir, |slots| {
-        slots.set_staff(&id, &username, new_password, &key)
+    let public = keys::write_slot(cx, |slots, key| {
+        slots.set_staff(&id, &username, new_password, key)
     })?;
     crash_point("password_slot_saved");
     let updated = cx.write_durable(|w| {
         staff::password_changed(w, &id, false)?;
+        staff::set_slot_key(w, &id, &public)?;
         staff::get(w.conn(), &id)
     })?;
     refresh_staff(cx, &updated)?;

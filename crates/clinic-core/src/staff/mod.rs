@@ -199,11 +199,12 @@ fn clean_roles(mut roles: Vec<Role>) -> Result<String> {
     Ok(serde_json::to_string(&roles)?)
 }
 
-/// A new account row with the id its key slot was written for. The password policy and the
-/// key slot are the caller's (`session::accounts`): the row holds no password.
+/// A new account row with the id and public key of the key slot written for it. The password
+/// policy and the slot are the caller's (`session::accounts`): the row holds no password.
 pub fn create(
     w: &mut Write<'_>,
     id: &str,
+    slot_public_key: &str,
     input: &NewStaff,
     default_language: Language,
     must_change: bool,
@@ -225,9 +226,9 @@ pub fn create(
         Table::Staff,
         id,
         "INSERT INTO staff (id, username, full_name, email, phone, roles, language, active, must_change_password,
-                            password_changed_at, created_at, created_by, updated_at, updated_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?9, ?10, ?9, ?10)",
-        rusqlite::params![id, username, full_name, email, phone, roles, lang, must_change, w.now_ts(), w.actor_id()],
+                            password_changed_at, slot_public_key, created_at, created_by, updated_at, updated_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?11, ?9, ?10, ?9, ?10)",
+        rusqlite::params![id, username, full_name, email, phone, roles, lang, must_change, w.now_ts(), w.actor_id(), slot_public_key],
     )?;
     get(w.conn(), id)
 }
@@ -302,6 +303,38 @@ pub fn set_language(w: &mut Write<'_>, id: &str, lang: Language) -> Result<()> {
         rusqlite::params![id, lang, w.now_ts(), w.actor_id()],
     )?;
     Ok(())
+}
+
+/// Records the public key of the account's key slot: a re-key seals the new database key to
+/// this key and no other (see `session::keyslots`).
+pub fn set_slot_key(w: &mut Write<'_>, id: &str, public_key: &str) -> Result<()> {
+    w.update(
+        Table::Staff,
+        id,
+        "UPDATE staff SET slot_public_key = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
+        rusqlite::params![id, public_key, w.now_ts(), w.actor_id()],
+    )?;
+    Ok(())
+}
+
+/// The recipients of a re-key: each active account with the public key recorded for it.
+pub fn slot_keys(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, slot_public_key FROM staff WHERE active = 1 AND slot_public_key IS NOT NULL",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The public key recorded for an account's slot.
+pub fn slot_key(conn: &Connection, id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT slot_public_key FROM staff WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 /// After a password change (`must_change` false) or an admin reset (true).

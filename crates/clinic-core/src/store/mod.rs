@@ -92,6 +92,8 @@ pub struct Db {
 fn keyed_connection(path: &Path, key: &DbKey, flags: OpenFlags) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     apply_key(&conn, key)?;
+    // Before the first read: a write elsewhere holding the lock is waited for, not an error.
+    conn.busy_timeout(Duration::from_secs(10))?;
     // The first read fails with NOTADB when the key is wrong or the file is not ours.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
@@ -100,7 +102,6 @@ fn keyed_connection(path: &Path, key: &DbKey, flags: OpenFlags) -> Result<Connec
         Error::Internal(_) => Error::DatabaseUnreadable,
         other => other,
     })?;
-    conn.busy_timeout(Duration::from_secs(10))?;
     // A 64 MiB page cache: every page read from disk is decrypted and authenticated, so
     // keeping hot pages (indexes, today's appointments) decrypted in memory pays.
     conn.execute_batch(
@@ -216,6 +217,38 @@ impl Db {
 
     pub fn device(&self) -> &Device {
         &self.device
+    }
+
+    /// Whether the key this handle holds still opens the file (another window may have
+    /// re-keyed it): a fresh connection tries.
+    pub fn key_still_opens(&self) -> bool {
+        keyed_connection(&self.path, &self.key.lock(), WRITER_FLAGS).is_ok()
+    }
+
+    /// The recovery key's public key as recorded here (see `session::keyslots`).
+    pub fn recovery_public_key(&self) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT recovery_public_key FROM device WHERE id = ?1",
+                [&self.device.id],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// Records the recovery key's public key (set-up, a new recovery key).
+    pub fn set_recovery_public_key(
+        w: &mut Write<'_>,
+        device_id: &str,
+        public_key: &str,
+    ) -> Result<()> {
+        w.update(
+            StoreTable::Device,
+            device_id,
+            "UPDATE device SET recovery_public_key = ?2, updated_at = ?3, updated_by = ?4 WHERE id = ?1",
+            rusqlite::params![device_id, public_key, w.now_ts(), w.actor_id()],
+        )?;
+        Ok(())
     }
 
     /// Whether `key` is the database's key.
@@ -335,6 +368,7 @@ impl Db {
         if rc != rusqlite::ffi::SQLITE_OK {
             return Err(Error::internal(format!("sqlite3_rekey failed ({rc})")));
         }
+        crate::faults::fail_point("rekey_after_commit")?;
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         // SQLCipher's rekey can report success when it did not finish: only a fresh connection
         // opened with the new key proves it.

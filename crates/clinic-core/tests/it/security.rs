@@ -820,3 +820,279 @@ fn the_key_never_passes_through_sql_text() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------
+// The attacker's review of the fixes above.
+
+/// A key pair anyone who can write to the folder plants in the slot file: as a second
+/// recovery slot, or as the slot of an existing account.
+fn plant(dir: &Path, owner: serde_json::Value) -> crypto_box::SecretKey {
+    let secret = crypto_box::SecretKey::generate(&mut crypto_box::aead::OsRng);
+    let path = dir.join("keyslots.json");
+    let mut file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let any = file["slots"][0].clone();
+    let mut slot = any.clone();
+    slot["owner"] = owner;
+    slot["public_key"] = serde_json::json!(base64_encode(secret.public_key().as_bytes()));
+    file["slots"].as_array_mut().unwrap().push(slot);
+    std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+    secret
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[test]
+fn a_key_pair_planted_in_the_slot_file_gets_nothing_from_a_rekey() {
+    let c = new_clinic();
+    let admin = admin_core(&c);
+    let dir = c.dir.path();
+    let as_recovery = plant(dir, serde_json::json!({ "kind": "recovery" }));
+    let me = admin.session_info().unwrap().staff_id;
+    let as_admin = plant(
+        dir,
+        serde_json::json!({ "kind": "staff", "staff_id": me, "username": "admin-again" }),
+    );
+    admin.database_rekey().unwrap();
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("keyslots.json")).unwrap()).unwrap();
+    for secret in [&as_recovery, &as_admin] {
+        let mine = base64_encode(secret.public_key().as_bytes());
+        assert!(
+            file["slots"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["public_key"] != serde_json::json!(mine)),
+            "a planted slot was kept: {file}"
+        );
+    }
+    // Everyone real still gets in, the recovery key included.
+    admin.logout().unwrap();
+    admin_core(&c).recovery_sheet_pdf(&c.recovery_key).unwrap();
+}
+
+#[test]
+fn an_error_after_the_rekey_committed_keeps_the_new_key() {
+    let c = new_clinic();
+    let admin = admin_core(&c);
+    let p = new_patient_for(&admin, "After", "Commit");
+    admin.logout().unwrap();
+    let dir = c.dir.path().to_str().unwrap();
+    let now = clinic_core::ids::ts(c.clock.now());
+    let out = Process::new(cli())
+        .args([
+            "as",
+            dir,
+            ADMIN,
+            ADMIN_PW,
+            "--totp",
+            &c.admin_totp,
+            "--now",
+            &now,
+            "rekey",
+        ])
+        .env("CLINICDESK_FAIL_AT", "rekey_after_commit")
+        .output()
+        .unwrap();
+    c.clock.advance(Duration::seconds(30));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("fail point rekey_after_commit"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Both keys stayed sealed; the sign-in finds that the new one opens the file.
+    let core = admin_core(&c);
+    assert_eq!(core.patient_get(p).unwrap().family_name, "Commit");
+    assert!(!KeySlots::load(c.dir.path()).unwrap().rekey_pending());
+}
+
+#[test]
+fn a_window_holding_the_old_key_writes_no_slot() {
+    let c = new_clinic();
+    let admin = admin_core(&c);
+    admin
+        .staff_create(new_staff("nora", vec![Role::Nurse], "Nurse-initial-1"))
+        .unwrap();
+    let nora = signed_in(&c, "nora", "Nurse-initial-1");
+    admin.database_rekey().unwrap();
+    let before = std::fs::read(c.dir.path().join("keyslots.json")).unwrap();
+    let e = nora
+        .change_password("Nurse-initial-1".into(), "Nurse-second-22".into())
+        .unwrap_err();
+    assert_eq!(e.code(), "key_outdated");
+    assert_eq!(
+        std::fs::read(c.dir.path().join("keyslots.json")).unwrap(),
+        before,
+        "her slot still holds the current key"
+    );
+    nora.logout().unwrap();
+    signed_in(&c, "nora", "Nurse-initial-1");
+}
+
+#[test]
+fn a_rekey_needs_a_recovery_key_the_database_knows() {
+    let c = new_clinic();
+    let admin = admin_core(&c);
+    // A clinic from before recorded keys: nothing is recorded for the recovery slot.
+    with_db(&admin, |db| {
+        Ok(db
+            .conn()
+            .execute("UPDATE device SET recovery_public_key = NULL", [])?)
+    })
+    .unwrap();
+    let before = std::fs::read(c.dir.path().join("keyslots.json")).unwrap();
+    assert_eq!(
+        admin.database_rekey().unwrap_err().code(),
+        "recovery_key_outdated"
+    );
+    assert_eq!(
+        std::fs::read(c.dir.path().join("keyslots.json")).unwrap(),
+        before,
+        "nothing changed"
+    );
+    admin.recovery_key_rotate().unwrap();
+    admin.database_rekey().unwrap();
+}
+
+#[test]
+fn recovery_keys_are_throttled_and_their_failures_audited() {
+    let c = new_clinic();
+    let core = c.core();
+    let codes: Vec<String> = (0..5)
+        .map(|i| {
+            core.recover_account(
+                format!("AAAA-BBBB-CCC{i}"),
+                ADMIN.into(),
+                "Recovered-pass-1".into(),
+            )
+            .unwrap_err()
+            .code()
+        })
+        .collect();
+    assert_eq!(
+        codes.last().map(String::as_str),
+        Some("too_many_attempts"),
+        "{codes:?}"
+    );
+    assert_eq!(
+        core.recovery_sheet_pdf(&c.recovery_key).unwrap_err().code(),
+        "too_many_attempts",
+        "the sheet waits too"
+    );
+    let admin = admin_core(&c);
+    let log = admin.audit_list(AuditFilter::default()).unwrap();
+    let n = log
+        .entries
+        .iter()
+        .filter(|e| {
+            e.action == "login_failed"
+                && e.after
+                    .as_deref()
+                    .is_some_and(|a| a.contains("recovery_key"))
+        })
+        .count();
+    assert_eq!(n, 5);
+}
+
+#[test]
+fn the_audit_screen_shows_no_more_of_a_chart_than_the_chart() {
+    let c = new_clinic();
+    let admin = admin_core(&c);
+    admin
+        .staff_create(new_staff("dr-a", vec![Role::Doctor], "Doctor-initial-1"))
+        .unwrap();
+    admin.logout().unwrap();
+    let doctor = c.core();
+    login_any(&c, &doctor, "dr-a", "Doctor-initial-1");
+    doctor
+        .change_password("Doctor-initial-1".into(), "Doctor-second-22".into())
+        .unwrap();
+    let id = match doctor.patient_register(full_patient(), true).unwrap() {
+        RegisterOutcome::Registered { patient } => patient.id,
+        other => panic!("{other:?}"),
+    };
+    doctor.logout().unwrap();
+    let admin = admin_core(&c);
+    let log = admin
+        .audit_list(AuditFilter {
+            entity_id: Some(id),
+            ..Default::default()
+        })
+        .unwrap();
+    let insert = log
+        .entries
+        .iter()
+        .find(|e| e.action == "insert")
+        .unwrap()
+        .after
+        .clone()
+        .unwrap();
+    assert!(
+        !insert.contains("Prefers mornings")
+            && !insert.contains("Metformin")
+            && !insert.contains("Appendectomy"),
+        "{insert}"
+    );
+    assert!(
+        insert.contains("[hidden]") && insert.contains("Penicillin") && insert.contains("Parts"),
+        "allergies and demographics stay: {insert}"
+    );
+}
+
+#[test]
+fn the_calendar_answers_for_weeks_not_years() {
+    let c = new_clinic();
+    let core = admin_core(&c);
+    let q = |to: &str| clinic_core::scheduling::CalendarQuery {
+        from: "2030-01-01T00:00:00Z".into(),
+        to: to.into(),
+        doctor_ids: vec![],
+    };
+    core.appointments_calendar(q("2030-03-01T00:00:00Z"))
+        .unwrap();
+    let e = core
+        .appointments_calendar(q("2031-01-01T00:00:00Z"))
+        .unwrap_err();
+    assert_eq!(
+        (e.params()["field"].as_str(), e.params()["reason"].as_str()),
+        ("ends_at", "out_of_range")
+    );
+}
+
+#[test]
+fn a_stray_setup_marker_moves_files_aside_and_a_crashed_writers_copy_is_removed() {
+    let c = new_clinic();
+    let dir = c.dir.path();
+    std::fs::write(dir.join("setup.incomplete"), b"").unwrap();
+    std::fs::write(dir.join("keyslots.json.999-abc.tmp"), b"an old copy").unwrap();
+    let core = c.core();
+    assert!(!core.setup_status().unwrap());
+    let aside: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(aside.len(), 1, "one folder set aside");
+    assert!(
+        aside[0].join("clinic.db").exists() && aside[0].join("keyslots.json").exists(),
+        "nothing deleted"
+    );
+    // Put back, the folder works again; the next slot write removes the stale copy.
+    for f in [
+        "clinic.db",
+        "clinic.db-wal",
+        "clinic.db-shm",
+        "keyslots.json",
+    ] {
+        let _ = std::fs::rename(aside[0].join(f), dir.join(f));
+    }
+    let admin = admin_core(&c);
+    admin
+        .staff_create(new_staff("tidy", vec![Role::Cashier], "Cashier-pass-123"))
+        .unwrap();
+    assert!(!dir.join("keyslots.json.999-abc.tmp").exists());
+}

@@ -447,7 +447,9 @@ export const en = {
   "audit_action.database_rekeyed": "Re-keyed the database",
   "audit_action.recovery_key_rotated": "Made a new recovery key",
   "audit_action.view_photo": "Viewed the photo",
-  "audit_action.view_appointments": "Viewed the appointments"
+  "audit_action.view_appointments": "Viewed the appointments",
+  "error.recovery_key_outdated": "The recovery key is not one this database knows. Make a new recovery key (Settings → Keys), then re-key.",
+  "error.key_outdated": "This window still holds the database’s old key (it was re-keyed elsewhere). Sign out and sign in again."
 } as const;
 
 export type Key = keyof typeof en;

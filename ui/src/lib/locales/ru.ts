@@ -448,5 +448,7 @@ export const ru: Record<Key, string> = {
   "audit_action.database_rekeyed": "Сменил(а) ключ базы",
   "audit_action.recovery_key_rotated": "Создал(а) новый ключ восстановления",
   "audit_action.view_photo": "Просмотр фото",
-  "audit_action.view_appointments": "Просмотр записей на приём"
+  "audit_action.view_appointments": "Просмотр записей на приём",
+  "error.recovery_key_outdated": "Этот ключ восстановления неизвестен базе. Создайте новый ключ восстановления (Настройки → Ключи), затем смените ключ базы.",
+  "error.key_outdated": "Это окно держит старый ключ базы (ключ сменили в другом месте). Выйдите и войдите снова."
 };

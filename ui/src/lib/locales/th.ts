@@ -448,5 +448,7 @@ export const th: Record<Key, string> = {
   "audit_action.database_rekeyed": "เปลี่ยนกุญแจฐานข้อมูล",
   "audit_action.recovery_key_rotated": "สร้างกุญแจกู้คืนใหม่",
   "audit_action.view_photo": "ดูรูปถ่าย",
-  "audit_action.view_appointments": "ดูรายการนัดหมาย"
+  "audit_action.view_appointments": "ดูรายการนัดหมาย",
+  "error.recovery_key_outdated": "ฐานข้อมูลไม่รู้จักกุญแจกู้คืนนี้ สร้างกุญแจกู้คืนใหม่ (การตั้งค่า → กุญแจ) แล้วจึงเปลี่ยนกุญแจฐานข้อมูล",
+  "error.key_outdated": "หน้าต่างนี้ยังใช้กุญแจเดิมของฐานข้อมูล (มีการเปลี่ยนกุญแจจากที่อื่น) ออกจากระบบแล้วเข้าสู่ระบบใหม่"
 };
