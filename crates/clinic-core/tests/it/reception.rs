@@ -1466,3 +1466,49 @@ fn a_stored_value_this_version_does_not_know_is_an_error_not_a_default() {
     newer("UPDATE queue_tickets SET priority = 7");
     assert_eq!(d.core.queue_today().unwrap_err().code(), "unknown_value");
 }
+
+#[test]
+fn reasons_have_limits() {
+    let d = desk(1);
+    let p = new_patient(&d.core, "Rea", "Son");
+    let long = "r".repeat(1001);
+    let mut input = book_input(&p, &d.doctors[0].id, "2030-01-07T03:00:00Z", 15);
+    input.reason = long.clone();
+    let field = |e: clinic_core::Error| (e.params()["field"].clone(), e.params()["reason"].clone());
+    assert_eq!(
+        field(d.core.appointment_book(input).unwrap_err()),
+        ("reason".into(), "too_long".into())
+    );
+    let a = d
+        .core
+        .appointment_book(book_input(&p, &d.doctors[0].id, "2030-01-07T03:00:00Z", 15))
+        .unwrap();
+    let e = d
+        .core
+        .appointment_set_status(a.id.clone(), AppointmentStatus::Cancelled, long.clone())
+        .unwrap_err();
+    assert_eq!(field(e), ("reason".into(), "too_long".into()));
+    let e = d
+        .core
+        .appointment_reschedule(RescheduleInput {
+            appointment_id: a.id.clone(),
+            starts_at: "2030-01-07T04:00:00Z".into(),
+            doctor_id: None,
+            duration_minutes: None,
+            reason: long,
+        })
+        .unwrap_err();
+    assert_eq!(field(e), ("reason".into(), "too_long".into()));
+    let e = d
+        .core
+        .exception_add(ScheduleException {
+            id: String::new(),
+            doctor_id: Some(d.doctors[0].id.clone()),
+            kind: ExceptionKind::Leave,
+            starts_at: "2030-02-01T00:00:00Z".into(),
+            ends_at: "2030-02-02T00:00:00Z".into(),
+            reason: "x".repeat(501),
+        })
+        .unwrap_err();
+    assert_eq!(field(e), ("reason".into(), "too_long".into()));
+}

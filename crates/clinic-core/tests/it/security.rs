@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command as Process;
 
 use chrono::Duration;
-use clinic_core::patients::{Allergy, PatientInput, RegisterOutcome, Severity};
+use clinic_core::patients::RegisterOutcome;
 use clinic_core::perm::Role;
 use clinic_core::session::keyslots::KeySlots;
 use clinic_core::session::LoginStep;
@@ -496,129 +496,6 @@ fn two_windows_writing_slots_at_once_lose_nothing() {
 // ---------------------------------------------------------------------------------
 // 7. Each role reads what it needs.
 
-fn full_patient() -> PatientInput {
-    let mut p = crate::reception::patient("Petra", "Parts", "1970-07-07");
-    p.blood_group = "O+".into();
-    p.allergies = vec![Allergy {
-        substance: "Penicillin".into(),
-        reaction: "rash".into(),
-        severity: Severity::Severe,
-    }];
-    p.current_medications = "Metformin 500 mg".into();
-    p.chronic_conditions = "Diabetes".into();
-    p.medical_history = "Appendectomy 1990".into();
-    p.notes = "Prefers mornings".into();
-    p
-}
-
-#[test]
-fn each_role_gets_back_the_parts_of_a_chart_it_needs() {
-    let c = new_clinic();
-    let admin = admin_core(&c);
-    for role in Role::ALL {
-        admin
-            .staff_create(new_staff(
-                &format!("r-{}", role.as_str()),
-                vec![role],
-                "Role-initial-pass-1",
-            ))
-            .unwrap();
-    }
-    admin.logout().unwrap();
-    let doctor = c.core();
-    let dr_totp = login_any(&c, &doctor, "r-doctor", "Role-initial-pass-1");
-    doctor
-        .change_password("Role-initial-pass-1".into(), "Role-second-pass-2".into())
-        .unwrap();
-    let id = match doctor.patient_register(full_patient(), true).unwrap() {
-        RegisterOutcome::Registered { patient } => patient.id,
-        other => panic!("{other:?}"),
-    };
-    doctor.logout().unwrap();
-    // (allergies and blood group, current medications, history/conditions/notes)
-    let expected = [
-        (Role::Admin, (true, false, false)),
-        (Role::Doctor, (true, true, true)),
-        (Role::Nurse, (true, true, true)),
-        (Role::Receptionist, (true, false, false)),
-        (Role::Pharmacist, (true, true, false)),
-        (Role::Cashier, (false, false, false)),
-    ];
-    for (role, (allergies, meds, clinical)) in expected {
-        let core = match role {
-            Role::Admin => admin_core(&c),
-            Role::Doctor => {
-                let core = c.core();
-                login_with_totp(&c, &core, "r-doctor", "Role-second-pass-2", &dr_totp);
-                core
-            }
-            _ => {
-                let core = c.core();
-                login_any(
-                    &c,
-                    &core,
-                    &format!("r-{}", role.as_str()),
-                    "Role-initial-pass-1",
-                );
-                core.change_password("Role-initial-pass-1".into(), "Role-second-pass-2".into())
-                    .unwrap();
-                core
-            }
-        };
-        let p = core.patient_get(id.clone()).unwrap();
-        assert!(
-            p.family_name.starts_with("Parts"),
-            "{role:?} sees the demographics"
-        );
-        let got = (
-            !p.allergies.is_empty() && p.blood_group.is_some(),
-            p.current_medications.is_some(),
-            p.chronic_conditions.is_some() && p.medical_history.is_some() && p.notes.is_some(),
-        );
-        assert_eq!(got, (allergies, meds, clinical), "{role:?}");
-        assert_eq!(
-            (
-                p.visible.allergies,
-                p.visible.medications,
-                p.visible.clinical
-            ),
-            (allergies, meds, clinical),
-            "{role:?}"
-        );
-        // Saving the chart from a role that can't see a part keeps that part.
-        if role == Role::Receptionist {
-            let mut input = crate::reception::patient("Petra", "Parts-Renamed", "1970-07-07");
-            input.allergies = p.allergies.clone();
-            input.blood_group = "O+".into();
-            core.patient_update(id.clone(), input).unwrap();
-            let mut with_notes = crate::reception::patient("Petra", "Parts", "1970-07-07");
-            with_notes.notes = "written blind".into();
-            assert_eq!(
-                core.patient_update(id.clone(), with_notes)
-                    .unwrap_err()
-                    .code(),
-                "forbidden"
-            );
-        }
-        core.logout().unwrap();
-    }
-    let nurse = c.core();
-    login_any(&c, &nurse, "r-nurse", "Role-second-pass-2");
-    let p = nurse.patient_get(id.clone()).unwrap();
-    assert_eq!(
-        (
-            p.family_name.as_str(),
-            p.notes.as_deref(),
-            p.current_medications.as_deref()
-        ),
-        (
-            "Parts-Renamed",
-            Some("Prefers mornings"),
-            Some("Metformin 500 mg")
-        )
-    );
-}
-
 #[test]
 fn a_photo_and_the_list_of_appointments_are_chart_views_and_audited() {
     let c = new_clinic();
@@ -1011,7 +888,10 @@ fn the_audit_screen_shows_no_more_of_a_chart_than_the_chart() {
     doctor
         .change_password("Doctor-initial-1".into(), "Doctor-second-22".into())
         .unwrap();
-    let id = match doctor.patient_register(full_patient(), true).unwrap() {
+    let id = match doctor
+        .patient_register(crate::matrix::full_patient(), true)
+        .unwrap()
+    {
         RegisterOutcome::Registered { patient } => patient.id,
         other => panic!("{other:?}"),
     };
