@@ -119,6 +119,7 @@ pub fn create_sized(
             currency: "THB".into(),
             time_zone: "Asia/Bangkok".into(),
             default_language: Language::En,
+            paper: Default::default(),
         },
         admin_username: admin_user.into(),
         admin_full_name: admin_name.into(),

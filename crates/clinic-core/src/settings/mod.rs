@@ -51,6 +51,17 @@ pub enum Language {
 
 crate::text_column!(Language);
 
+/// Paper the clinic prints on (a clinic setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Paper {
+    #[default]
+    A4,
+    Letter,
+    /// An 80 mm receipt roll: one page as long as the document.
+    Roll80,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type, Default)]
 pub struct ClinicProfile {
     pub name: String,
@@ -61,6 +72,9 @@ pub struct ClinicProfile {
     /// IANA zone, e.g. "Asia/Bangkok". Times are stored in UTC and shown in this zone.
     pub time_zone: String,
     pub default_language: Language,
+    /// What the clinic's printer takes: A4, Letter or an 80 mm receipt roll.
+    #[serde(default)]
+    pub paper: Paper,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Type)]

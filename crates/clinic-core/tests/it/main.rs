@@ -7,3 +7,4 @@ mod layers;
 mod matrix;
 mod reception;
 mod security;
+mod printing;

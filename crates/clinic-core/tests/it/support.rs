@@ -80,6 +80,7 @@ pub fn clinic_profile(name: &str) -> ClinicProfile {
         currency: "THB".into(),
         time_zone: "Asia/Bangkok".into(),
         default_language: Language::En,
+        paper: Default::default(),
     }
 }
 

@@ -1,0 +1,627 @@
+//! The document engine every printed paper goes through: prescriptions, invoices, receipts,
+//! labels, reports, the recovery sheet.
+//!
+//! A `Document` is a list of blocks (a header, paragraphs, key/value rows, tables, totals).
+//! `render` lays it out on A4, Letter or an 80 mm receipt roll and writes a PDF:
+//! - text is shaped (`shape.rs`: rustybuzz, a Thai face and a Latin/Cyrillic face per
+//!   character), and every glyph placed with its x and y offsets;
+//! - lines break where Unicode allows (`icu_segmenter`, with its Thai dictionary), so a Thai
+//!   word is never cut;
+//! - tables repeat their header on every page and never cut a row;
+//! - each page has a footer with "page n of m";
+//! - the text behind the glyphs is kept (PDF `ActualText`), so copying or `pdftotext` gives
+//!   back exactly what went in;
+//! - fonts are subset: a one-page invoice stays small.
+
+use chrono::{DateTime, Utc};
+use printpdf::{
+    Color, DictItem, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
+    PdfSaveOptions, Point, Pt, Rgb, TextItem, TextMatrix,
+};
+
+use crate::error::{Error, Result};
+
+pub mod recovery;
+pub mod shape;
+
+pub use recovery::recovery_sheet;
+
+pub use shape::Style;
+use shape::{shape, width, Face, Shaped};
+
+pub use crate::settings::Paper;
+
+const MM: f32 = 72.0 / 25.4;
+
+impl Paper {
+    /// Width and height in points (a roll's height follows the content).
+    fn size(self) -> (f32, f32) {
+        match self {
+            Paper::A4 => (210.0 * MM, 297.0 * MM),
+            Paper::Letter => (612.0, 792.0),
+            Paper::Roll80 => (80.0 * MM, 0.0),
+        }
+    }
+    fn margin(self) -> f32 {
+        match self {
+            Paper::Roll80 => 4.0 * MM,
+            _ => 18.0 * MM,
+        }
+    }
+    /// Body text size.
+    fn text(self) -> f32 {
+        match self {
+            Paper::Roll80 => 8.0,
+            _ => 10.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub title: String,
+    /// Share of the table's width (the shares are summed and scaled to the width).
+    pub width: f32,
+    pub align: Align,
+}
+
+#[derive(Debug, Clone)]
+pub enum Block {
+    /// The clinic's name (large), then lines such as its address and phone.
+    Header {
+        name: String,
+        lines: Vec<String>,
+    },
+    Title(String),
+    Paragraph(String),
+    /// A paragraph in a style of its own (a recovery key in large monospace).
+    Styled {
+        text: String,
+        style: Style,
+    },
+    /// Label: value rows.
+    KeyValues(Vec<(String, String)>),
+    Table {
+        columns: Vec<Column>,
+        rows: Vec<Vec<String>>,
+    },
+    /// Right-aligned label and amount rows; the last one in bold.
+    Totals(Vec<(String, String)>),
+    /// A line across (`label` under it, for a signature).
+    Rule {
+        label: Option<String>,
+    },
+    Space(f32),
+}
+
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub title: String,
+    pub paper: Paper,
+    pub blocks: Vec<Block>,
+    /// The footer's text on the left (a clinic name, a printed-at time).
+    pub footer: String,
+    /// The page label with `{n}` and `{m}` (translated by the caller): "Page {n} of {m}".
+    pub page_label: String,
+}
+
+/// One thing to draw, at page coordinates in points from the top-left.
+#[derive(Debug, Clone)]
+enum Item {
+    Text {
+        x: f32,
+        baseline: f32,
+        shaped: Shaped,
+        style: Style,
+    },
+    Rule {
+        x1: f32,
+        x2: f32,
+        y: f32,
+        width: f32,
+    },
+}
+
+/// Lines of `text` no wider than `max`, broken where Unicode allows (never inside a Thai
+/// word), and at each newline.
+pub fn wrap(text: &str, style: Style, max: f32) -> Vec<String> {
+    let segmenter = icu_segmenter::LineSegmenter::new_auto(Default::default());
+    let mut lines = vec![];
+    for para in text.split('\n') {
+        let breaks: Vec<usize> = segmenter.segment_str(para).collect();
+        let mut line_start = 0;
+        let mut last_fit = None;
+        let mut i = 1;
+        while i < breaks.len() {
+            let end = breaks[i];
+            let candidate = para[line_start..end].trim_end();
+            if width(candidate, style) <= max || last_fit.is_none() && breaks[i - 1] == line_start {
+                if width(candidate, style) > max {
+                    // A single word wider than the line: it goes alone, cut by characters.
+                    lines.extend(cut_word(candidate, style, max));
+                    line_start = end;
+                    last_fit = None;
+                } else {
+                    last_fit = Some(end);
+                }
+                i += 1;
+            } else {
+                let fit = last_fit.take().unwrap_or(end);
+                lines.push(para[line_start..fit].trim_end().to_string());
+                line_start = fit;
+            }
+        }
+        if line_start < para.len() || lines.is_empty() || para.is_empty() {
+            lines.push(para[line_start..].trim_end().to_string());
+        }
+    }
+    lines
+}
+
+/// A word that can't fit a line on its own, cut by grapheme-like units (a base letter and its
+/// marks stay together).
+fn cut_word(word: &str, style: Style, max: f32) -> Vec<String> {
+    let mut out = vec![];
+    let mut current = String::new();
+    for c in word.chars() {
+        let mark = unicode_normalization::char::is_combining_mark(c)
+            || ('\u{0E31}'..='\u{0E3A}').contains(&c)
+            || ('\u{0E47}'..='\u{0E4E}').contains(&c);
+        let mut next = current.clone();
+        next.push(c);
+        if !mark && !current.is_empty() && width(&next, style) > max {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Pages of laid-out items.
+struct Layout {
+    paper: Paper,
+    width: f32,
+    height: f32,
+    margin: f32,
+    body_bottom: f32,
+    pages: Vec<Vec<Item>>,
+    y: f32,
+}
+
+impl Layout {
+    fn new(paper: Paper) -> Layout {
+        let (width, height) = paper.size();
+        let margin = paper.margin();
+        // Room for the footer at the bottom of each page.
+        let body_bottom = if height > 0.0 {
+            height - margin - 18.0
+        } else {
+            f32::MAX
+        };
+        Layout {
+            paper,
+            width,
+            height,
+            margin,
+            body_bottom,
+            pages: vec![vec![]],
+            y: margin,
+        }
+    }
+
+    fn inner(&self) -> f32 {
+        self.width - 2.0 * self.margin
+    }
+
+    fn new_page(&mut self) {
+        self.pages.push(vec![]);
+        self.y = self.margin;
+    }
+
+    /// Makes room for `h` points, on a new page if this one is full.
+    fn room(&mut self, h: f32) {
+        if self.y + h > self.body_bottom && self.y > self.margin + 0.5 {
+            self.new_page();
+        }
+    }
+
+    fn text(&mut self, x: f32, baseline: f32, text: &str, style: Style) {
+        let shaped = shape(text, style);
+        self.pages.last_mut().expect("a page").push(Item::Text {
+            x,
+            baseline,
+            shaped,
+            style,
+        });
+    }
+
+    fn text_right(&mut self, right: f32, baseline: f32, text: &str, style: Style) {
+        let w = width(text, style);
+        self.text(right - w, baseline, text, style);
+    }
+
+    fn rule(&mut self, x1: f32, x2: f32, y: f32, w: f32) {
+        self.pages.last_mut().expect("a page").push(Item::Rule {
+            x1,
+            x2,
+            y,
+            width: w,
+        });
+    }
+
+    fn paragraph(&mut self, text: &str, style: Style) {
+        let lh = style.line_height();
+        for line in wrap(text, style, self.inner()) {
+            self.room(lh);
+            self.text(self.margin, self.y + style.size, &line, style);
+            self.y += lh;
+        }
+    }
+
+    fn block(&mut self, b: &Block) {
+        let body = Style::new(self.paper.text());
+        match b {
+            Block::Header { name, lines } => {
+                self.paragraph(name, Style::new(body.size * 1.6).bold());
+                for l in lines {
+                    self.paragraph(l, body);
+                }
+                self.y += 4.0;
+                self.rule(self.margin, self.width - self.margin, self.y, 0.8);
+                self.y += 10.0;
+            }
+            Block::Title(t) => {
+                self.room(body.size * 3.0);
+                self.paragraph(t, Style::new(body.size * 1.3).bold());
+                self.y += 4.0;
+            }
+            Block::Paragraph(t) => {
+                self.paragraph(t, body);
+                self.y += body.size * 0.5;
+            }
+            Block::Styled { text, style } => {
+                self.paragraph(text, *style);
+                self.y += style.size * 0.3;
+            }
+            Block::KeyValues(rows) => {
+                let label_w = rows
+                    .iter()
+                    .map(|(k, _)| width(k, body.bold()))
+                    .fold(0.0, f32::max)
+                    .min(self.inner() * 0.4)
+                    + 8.0;
+                for (k, v) in rows {
+                    let lines = wrap(v, body, self.inner() - label_w);
+                    let h = body.line_height() * lines.len().max(1) as f32;
+                    self.room(h);
+                    self.text(self.margin, self.y + body.size, k, body.bold());
+                    for (i, l) in lines.iter().enumerate() {
+                        self.text(
+                            self.margin + label_w,
+                            self.y + body.size + i as f32 * body.line_height(),
+                            l,
+                            body,
+                        );
+                    }
+                    self.y += h;
+                }
+                self.y += body.size * 0.5;
+            }
+            Block::Table { columns, rows } => self.table(columns, rows, body),
+            Block::Totals(rows) => {
+                let right = self.width - self.margin;
+                for (i, (k, v)) in rows.iter().enumerate() {
+                    let style = if i + 1 == rows.len() {
+                        body.bold()
+                    } else {
+                        body
+                    };
+                    self.room(style.line_height());
+                    self.text_right(right - self.inner() * 0.25, self.y + style.size, k, style);
+                    self.text_right(right, self.y + style.size, v, style);
+                    self.y += style.line_height();
+                }
+                self.y += body.size * 0.5;
+            }
+            Block::Rule { label } => {
+                self.room(body.line_height() * 2.5);
+                self.y += body.line_height() * 1.5;
+                self.rule(self.margin, self.margin + self.inner() * 0.6, self.y, 0.5);
+                if let Some(l) = label {
+                    self.text(
+                        self.margin,
+                        self.y + body.size + 2.0,
+                        l,
+                        Style::new(body.size * 0.85),
+                    );
+                    self.y += body.line_height();
+                }
+                self.y += 4.0;
+            }
+            Block::Space(pt) => self.y += pt,
+        }
+    }
+
+    /// A table: the header on every page it reaches, no row cut in half, money right-aligned.
+    fn table(&mut self, columns: &[Column], rows: &[Vec<String>], body: Style) {
+        let total: f32 = columns.iter().map(|c| c.width).sum::<f32>().max(0.001);
+        let widths: Vec<f32> = columns
+            .iter()
+            .map(|c| c.width / total * self.inner())
+            .collect();
+        let pad = 3.0;
+        let cells = |row: &[String], style: Style| -> Vec<Vec<String>> {
+            row.iter()
+                .zip(&widths)
+                .map(|(t, w)| wrap(t, style, w - 2.0 * pad))
+                .collect()
+        };
+        let head_style = body.bold();
+        let head = cells(
+            &columns.iter().map(|c| c.title.clone()).collect::<Vec<_>>(),
+            head_style,
+        );
+        let height = |cells: &[Vec<String>], style: Style| {
+            cells.iter().map(Vec::len).max().unwrap_or(1) as f32 * style.line_height() + pad
+        };
+        let head_h = height(&head, head_style);
+        let draw_row = |l: &mut Layout, cells: &[Vec<String>], style: Style, h: f32| {
+            let mut x = l.margin;
+            for ((lines, w), col) in cells.iter().zip(&widths).zip(columns) {
+                for (i, line) in lines.iter().enumerate() {
+                    let baseline = l.y + style.size + i as f32 * style.line_height();
+                    match col.align {
+                        Align::Left => l.text(x + pad, baseline, line, style),
+                        Align::Right => l.text_right(x + w - pad, baseline, line, style),
+                    }
+                }
+                x += w;
+            }
+            l.y += h;
+        };
+        let draw_head = |l: &mut Layout| {
+            draw_row(l, &head, head_style, head_h);
+            l.rule(l.margin, l.width - l.margin, l.y - pad / 2.0, 0.6);
+        };
+        self.room(head_h + body.line_height() * 2.0);
+        draw_head(self);
+        for row in rows {
+            let c = cells(row, body);
+            let h = height(&c, body);
+            if self.y + h > self.body_bottom {
+                self.new_page();
+                draw_head(self);
+            }
+            draw_row(self, &c, body, h);
+        }
+        self.y += body.size * 0.8;
+    }
+}
+
+/// Lays out and writes `doc` as a PDF.
+pub fn render(doc: &Document) -> Result<Vec<u8>> {
+    let mut l = Layout::new(doc.paper);
+    for b in &doc.blocks {
+        l.block(b);
+    }
+    let roll = doc.paper == Paper::Roll80;
+    if roll {
+        // A roll is as long as its content plus the footer.
+        l.height = l.y + 24.0;
+        l.body_bottom = l.y;
+    }
+    let m = l.pages.len();
+    let foot = Style::new(doc.paper.text() * 0.8);
+    let (page_w, page_h) = (l.width, l.height);
+    for n in 1..=m {
+        let label = doc
+            .page_label
+            .replace("{n}", &n.to_string())
+            .replace("{m}", &m.to_string());
+        let baseline = page_h - l.margin.min(12.0 * MM) + 4.0;
+        let items = std::mem::take(&mut l.pages[n - 1]);
+        l.pages[n - 1] = items;
+        let footer_items = {
+            let mut f = Layout {
+                pages: vec![vec![]],
+                ..Layout::new(doc.paper)
+            };
+            f.width = page_w;
+            f.rule(l.margin, page_w - l.margin, baseline - foot.size - 3.0, 0.4);
+            if !doc.footer.is_empty() {
+                let fits = wrap(&doc.footer, foot, l.inner() * 0.7)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                f.text(l.margin, baseline, &fits, foot);
+            }
+            f.text_right(page_w - l.margin, baseline, &label, foot);
+            f.pages.pop().unwrap_or_default()
+        };
+        l.pages[n - 1].extend(footer_items);
+    }
+    write_pdf(&doc.title, page_w, page_h, l.pages)
+}
+
+fn write_pdf(title: &str, page_w: f32, page_h: f32, pages: Vec<Vec<Item>>) -> Result<Vec<u8>> {
+    let mut pdf = PdfDocument::new(title);
+    let mut handles = std::collections::BTreeMap::new();
+    for face in Face::ALL {
+        let used = pages.iter().flatten().any(|i| matches!(i, Item::Text { shaped, .. } if shaped.glyphs.iter().any(|g| g.face == face)));
+        if used {
+            let parsed = ParsedFont::from_bytes(face.bytes(), 0, &mut Vec::new())
+                .ok_or_else(|| Error::internal("embedded font failed to parse"))?;
+            handles.insert(face, PdfFontHandle::External(pdf.add_font(&parsed)));
+        }
+    }
+    let mut out = vec![];
+    for items in pages {
+        let mut ops = vec![
+            Op::SetOutlineColor {
+                col: Color::Rgb(Rgb::new(0.25, 0.25, 0.25, None)),
+            },
+            Op::SetFillColor {
+                col: Color::Rgb(Rgb::new(0.0, 0.0, 0.0, None)),
+            },
+        ];
+        for item in items {
+            match item {
+                Item::Rule { x1, x2, y, width } => {
+                    ops.push(Op::SetOutlineThickness { pt: Pt(width) });
+                    ops.push(Op::DrawLine {
+                        line: Line {
+                            points: vec![
+                                LinePoint {
+                                    p: Point {
+                                        x: Pt(x1),
+                                        y: Pt(page_h - y),
+                                    },
+                                    bezier: false,
+                                },
+                                LinePoint {
+                                    p: Point {
+                                        x: Pt(x2),
+                                        y: Pt(page_h - y),
+                                    },
+                                    bezier: false,
+                                },
+                            ],
+                            is_closed: false,
+                        },
+                    });
+                }
+                Item::Text {
+                    x,
+                    baseline,
+                    shaped,
+                    style,
+                } => text_ops(&mut ops, &handles, x, page_h - baseline, &shaped, style),
+            }
+        }
+        out.push(PdfPage::new(Mm(page_w / MM), Mm(page_h / MM), ops));
+    }
+    let opts = PdfSaveOptions {
+        subset_fonts: true,
+        ..Default::default()
+    };
+    let mut warnings = vec![];
+    Ok(pdf.with_pages(out).save(&opts, &mut warnings))
+}
+
+/// The glyphs of one shaped line, each at its own position (x and y offsets applied), inside
+/// marked content whose `ActualText` is the text they draw.
+fn text_ops(
+    ops: &mut Vec<Op>,
+    fonts: &std::collections::BTreeMap<Face, PdfFontHandle>,
+    x: f32,
+    y: f32,
+    shaped: &Shaped,
+    style: Style,
+) {
+    for (first, count, text) in &shaped.spans {
+        let glyphs = &shaped.glyphs[*first..first + count];
+        let Some(face) = glyphs.first().map(|g| g.face) else {
+            continue;
+        };
+        let Some(font) = fonts.get(&face) else {
+            continue;
+        };
+        ops.push(Op::StartTextSection);
+        ops.push(Op::BeginMarkedContentWithProperties {
+            tag: "Span".into(),
+            properties: DictItem::Dict {
+                map: [("ActualText".to_string(), actual_text(text))].into(),
+            },
+        });
+        ops.push(Op::SetFont {
+            font: font.clone(),
+            size: Pt(style.size),
+        });
+        for g in glyphs {
+            ops.push(Op::SetTextMatrix {
+                matrix: TextMatrix::Raw([1.0, 0.0, 0.0, 1.0, x + g.x, y + g.y]),
+            });
+            ops.push(Op::ShowText {
+                items: vec![TextItem::GlyphIds(vec![printpdf::Codepoint {
+                    gid: g.gid,
+                    offset: 0.0,
+                    cid: None,
+                }])],
+            });
+        }
+        ops.push(Op::EndMarkedContentWithProperties);
+        ops.push(Op::EndTextSection);
+    }
+}
+
+/// A PDF text string in UTF-16BE with its byte order mark, as `ActualText` wants.
+fn actual_text(text: &str) -> DictItem {
+    let mut data = vec![0xFE, 0xFF];
+    for u in text.encode_utf16() {
+        data.extend(u.to_be_bytes());
+    }
+    DictItem::String {
+        data,
+        literal: false,
+    }
+}
+
+/// "Page 1 of 3" etc. in the clinic's language, and other words every paper uses.
+pub fn page_label(lang: crate::settings::Language) -> &'static str {
+    use crate::settings::Language;
+    match lang {
+        Language::En => "Page {n} of {m}",
+        Language::Ru => "Стр. {n} из {m}",
+        Language::Th => "หน้า {n} จาก {m}",
+    }
+}
+
+/// A time as printed on papers, in the clinic's zone.
+pub fn printed_at(now: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    now.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_break_between_words_and_never_inside_a_thai_word() {
+        let style = Style::new(10.0);
+        let text = "ผู้ป่วยมาตรวจตามนัดที่โรงพยาบาลกรุงเทพมหานครทุกเดือน";
+        let lines = wrap(text, style, 80.0);
+        assert!(lines.len() > 1, "{lines:?}");
+        assert_eq!(lines.concat(), text, "nothing lost or added");
+        for l in &lines {
+            assert!(
+                width(l, style) <= 80.0 + 0.01 || l.chars().count() < 8,
+                "{l} is too wide"
+            );
+        }
+        // Every break is one the dictionary allows.
+        let allowed: Vec<usize> = icu_segmenter::LineSegmenter::new_auto(Default::default())
+            .segment_str(text)
+            .collect();
+        let mut at = 0;
+        for l in &lines[..lines.len() - 1] {
+            at += l.len();
+            assert!(allowed.contains(&at), "a break inside a word after {l:?}");
+        }
+        let en = wrap("Take one tablet twice a day after meals", style, 90.0);
+        assert!(
+            en.len() > 1 && en.iter().all(|l| !l.starts_with(' ')),
+            "{en:?}"
+        );
+    }
+}
