@@ -71,6 +71,16 @@ pub struct Column {
     pub align: Align,
 }
 
+impl Column {
+    pub fn new(title: impl Into<String>, width: f32, align: Align) -> Column {
+        Column {
+            title: title.into(),
+            width,
+            align,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Block {
     /// The clinic's name (large), then lines such as its address and phone.
@@ -409,6 +419,16 @@ impl Layout {
 
 /// Lays out and writes `doc` as a PDF.
 pub fn render(doc: &Document) -> Result<Vec<u8>> {
+    render_fonts(doc, true)
+}
+
+/// The same PDF with whole fonts embedded, so the glyph ids in it are the font's own (as
+/// HarfBuzz gives them); subsetting renumbers glyphs. For checking the shaping, not for paper.
+pub fn render_whole_fonts(doc: &Document) -> Result<Vec<u8>> {
+    render_fonts(doc, false)
+}
+
+fn render_fonts(doc: &Document, subset: bool) -> Result<Vec<u8>> {
     let mut l = Layout::new(doc.paper);
     for b in &doc.blocks {
         l.block(b);
@@ -428,8 +448,6 @@ pub fn render(doc: &Document) -> Result<Vec<u8>> {
             .replace("{n}", &n.to_string())
             .replace("{m}", &m.to_string());
         let baseline = page_h - l.margin.min(12.0 * MM) + 4.0;
-        let items = std::mem::take(&mut l.pages[n - 1]);
-        l.pages[n - 1] = items;
         let footer_items = {
             let mut f = Layout {
                 pages: vec![vec![]],
@@ -449,10 +467,16 @@ pub fn render(doc: &Document) -> Result<Vec<u8>> {
         };
         l.pages[n - 1].extend(footer_items);
     }
-    write_pdf(&doc.title, page_w, page_h, l.pages)
+    write_pdf(&doc.title, page_w, page_h, l.pages, subset)
 }
 
-fn write_pdf(title: &str, page_w: f32, page_h: f32, pages: Vec<Vec<Item>>) -> Result<Vec<u8>> {
+fn write_pdf(
+    title: &str,
+    page_w: f32,
+    page_h: f32,
+    pages: Vec<Vec<Item>>,
+    subset: bool,
+) -> Result<Vec<u8>> {
     let mut pdf = PdfDocument::new(title);
     let mut handles = std::collections::BTreeMap::new();
     for face in Face::ALL {
@@ -510,7 +534,7 @@ fn write_pdf(title: &str, page_w: f32, page_h: f32, pages: Vec<Vec<Item>>) -> Re
         out.push(PdfPage::new(Mm(page_w / MM), Mm(page_h / MM), ops));
     }
     let opts = PdfSaveOptions {
-        subset_fonts: true,
+        subset_fonts: subset,
         ..Default::default()
     };
     let mut warnings = vec![];
@@ -575,6 +599,18 @@ fn actual_text(text: &str) -> DictItem {
     }
 }
 
+/// The header every paper of the clinic starts with: its name, address and phone.
+pub fn clinic_header(clinic: &crate::settings::ClinicProfile) -> Block {
+    Block::Header {
+        name: clinic.name.clone(),
+        lines: [&clinic.address, &clinic.phone]
+            .into_iter()
+            .filter(|l| !l.is_empty())
+            .cloned()
+            .collect(),
+    }
+}
+
 /// "Page 1 of 3" etc. in the clinic's language, and other words every paper uses.
 pub fn page_label(lang: crate::settings::Language) -> &'static str {
     use crate::settings::Language;
@@ -582,6 +618,27 @@ pub fn page_label(lang: crate::settings::Language) -> &'static str {
         Language::En => "Page {n} of {m}",
         Language::Ru => "Стр. {n} из {m}",
         Language::Th => "หน้า {n} จาก {m}",
+    }
+}
+
+/// An amount in minor units as printed: thousands grouped, `digits` decimals ("1,250.00").
+/// The currency's digits come from `settings::minor_digits`.
+pub fn money(minor: i64, digits: u8) -> String {
+    let unit = 10i64.pow(digits as u32);
+    let mut major = (minor / unit).unsigned_abs().to_string();
+    let mut i = major.len();
+    while i > 3 {
+        i -= 3;
+        major.insert(i, ',');
+    }
+    let sign = if minor < 0 { "-" } else { "" };
+    match digits {
+        0 => format!("{sign}{major}"),
+        d => format!(
+            "{sign}{major}.{:0width$}",
+            (minor % unit).unsigned_abs(),
+            width = d as usize
+        ),
     }
 }
 
@@ -595,6 +652,18 @@ pub fn printed_at(now: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_groups_thousands_and_keeps_the_currency_digits() {
+        assert_eq!(money(0, 2), "0.00");
+        assert_eq!(money(5, 2), "0.05");
+        assert_eq!(money(125_000, 2), "1,250.00");
+        assert_eq!(money(123_456_789, 2), "1,234,567.89");
+        assert_eq!(money(-1_050, 2), "-10.50");
+        assert_eq!(money(1_500_000, 0), "1,500,000");
+        assert_eq!(money(1_234_567, 3), "1,234.567");
+        assert_eq!(money(i64::MIN, 2), "-92,233,720,368,547,758.08");
+    }
 
     #[test]
     fn lines_break_between_words_and_never_inside_a_thai_word() {

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{page_label, printed_at, render, Block, Document, Style};
+use super::{clinic_header, page_label, printed_at, render, Block, Document, Paper, Style};
 use crate::error::Result;
 use crate::settings::{ClinicProfile, Language};
 use crate::store::Device;
@@ -89,10 +89,8 @@ pub fn recovery_sheet(
         .collect::<Vec<_>>()
         .join("\n");
     let mut blocks = vec![
-        Block::Header {
-            name: t.title.to_string(),
-            lines: vec![],
-        },
+        clinic_header(clinic),
+        Block::Title(t.title.to_string()),
         Block::KeyValues(vec![
             (t.clinic.to_string(), clinic.name.clone()),
             (t.device.to_string(), device.code.clone()),
@@ -101,7 +99,13 @@ pub fn recovery_sheet(
         Block::Title(t.key_label.to_string()),
         Block::Styled {
             text: key,
-            style: Style::new(20.0).mono(),
+            // Large, but one line of four groups even on a receipt roll.
+            style: Style::new(if clinic.paper == Paper::Roll80 {
+                13.0
+            } else {
+                20.0
+            })
+            .mono(),
         },
         Block::Space(8.0),
     ];
@@ -116,7 +120,7 @@ pub fn recovery_sheet(
         title: t.title.to_string(),
         paper: clinic.paper,
         blocks,
-        footer: clinic.name.clone(),
+        footer: t.title.to_string(),
         page_label: page_label(lang).to_string(),
     })
 }
