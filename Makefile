@@ -12,7 +12,7 @@ export PATH := $(CARGO_BIN):$(PATH)
 DEMO_DIR := target/demo-clinic
 APP := target/debug/clinicdesk
 
-.PHONY: run test deps apt-deps tauri-driver ui-deps ui app bindings test-core test-core-pinned test-ui test-app test-e2e bench demo clean-demo generate
+.PHONY: run test deps apt-deps apt-install tauri-driver ui-deps ui app bindings test-core test-core-pinned test-ui test-app test-e2e bench demo clean-demo generate
 
 run: deps app demo
 	CLINICDESK_DATA_DIR=$(DEMO_DIR) $(APP)
@@ -23,7 +23,11 @@ test: deps test-core test-core-pinned test-ui test-app test-e2e
 deps: apt-deps tauri-driver ui-deps
 
 apt-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	@$(MAKE) -s apt-install PACKAGES="$(APT_PACKAGES)"
+
+# Installs whichever of $(PACKAGES) are missing.
+apt-install:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "Installing Debian packages: $$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -103,7 +107,10 @@ test-e2e: app tauri-driver
 
 # Figures for BENCHMARKS.md. The reception bench generates a 1,000,000-patient clinic in
 # target/bench-1m the first time (a few minutes); cold start needs a display (Xvfb).
+# The print bench compares with HTML-to-PDF routes: Debian's WeasyPrint and wkhtmltopdf.
 bench: app tauri-driver
+	@$(MAKE) -s apt-install PACKAGES="weasyprint wkhtmltopdf"
+	cargo bench -p clinic-core --bench print
 	cargo bench -p clinic-core --bench foundation
 	cargo bench -p clinic-core --bench reception
 	cargo bench -p clinic-core --bench rekey

@@ -13,6 +13,8 @@
 //!   back exactly what went in;
 //! - fonts are subset: a one-page invoice stays small.
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use printpdf::{
     Color, DictItem, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
@@ -140,35 +142,40 @@ enum Item {
 
 /// Lines of `text` no wider than `max`, broken where Unicode allows (never inside a Thai
 /// word), and at each newline.
+///
+/// Each piece between two break opportunities is shaped once; a line's width is the sum of
+/// its pieces (shaping doesn't reach across a break opportunity, short of a kerning pair
+/// around a space).
 pub fn wrap(text: &str, style: Style, max: f32) -> Vec<String> {
     let segmenter = icu_segmenter::LineSegmenter::new_auto(Default::default());
     let mut lines = vec![];
     for para in text.split('\n') {
         let breaks: Vec<usize> = segmenter.segment_str(para).collect();
-        let mut line_start = 0;
-        let mut last_fit = None;
-        let mut i = 1;
-        while i < breaks.len() {
-            let end = breaks[i];
-            let candidate = para[line_start..end].trim_end();
-            if width(candidate, style) <= max || last_fit.is_none() && breaks[i - 1] == line_start {
-                if width(candidate, style) > max {
-                    // A single word wider than the line: it goes alone, cut by characters.
-                    lines.extend(cut_word(candidate, style, max));
-                    line_start = end;
-                    last_fit = None;
-                } else {
-                    last_fit = Some(end);
-                }
-                i += 1;
-            } else {
-                let fit = last_fit.take().unwrap_or(end);
-                lines.push(para[line_start..fit].trim_end().to_string());
-                line_start = fit;
+        let mut start = 0;
+        // The width of the pieces on the line so far, trailing spaces included.
+        let mut used = 0.0;
+        for w in breaks.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let piece = &para[a..b];
+            let bare = width(piece.trim_end(), style);
+            if a > start && used + bare > max {
+                lines.push(para[start..a].trim_end().to_string());
+                (start, used) = (a, 0.0);
             }
+            if a == start && bare > max {
+                // A word wider than a line on its own: it goes alone, cut by characters.
+                lines.extend(cut_word(piece.trim_end(), style, max));
+                (start, used) = (b, 0.0);
+                continue;
+            }
+            used += if piece.trim_end().len() == piece.len() {
+                bare
+            } else {
+                width(piece, style)
+            };
         }
-        if line_start < para.len() || lines.is_empty() || para.is_empty() {
-            lines.push(para[line_start..].trim_end().to_string());
+        if start < para.len() || para.is_empty() {
+            lines.push(para[start..].trim_end().to_string());
         }
     }
     lines
@@ -245,7 +252,10 @@ impl Layout {
     }
 
     fn text(&mut self, x: f32, baseline: f32, text: &str, style: Style) {
-        let shaped = shape(text, style);
+        self.shaped(x, baseline, shape(text, style), style);
+    }
+
+    fn shaped(&mut self, x: f32, baseline: f32, shaped: Shaped, style: Style) {
         self.pages.last_mut().expect("a page").push(Item::Text {
             x,
             baseline,
@@ -255,8 +265,8 @@ impl Layout {
     }
 
     fn text_right(&mut self, right: f32, baseline: f32, text: &str, style: Style) {
-        let w = width(text, style);
-        self.text(right - w, baseline, text, style);
+        let shaped = shape(text, style);
+        self.shaped(right - shaped.width, baseline, shaped, style);
     }
 
     fn rule(&mut self, x1: f32, x2: f32, y: f32, w: f32) {
@@ -482,9 +492,7 @@ fn write_pdf(
     for face in Face::ALL {
         let used = pages.iter().flatten().any(|i| matches!(i, Item::Text { shaped, .. } if shaped.glyphs.iter().any(|g| g.face == face)));
         if used {
-            let parsed = ParsedFont::from_bytes(face.bytes(), 0, &mut Vec::new())
-                .ok_or_else(|| Error::internal("embedded font failed to parse"))?;
-            handles.insert(face, PdfFontHandle::External(pdf.add_font(&parsed)));
+            handles.insert(face, PdfFontHandle::External(pdf.add_font(parsed(face)?)));
         }
     }
     let mut out = vec![];
@@ -539,6 +547,16 @@ fn write_pdf(
     };
     let mut warnings = vec![];
     Ok(pdf.with_pages(out).save(&opts, &mut warnings))
+}
+
+/// printpdf's parse of an embedded face, made once per process.
+fn parsed(face: Face) -> Result<&'static ParsedFont> {
+    static PARSED: [OnceLock<Option<ParsedFont>>; Face::ALL.len()] =
+        [const { OnceLock::new() }; Face::ALL.len()];
+    PARSED[face as usize]
+        .get_or_init(|| ParsedFont::from_bytes(face.bytes(), 0, &mut Vec::new()))
+        .as_ref()
+        .ok_or_else(|| Error::internal("embedded font failed to parse"))
 }
 
 /// The glyphs of one shaped line, each at its own position (x and y offsets applied), inside

@@ -5,6 +5,9 @@
 //! into runs of one face, and each run is shaped by rustybuzz (HarfBuzz's shaping in Rust), so
 //! Thai vowels and tone marks take the glyphs and the x *and* y offsets the font asks for.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::OnceLock;
 
 use rustybuzz::{Face as RbFace, UnicodeBuffer};
@@ -170,6 +173,31 @@ fn runs(text: &str, style: Style) -> Vec<(Face, &str)> {
     out
 }
 
+/// The shaping plan for `face` and the buffer's script and direction. Making a
+/// plan reads the font's shaping tables, most of the time of shaping a short run: plans are
+/// kept per thread.
+fn plan(face: Face, buffer: &UnicodeBuffer) -> Rc<rustybuzz::ShapePlan> {
+    type Key = (Face, rustybuzz::Direction, rustybuzz::Script);
+    thread_local! {
+        static PLANS: RefCell<HashMap<Key, Rc<rustybuzz::ShapePlan>>> = RefCell::default();
+    }
+    let key = (face, buffer.direction(), buffer.script());
+    PLANS.with_borrow_mut(|plans| {
+        plans
+            .entry(key)
+            .or_insert_with(|| {
+                Rc::new(rustybuzz::ShapePlan::new(
+                    face.rb(),
+                    key.1,
+                    Some(key.2),
+                    None,
+                    &[],
+                ))
+            })
+            .clone()
+    })
+}
+
 /// Shapes `text` (one line, no line breaks) in `style`.
 pub fn shape(text: &str, style: Style) -> Shaped {
     let mut shaped = Shaped::default();
@@ -180,7 +208,7 @@ pub fn shape(text: &str, style: Style) -> Shaped {
         let mut buffer = UnicodeBuffer::new();
         buffer.push_str(run);
         buffer.guess_segment_properties();
-        let out = rustybuzz::shape(rb, &[], buffer);
+        let out = rustybuzz::shape_with_plan(rb, &plan(face, &buffer), buffer);
         let first = shaped.glyphs.len();
         for (info, pos) in out.glyph_infos().iter().zip(out.glyph_positions()) {
             shaped.glyphs.push(Glyph {
