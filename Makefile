@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 APT_PACKAGES := libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev webkit2gtk-driver xvfb \
                 poppler-utils fonts-noto-core fonts-dejavu-core pkg-config faketime \
-                libharfbuzz-bin pango1.0-tools
+                libharfbuzz-bin pango1.0-tools xdotool
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO_BIN := $(HOME)/.cargo/bin
 export PATH := $(CARGO_BIN):$(PATH)

@@ -5,7 +5,10 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use clinic_core::print::Output;
 use clinic_core::{ApiError, Core};
+
+mod papers;
 use tauri::{AppHandle, State};
 use tauri_specta::{collect_commands, Builder};
 
@@ -71,6 +74,7 @@ macro_rules! window_api {
                 .typ::<clinic_core::error::ErrorCode>()
                 .typ::<clinic_core::store::StoreTable>()
                 .typ::<clinic_core::store::audit::Field>()
+                .typ::<clinic_core::print::PrintError>()
                 $( .typ::<clinic_core::$section::Field>().typ::<clinic_core::$section::Table>().typ::<clinic_core::$section::Error>() )*
                 .commands(collect_commands![$($($name,)*)*])
         }
@@ -79,8 +83,7 @@ macro_rules! window_api {
 
 clinic_commands::for_each_command!(window_api);
 
-/// Renders the recovery sheet and asks where to save it (a native dialog: window
-/// business, so it lives here). Returns the saved path, or null if cancelled.
+/// The recovery sheet, saved where the person picks (null if cancelled).
 #[tauri::command]
 #[specta::specta]
 async fn recovery_sheet_save(
@@ -88,19 +91,43 @@ async fn recovery_sheet_save(
     core: Api<'_>,
     recovery_key: String,
 ) -> Res<Option<String>> {
-    let pdf = call(&core, move |c| c.recovery_sheet_pdf(&recovery_key)).await?;
-    use tauri_plugin_dialog::DialogExt;
-    let picked = app
-        .dialog()
-        .file()
-        .add_filter("PDF", &["pdf"])
-        .set_file_name("clinicdesk-recovery-key.pdf")
-        .blocking_save_file();
-    let Some(path) = picked.and_then(|p| p.into_path().ok()) else {
-        return Ok(None);
-    };
-    std::fs::write(&path, pdf).map_err(|e| ApiError::from(clinic_core::Error::from(e)))?;
-    Ok(Some(path.display().to_string()))
+    let pdf = call(&core, move |c| {
+        c.recovery_sheet_pdf(Output::Save, &recovery_key)
+    })
+    .await?;
+    papers::save(&app, pdf, "clinicdesk-recovery-key.pdf").await
+}
+
+/// The recovery sheet, through the system print dialog (the printer's name, null if
+/// cancelled).
+#[tauri::command]
+#[specta::specta]
+async fn recovery_sheet_print(
+    app: AppHandle,
+    core: Api<'_>,
+    recovery_key: String,
+) -> Res<Option<String>> {
+    let pdf = call(&core, move |c| {
+        c.recovery_sheet_pdf(Output::Print, &recovery_key)
+    })
+    .await?;
+    papers::print(&app, pdf, "ClinicDesk recovery key").await
+}
+
+/// The printer test page, saved.
+#[tauri::command]
+#[specta::specta]
+async fn test_page_save(app: AppHandle, core: Api<'_>) -> Res<Option<String>> {
+    let pdf = call(&core, |c| c.test_page_pdf(Output::Save)).await?;
+    papers::save(&app, pdf, "clinicdesk-test-page.pdf").await
+}
+
+/// The printer test page, printed.
+#[tauri::command]
+#[specta::specta]
+async fn test_page_print(app: AppHandle, core: Api<'_>) -> Res<Option<String>> {
+    let pdf = call(&core, |c| c.test_page_pdf(Output::Print)).await?;
+    papers::print(&app, pdf, "ClinicDesk test page").await
 }
 
 /// Opens the waiting-room board in its own window (or brings it forward). The board

@@ -29,6 +29,7 @@ macro_rules! for_each_command {
                 setup_status() -> bool = Public;
                 setup_create(input: session::SetupInput) -> session::SetupResult = Public;
                 #[window] recovery_sheet_save(recovery_key: String) -> Option<String> = Public;
+                #[window] recovery_sheet_print(recovery_key: String) -> Option<String> = Public;
                 login(username: String, password: String) -> session::LoginStep = Public;
                 login_totp(code: String) -> session::LoginDone = Public;
                 recover_account(recovery_key: String, username: String, new_password: String) -> () = Public;
@@ -58,6 +59,11 @@ macro_rules! for_each_command {
             settings {
                 settings_get() -> settings::Settings = Authenticated;
                 settings_update(input: settings::Settings) -> settings::Settings = SettingsManage;
+                clinic_logo() -> Option<settings::logo::Logo> = Authenticated;
+                clinic_logo_set(base64: String) -> settings::logo::Logo = SettingsManage;
+                clinic_logo_clear() -> () = SettingsManage;
+                #[window] test_page_save() -> Option<String> = SettingsManage;
+                #[window] test_page_print() -> Option<String> = SettingsManage;
                 audit_list(filter: store::audit::AuditFilter) -> store::audit::AuditPage = AuditRead;
                 audit_verify() -> store::audit::ChainStatus = AuditRead;
             }

@@ -45,7 +45,14 @@ th { text-align: left; border-bottom: 0.6pt solid #444; } td.r, th.r { text-alig
 </style></head><body>\n";
     for b in &doc.blocks {
         match b {
-            Block::Header { name, lines } => {
+            Block::Header { name, lines, logo } => {
+                if logo.is_some() {
+                    use base64::Engine;
+                    let png = base64::engine::general_purpose::STANDARD.encode(papers::logo_png());
+                    out += &format!(
+                        "<img src='data:image/png;base64,{png}' style='float:right;height:16mm'>"
+                    );
+                }
                 out += &format!("<h1>{}</h1>", escape(name));
                 for l in lines {
                     out += &format!("<div>{}</div>", escape(l));
@@ -163,9 +170,9 @@ fn main() {
 
     // A report of 20 pages, full: the most rows that still fit on 20 (pages grow with rows).
     let report_pages = |rows| pages(&render(&papers::report(rows, Paper::A4)).unwrap());
-    let (mut lo, mut hi) = (1, 4000);
+    let (mut lo, mut hi) = (1usize, 4000usize);
     while lo < hi {
-        let mid = (lo + hi + 1) / 2;
+        let mid = (lo + hi).div_ceil(2);
         if report_pages(mid) <= 20 {
             lo = mid;
         } else {

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{Error, Result};
 use crate::ids::{self, Clock};
 use crate::perm::{allowed, Command, Permission};
+pub use crate::print::Output;
 use crate::session::{self, Cx, Host};
 #[cfg(feature = "dev-data")]
 use crate::store::Db;
@@ -89,10 +90,25 @@ impl Core {
         self.guard(cmd).map(drop)
     }
 
-    /// The core half of `recovery_sheet_save` (src-tauri shows the save dialog).
-    pub fn recovery_sheet_pdf(&self, recovery_key: &str) -> Result<Vec<u8>> {
-        self.run(Command::recovery_sheet_save, |cx| {
-            session::signin::recovery_sheet(cx, recovery_key)
+    /// The core half of `recovery_sheet_save` and `_print` (src-tauri shows the dialog).
+    pub fn recovery_sheet_pdf(&self, out: Output, recovery_key: &str) -> Result<Vec<u8>> {
+        let cmd = match out {
+            Output::Save => Command::recovery_sheet_save,
+            Output::Print => Command::recovery_sheet_print,
+        };
+        self.run(cmd, |cx| session::signin::recovery_sheet(cx, recovery_key))
+    }
+
+    /// The core half of `test_page_save` and `_print`.
+    pub fn test_page_pdf(&self, out: Output) -> Result<Vec<u8>> {
+        let cmd = match out {
+            Output::Save => Command::test_page_save,
+            Output::Print => Command::test_page_print,
+        };
+        self.run(cmd, |cx| {
+            let device = cx.db()?.device().clone();
+            let now = cx.now();
+            cx.read(|c| crate::print::test_page::test_page(c, &device, now))
         })
     }
 

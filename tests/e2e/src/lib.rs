@@ -62,6 +62,16 @@ impl App {
 
     /// An existing data folder (for tests that restart the app).
     pub async fn launch_in(test: &str, data_dir: PathBuf, keep: Option<tempfile::TempDir>) -> App {
+        Self::launch_with(test, data_dir, keep, &[]).await
+    }
+
+    /// As `launch_in`, with more environment for the app (a home folder of its own).
+    pub async fn launch_with(
+        test: &str,
+        data_dir: PathBuf,
+        keep: Option<tempfile::TempDir>,
+        env: &[(&str, &std::path::Path)],
+    ) -> App {
         let port = free_port();
         let native = free_port();
         let tauri_driver =
@@ -73,6 +83,7 @@ impl App {
                     &native.to_string(),
                 ])
                 .env("CLINICDESK_DATA_DIR", &data_dir)
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .process_group(0)

@@ -8,11 +8,13 @@ export const commands = {
 	appInfo: () => __TAURI_INVOKE<AppInfo>("app_info"),
 	setupStatus: () => __TAURI_INVOKE<boolean>("setup_status"),
 	setupCreate: (input: SetupInput) => __TAURI_INVOKE<SetupResult>("setup_create", { input }),
-	/**
-	 *  Renders the recovery sheet and asks where to save it (a native dialog: window
-	 *  business, so it lives here). Returns the saved path, or null if cancelled.
-	 */
+	/**  The recovery sheet, saved where the person picks (null if cancelled). */
 	recoverySheetSave: (recoveryKey: string) => __TAURI_INVOKE<string | null>("recovery_sheet_save", { recoveryKey }),
+	/**
+	 *  The recovery sheet, through the system print dialog (the printer's name, null if
+	 *  cancelled).
+	 */
+	recoverySheetPrint: (recoveryKey: string) => __TAURI_INVOKE<string | null>("recovery_sheet_print", { recoveryKey }),
 	login: (username: string, password: string) => __TAURI_INVOKE<LoginStep>("login", { username, password }),
 	loginTotp: (code: string) => __TAURI_INVOKE<LoginDone>("login_totp", { code }),
 	recoverAccount: (recoveryKey: string, username: string, newPassword: string) => __TAURI_INVOKE<null>("recover_account", { recoveryKey, username, newPassword }),
@@ -36,6 +38,13 @@ export const commands = {
 	staffResetTotp: (id: string) => __TAURI_INVOKE<Staff>("staff_reset_totp", { id }),
 	settingsGet: () => __TAURI_INVOKE<Settings>("settings_get"),
 	settingsUpdate: (input: Settings) => __TAURI_INVOKE<Settings>("settings_update", { input }),
+	clinicLogo: () => __TAURI_INVOKE<Logo | null>("clinic_logo"),
+	clinicLogoSet: (base64: string) => __TAURI_INVOKE<Logo>("clinic_logo_set", { base64 }),
+	clinicLogoClear: () => __TAURI_INVOKE<null>("clinic_logo_clear"),
+	/**  The printer test page, saved. */
+	testPageSave: () => __TAURI_INVOKE<string | null>("test_page_save"),
+	/**  The printer test page, printed. */
+	testPagePrint: () => __TAURI_INVOKE<string | null>("test_page_print"),
 	auditList: (filter: AuditFilter) => __TAURI_INVOKE<AuditPage>("audit_list", { filter }),
 	auditVerify: () => __TAURI_INVOKE<ChainStatus>("audit_verify"),
 	patientSearch: (text: string, offset: number, limit: number) => __TAURI_INVOKE<SearchPage>("patient_search", { text, offset, limit }),
@@ -231,6 +240,8 @@ export type ClinicProfile = {
 	/**  IANA zone, e.g. "Asia/Bangkok". Times are stored in UTC and shown in this zone. */
 	time_zone: string,
 	default_language: Language,
+	/**  What the clinic's printer takes: A4, Letter or an 80 mm receipt roll. */
+	paper?: Paper,
 };
 
 export type Currency = {
@@ -306,6 +317,14 @@ export type LoginStep =
 /**  The policy asks for a second factor and none is set up: scan, then enter a code. */
 { step: "enrol_totp"; secret_base32: string; otpauth_url: string; qr_png_base64: string };
 
+/**  The kept logo, as the settings screen shows it. */
+export type Logo = {
+	width: number,
+	height: number,
+	/**  `data:image/png;base64,…` */
+	data_url: string,
+};
+
 export type NewStaff = {
 	username: string,
 	full_name: string,
@@ -316,6 +335,11 @@ export type NewStaff = {
 	/**  Set by the admin; the person must change it at first sign-in. */
 	initial_password: string,
 };
+
+/**  Paper the clinic prints on (a clinic setting). */
+export type Paper = "a4" | "letter" | 
+/**  An 80 mm receipt roll: one page as long as the document. */
+"roll80";
 
 export type Patient = {
 	id: string,
@@ -425,6 +449,15 @@ export type Permission =
 "queue_manage" | 
 /**  Call the next patient into a room. */
 "queue_call";
+
+/**  Why a paper did not reach the printer. (Rendering itself only fails on a broken build.) */
+export type PrintError = 
+/**  No print dialog on this system: the paper can still be saved and printed from a viewer. */
+{ code: "print_unavailable" } | 
+/**  The printer or its spooler refused the job. */
+{ code: "print_failed"; params: {
+	detail: string,
+} };
 
 export type Priority = "normal" | "urgent" | "emergency";
 
@@ -587,9 +620,9 @@ export type Settings = {
 /**  Settings refuse only fields (`Error::Invalid`); the domain has no refusals of its own. */
 export type SettingsError = never;
 
-export type SettingsField = "clinic_name" | "clinic_address" | "clinic_phone" | "currency" | "time_zone" | "idle_lock_minutes";
+export type SettingsField = "clinic_name" | "clinic_address" | "clinic_phone" | "currency" | "time_zone" | "idle_lock_minutes" | "logo";
 
-export type SettingsTable = "settings";
+export type SettingsTable = "settings" | "clinic_logo";
 
 export type SetupInput = {
 	clinic: ClinicProfile,

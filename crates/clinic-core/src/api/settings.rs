@@ -23,6 +23,18 @@ pub fn settings_update(cx: &Cx, input: Settings) -> Result<Settings> {
     settings_get(cx)
 }
 
+pub fn clinic_logo(cx: &Cx) -> Result<Option<settings::logo::Logo>> {
+    cx.read(settings::logo::get)
+}
+
+pub fn clinic_logo_set(cx: &Cx, base64: String) -> Result<settings::logo::Logo> {
+    cx.write(|w| settings::logo::set(w, &base64))
+}
+
+pub fn clinic_logo_clear(cx: &Cx) -> Result<()> {
+    cx.write(settings::logo::clear)
+}
+
 /// The trail, with patients' rows showing only the parts of a chart the reader may see.
 pub fn audit_list(cx: &Cx, filter: AuditFilter) -> Result<AuditPage> {
     let seen = Sections::for_roles(cx.roles()?);

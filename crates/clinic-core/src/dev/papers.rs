@@ -2,7 +2,9 @@
 //! mixing Thai, Cyrillic and Latin text, as a Thai clinic with foreign patients prints them.
 //! (Billing builds the real invoice from its own records; these only exercise the engine.)
 
-use crate::print::{Align, Block, Column, Document, Paper};
+use std::sync::Arc;
+
+use crate::print::{Align, Block, Column, Document, Image, Paper};
 
 const ITEMS: &[(&str, i64)] = &[
     (
@@ -28,8 +30,40 @@ fn money(minor: i64) -> String {
     crate::print::money(minor, 2)
 }
 
+/// A made-up clinic logo, 360 x 120 pixels: a teal cross in a rounded square and three bars
+/// for a wordmark, as a PNG (what an admin would upload).
+pub fn logo_png() -> Vec<u8> {
+    let (teal, white) = (image::Rgb([0u8, 128, 128]), image::Rgb([255u8, 255, 255]));
+    let img = image::RgbImage::from_fn(360, 120, |x, y| {
+        let (x, y) = (x as i32, y as i32);
+        let in_square = (10..110).contains(&x) && (10..110).contains(&y) && {
+            // Rounded corners: outside a radius of 16 from each corner's centre.
+            let cx = x.clamp(26, 93);
+            let cy = y.clamp(26, 93);
+            (x - cx).pow(2) + (y - cy).pow(2) <= 16 * 16
+        };
+        let cross = ((48..72).contains(&x) && (25..95).contains(&y))
+            || ((25..95).contains(&x) && (48..72).contains(&y));
+        let bars = (130..350).contains(&x)
+            && [(22, 44), (56, 70), (82, 96)]
+                .iter()
+                .any(|&(a, b)| (a..b).contains(&y) && x < 350 - (a - 22) * 2);
+        match (in_square, cross, bars) {
+            (true, false, _) | (_, _, true) => teal,
+            _ => white,
+        }
+    });
+    let mut png = vec![];
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("a PNG in memory");
+    png
+}
+
 fn header() -> Block {
+    static LOGO: std::sync::OnceLock<Arc<Image>> = std::sync::OnceLock::new();
+    let logo = LOGO.get_or_init(|| Arc::new(Image::from_png(&logo_png()).expect("the demo logo")));
     Block::Header {
+        logo: Some(logo.clone()),
         name: "คลินิกเวชกรรมริมน้ำ Riverside Family Clinic".into(),
         lines: vec![
             "99/1 ถนนสุขุมวิท แขวงคลองเตย เขตคลองเตย กรุงเทพมหานคร 10110".into(),

@@ -13,18 +13,20 @@
 //!   back exactly what went in;
 //! - fonts are subset: a one-page invoice stays small.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use printpdf::{
     Color, DictItem, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage,
-    PdfSaveOptions, Point, Pt, Rgb, TextItem, TextMatrix,
+    PdfSaveOptions, Point, Pt, RawImage, RawImageData, RawImageFormat, Rgb, TextItem, TextMatrix,
+    XObjectTransform,
 };
 
 use crate::error::{Error, Result};
 
 pub mod recovery;
 pub mod shape;
+pub mod test_page;
 
 pub use recovery::recovery_sheet;
 
@@ -32,6 +34,37 @@ pub use shape::Style;
 use shape::{shape, width, Face, Shaped};
 
 pub use crate::settings::Paper;
+
+/// Why a paper did not reach the printer. (Rendering itself only fails on a broken build.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, specta::Type)]
+#[serde(
+    tag = "code",
+    content = "params",
+    rename_all = "snake_case",
+    rename = "PrintError"
+)]
+pub enum PrintError {
+    /// No print dialog on this system: the paper can still be saved and printed from a viewer.
+    #[error("printing from ClinicDesk is not available here: save the PDF and print it from a PDF viewer")]
+    PrintUnavailable,
+    /// The printer or its spooler refused the job.
+    #[error("the printer refused the document: {detail}")]
+    PrintFailed { detail: String },
+}
+
+impl From<PrintError> for Error {
+    fn from(e: PrintError) -> Self {
+        Error::domain(e)
+    }
+}
+
+/// Where a paper goes: a file the person picks, or a printer through the system's dialog.
+/// Each paper has a command for each (`<paper>_save`, `<paper>_print`), checked apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Save,
+    Print,
+}
 
 const MM: f32 = 72.0 / 25.4;
 
@@ -83,12 +116,35 @@ impl Column {
     }
 }
 
+/// A picture to print (the clinic's logo): 8-bit RGB pixels, row by row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+impl Image {
+    pub fn from_png(png: &[u8]) -> Result<Image> {
+        let rgb = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+            .map_err(Error::internal)?
+            .to_rgb8();
+        Ok(Image {
+            width: rgb.width() as usize,
+            height: rgb.height() as usize,
+            rgb: rgb.into_raw(),
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Block {
-    /// The clinic's name (large), then lines such as its address and phone.
+    /// The clinic's name (large), then lines such as its address and phone; its logo on the
+    /// right (above, on a roll).
     Header {
         name: String,
         lines: Vec<String>,
+        logo: Option<Arc<Image>>,
     },
     Title(String),
     Paragraph(String),
@@ -137,6 +193,14 @@ enum Item {
         x2: f32,
         y: f32,
         width: f32,
+    },
+    /// `top` is the picture's top edge; `w` and `h` its printed size.
+    Image {
+        x: f32,
+        top: f32,
+        w: f32,
+        h: f32,
+        image: Arc<Image>,
     },
 }
 
@@ -279,8 +343,13 @@ impl Layout {
     }
 
     fn paragraph(&mut self, text: &str, style: Style) {
+        self.paragraph_in(text, style, self.inner());
+    }
+
+    /// A paragraph in the first `width` points of the line.
+    fn paragraph_in(&mut self, text: &str, style: Style, width: f32) {
         let lh = style.line_height();
-        for line in wrap(text, style, self.inner()) {
+        for line in wrap(text, style, width) {
             self.room(lh);
             self.text(self.margin, self.y + style.size, &line, style);
             self.y += lh;
@@ -290,11 +359,44 @@ impl Layout {
     fn block(&mut self, b: &Block) {
         let body = Style::new(self.paper.text());
         match b {
-            Block::Header { name, lines } => {
-                self.paragraph(name, Style::new(body.size * 1.6).bold());
-                for l in lines {
-                    self.paragraph(l, body);
+            Block::Header { name, lines, logo } => {
+                let top = self.y;
+                let mut text_w = self.inner();
+                let mut logo_bottom = top;
+                if let Some(image) = logo {
+                    let roll = self.paper == Paper::Roll80;
+                    // At most 16 mm high (12 on a roll) and 40% of the width (all of it).
+                    let (max_w, max_h) = if roll {
+                        (self.inner(), 12.0 * MM)
+                    } else {
+                        (self.inner() * 0.4, 16.0 * MM)
+                    };
+                    let scale = f32::min(max_w / image.width as f32, max_h / image.height as f32);
+                    let (w, h) = (image.width as f32 * scale, image.height as f32 * scale);
+                    let x = if roll {
+                        self.margin
+                    } else {
+                        self.width - self.margin - w
+                    };
+                    self.pages.last_mut().expect("a page").push(Item::Image {
+                        x,
+                        top,
+                        w,
+                        h,
+                        image: image.clone(),
+                    });
+                    if roll {
+                        self.y += h + 6.0;
+                    } else {
+                        text_w -= w + 12.0;
+                        logo_bottom = top + h;
+                    }
                 }
+                self.paragraph_in(name, Style::new(body.size * 1.6).bold(), text_w);
+                for l in lines {
+                    self.paragraph_in(l, body, text_w);
+                }
+                self.y = self.y.max(logo_bottom);
                 self.y += 4.0;
                 self.rule(self.margin, self.width - self.margin, self.y, 0.8);
                 self.y += 10.0;
@@ -373,12 +475,8 @@ impl Layout {
 
     /// A table: the header on every page it reaches, no row cut in half, money right-aligned.
     fn table(&mut self, columns: &[Column], rows: &[Vec<String>], body: Style) {
-        let total: f32 = columns.iter().map(|c| c.width).sum::<f32>().max(0.001);
-        let widths: Vec<f32> = columns
-            .iter()
-            .map(|c| c.width / total * self.inner())
-            .collect();
         let pad = 3.0;
+        let widths = column_widths(columns, rows, body, self.inner(), pad);
         let cells = |row: &[String], style: Style| -> Vec<Vec<String>> {
             row.iter()
                 .zip(&widths)
@@ -425,6 +523,65 @@ impl Layout {
         }
         self.y += body.size * 0.8;
     }
+}
+
+/// The widest piece of `text` that can't be broken, in points.
+fn longest_word(text: &str, style: Style) -> f32 {
+    let segmenter = icu_segmenter::LineSegmenter::new_auto(Default::default());
+    let breaks: Vec<usize> = segmenter.segment_str(text).collect();
+    breaks
+        .windows(2)
+        .map(|w| width(text[w[0]..w[1]].trim_end(), style))
+        .fold(0.0, f32::max)
+}
+
+/// Column widths in points: the shares scaled to `inner`, then widened where a header word or
+/// a right-aligned value (an amount, a count) would not fit whole, taking the room from the
+/// columns that have some to spare. Text columns wrap instead.
+fn column_widths(
+    columns: &[Column],
+    rows: &[Vec<String>],
+    body: Style,
+    inner: f32,
+    pad: f32,
+) -> Vec<f32> {
+    let total: f32 = columns.iter().map(|c| c.width).sum::<f32>().max(0.001);
+    let mut widths: Vec<f32> = columns.iter().map(|c| c.width / total * inner).collect();
+    let need: Vec<f32> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut w = longest_word(&c.title, body.bold());
+            if c.align == Align::Right {
+                for row in rows {
+                    if let Some(cell) = row.get(i) {
+                        w = w.max(longest_word(cell, body));
+                    }
+                }
+            }
+            w + 2.0 * pad + 0.5
+        })
+        .collect();
+    let short: f32 = widths
+        .iter()
+        .zip(&need)
+        .map(|(w, n)| (n - w).max(0.0))
+        .sum();
+    let spare: f32 = widths
+        .iter()
+        .zip(&need)
+        .map(|(w, n)| (w - n).max(0.0))
+        .sum();
+    if short > 0.0 && spare >= short {
+        for (w, n) in widths.iter_mut().zip(&need) {
+            if *w < *n {
+                *w = *n;
+            } else {
+                *w -= (*w - n) / spare * short;
+            }
+        }
+    }
+    widths
 }
 
 /// Lays out and writes `doc` as a PDF.
@@ -495,6 +652,7 @@ fn write_pdf(
             handles.insert(face, PdfFontHandle::External(pdf.add_font(parsed(face)?)));
         }
     }
+    let mut images: Vec<(*const Image, printpdf::XObjectId)> = vec![];
     let mut out = vec![];
     for items in pages {
         let mut ops = vec![
@@ -537,6 +695,41 @@ fn write_pdf(
                     shaped,
                     style,
                 } => text_ops(&mut ops, &handles, x, page_h - baseline, &shaped, style),
+                Item::Image {
+                    x,
+                    top,
+                    w,
+                    h,
+                    image,
+                } => {
+                    let key = Arc::as_ptr(&image);
+                    let id = match images.iter().find(|(k, _)| *k == key) {
+                        Some((_, id)) => id.clone(),
+                        None => {
+                            let id = pdf.add_image(&RawImage {
+                                pixels: RawImageData::U8(image.rgb.clone()),
+                                width: image.width,
+                                height: image.height,
+                                data_format: RawImageFormat::RGB8,
+                                tag: vec![],
+                            });
+                            images.push((key, id.clone()));
+                            id
+                        }
+                    };
+                    // At 72 dpi a pixel is a point; the scale makes it the printed size.
+                    ops.push(Op::UseXobject {
+                        id,
+                        transform: XObjectTransform {
+                            translate_x: Some(Pt(x)),
+                            translate_y: Some(Pt(page_h - top - h)),
+                            scale_x: Some(w / image.width as f32),
+                            scale_y: Some(h / image.height as f32),
+                            dpi: Some(72.0),
+                            ..Default::default()
+                        },
+                    });
+                }
             }
         }
         out.push(PdfPage::new(Mm(page_w / MM), Mm(page_h / MM), ops));
@@ -617,16 +810,22 @@ fn actual_text(text: &str) -> DictItem {
     }
 }
 
-/// The header every paper of the clinic starts with: its name, address and phone.
-pub fn clinic_header(clinic: &crate::settings::ClinicProfile) -> Block {
-    Block::Header {
+/// The header every paper of the clinic starts with: its logo, name, address and phone.
+pub fn clinic_header(conn: &rusqlite::Connection) -> Result<Block> {
+    let clinic = crate::settings::clinic(conn)?;
+    let logo = match crate::settings::logo::png_of(conn)? {
+        Some(png) => Some(Arc::new(Image::from_png(&png)?)),
+        None => None,
+    };
+    Ok(Block::Header {
         name: clinic.name.clone(),
         lines: [&clinic.address, &clinic.phone]
             .into_iter()
             .filter(|l| !l.is_empty())
             .cloned()
             .collect(),
-    }
+        logo,
+    })
 }
 
 /// "Page 1 of 3" etc. in the clinic's language, and other words every paper uses.

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{clinic_header, page_label, printed_at, render, Block, Document, Paper, Style};
+use super::{page_label, printed_at, render, Block, Document, Paper, Style};
 use crate::error::Result;
 use crate::settings::{ClinicProfile, Language};
 use crate::store::Device;
@@ -74,6 +74,7 @@ fn texts(lang: Language) -> Texts {
 
 pub fn recovery_sheet(
     clinic: &ClinicProfile,
+    header: Block,
     grouped_key: &str,
     device: &Device,
     now: DateTime<Utc>,
@@ -89,7 +90,7 @@ pub fn recovery_sheet(
         .collect::<Vec<_>>()
         .join("\n");
     let mut blocks = vec![
-        clinic_header(clinic),
+        header,
         Block::Title(t.title.to_string()),
         Block::KeyValues(vec![
             (t.clinic.to_string(), clinic.name.clone()),

@@ -150,7 +150,7 @@ fn runs(text: &str, style: Style) -> Vec<(Face, &str)> {
     let mut current: Option<Face> = None;
     for (i, c) in text.char_indices() {
         // Spaces, digits and punctuation stay in the run they are in, if its face has them;
-        // combining marks stay with their letter.
+        // combining marks stay with their letter. Before the first letter they wait.
         let stays =
             is_common(c) || (unicode_normalization::char::is_combining_mark(c) && !is_thai(c));
         if stays && current.is_none_or(|f| f.has(c)) {
@@ -158,7 +158,16 @@ fn runs(text: &str, style: Style) -> Vec<(Face, &str)> {
         }
         let f = face_for(c, style);
         match current {
-            None => current = Some(f),
+            None => {
+                // What waited goes with this letter's face if that face has all of it
+                // ("(สมชาย"), else in a run of its own ("99/1 ถนน": Noto Sans Thai has no
+                // Latin digits).
+                if !text[..i].chars().all(|p| f.has(p) || p.is_whitespace()) {
+                    out.push((face_for('0', style), &text[..i]));
+                    start = i;
+                }
+                current = Some(f);
+            }
             Some(cur) if cur != f => {
                 out.push((cur, &text[start..i]));
                 start = i;
@@ -254,6 +263,25 @@ mod tests {
             r.iter().map(|(_, t)| *t).collect::<String>(),
             "Invoice for สมชาย ใจดี (Иван) 2026"
         );
+    }
+
+    #[test]
+    fn digits_before_thai_letters_are_drawn_in_a_face_that_has_them() {
+        let r = runs("99/1 ถนนสุขุมวิท", Style::new(10.0));
+        assert_eq!(r, [(Face::Sans, "99/1 "), (Face::Thai, "ถนนสุขุมวิท")]);
+        let r = runs("20 / พาราเซตามอล", Style::new(10.0).bold());
+        assert_eq!(r[0], (Face::SansBold, "20 / "));
+        // A space alone waits for the letter and goes with it.
+        assert_eq!(runs(" ไทย", Style::new(10.0)), [(Face::Thai, " ไทย")]);
+        for text in ["99/1 ถนน", "(๑) ไทย", "№ 5 ไทย", "Иван 5 ไทย"]
+        {
+            for (f, t) in runs(text, Style::new(10.0)) {
+                assert!(
+                    t.chars().all(|c| c.is_whitespace() || f.has(c)),
+                    "{f:?} lacks a glyph in {t:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -125,8 +125,15 @@ pub fn recovery_sheet(cx: &Cx, recovery_key: &str) -> Result<Vec<u8>> {
         s.open_with_recovery_key(&normalized, cx.now())
     })?;
     let db = open_with_keys(host, &keys)?;
-    let clinic = db.read(settings::clinic)?;
-    crate::print::recovery_sheet(&clinic, &ids::group(&normalized, 4), db.device(), cx.now())
+    let (clinic, header) =
+        db.read(|c| Ok((settings::clinic(c)?, crate::print::clinic_header(c)?)))?;
+    crate::print::recovery_sheet(
+        &clinic,
+        header,
+        &ids::group(&normalized, 4),
+        db.device(),
+        cx.now(),
+    )
 }
 
 /// Checks the password and opens the database. Then either signs in, or waits for a TOTP

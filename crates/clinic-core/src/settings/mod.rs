@@ -11,10 +11,13 @@ use crate::perm::Role;
 use crate::store::Write;
 use crate::validate;
 
+pub mod logo;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
 #[serde(rename_all = "snake_case", rename = "SettingsTable")]
 pub enum Table {
     Settings,
+    ClinicLogo,
 }
 impl crate::store::Table for Table {}
 
@@ -27,6 +30,7 @@ pub enum Field {
     Currency,
     TimeZone,
     IdleLockMinutes,
+    Logo,
 }
 impl FieldEnum for Field {}
 

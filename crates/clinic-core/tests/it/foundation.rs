@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 use clinic_core::perm::Role;
+use clinic_core::print::Output;
 use clinic_core::session::LoginStep;
 use clinic_core::staff::SetActive;
 use clinic_core::store::audit::AuditFilter;
@@ -438,7 +439,9 @@ fn the_recovery_key_resets_an_admin_and_prints_a_sheet() {
         LoginStep::EnrolTotp { .. }
     ));
 
-    let pdf = core.recovery_sheet_pdf(&c.recovery_key).unwrap();
+    let pdf = core
+        .recovery_sheet_pdf(Output::Save, &c.recovery_key)
+        .unwrap();
     assert!(pdf.starts_with(b"%PDF"));
     assert!(pdf.len() < 150_000, "fonts are subset: {} bytes", pdf.len());
     let path = c.dir.path().join("sheet.pdf");
@@ -455,7 +458,7 @@ fn the_recovery_key_resets_an_admin_and_prints_a_sheet() {
     );
     assert!(text.contains("Riverside Family Clinic"));
     assert_eq!(
-        code_of(core.recovery_sheet_pdf("AAAA-BBBB-CCCC")),
+        code_of(core.recovery_sheet_pdf(Output::Save, "AAAA-BBBB-CCCC")),
         "bad_credentials",
         "only a real key is printed"
     );

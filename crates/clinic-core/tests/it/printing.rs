@@ -2,6 +2,7 @@
 //! `pdftotext` for the text layer, `pdftoppm` against `pango-view` for how it looks.
 //! Every PDF and PNG is kept in `artifacts/print/`.
 
+use clinic_core::print::Output;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -815,6 +816,18 @@ fn papers_come_in_a4_letter_and_an_80mm_roll() {
         (rolls[0].0 - 226.8).abs() < 0.5 && rolls[0].1 > 400.0,
         "{rolls:?}"
     );
+    assert!(
+        pdf_glyphs(&roll).iter().all(|g| g.gid != 0),
+        "no boxes on the roll"
+    );
+    // Amounts are never cut, even in the roll's narrow columns.
+    let layout = pdftotext(&roll, "invoice-roll80-layout", true);
+    for amount in ["500.00", "1,800.00", "4,859.00"] {
+        assert!(
+            layout.contains(amount),
+            "{amount} cut on the roll:\n{layout}"
+        );
+    }
     // Everything is on the roll too, the long item names wrapped into the narrow column.
     let text = pdftotext(&roll, "invoice-roll80", false).replace(['\n', ' '], "");
     for s in [
@@ -834,7 +847,10 @@ fn a_one_page_invoice_in_thai_cyrillic_and_latin_is_under_60_kb() {
     keep(&pdf, "invoice-a4");
     assert_eq!(page_sizes(&pdf).len(), 1, "one page");
     assert!(pdf.len() < 60 * 1024, "{} bytes", pdf.len());
-    let fonts: Vec<String> = pdf_glyphs(&pdf).into_iter().map(|g| g.font).collect();
+    let glyphs = pdf_glyphs(&pdf);
+    let notdef: Vec<&PdfGlyph> = glyphs.iter().filter(|g| g.gid == 0).collect();
+    assert!(notdef.is_empty(), "boxes instead of glyphs: {notdef:?}");
+    let fonts: Vec<String> = glyphs.into_iter().map(|g| g.font).collect();
     for face in [
         "DejaVuSans",
         "DejaVuSans-Bold",
@@ -882,7 +898,9 @@ fn the_recovery_sheet_prints_in_the_clinics_language_on_its_paper() {
         s.clinic.default_language = lang;
         s.clinic.paper = paper;
         core.settings_update(s).unwrap();
-        let pdf = core.recovery_sheet_pdf(&c.recovery_key).unwrap();
+        let pdf = core
+            .recovery_sheet_pdf(Output::Save, &c.recovery_key)
+            .unwrap();
         let name = format!("recovery-{lang:?}-{paper:?}");
         let text = pdftotext(&pdf, &name, false);
         assert!(

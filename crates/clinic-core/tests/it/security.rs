@@ -2,6 +2,7 @@
 //! revoked access, the idle lock, long clinic names, crashes during set-up and between a key
 //! slot and its account, narrower reads, sign-in details, smaller gaps.
 
+use clinic_core::print::Output;
 use std::path::Path;
 use std::process::Command as Process;
 
@@ -615,12 +616,14 @@ fn a_new_recovery_key_replaces_the_old_one() {
     let new_key = core.recovery_key_rotate().unwrap().recovery_key;
     assert_ne!(new_key, c.recovery_key);
     assert_eq!(
-        core.recovery_sheet_pdf(&c.recovery_key).unwrap_err().code(),
+        core.recovery_sheet_pdf(Output::Save, &c.recovery_key)
+            .unwrap_err()
+            .code(),
         "bad_credentials",
         "the old key stops working"
     );
     assert!(core
-        .recovery_sheet_pdf(&new_key)
+        .recovery_sheet_pdf(Output::Save, &new_key)
         .unwrap()
         .starts_with(b"%PDF"));
     let log = core
@@ -749,7 +752,9 @@ fn a_key_pair_planted_in_the_slot_file_gets_nothing_from_a_rekey() {
     }
     // Everyone real still gets in, the recovery key included.
     admin.logout().unwrap();
-    admin_core(&c).recovery_sheet_pdf(&c.recovery_key).unwrap();
+    admin_core(&c)
+        .recovery_sheet_pdf(Output::Save, &c.recovery_key)
+        .unwrap();
 }
 
 #[test]
@@ -856,7 +861,9 @@ fn recovery_keys_are_throttled_and_their_failures_audited() {
         "{codes:?}"
     );
     assert_eq!(
-        core.recovery_sheet_pdf(&c.recovery_key).unwrap_err().code(),
+        core.recovery_sheet_pdf(Output::Save, &c.recovery_key)
+            .unwrap_err()
+            .code(),
         "too_many_attempts",
         "the sheet waits too"
     );

@@ -126,8 +126,6 @@ export const en = {
   "setup.recovery_step": "3. Your recovery key",
   "setup.recovery_explain": "This key opens the clinic's data if every administrator password is lost. It is shown only once. Write it down or save the PDF and keep it in a safe place.",
   "setup.device_code": "This computer's code: {code}",
-  "setup.save_pdf": "Save as PDF to print",
-  "setup.saved_to": "Saved to {path}",
   "setup.recovery_stored": "I have stored the recovery key safely",
   "setup.go_to_login": "Go to sign-in",
 
@@ -428,7 +426,6 @@ export const en = {
   "keys.recovery_hint": "The recovery key opens the database if every administrator password is lost. Make a new one when the old one may have been seen: the old one stops working.",
   "keys.recovery_rotate": "Make a new recovery key",
   "keys.recovery_new": "The new recovery key. It is shown only now: print it or write it down, and keep it in the safe.",
-  "keys.recovery_print": "Print the recovery sheet",
   "keys.recovery_stored": "I have stored it",
   "keys.rekey_hint": "Re-keying gives the database a new key and every active account the new key. Copies of the key file made before, with old or revoked passwords, then open nothing. Do it after disabling an account or when a password may have leaked.",
   "keys.rekey": "Re-key the database",
@@ -449,7 +446,25 @@ export const en = {
   "audit_action.view_photo": "Viewed the photo",
   "audit_action.view_appointments": "Viewed the appointments",
   "error.recovery_key_outdated": "The recovery key is not one this database knows. Make a new recovery key (Settings → Keys), then re-key.",
-  "error.key_outdated": "This window still holds the database’s old key (it was re-keyed elsewhere). Sign out and sign in again."
+  "error.key_outdated": "This window still holds the database’s old key (it was re-keyed elsewhere). Sign out and sign in again.",
+  "paper.print": "Print…",
+  "paper.save_pdf": "Save as PDF…",
+  "paper.preparing": "Preparing…",
+  "paper.sent": "Sent to {printer}.",
+  "paper.saved": "Saved to {path}",
+  "paper.a4": "A4 (210 × 297 mm)",
+  "paper.letter": "Letter (8.5 × 11 in)",
+  "paper.roll80": "80 mm receipt roll",
+  "field.paper": "Paper",
+  "field.logo": "Logo",
+  "entity.clinic_logo": "Clinic logo",
+  "settings.printing": "Printing",
+  "settings.no_logo": "No logo",
+  "settings.logo_remove": "Remove the logo",
+  "settings.logo_hint": "PNG or JPEG, up to 2 MB. It prints at the top of every paper, scaled to fit 600 × 200 pixels.",
+  "settings.test_page_hint": "Print a test page to check the paper, the logo and the margins on your printer. Save a new paper size first.",
+  "error.print_unavailable": "Printing from ClinicDesk isn't available on this computer. Save the PDF and print it from a PDF viewer.",
+  "error.print_failed": "The printer refused the document: {detail}",
 } as const;
 
 export type Key = keyof typeof en;
