@@ -43,7 +43,7 @@ macro_rules! define_commands {
 #[cfg(feature = "dev-data")]
 macro_rules! call_default {
     (window; $core:ident $name:ident ($($rest:tt)*)) => {
-        $core.authorize(Command::$name)
+        $core.window_core_half(Command::$name)
     };
     (; $core:ident $name:ident ($($arg:ident : $ty:ty),*)) => {
         $core.$name($(<$ty>::default()),*).map(drop)

@@ -96,7 +96,7 @@ impl Core {
             Output::Save => Command::recovery_sheet_save,
             Output::Print => Command::recovery_sheet_print,
         };
-        self.run(cmd, |cx| session::signin::recovery_sheet(cx, recovery_key))
+        self.run(cmd, |cx| session::signin::recovery_sheet(cx, out, recovery_key))
     }
 
     /// The core half of `test_page_save` and `_print`.
@@ -110,6 +110,19 @@ impl Core {
             let now = cx.now();
             cx.read(|c| crate::print::test_page::test_page(c, &device, now))
         })
+    }
+
+    /// What the matrix test calls for a window command: the Rust half the window calls (a
+    /// paper's PDF, made under the command's own permission), else the window's check.
+    #[cfg(feature = "dev-data")]
+    pub fn window_core_half(&self, cmd: Command) -> Result<()> {
+        match cmd {
+            Command::test_page_save => self.test_page_pdf(Output::Save).map(drop),
+            Command::test_page_print => self.test_page_pdf(Output::Print).map(drop),
+            // The recovery sheet's half needs the recovery key; a wrong one counts as a
+            // failed attempt, so it is checked in its own tests.
+            _ => self.authorize(cmd),
+        }
     }
 
     /// The open database, for the data generator and tests that inspect the file itself.

@@ -28,7 +28,8 @@ pub fn clinic_logo(cx: &Cx) -> Result<Option<settings::logo::Logo>> {
 }
 
 pub fn clinic_logo_set(cx: &Cx, base64: String) -> Result<settings::logo::Logo> {
-    cx.write(|w| settings::logo::set(w, &base64))
+    let logo = settings::logo::decode(&base64)?;
+    cx.write(|w| settings::logo::set(w, logo))
 }
 
 pub fn clinic_logo_clear(cx: &Cx) -> Result<()> {

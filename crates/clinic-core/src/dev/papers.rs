@@ -61,7 +61,10 @@ pub fn logo_png() -> Vec<u8> {
 
 fn header() -> Block {
     static LOGO: std::sync::OnceLock<Arc<Image>> = std::sync::OnceLock::new();
-    let logo = LOGO.get_or_init(|| Arc::new(Image::from_png(&logo_png()).expect("the demo logo")));
+    let logo = LOGO.get_or_init(|| {
+        let pixels = image::load_from_memory(&logo_png()).expect("the demo logo");
+        Arc::new(Image::from_rgb(pixels.into_rgb8()))
+    });
     Block::Header {
         logo: Some(logo.clone()),
         name: "คลินิกเวชกรรมริมน้ำ Riverside Family Clinic".into(),

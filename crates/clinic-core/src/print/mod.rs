@@ -60,7 +60,8 @@ impl From<PrintError> for Error {
 
 /// Where a paper goes: a file the person picks, or a printer through the system's dialog.
 /// Each paper has a command for each (`<paper>_save`, `<paper>_print`), checked apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Output {
     Save,
     Print,
@@ -125,15 +126,12 @@ pub struct Image {
 }
 
 impl Image {
-    pub fn from_png(png: &[u8]) -> Result<Image> {
-        let rgb = image::load_from_memory_with_format(png, image::ImageFormat::Png)
-            .map_err(Error::internal)?
-            .to_rgb8();
-        Ok(Image {
+    pub fn from_rgb(rgb: image::RgbImage) -> Image {
+        Image {
             width: rgb.width() as usize,
             height: rgb.height() as usize,
             rgb: rgb.into_raw(),
-        })
+        }
     }
 }
 
@@ -245,24 +243,24 @@ pub fn wrap(text: &str, style: Style, max: f32) -> Vec<String> {
     lines
 }
 
-/// A word that can't fit a line on its own, cut by grapheme-like units (a base letter and its
-/// marks stay together).
+/// A word that can't fit a line on its own, cut between grapheme clusters (a base letter and
+/// its marks stay together). Each cluster is measured once, so a long word costs linear time.
 fn cut_word(word: &str, style: Style, max: f32) -> Vec<String> {
+    let clusters: Vec<usize> = icu_segmenter::GraphemeClusterSegmenter::new()
+        .segment_str(word)
+        .collect();
     let mut out = vec![];
-    let mut current = String::new();
-    for c in word.chars() {
-        let mark = unicode_normalization::char::is_combining_mark(c)
-            || ('\u{0E31}'..='\u{0E3A}').contains(&c)
-            || ('\u{0E47}'..='\u{0E4E}').contains(&c);
-        let mut next = current.clone();
-        next.push(c);
-        if !mark && !current.is_empty() && width(&next, style) > max {
-            out.push(std::mem::take(&mut current));
+    let (mut start, mut used) = (0, 0.0);
+    for w in clusters.windows(2) {
+        let cluster = width(&word[w[0]..w[1]], style);
+        if w[0] > start && used + cluster > max {
+            out.push(word[start..w[0]].to_string());
+            (start, used) = (w[0], 0.0);
         }
-        current.push(c);
+        used += cluster;
     }
-    if !current.is_empty() {
-        out.push(current);
+    if start < word.len() {
+        out.push(word[start..].to_string());
     }
     out
 }
@@ -421,20 +419,21 @@ impl Layout {
                     .fold(0.0, f32::max)
                     .min(self.inner() * 0.4)
                     + 8.0;
+                let lh = body.line_height();
                 for (k, v) in rows {
                     let lines = wrap(v, body, self.inner() - label_w);
-                    let h = body.line_height() * lines.len().max(1) as f32;
-                    self.room(h);
+                    // A value kept whole on one page, unless it is taller than a page: then it
+                    // goes on line by line.
+                    self.room(lh * lines.len().max(1) as f32);
                     self.text(self.margin, self.y + body.size, k, body.bold());
-                    for (i, l) in lines.iter().enumerate() {
-                        self.text(
-                            self.margin + label_w,
-                            self.y + body.size + i as f32 * body.line_height(),
-                            l,
-                            body,
-                        );
+                    for l in &lines {
+                        self.room(lh);
+                        self.text(self.margin + label_w, self.y + body.size, l, body);
+                        self.y += lh;
                     }
-                    self.y += h;
+                    if lines.is_empty() {
+                        self.y += lh;
+                    }
                 }
                 self.y += body.size * 0.5;
             }
@@ -512,14 +511,35 @@ impl Layout {
         };
         self.room(head_h + body.line_height() * 2.0);
         draw_head(self);
+        // Below the header on a new page: a row taller than that is split line by line, the
+        // only row ever cut (its cells continue under the header on the next page).
+        let fresh = self.body_bottom - self.margin - head_h;
+        let lh = body.line_height();
         for row in rows {
-            let c = cells(row, body);
-            let h = height(&c, body);
-            if self.y + h > self.body_bottom {
+            let mut c = cells(row, body);
+            loop {
+                let h = height(&c, body);
+                if self.y + h <= self.body_bottom {
+                    draw_row(self, &c, body, h);
+                    break;
+                }
+                if h > fresh {
+                    let fit = ((self.body_bottom - self.y - pad) / lh).floor().max(0.0) as usize;
+                    // Right under the header, at least one line goes, so the row moves on.
+                    let at_top = self.y <= self.margin + head_h + 0.5;
+                    let fit = if at_top { fit.max(1) } else { fit };
+                    if fit > 0 {
+                        let rest: Vec<Vec<String>> = c
+                            .iter_mut()
+                            .map(|lines| lines.split_off(fit.min(lines.len())))
+                            .collect();
+                        draw_row(self, &c, body, fit as f32 * lh + pad);
+                        c = rest;
+                    }
+                }
                 self.new_page();
                 draw_head(self);
             }
-            draw_row(self, &c, body, h);
         }
         self.y += body.size * 0.8;
     }
@@ -813,10 +833,7 @@ fn actual_text(text: &str) -> DictItem {
 /// The header every paper of the clinic starts with: its logo, name, address and phone.
 pub fn clinic_header(conn: &rusqlite::Connection) -> Result<Block> {
     let clinic = crate::settings::clinic(conn)?;
-    let logo = match crate::settings::logo::png_of(conn)? {
-        Some(png) => Some(Arc::new(Image::from_png(&png)?)),
-        None => None,
-    };
+    let logo = crate::settings::logo::pixels(conn)?.map(|p| Arc::new(Image::from_rgb(p)));
     Ok(Block::Header {
         name: clinic.name.clone(),
         lines: [&clinic.address, &clinic.phone]

@@ -116,17 +116,32 @@ fn setup_files(host: &Host, clinic: ClinicProfile, input: &SetupInput) -> Result
 
 /// The printable recovery sheet. Only a recovery key that opens this clinic's database is
 /// printed, so a typo can't end up in the safe.
-pub fn recovery_sheet(cx: &Cx, recovery_key: &str) -> Result<Vec<u8>> {
+/// Making it is audited (as the recovery key, with where it went), though not whether the
+/// dialog was then cancelled.
+pub fn recovery_sheet(cx: &Cx, out: crate::print::Output, recovery_key: &str) -> Result<Vec<u8>> {
     let host = cx.host();
-    let _st = host.state();
     let normalized = ids::normalize_code(recovery_key);
-    load_slots(host.data_dir())?;
-    let keys = KeySlots::modify(host.data_dir(), |s| {
-        s.open_with_recovery_key(&normalized, cx.now())
-    })?;
-    let db = open_with_keys(host, &keys)?;
-    let (clinic, header) =
-        db.read(|c| Ok((settings::clinic(c)?, crate::print::clinic_header(c)?)))?;
+    let (db, clinic, header) = {
+        let _st = host.state();
+        load_slots(host.data_dir())?;
+        let keys = KeySlots::modify(host.data_dir(), |s| {
+            s.open_with_recovery_key(&normalized, cx.now())
+        })?;
+        let db = open_with_keys(host, &keys)?;
+        let (clinic, header) =
+            db.read(|c| Ok((settings::clinic(c)?, crate::print::clinic_header(c)?)))?;
+        let device = db.device().id.clone();
+        db.write(&Actor::recovery_key(), |w| {
+            w.record_event(
+                "recovery_sheet",
+                crate::store::StoreTable::Device,
+                &device,
+                Some(serde_json::json!({ "output": crate::names::name_of(&out) })),
+            )
+        })?;
+        (db, clinic, header)
+    };
+    // Laid out without holding the session lock: other windows' commands go on meanwhile.
     crate::print::recovery_sheet(
         &clinic,
         header,

@@ -37,38 +37,65 @@ fn invalid() -> Error {
     Error::invalid(Field::Logo, Reason::InvalidFormat)
 }
 
-/// Decodes an uploaded PNG or JPEG and makes the logo that is kept: flattened on white, no
-/// larger than `LOGO_BOX`, encoded as PNG.
-pub fn prepare(bytes: &[u8]) -> Result<(Vec<u8>, u32, u32)> {
-    let reader = ImageReader::new(Cursor::new(bytes))
+/// The most pixels a picture may have before it is scaled down (a 4000 x 4000 picture).
+/// Checked from the file's header, before anything is decoded.
+pub const MAX_LOGO_PIXELS: u64 = 16_000_000;
+/// The most memory decoding may take (a 16-bit RGBA picture of `MAX_LOGO_PIXELS` would need
+/// 128 MB; such pictures are refused).
+const MAX_DECODE_ALLOC: u64 = 96 * 1024 * 1024;
+
+fn limits(side: u32, alloc: u64) -> Limits {
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(side);
+    limits.max_image_height = Some(side);
+    limits.max_alloc = Some(alloc);
+    limits
+}
+
+fn reader(bytes: &[u8], limits: Limits) -> Result<ImageReader<Cursor<&[u8]>>> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|_| invalid())?;
     if !matches!(reader.format(), Some(ImageFormat::Png | ImageFormat::Jpeg)) {
         return Err(invalid());
     }
-    let mut reader = reader;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_LOGO_SIDE);
-    limits.max_image_height = Some(MAX_LOGO_SIDE);
-    limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
-    let picture = reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => {
-            Error::invalid_limit(Field::Logo, Reason::OutOfRange, MAX_LOGO_SIDE as i64)
-        }
-        _ => invalid(),
-    })?;
-    let rgba = picture.to_rgba8();
-    let (w, h) = rgba.dimensions();
+    Ok(reader)
+}
+
+/// Decodes an uploaded PNG or JPEG and makes the logo that is kept: flattened on white, no
+/// larger than `LOGO_BOX`, encoded as PNG. The picture's size is read from its header first
+/// and anything past the limits refused before a pixel is decoded.
+pub fn prepare(bytes: &[u8]) -> Result<Prepared> {
+    let too_large =
+        || Error::invalid_limit(Field::Logo, Reason::OutOfRange, MAX_LOGO_SIDE as i64);
+    let (w, h) = reader(bytes, limits(MAX_LOGO_SIDE, MAX_DECODE_ALLOC))?
+        .into_dimensions()
+        .map_err(|e| match e {
+            image::ImageError::Limits(_) => too_large(),
+            _ => invalid(),
+        })?;
     if w == 0 || h == 0 {
         return Err(invalid());
     }
+    if w as u64 * h as u64 > MAX_LOGO_PIXELS {
+        return Err(too_large());
+    }
+    let picture = reader(bytes, limits(MAX_LOGO_SIDE, MAX_DECODE_ALLOC))?
+        .decode()
+        .map_err(|e| match e {
+            image::ImageError::Limits(_) => too_large(),
+            _ => invalid(),
+        })?;
+    // Consumed, so the decoded picture and its 8-bit copy are not both kept.
+    let rgba = picture.into_rgba8();
     let mut flat = RgbImage::new(w, h);
     for (x, y, p) in rgba.enumerate_pixels() {
         let a = p[3] as u32;
         let mix = |c: u8| ((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
         flat.put_pixel(x, y, Rgb([mix(p[0]), mix(p[1]), mix(p[2])]));
     }
+    drop(rgba);
     let scale = f64::min(
         1.0,
         f64::min(LOGO_BOX.0 as f64 / w as f64, LOGO_BOX.1 as f64 / h as f64),
@@ -85,11 +112,23 @@ pub fn prepare(bytes: &[u8]) -> Result<(Vec<u8>, u32, u32)> {
     let mut png = vec![];
     kept.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
         .map_err(Error::internal)?;
-    Ok((png, nw, nh))
+    Ok(Prepared {
+        png,
+        width: nw,
+        height: nh,
+    })
 }
 
-/// Keeps `base64` (a PNG or JPEG file) as the clinic's logo, replacing any before it.
-pub fn set(w: &mut Write<'_>, base64: &str) -> Result<Logo> {
+/// A logo ready to keep: what `prepare` made of an upload.
+pub struct Prepared {
+    png: Vec<u8>,
+    width: u32,
+    height: u32,
+}
+
+/// Decodes `base64` (a PNG or JPEG file) into the logo to keep. Done before the write begins:
+/// decoding takes time and memory that no other write should wait behind.
+pub fn decode(base64: &str) -> Result<Prepared> {
     let text = base64.trim();
     let too_big = || Error::invalid_limit(Field::Logo, Reason::TooLong, MAX_LOGO_BYTES as i64);
     // Measured before decoding: base64 is 4 characters for every 3 bytes.
@@ -100,7 +139,12 @@ pub fn set(w: &mut Write<'_>, base64: &str) -> Result<Logo> {
     if bytes.len() > MAX_LOGO_BYTES {
         return Err(too_big());
     }
-    let (png, width, height) = prepare(&bytes)?;
+    prepare(&bytes)
+}
+
+/// Keeps a prepared logo, replacing any before it.
+pub fn set(w: &mut Write<'_>, logo: Prepared) -> Result<Logo> {
+    let Prepared { png, width, height } = logo;
     if png_of(w.conn())?.is_some() {
         w.update(
             Table::ClinicLogo,
@@ -123,6 +167,23 @@ pub fn set(w: &mut Write<'_>, base64: &str) -> Result<Logo> {
         height,
         data_url: data_url(&png),
     })
+}
+
+/// The kept logo as pixels for a paper, decoded with limits of a kept logo (it is ours, but
+/// the database could have been edited by someone with a key). `None` if there is none or it
+/// is not one ClinicDesk could have kept: a paper then prints without it.
+pub fn pixels(conn: &Connection) -> Result<Option<RgbImage>> {
+    let Some(png) = png_of(conn)? else {
+        return Ok(None);
+    };
+    let decoded = ImageReader::with_format(Cursor::new(&png[..]), ImageFormat::Png);
+    let mut decoded = decoded;
+    decoded.limits(limits(LOGO_BOX.0, 4 * 1024 * 1024));
+    Ok(decoded
+        .decode()
+        .ok()
+        .map(|p| p.into_rgb8())
+        .filter(|p| p.width() <= LOGO_BOX.0 && p.height() <= LOGO_BOX.1))
 }
 
 /// Removes the logo (papers then start with the clinic's name).
@@ -180,7 +241,11 @@ mod tests {
             };
         }
         let png = encode(&image::DynamicImage::ImageRgba8(rgba), ImageFormat::Png);
-        let (kept, w, h) = prepare(&png).unwrap();
+        let Prepared {
+            png: kept,
+            width: w,
+            height: h,
+        } = prepare(&png).unwrap();
         assert_eq!((w, h), (600, 150));
         let back = image::load_from_memory(&kept).unwrap().to_rgb8();
         assert_eq!(back.dimensions(), (600, 150));
@@ -196,8 +261,8 @@ mod tests {
             &image::DynamicImage::ImageRgb8(RgbImage::from_pixel(120, 40, Rgb([0, 90, 160]))),
             ImageFormat::Jpeg,
         );
-        let (_, w, h) = prepare(&jpeg).unwrap();
-        assert_eq!((w, h), (120, 40));
+        let p = prepare(&jpeg).unwrap();
+        assert_eq!((p.width, p.height), (120, 40));
     }
 
     /// PNG's chunk checksum (ISO 3309 CRC-32), for forging a header.
@@ -218,7 +283,7 @@ mod tests {
 
     #[test]
     fn what_is_not_a_png_or_jpeg_within_limits_is_refused_with_a_field_error() {
-        let code = |r: Result<(Vec<u8>, u32, u32)>| match r.unwrap_err() {
+        let code = |r: Result<Prepared>| match r.err().unwrap() {
             Error::Invalid { field, reason, .. } => (field.0, reason),
             e => panic!("{e:?}"),
         };
@@ -237,12 +302,19 @@ mod tests {
             code(prepare(&png[..png.len() / 2])),
             ("logo", Reason::InvalidFormat)
         );
-        // A picture claiming 20000 x 20000 pixels is refused before it is decoded.
-        let mut huge = png.clone();
-        huge[16..20].copy_from_slice(&20000u32.to_be_bytes());
-        huge[20..24].copy_from_slice(&20000u32.to_be_bytes());
-        let crc = crc32(&huge[12..29]);
-        huge[29..33].copy_from_slice(&crc.to_be_bytes());
-        assert_eq!(code(prepare(&huge)), ("logo", Reason::OutOfRange));
+        // Pictures claiming too many pixels are refused from their header, before anything
+        // is decoded (their data is the 50 x 50 picture's, so decoding would fail otherwise):
+        // past the side limit, and within it but past the pixel limit (8000 x 2500).
+        let claiming = |w: u32, h: u32| {
+            let mut forged = png.clone();
+            forged[16..20].copy_from_slice(&w.to_be_bytes());
+            forged[20..24].copy_from_slice(&h.to_be_bytes());
+            let crc = crc32(&forged[12..29]);
+            forged[29..33].copy_from_slice(&crc.to_be_bytes());
+            forged
+        };
+        assert_eq!(code(prepare(&claiming(20000, 20000))), ("logo", Reason::OutOfRange));
+        assert_eq!(code(prepare(&claiming(8000, 2500))), ("logo", Reason::OutOfRange));
+        assert_eq!(code(prepare(&claiming(4000, 4000))), ("logo", Reason::InvalidFormat));
     }
 }

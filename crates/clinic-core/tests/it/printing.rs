@@ -929,3 +929,124 @@ fn the_recovery_sheet_prints_in_the_clinics_language_on_its_paper() {
         assert!((sizes[0].0 - width).abs() < 0.5, "{name}: {sizes:?}");
     }
 }
+
+/// How many pictures a PDF holds.
+fn images(pdf: &[u8]) -> usize {
+    let doc = lopdf::Document::load_mem(pdf).unwrap();
+    doc.objects
+        .values()
+        .filter(|o| {
+            o.as_stream()
+                .is_ok_and(|s| s.dict.get(b"Subtype").ok() == Some(&lopdf::Object::Name(b"Image".to_vec())))
+        })
+        .count()
+}
+
+#[test]
+fn a_logo_edited_in_the_database_is_left_off_the_paper_not_decoded_unbounded() {
+    use crate::support::{admin_core, new_clinic, with_db};
+    use base64::Engine;
+    let c = new_clinic();
+    let core = admin_core(&c);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(papers::logo_png());
+    let logo = core.clinic_logo_set(b64).unwrap();
+    assert_eq!((logo.width, logo.height), (360, 120));
+    assert_eq!(images(&core.test_page_pdf(Output::Save).unwrap()), 1);
+
+    // Someone with the key writes a PNG claiming 30000 x 30000 pixels into the row, and
+    // then one that is not a PNG at all: papers still print, without the logo.
+    let mut forged = papers::logo_png();
+    forged[16..20].copy_from_slice(&30000u32.to_be_bytes());
+    forged[20..24].copy_from_slice(&30000u32.to_be_bytes());
+    for blob in [forged, b"not a picture".to_vec()] {
+        with_db(&core, |db| {
+            db.conn()
+                .execute("UPDATE clinic_logo SET png = ?1", [&blob])
+                .map(drop)
+                .map_err(Into::into)
+        })
+        .unwrap();
+        let pdf = core.test_page_pdf(Output::Print).unwrap();
+        assert_eq!(images(&pdf), 0);
+        let sheet = core
+            .recovery_sheet_pdf(Output::Save, &c.recovery_key)
+            .unwrap();
+        assert_eq!(images(&sheet), 0);
+        assert!(pdftotext(&sheet, "recovery-forged-logo", false).contains("Riverside Family Clinic"));
+    }
+    // Making the sheet is in the audit trail, as the recovery key, with where it went.
+    let made: Vec<String> = with_db(&core, |db| {
+        let mut st = db
+            .conn()
+            .prepare("SELECT actor_id, coalesce(after, before, '') FROM audit_log WHERE action = 'recovery_sheet' ORDER BY seq")?;
+        let rows = st
+            .query_map([], |r| Ok(format!("{} {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    })
+    .unwrap();
+    assert_eq!(made.len(), 2, "{made:?}");
+    assert!(made.iter().all(|m| m.starts_with("recovery-key ") && m.contains(r#""output":"save""#)), "{made:?}");
+}
+
+#[test]
+fn a_row_or_value_taller_than_a_page_goes_on_over_pages_with_nothing_lost() {
+    use clinic_core::print::{Align, Column};
+    let words = |tag: &str, n: usize| -> String {
+        (0..n).map(|i| format!("{tag}{i:04}")).collect::<Vec<_>>().join(" ")
+    };
+    let (cell, value) = (words("c", 1500), words("v", 1500));
+    let pdf = render(&doc(vec![
+        Block::Table {
+            columns: vec![
+                Column::new("Item", 3.0, Align::Left),
+                Column::new("Amount", 1.0, Align::Right),
+            ],
+            rows: vec![
+                vec!["first".into(), "1.00".into()],
+                vec![cell, "2.00".into()],
+                vec!["last".into(), "3.00".into()],
+            ],
+        },
+        Block::KeyValues(vec![("Notes".into(), value)]),
+    ]))
+    .unwrap();
+    let text = pdftotext(&pdf, "taller-than-a-page", false);
+    let found: Vec<&str> = text.split_whitespace().collect();
+    for tag in ["c", "v"] {
+        for i in 0..1500 {
+            let w = format!("{tag}{i:04}");
+            assert_eq!(
+                found.iter().filter(|f| **f == w).count(),
+                1,
+                "{w} is not on the paper exactly once"
+            );
+        }
+    }
+    let pages = page_sizes(&pdf);
+    assert!(pages.len() >= 4, "{} pages", pages.len());
+    let height = pages[0].1;
+    for g in pdf_glyphs(&pdf) {
+        assert!(g.y > 10.0 && g.y < height - 10.0, "a glyph off the page at y = {}", g.y);
+    }
+    // The table's header comes back on the pages the tall row goes on to.
+    let with_header = text.split('\x0c').filter(|p| p.contains("Amount")).count();
+    assert!(with_header >= 3, "header on {with_header} pages");
+}
+
+#[test]
+fn a_word_of_thousands_of_characters_is_cut_into_lines_that_fit() {
+    use clinic_core::print::wrap;
+    let style = Style::new(10.0);
+    // Letters, then thousands of zero-width joiners (cut character by character, each cut
+    // measured the whole line again: quadratic), then Thai with its marks.
+    let word: String = "W".repeat(80) + &"\u{2060}".repeat(5000) + &"ปั้น".repeat(300);
+    let lines = wrap(&word, style, 200.0);
+    assert!(lines.len() > 10);
+    assert_eq!(lines.concat(), word, "nothing lost or added");
+    for l in &lines {
+        assert!(clinic_core::print::shape::width(l, style) <= 200.5, "{l}");
+        // A Thai mark never starts a line.
+        assert!(!l.starts_with(['\u{0E31}', '\u{0E49}']), "{l}");
+    }
+}

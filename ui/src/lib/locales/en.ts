@@ -442,6 +442,7 @@ export const en = {
   "field.room": "Room",
   "audit_action.login_failed": "Failed sign-in",
   "audit_action.database_rekeyed": "Re-keyed the database",
+  "audit_action.recovery_sheet": "Made the recovery-key sheet",
   "audit_action.recovery_key_rotated": "Made a new recovery key",
   "audit_action.view_photo": "Viewed the photo",
   "audit_action.view_appointments": "Viewed the appointments",

@@ -443,6 +443,7 @@ export const ru: Record<Key, string> = {
   "field.room": "Кабинет",
   "audit_action.login_failed": "Неудачный вход",
   "audit_action.database_rekeyed": "Сменил(а) ключ базы",
+  "audit_action.recovery_sheet": "Сделал(а) лист с ключом восстановления",
   "audit_action.recovery_key_rotated": "Создал(а) новый ключ восстановления",
   "audit_action.view_photo": "Просмотр фото",
   "audit_action.view_appointments": "Просмотр записей на приём",
