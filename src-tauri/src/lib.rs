@@ -111,7 +111,7 @@ async fn recovery_sheet_print(
         c.recovery_sheet_pdf(Output::Print, &recovery_key)
     })
     .await?;
-    papers::print(&app, pdf, "ClinicDesk recovery key").await
+    papers::print(&app, pdf, "ClinicDesk recovery key", papers::Kind::Secret).await
 }
 
 /// The printer test page, saved.
@@ -127,7 +127,7 @@ async fn test_page_save(app: AppHandle, core: Api<'_>) -> Res<Option<String>> {
 #[specta::specta]
 async fn test_page_print(app: AppHandle, core: Api<'_>) -> Res<Option<String>> {
     let pdf = call(&core, |c| c.test_page_pdf(Output::Print)).await?;
-    papers::print(&app, pdf, "ClinicDesk test page").await
+    papers::print(&app, pdf, "ClinicDesk test page", papers::Kind::Ordinary).await
 }
 
 /// Opens the waiting-room board in its own window (or brings it forward). The board

@@ -20,20 +20,46 @@ pub async fn save(app: &AppHandle, pdf: Vec<u8>, file_name: &str) -> Res<Option<
     let Some(path) = picked.and_then(|p| p.into_path().ok()) else {
         return Ok(None);
     };
-    std::fs::write(&path, pdf).map_err(|e| ApiError::from(Error::from(e)))?;
+    write_private(&path, &pdf).map_err(|e| ApiError::from(Error::from(e)))?;
     Ok(Some(path.display().to_string()))
+}
+
+/// Writes `bytes` at `path` readable by this user only: into a new file of its own in the
+/// same folder (created exclusively, mode 0600), then renamed over `path`. A file already
+/// there is replaced, not rewritten in place with its old mode; a link there is replaced,
+/// not followed.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix(".clinicdesk-")
+        .tempfile_in(dir)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// How private a paper is. A secret one (the recovery sheet) starts the print dialog afresh:
+/// no printer carried over from the last print (which may have been "Print to File").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Ordinary,
+    Secret,
 }
 
 /// Opens the system print dialog for `pdf`; the chosen printer gets the PDF as it is. The
 /// printer's name, or `None` if the person cancels.
-pub async fn print(app: &AppHandle, pdf: Vec<u8>, title: &str) -> Res<Option<String>> {
+pub async fn print(app: &AppHandle, pdf: Vec<u8>, title: &str, kind: Kind) -> Res<Option<String>> {
     #[cfg(target_os = "linux")]
     {
-        gtk_print::print(app, pdf, title).await
+        gtk_print::print(app, pdf, title, kind).await
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = (app, pdf, title);
+        let _ = (app, pdf, title, kind);
         Err(Error::from(clinic_core::print::PrintError::PrintUnavailable).into())
     }
 }
@@ -45,11 +71,14 @@ pub async fn print(app: &AppHandle, pdf: Vec<u8>, title: &str) -> Res<Option<Str
 mod gtk_print {
     use std::cell::RefCell;
     use std::ffi::{c_char, c_int, c_void, CStr, CString};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     use std::path::PathBuf;
+
+    use super::Kind;
 
     use clinic_core::print::PrintError;
     use clinic_core::{ApiError, Error};
-    use gtk::glib::translate::{FromGlibPtrNone, ToGlibPtr};
+    use gtk::glib::translate::{FromGlibPtrFull, FromGlibPtrNone, ToGlibPtr};
     use gtk::prelude::*;
     use tauri::{AppHandle, Manager};
 
@@ -78,11 +107,12 @@ mod gtk_print {
             settings: *mut gtk::ffi::GtkPrintSettings,
             page_setup: *mut gtk::ffi::GtkPageSetup,
         ) -> *mut c_void;
-        fn gtk_print_job_set_source_file(
+        fn gtk_print_job_set_source_fd(
             job: *mut c_void,
-            filename: *const c_char,
+            fd: c_int,
             error: *mut *mut gtk::glib::ffi::GError,
         ) -> c_int;
+        fn gtk_printer_is_virtual(printer: *mut c_void) -> c_int;
         fn gtk_print_job_send(
             job: *mut c_void,
             callback: unsafe extern "C" fn(*mut c_void, *mut c_void, *const gtk::glib::ffi::GError),
@@ -96,11 +126,14 @@ mod gtk_print {
         static LAST: RefCell<Option<gtk::PrintSettings>> = const { RefCell::new(None) };
     }
 
-    /// What the job's completion callback needs: where to answer, and the file to remove.
+    /// What the job's completion callback needs: where to answer, and the file "Print to
+    /// File" wrote, to make private.
     struct Job {
         reply: tokio::sync::oneshot::Sender<Reply>,
         printer: String,
-        _file: tempfile::NamedTempFile,
+        written: Option<PathBuf>,
+        /// The paper (`spool`), closed when the job is done.
+        _paper: OwnedFd,
     }
 
     unsafe extern "C" fn job_done(
@@ -110,7 +143,13 @@ mod gtk_print {
     ) {
         let done = Box::from_raw(data as *mut Job);
         let reply = if error.is_null() {
-            Ok(Some(done.printer))
+            // GTK's file printer creates its file readable by everyone (0644).
+            match done.written.as_deref().map(make_private) {
+                Some(Err(e)) => Err(PrintError::PrintFailed {
+                    detail: e.to_string(),
+                }),
+                _ => Ok(Some(done.printer)),
+            }
         } else {
             Err(PrintError::PrintFailed {
                 detail: CStr::from_ptr((*error).message)
@@ -120,6 +159,28 @@ mod gtk_print {
         };
         let _ = done.reply.send(reply);
         gtk::glib::gobject_ffi::g_object_unref(job as *mut _);
+    }
+
+    fn make_private(path: &std::path::Path) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+
+    /// The PDF as a file with no name: a memory file (`memfd_create`) that the print job reads
+    /// and nothing else can reach. It is gone once closed (or the process ends): no copy of
+    /// the paper is left on disk, not even after a crash.
+    pub fn spool(pdf: &[u8]) -> std::io::Result<OwnedFd> {
+        use std::io::{Seek, Write};
+        // SAFETY: a plain system call with a valid C string; the result is checked.
+        let fd = unsafe { libc::memfd_create(c"clinicdesk-paper".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        file.write_all(pdf)?;
+        file.rewind()?;
+        Ok(file.into())
     }
 
     /// Where "Print to File" writes unless the person changes it: the documents folder (or
@@ -141,16 +202,8 @@ mod gtk_print {
         app: &AppHandle,
         pdf: Vec<u8>,
         title: &str,
+        kind: Kind,
     ) -> Result<Option<String>, ApiError> {
-        // The PDF goes to a private temporary file (mode 0600) that the job reads and the
-        // completion removes; a CUPS spooler keeps its own copy until printed.
-        let mut file = tempfile::Builder::new()
-            .prefix("clinicdesk-print-")
-            .suffix(".pdf")
-            .tempfile()
-            .map_err(|e| ApiError::from(Error::from(e)))?;
-        std::io::Write::write_all(&mut file, &pdf).map_err(|e| ApiError::from(Error::from(e)))?;
-        let path: PathBuf = file.path().to_path_buf();
         let (tx, rx) = tokio::sync::oneshot::channel::<Reply>();
         let title = title.to_string();
         let handle = app.clone();
@@ -158,7 +211,7 @@ mod gtk_print {
             let parent = handle
                 .get_webview_window("main")
                 .and_then(|w| w.gtk_window().ok());
-            show(parent, &title, path, file, tx)
+            show(parent, &title, pdf, kind, tx)
         })
         .map_err(|e| ApiError::from(Error::internal(e)))?;
         match rx.await {
@@ -170,12 +223,25 @@ mod gtk_print {
         }
     }
 
-    /// On the main thread: shows the dialog and, on "Print", sends the job.
+    /// A GError's message, freeing it.
+    unsafe fn take_error(error: *mut gtk::glib::ffi::GError, otherwise: &str) -> String {
+        if error.is_null() {
+            return otherwise.into();
+        }
+        let m = CStr::from_ptr((*error).message)
+            .to_string_lossy()
+            .into_owned();
+        gtk::glib::ffi::g_error_free(error);
+        m
+    }
+
+    /// On the main thread: shows the dialog and, on "Print", sends the job. The PDF stays in
+    /// memory until then.
     fn show(
         parent: Option<gtk::ApplicationWindow>,
         title: &str,
-        path: PathBuf,
-        file: tempfile::NamedTempFile,
+        pdf: Vec<u8>,
+        kind: Kind,
         tx: tokio::sync::oneshot::Sender<Reply>,
     ) {
         let c_title = CString::new(title.replace('\0', "")).unwrap_or_default();
@@ -189,7 +255,11 @@ mod gtk_print {
             let raw = gtk_print_unix_dialog_new(c_title.as_ptr(), parent_ptr);
             gtk::Dialog::from_glib_none(raw as *mut gtk::ffi::GtkDialog)
         };
-        let settings = LAST.with_borrow(|l| l.clone()).unwrap_or_else(|| {
+        let last = match kind {
+            Kind::Ordinary => LAST.with_borrow(|l| l.clone()),
+            Kind::Secret => None,
+        };
+        let settings = last.unwrap_or_else(|| {
             let s = gtk::PrintSettings::new();
             s.set("output-file-format", Some("pdf"));
             s
@@ -202,10 +272,10 @@ mod gtk_print {
             gtk_print_unix_dialog_set_settings(dialog_ptr as *mut c_void, settings.to_glib_none().0)
         };
         dialog.set_modal(true);
-        let pending = RefCell::new(Some((tx, file)));
+        let pending = RefCell::new(Some((tx, pdf)));
         let c_title = c_title.clone();
         dialog.connect_response(move |d, response| {
-            let Some((tx, file)) = pending.borrow_mut().take() else {
+            let Some((tx, pdf)) = pending.borrow_mut().take() else {
                 return;
             };
             let raw: *mut gtk::ffi::GtkDialog = d.to_glib_none().0;
@@ -215,40 +285,44 @@ mod gtk_print {
                 unsafe { d.destroy() };
                 return;
             }
+            let fail = |tx: tokio::sync::oneshot::Sender<Reply>, detail: String| {
+                let _ = tx.send(Err(PrintError::PrintFailed { detail }));
+            };
             // SAFETY: pointers from the dialog, used before it is destroyed; the job takes
-            // its own references.
+            // its own references, and its own copy of the file descriptor.
             unsafe {
                 let printer = gtk_print_unix_dialog_get_selected_printer(raw);
-                let settings = gtk_print_unix_dialog_get_settings(raw);
-                let setup = gtk_print_unix_dialog_get_page_setup(raw);
                 if printer.is_null() {
-                    let _ = tx.send(Err(PrintError::PrintFailed {
-                        detail: "no printer chosen".into(),
-                    }));
+                    fail(tx, "no printer chosen".into());
                     d.destroy();
                     return;
                 }
-                LAST.with_borrow_mut(|l| {
-                    *l = Some(gtk::PrintSettings::from_glib_none(settings));
-                });
+                let settings = gtk_print_unix_dialog_get_settings(raw);
+                let setup = gtk_print_unix_dialog_get_page_setup(raw);
+                let kept = gtk::PrintSettings::from_glib_full(settings);
+                LAST.with_borrow_mut(|l| *l = Some(kept.clone()));
+                let written = (gtk_printer_is_virtual(printer) != 0)
+                    .then(|| kept.get("output-uri"))
+                    .flatten()
+                    .and_then(|uri| gtk::glib::filename_from_uri(uri.as_str()).ok())
+                    .map(|(path, _)| path);
                 let printer_name = CStr::from_ptr(gtk_printer_get_name(printer))
                     .to_string_lossy()
                     .into_owned();
+                let fd = match spool(&pdf) {
+                    Ok(fd) => fd,
+                    Err(e) => {
+                        fail(tx, e.to_string());
+                        d.destroy();
+                        return;
+                    }
+                };
                 let job = gtk_print_job_new(c_title.as_ptr(), printer, settings, setup);
-                gtk::glib::gobject_ffi::g_object_unref(settings as *mut _);
-                let c_path = CString::new(path.as_os_str().as_encoded_bytes()).unwrap_or_default();
                 let mut error = std::ptr::null_mut();
-                if gtk_print_job_set_source_file(job, c_path.as_ptr(), &mut error) == 0 {
-                    let detail = if error.is_null() {
-                        "the printer cannot take the file".into()
-                    } else {
-                        let m = CStr::from_ptr((*error).message)
-                            .to_string_lossy()
-                            .into_owned();
-                        gtk::glib::ffi::g_error_free(error);
-                        m
-                    };
-                    let _ = tx.send(Err(PrintError::PrintFailed { detail }));
+                // GTK reads the descriptor without taking it: it stays open, in `Job`, until
+                // the job is done.
+                if gtk_print_job_set_source_fd(job, fd.as_raw_fd(), &mut error) == 0 {
+                    fail(tx, take_error(error, "the printer cannot take the file"));
                     gtk::glib::gobject_ffi::g_object_unref(job as *mut _);
                     d.destroy();
                     return;
@@ -256,12 +330,93 @@ mod gtk_print {
                 let data = Box::into_raw(Box::new(Job {
                     reply: tx,
                     printer: printer_name,
-                    _file: file,
+                    written,
+                    _paper: fd,
                 }));
                 d.destroy();
                 gtk_print_job_send(job, job_done, data as *mut c_void, None);
             }
         });
         dialog.show();
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::io::Read;
+
+        /// The spooled PDF reads back whole through the descriptor, and no file is named for
+        /// it: not in the temporary folder, not anywhere (its link is a memfd's).
+        #[test]
+        fn a_paper_is_spooled_in_memory_with_no_name_on_disk() {
+            let pdf: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+            let before: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            let fd = super::spool(&pdf).unwrap();
+            let link = std::fs::read_link(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&fd)
+            ))
+            .unwrap();
+            assert!(
+                link.to_string_lossy().starts_with("/memfd:clinicdesk-paper"),
+                "{link:?}"
+            );
+            let after: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| !before.contains(n))
+                .collect();
+            assert!(
+                !after.iter().any(|n| n.to_string_lossy().contains("clinicdesk")),
+                "{after:?}"
+            );
+            let mut back = vec![];
+            std::fs::File::from(fd).read_to_end(&mut back).unwrap();
+            assert_eq!(back, pdf);
+        }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// A saved paper is this user's only, whatever the umask; a file already there is replaced
+    /// with a private one; a link at the path is replaced, its target left alone.
+    #[test]
+    fn a_saved_paper_is_private_and_never_written_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("sheet.pdf");
+        super::write_private(&new, b"%PDF-1 new").unwrap();
+        assert_eq!(mode(&new), 0o600);
+        assert_eq!(std::fs::read(&new).unwrap(), b"%PDF-1 new");
+
+        let old = dir.path().join("old.pdf");
+        std::fs::write(&old, b"old").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        super::write_private(&old, b"%PDF-1 replaced").unwrap();
+        assert_eq!(mode(&old), 0o600);
+        assert_eq!(std::fs::read(&old).unwrap(), b"%PDF-1 replaced");
+
+        let target = dir.path().join("target.txt");
+        std::fs::write(&target, b"untouched").unwrap();
+        let link = dir.path().join("link.pdf");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        super::write_private(&link, b"%PDF-1 via link").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"untouched");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(mode(&link), 0o600);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".clinicdesk-"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 }

@@ -77,16 +77,32 @@ async fn file_appears(path: &Path) -> Vec<u8> {
     }
 }
 
+/// PDF files anywhere under `dir`.
+fn pdfs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(pdfs_in(&p));
+        } else if std::fs::read(&p).is_ok_and(|b| b.starts_with(b"%PDF")) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_test_page_goes_through_the_print_dialog_with_the_clinics_paper_and_logo() {
     let data = demo_clinic();
     // A home of its own: "Print to File" writes there, under the paper's name.
     let home = tempfile::tempdir().unwrap();
+    // And a temporary folder of its own, to show no copy of a paper is left in one.
+    let tmp = tempfile::tempdir().unwrap();
     let mut app = App::launch_with(
         "printing",
         data.path().to_path_buf(),
         None,
-        &[("HOME", home.path())],
+        &[("HOME", home.path()), ("TMPDIR", tmp.path())],
     )
     .await;
     app.sign_in("admin", "clinic-admin-demo").await;
@@ -135,6 +151,7 @@ async fn the_test_page_goes_through_the_print_dialog_with_the_clinics_paper_and_
         )
         .await;
     assert_eq!(label.as_str(), Some("Preparing…"), "{label}");
+    assert_eq!(pdfs_in(tmp.path()), Vec::<PathBuf>::new(), "a paper in TMPDIR");
     // The one printer here is "Print to File": select it, then print.
     xdotool(&["windowfocus", "--sync", &dialog]);
     xdotool(&["key", "Down"]);
@@ -147,6 +164,10 @@ async fn the_test_page_goes_through_the_print_dialog_with_the_clinics_paper_and_
     let out = home.path().join("ClinicDesk test page.pdf");
     let pdf = file_appears(&out).await;
     assert!(pdf.starts_with(b"%PDF"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the printed file is the user's only");
+    assert_eq!(pdfs_in(tmp.path()), Vec::<PathBuf>::new(), "a paper left in TMPDIR");
     let text = run(Command::new("pdftotext").arg(&out).arg("-"));
     // Lines wrap on a roll: compare without spaces and line ends.
     let squeeze = |s: &str| s.split_whitespace().collect::<String>();
