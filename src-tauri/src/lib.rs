@@ -14,7 +14,7 @@ use tauri_specta::{collect_commands, Builder};
 
 // The command table names types from the core's root (`patients::PatientInput`).
 #[allow(unused_imports)]
-use clinic_core::{patients, queue, scheduling, session, settings, staff, store};
+use clinic_core::*;
 
 type Api<'a> = State<'a, Arc<Core>>;
 type Res<T> = Result<T, ApiError>;

@@ -360,7 +360,8 @@ mod gtk_print {
             ))
             .unwrap();
             assert!(
-                link.to_string_lossy().starts_with("/memfd:clinicdesk-paper"),
+                link.to_string_lossy()
+                    .starts_with("/memfd:clinicdesk-paper"),
                 "{link:?}"
             );
             let after: Vec<_> = std::fs::read_dir(std::env::temp_dir())
@@ -369,7 +370,9 @@ mod gtk_print {
                 .filter(|n| !before.contains(n))
                 .collect();
             assert!(
-                !after.iter().any(|n| n.to_string_lossy().contains("clinicdesk")),
+                !after
+                    .iter()
+                    .any(|n| n.to_string_lossy().contains("clinicdesk")),
                 "{after:?}"
             );
             let mut back = vec![];
@@ -410,7 +413,10 @@ mod tests {
         std::os::unix::fs::symlink(&target, &link).unwrap();
         super::write_private(&link, b"%PDF-1 via link").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"untouched");
-        assert!(!std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(!std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(mode(&link), 0o600);
         let left: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -106,6 +106,27 @@ macro_rules! for_each_command {
                 queue_board() -> queue::Board = Public;
                 #[window] open_queue_board() -> () = QueueRead;
             }
+            // Consultation: visits, vitals, notes, diagnoses, the problem list.
+            clinical {
+                consultation_workspace() -> clinical::Workspace = ClinicalWrite;
+                encounter_call_next() -> clinical::Encounter = ClinicalWrite;
+                encounter_open(patient_id: String) -> clinical::Encounter = ClinicalWrite;
+                encounter_get(id: String) -> clinical::EncounterView = PatientClinicalRead;
+                encounter_close(input: clinical::CloseInput) -> clinical::Encounter = ClinicalWrite;
+                patient_header(patient_id: String) -> clinical::PatientHeader = PatientClinicalRead;
+                vitals_record(input: clinical::vitals::VitalsInput) -> Vec<clinical::vitals::Vital> = VitalsWrite;
+                vitals_history(patient_id: String, kind: Option<clinical::vitals::VitalKind>) -> Vec<clinical::vitals::Vital> = PatientClinicalRead;
+                note_draft_save(input: clinical::notes::DraftInput) -> clinical::notes::Draft = ClinicalWrite;
+                note_draft_discard(encounter_id: String) -> () = ClinicalWrite;
+                note_sign(encounter_id: String) -> clinical::notes::Note = ClinicalWrite;
+                note_addendum_add(note_id: String, text: String) -> clinical::notes::Addendum = ClinicalWrite;
+                icd_search(text: String, limit: u32) -> Vec<clinical::icd10::IcdCode> = PatientClinicalRead;
+                icd_local_name_set(code: String, language: settings::Language, name: String) -> () = ClinicalWrite;
+                diagnosis_add(input: clinical::diagnoses::DiagnosisInput) -> clinical::diagnoses::Diagnosis = ClinicalWrite;
+                diagnosis_remove(id: String) -> () = ClinicalWrite;
+                problem_list(patient_id: String) -> Vec<clinical::diagnoses::Problem> = PatientClinicalRead;
+                problem_set_status(id: String, status: clinical::diagnoses::ProblemStatus) -> clinical::diagnoses::Problem = ClinicalWrite;
+            }
         }
     };
 }

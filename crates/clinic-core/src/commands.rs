@@ -6,8 +6,9 @@
 use crate::core::Core;
 use crate::error::Result;
 use crate::perm::Command;
+// The table names types from the crate's root (`patients::Patient`): every module is in scope.
 #[allow(unused_imports)]
-use crate::{patients, queue, scheduling, session, settings, staff, store};
+use crate::*;
 
 macro_rules! core_method {
     (window; $($rest:tt)*) => {};

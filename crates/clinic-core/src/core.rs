@@ -96,7 +96,9 @@ impl Core {
             Output::Save => Command::recovery_sheet_save,
             Output::Print => Command::recovery_sheet_print,
         };
-        self.run(cmd, |cx| session::signin::recovery_sheet(cx, out, recovery_key))
+        self.run(cmd, |cx| {
+            session::signin::recovery_sheet(cx, out, recovery_key)
+        })
     }
 
     /// The core half of `test_page_save` and `_print`.

@@ -29,6 +29,7 @@ pub mod session;
 pub mod patients;
 pub mod scheduling;
 pub mod queue;
+pub mod clinical;
 
 // The API: one handler file per section of the command table, and `Core`, whose methods
 // the table generates.

@@ -64,6 +64,8 @@ impl Role {
                 AppointmentWrite,
                 QueueRead,
                 QueueCall,
+                ClinicalWrite,
+                VitalsWrite,
             ],
             Role::Nurse => &[
                 StaffRead,
@@ -77,6 +79,7 @@ impl Role {
                 QueueRead,
                 QueueManage,
                 QueueCall,
+                VitalsWrite,
             ],
             Role::Receptionist => &[
                 StaffRead,
@@ -137,6 +140,10 @@ pub enum Permission {
     QueueManage,
     /// Call the next patient into a room.
     QueueCall,
+    /// Open and close visits; write notes, diagnoses and the problem list (doctors).
+    ClinicalWrite,
+    /// Record vitals (doctors and nurses).
+    VitalsWrite,
 }
 
 /// Whether someone holding `roles` may use something that needs `perm`.
@@ -185,6 +192,7 @@ pub enum Screen {
     Reception,
     Calendar,
     Queue,
+    Consultation,
     Doctors,
     Staff,
     Audit,
@@ -206,6 +214,9 @@ pub fn screens_for(roles: &[Role]) -> Vec<Screen> {
     }
     if can(Permission::QueueCall) {
         s.push(Screen::Queue);
+    }
+    if can(Permission::VitalsWrite) && can(Permission::PatientClinicalRead) {
+        s.push(Screen::Consultation);
     }
     if can(Permission::DoctorManage) {
         s.push(Screen::Doctors);

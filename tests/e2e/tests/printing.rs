@@ -151,7 +151,11 @@ async fn the_test_page_goes_through_the_print_dialog_with_the_clinics_paper_and_
         )
         .await;
     assert_eq!(label.as_str(), Some("Preparing…"), "{label}");
-    assert_eq!(pdfs_in(tmp.path()), Vec::<PathBuf>::new(), "a paper in TMPDIR");
+    assert_eq!(
+        pdfs_in(tmp.path()),
+        Vec::<PathBuf>::new(),
+        "a paper in TMPDIR"
+    );
     // The one printer here is "Print to File": select it, then print.
     xdotool(&["windowfocus", "--sync", &dialog]);
     xdotool(&["key", "Down"]);
@@ -167,7 +171,11 @@ async fn the_test_page_goes_through_the_print_dialog_with_the_clinics_paper_and_
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the printed file is the user's only");
-    assert_eq!(pdfs_in(tmp.path()), Vec::<PathBuf>::new(), "a paper left in TMPDIR");
+    assert_eq!(
+        pdfs_in(tmp.path()),
+        Vec::<PathBuf>::new(),
+        "a paper left in TMPDIR"
+    );
     let text = run(Command::new("pdftotext").arg(&out).arg("-"));
     // Lines wrap on a roll: compare without spaces and line ends.
     let squeeze = |s: &str| s.split_whitespace().collect::<String>();

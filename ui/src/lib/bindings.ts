@@ -81,9 +81,35 @@ export const commands = {
 	 *  window's capability allows it `queue_board` and nothing else.
 	 */
 	openQueueBoard: () => __TAURI_INVOKE<null>("open_queue_board"),
+	consultationWorkspace: () => __TAURI_INVOKE<Workspace>("consultation_workspace"),
+	encounterCallNext: () => __TAURI_INVOKE<Encounter>("encounter_call_next"),
+	encounterOpen: (patientId: string) => __TAURI_INVOKE<Encounter>("encounter_open", { patientId }),
+	encounterGet: (id: string) => __TAURI_INVOKE<EncounterView>("encounter_get", { id }),
+	encounterClose: (input: CloseInput) => __TAURI_INVOKE<Encounter>("encounter_close", { input }),
+	patientHeader: (patientId: string) => __TAURI_INVOKE<PatientHeader>("patient_header", { patientId }),
+	vitalsRecord: (input: VitalsInput) => __TAURI_INVOKE<Vital[]>("vitals_record", { input }),
+	vitalsHistory: (patientId: string, kind: VitalKind | null) => __TAURI_INVOKE<Vital[]>("vitals_history", { patientId, kind }),
+	noteDraftSave: (input: DraftInput) => __TAURI_INVOKE<Draft>("note_draft_save", { input }),
+	noteDraftDiscard: (encounterId: string) => __TAURI_INVOKE<null>("note_draft_discard", { encounterId }),
+	noteSign: (encounterId: string) => __TAURI_INVOKE<Note>("note_sign", { encounterId }),
+	noteAddendumAdd: (noteId: string, text: string) => __TAURI_INVOKE<Addendum>("note_addendum_add", { noteId, text }),
+	icdSearch: (text: string, limit: number) => __TAURI_INVOKE<IcdCode[]>("icd_search", { text, limit }),
+	icdLocalNameSet: (code: string, language: Language, name: string) => __TAURI_INVOKE<null>("icd_local_name_set", { code, language, name }),
+	diagnosisAdd: (input: DiagnosisInput) => __TAURI_INVOKE<Diagnosis>("diagnosis_add", { input }),
+	diagnosisRemove: (id: string) => __TAURI_INVOKE<null>("diagnosis_remove", { id }),
+	problemList: (patientId: string) => __TAURI_INVOKE<Problem[]>("problem_list", { patientId }),
+	problemSetStatus: (id: string, status: ProblemStatus) => __TAURI_INVOKE<Problem>("problem_set_status", { id, status }),
 };
 
 /* Types */
+export type Addendum = {
+	id: string,
+	note_id: string,
+	author_name: string,
+	text: string,
+	signed_at: string,
+};
+
 export type Allergy = {
 	substance: string,
 	reaction: string,
@@ -244,11 +270,53 @@ export type ClinicProfile = {
 	paper?: Paper,
 };
 
+export type ClinicalError = { code: "encounter_closed" } | { code: "note_empty" } | { code: "note_signed" } | { code: "encounter_open"; params: {
+	doctor: string,
+} } | { code: "not_your_encounter"; params: {
+	doctor: string,
+} } | { code: "unknown_code"; params: {
+	code: string,
+} } | { code: "primary_taken"; params: {
+	code: string,
+} };
+
+export type ClinicalField = "patient" | "doctor" | "encounter" | "vitals" | "temperature" | "systolic" | "diastolic" | "heart_rate" | "respiratory_rate" | "spo2" | "weight" | "height" | "bmi" | "head_circumference" | "blood_glucose" | "note" | "addendum" | "code" | "local_name" | "follow_up_on" | "follow_up_note";
+
+export type ClinicalTable = "encounters" | "vitals" | "note_drafts" | "notes" | "note_addenda" | "diagnoses" | "problems" | "icd_local_names";
+
+export type CloseInput = {
+	encounter_id: string,
+	/**  YYYY-MM-DD: when the doctor wants to see the patient again. */
+	follow_up_on: string | null,
+	follow_up_note: string,
+};
+
 export type Currency = {
 	code: string,
 	/**  Digits of the minor unit: 2 for THB (12345 = 123.45), 0 for JPY. */
 	digits: number,
 };
+
+export type Diagnosis = {
+	id: string,
+	encounter_id: string,
+	code: string,
+	description: string,
+	local_name: string | null,
+	rank: DiagnosisRank,
+	recorded_at: string,
+};
+
+export type DiagnosisInput = {
+	encounter_id: string,
+	code: string,
+	/**  Null: primary if the visit has none yet, else secondary. */
+	rank: DiagnosisRank | null,
+	/**  Also put it on the patient's problem list (active). */
+	add_to_problems: boolean,
+};
+
+export type DiagnosisRank = "primary" | "secondary";
 
 export type Doctor = {
 	/**  Empty to create. */
@@ -271,12 +339,62 @@ export type Doctor = {
 
 export type DoctorStatus = "pending" | "approved" | "suspended";
 
+export type Draft = {
+	encounter_id: string,
+	revision: number,
+	soap: Soap,
+	saved_at: string,
+};
+
+/**
+ *  What the window sends as the doctor types. `revision` counts up from 1 in the window; a
+ *  save that arrives after a newer one (out of order) changes nothing.
+ */
+export type DraftInput = {
+	encounter_id: string,
+	revision: number,
+	soap: Soap,
+};
+
 export type DuplicateMatch = {
 	patient: PatientSummary,
 	reasons: DuplicateReason[],
 };
 
 export type DuplicateReason = "name_and_birth_date" | "phone" | "national_id";
+
+export type Encounter = {
+	id: string,
+	patient_id: string,
+	patient_name: string,
+	mrn: string,
+	doctor_id: string,
+	doctor_name: string,
+	ticket_id: string | null,
+	ticket_number: string | null,
+	appointment_id: string | null,
+	status: EncounterStatus,
+	opened_at: string,
+	closed_at: string | null,
+	/**  YYYY-MM-DD in the clinic's zone. */
+	follow_up_on: string | null,
+	follow_up_note: string,
+	follow_up_appointment_id: string | null,
+};
+
+export type EncounterStatus = "open" | "closed";
+
+/**
+ *  One visit as the doctor sees it: the visit, its vitals, the signed note (with addenda)
+ *  or the doctor's own draft, and its diagnoses.
+ */
+export type EncounterView = {
+	encounter: Encounter,
+	vitals: Vital[],
+	note: Note | null,
+	draft: Draft | null,
+	diagnoses: Diagnosis[],
+};
 
 /**  The codes of the shared variants. Domain codes come from the domains' error enums. */
 export type ErrorCode = "validation" | "not_found" | "duplicate" | "forbidden" | "bad_transition" | "unknown_value" | "database_unreadable" | "busy" | "internal";
@@ -293,12 +411,28 @@ export type FirstFreeQuery = {
 	reason: string,
 };
 
+export type Flag = "normal" | "low" | "high";
+
 export type HistoryEntry = {
 	old_status: AppointmentStatus | null,
 	new_status: AppointmentStatus,
 	reason: string,
 	at: string,
 	by: string,
+};
+
+/**  A code of the list. */
+export type IcdCode = {
+	/**  With its dot: "E11.9". */
+	code: string,
+	/**
+	 *  A leaf of the classification, the detail a diagnosis is recorded at. Categories
+	 *  ("E11") are found too, to narrow the search.
+	 */
+	billable: boolean,
+	description: string,
+	/**  The clinic's own name for it in the language searched, if it has one. */
+	local_name: string | null,
 };
 
 export type Language = "en" | "ru" | "th";
@@ -336,6 +470,16 @@ export type NewStaff = {
 	initial_password: string,
 };
 
+export type Note = {
+	id: string,
+	encounter_id: string,
+	patient_id: string,
+	author_name: string,
+	soap: Soap,
+	signed_at: string,
+	addenda: Addendum[],
+};
+
 /**  Paper the clinic prints on (a clinic setting). */
 export type Paper = "a4" | "letter" | 
 /**  An 80 mm receipt roll: one page as long as the document. */
@@ -369,6 +513,24 @@ export type Patient = {
 	updated_at: string,
 	/**  The parts shown to the person asking (the rest are empty, not missing). */
 	visible: Sections,
+};
+
+/**  Always on screen while a patient is in the room: who they are and what must not be missed. */
+export type PatientHeader = {
+	patient_id: string,
+	name: string,
+	mrn: string,
+	sex: Sex,
+	birth_date: string,
+	/**  Whole years; months for children under two. */
+	age_years: number,
+	age_months: number,
+	allergies: Allergy[],
+	chronic_conditions: string,
+	current_medications: string,
+	problems: Problem[],
+	last_vitals: Vital[],
+	recent_visits: Encounter[],
 };
 
 /**  What the registration form sends. Optional text is "" when empty. */
@@ -448,7 +610,11 @@ export type Permission =
 /**  Check in, issue tickets, mark people who left. */
 "queue_manage" | 
 /**  Call the next patient into a room. */
-"queue_call";
+"queue_call" | 
+/**  Open and close visits; write notes, diagnoses and the problem list (doctors). */
+"clinical_write" | 
+/**  Record vitals (doctors and nurses). */
+"vitals_write";
 
 /**  Why a paper did not reach the printer. (Rendering itself only fails on a broken build.) */
 export type PrintError = 
@@ -460,6 +626,20 @@ export type PrintError =
 } };
 
 export type Priority = "normal" | "urgent" | "emergency";
+
+export type Problem = {
+	id: string,
+	patient_id: string,
+	code: string,
+	description: string,
+	local_name: string | null,
+	status: ProblemStatus,
+	/**  YYYY-MM-DD. */
+	noted_on: string,
+	resolved_on: string | null,
+};
+
+export type ProblemStatus = "active" | "resolved";
 
 export type QueueError = { code: "already_queued"; params: {
 	number: string,
@@ -546,7 +726,7 @@ export type SchedulingTable = "specializations" | "doctors" | "working_hours" | 
  *  The screens of the app. Which ones a person sees follows from their permissions,
  *  so the navigation never offers a screen whose commands would be refused.
  */
-export type Screen = "home" | "reception" | "calendar" | "queue" | "doctors" | "staff" | "audit" | "settings" | "account";
+export type Screen = "home" | "reception" | "calendar" | "queue" | "consultation" | "doctors" | "staff" | "audit" | "settings" | "account";
 
 export type SearchPage = {
 	items: PatientSummary[],
@@ -662,6 +842,13 @@ export type SlotQuery = {
 	limit: number,
 };
 
+export type Soap = {
+	subjective: string,
+	objective: string,
+	assessment: string,
+	plan: string,
+};
+
 export type Specialization = {
 	/**  Empty to create. */
 	id: string,
@@ -737,6 +924,39 @@ export type TicketStatus = "waiting" | "called" | "in_consultation" | "done" | "
  */
 export type Validation = "required" | "too_short" | "too_long" | "too_common" | "invalid_format" | "in_future" | "out_of_range" | "mismatch" | "unknown" | "overlap" | "in_past" | "not_allowed";
 
+export type Vital = {
+	id: string,
+	set_id: string,
+	patient_id: string,
+	encounter_id: string | null,
+	kind: VitalKind,
+	loinc: string,
+	unit: string,
+	value: number | null,
+	flag: Flag,
+	taken_at: string,
+	taken_by: string,
+};
+
+export type VitalKind = "temperature" | "systolic" | "diastolic" | "heart_rate" | "respiratory_rate" | "spo2" | "weight" | "height" | "bmi" | "head_circumference" | "blood_glucose";
+
+/**  What a nurse or doctor enters: any of the values, at least one. BMI is not entered. */
+export type VitalsInput = {
+	patient_id: string,
+	/**  The visit, if taken during one (a nurse at triage may record before it). */
+	encounter_id: string | null,
+	temperature: number | null,
+	systolic: number | null,
+	diastolic: number | null,
+	heart_rate: number | null,
+	respiratory_rate: number | null,
+	spo2: number | null,
+	weight: number | null,
+	height: number | null,
+	head_circumference: number | null,
+	blood_glucose: number | null,
+};
+
 /**  One block of weekly hours in the clinic's local time. */
 export type WorkingBlock = {
 	/**  1 = Monday … 7 = Sunday. */
@@ -745,5 +965,17 @@ export type WorkingBlock = {
 	start_minute: number,
 	end_minute: number,
 	slot_minutes: number,
+};
+
+/**
+ *  The consultation room's home: who is waiting for this doctor, today's appointments, and
+ *  the doctor's visits open or from today.
+ */
+export type Workspace = {
+	doctor_id: string,
+	doctor_name: string,
+	waiting: Ticket[],
+	appointments: CalendarEntry[],
+	encounters: Encounter[],
 };
 

@@ -5,6 +5,7 @@ import type { Screen } from "../lib/bindings";
 import Account from "./Account.svelte";
 import Audit from "./Audit.svelte";
 import Calendar from "./Calendar.svelte";
+import Consultation from "./Consultation.svelte";
 import Doctors from "./Doctors.svelte";
 import Home from "./Home.svelte";
 import Queue from "./Queue.svelte";
@@ -17,6 +18,7 @@ export const SCREENS: Record<Screen, Component> = {
   reception: Reception,
   calendar: Calendar,
   queue: Queue,
+  consultation: Consultation,
   doctors: Doctors,
   staff: Staff,
   audit: Audit,

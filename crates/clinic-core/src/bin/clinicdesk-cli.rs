@@ -118,6 +118,63 @@ fn operate(args: &[String]) -> Result<String, clinic_core::Error> {
             })?;
             who.id
         }
+        // Registers a patient and checks them in as a walk-in for the doctor who signs in as
+        // `doctor` (the demo's): for tests that start from a waiting patient.
+        "walk-in" => {
+            let mut p = clinic_core::patients::PatientInput {
+                given_name: arg(i + 1)?,
+                family_name: arg(i + 2)?,
+                birth_date: arg(i + 3)?,
+                ..Default::default()
+            };
+            p.allergies = vec![clinic_core::patients::Allergy {
+                substance: "Penicillin".into(),
+                reaction: "rash".into(),
+                severity: clinic_core::patients::Severity::Severe,
+            }];
+            let patient = match core.patient_register(p, true)? {
+                clinic_core::patients::RegisterOutcome::Registered { patient } => patient,
+                _ => return Err(clinic_core::Error::Internal("not registered".into())),
+            };
+            let doctor_staff = core
+                .staff_list()?
+                .into_iter()
+                .find(|s| s.full_name == clinic_core::dev::demo::ACCOUNTS[1].3)
+                .ok_or(clinic_core::Error::NotFound { entity: "staff" })?;
+            let doctor = core
+                .doctor_list()?
+                .into_iter()
+                .find(|d| d.staff_id.as_deref() == Some(doctor_staff.id.as_str()))
+                .ok_or(clinic_core::Error::NotFound { entity: "doctors" })?;
+            let t = core.queue_check_in(clinic_core::queue::CheckIn {
+                patient_id: Some(patient.id),
+                specialization_id: Some(doctor.specialization_id.clone()),
+                doctor_id: Some(doctor.id.clone()),
+                ..Default::default()
+            })?;
+            t.number
+        }
+        // Types into the note of an open visit as a doctor's window does: a draft save per
+        // revision, printing "saved <revision>" once each save has returned, then waits
+        // (for the kill -9 test: what was reported saved must survive the kill).
+        "type-note" => {
+            use std::io::Write;
+            let encounter_id = arg(i + 1)?;
+            let mut out = std::io::stdout();
+            for revision in 1.. {
+                core.note_draft_save(clinic_core::clinical::notes::DraftInput {
+                    encounter_id: encounter_id.clone(),
+                    revision,
+                    soap: clinic_core::clinical::notes::Soap {
+                        subjective: format!("Cough for {revision} days"),
+                        ..Default::default()
+                    },
+                })?;
+                let _ = writeln!(out, "saved {revision}");
+                let _ = out.flush();
+            }
+            unreachable!("typing goes on until the process is killed")
+        }
         "change-password" => {
             core.change_password(arg(3)?, arg(i + 1)?)?;
             "changed".into()

@@ -67,8 +67,7 @@ fn reader(bytes: &[u8], limits: Limits) -> Result<ImageReader<Cursor<&[u8]>>> {
 /// larger than `LOGO_BOX`, encoded as PNG. The picture's size is read from its header first
 /// and anything past the limits refused before a pixel is decoded.
 pub fn prepare(bytes: &[u8]) -> Result<Prepared> {
-    let too_large =
-        || Error::invalid_limit(Field::Logo, Reason::OutOfRange, MAX_LOGO_SIDE as i64);
+    let too_large = || Error::invalid_limit(Field::Logo, Reason::OutOfRange, MAX_LOGO_SIDE as i64);
     let (w, h) = reader(bytes, limits(MAX_LOGO_SIDE, MAX_DECODE_ALLOC))?
         .into_dimensions()
         .map_err(|e| match e {
@@ -313,8 +312,17 @@ mod tests {
             forged[29..33].copy_from_slice(&crc.to_be_bytes());
             forged
         };
-        assert_eq!(code(prepare(&claiming(20000, 20000))), ("logo", Reason::OutOfRange));
-        assert_eq!(code(prepare(&claiming(8000, 2500))), ("logo", Reason::OutOfRange));
-        assert_eq!(code(prepare(&claiming(4000, 4000))), ("logo", Reason::InvalidFormat));
+        assert_eq!(
+            code(prepare(&claiming(20000, 20000))),
+            ("logo", Reason::OutOfRange)
+        );
+        assert_eq!(
+            code(prepare(&claiming(8000, 2500))),
+            ("logo", Reason::OutOfRange)
+        );
+        assert_eq!(
+            code(prepare(&claiming(4000, 4000))),
+            ("logo", Reason::InvalidFormat)
+        );
     }
 }

@@ -58,6 +58,12 @@ pub trait Table: Serialize + Copy {
     fn redacted(self) -> &'static [&'static str] {
         &[]
     }
+    /// Whether writes to it are audited and go to the change log. Only working copies that
+    /// become audited rows later (a note's draft) are not; they are written with
+    /// `Write::keep_draft`.
+    fn journaled(self) -> bool {
+        true
+    }
     /// "No such row in this table".
     fn not_found(self) -> Error {
         Error::NotFound {

@@ -96,6 +96,23 @@ impl<'c> Write<'c> {
         self.actor.id.clone()
     }
 
+    /// Writes a working copy (a table that is not `journaled`): no audit entry, no change-log
+    /// entry. Returns the rows changed. Refused for any journaled table.
+    pub fn keep_draft<P: Params>(
+        &mut self,
+        table: impl Table,
+        sql: &str,
+        params: P,
+    ) -> Result<usize> {
+        if table.journaled() {
+            return Err(Error::Internal(format!(
+                "{} is audited: it is not written as a draft",
+                table.name()
+            )));
+        }
+        Ok(self.tx.prepare_cached(sql)?.execute(params)?)
+    }
+
     /// Inserts one row with `sql` and records it. Returns the row's image.
     pub fn insert<P: Params>(
         &mut self,
@@ -239,6 +256,13 @@ impl<'c> Write<'c> {
         before: Option<&Value>,
         after: Option<&Value>,
     ) -> Result<()> {
+        if !table.journaled() {
+            // Rolls the write back: a draft table is written with `keep_draft` only.
+            return Err(Error::Internal(format!(
+                "{} holds drafts: write it with keep_draft",
+                table.name()
+            )));
+        }
         let after_json = after.map(Value::to_string);
         let hidden = table.redacted();
         if hidden.is_empty() {

@@ -8,3 +8,4 @@ mod matrix;
 mod reception;
 mod security;
 mod printing;
+mod clinical;

@@ -936,8 +936,9 @@ fn images(pdf: &[u8]) -> usize {
     doc.objects
         .values()
         .filter(|o| {
-            o.as_stream()
-                .is_ok_and(|s| s.dict.get(b"Subtype").ok() == Some(&lopdf::Object::Name(b"Image".to_vec())))
+            o.as_stream().is_ok_and(|s| {
+                s.dict.get(b"Subtype").ok() == Some(&lopdf::Object::Name(b"Image".to_vec()))
+            })
         })
         .count()
 }
@@ -972,7 +973,9 @@ fn a_logo_edited_in_the_database_is_left_off_the_paper_not_decoded_unbounded() {
             .recovery_sheet_pdf(Output::Save, &c.recovery_key)
             .unwrap();
         assert_eq!(images(&sheet), 0);
-        assert!(pdftotext(&sheet, "recovery-forged-logo", false).contains("Riverside Family Clinic"));
+        assert!(
+            pdftotext(&sheet, "recovery-forged-logo", false).contains("Riverside Family Clinic")
+        );
     }
     // Making the sheet is in the audit trail, as the recovery key, with where it went.
     let made: Vec<String> = with_db(&core, |db| {
@@ -986,14 +989,21 @@ fn a_logo_edited_in_the_database_is_left_off_the_paper_not_decoded_unbounded() {
     })
     .unwrap();
     assert_eq!(made.len(), 2, "{made:?}");
-    assert!(made.iter().all(|m| m.starts_with("recovery-key ") && m.contains(r#""output":"save""#)), "{made:?}");
+    assert!(
+        made.iter()
+            .all(|m| m.starts_with("recovery-key ") && m.contains(r#""output":"save""#)),
+        "{made:?}"
+    );
 }
 
 #[test]
 fn a_row_or_value_taller_than_a_page_goes_on_over_pages_with_nothing_lost() {
     use clinic_core::print::{Align, Column};
     let words = |tag: &str, n: usize| -> String {
-        (0..n).map(|i| format!("{tag}{i:04}")).collect::<Vec<_>>().join(" ")
+        (0..n)
+            .map(|i| format!("{tag}{i:04}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let (cell, value) = (words("c", 1500), words("v", 1500));
     let pdf = render(&doc(vec![
@@ -1027,7 +1037,11 @@ fn a_row_or_value_taller_than_a_page_goes_on_over_pages_with_nothing_lost() {
     assert!(pages.len() >= 4, "{} pages", pages.len());
     let height = pages[0].1;
     for g in pdf_glyphs(&pdf) {
-        assert!(g.y > 10.0 && g.y < height - 10.0, "a glyph off the page at y = {}", g.y);
+        assert!(
+            g.y > 10.0 && g.y < height - 10.0,
+            "a glyph off the page at y = {}",
+            g.y
+        );
     }
     // The table's header comes back on the pages the tall row goes on to.
     let with_header = text.split('\x0c').filter(|p| p.contains("Amount")).count();

@@ -1,0 +1,148 @@
+//! Consultation: the doctor's workspace, visits, vitals, notes, diagnoses, problems.
+
+use crate::clinical::diagnoses::{self, Diagnosis, DiagnosisInput, Problem, ProblemStatus};
+use crate::clinical::icd10::IcdCode;
+use crate::clinical::notes::{self, Addendum, Draft, DraftInput, Note};
+use crate::clinical::vitals::{self, Vital, VitalKind, VitalsInput};
+use crate::clinical::{self, CloseInput, Encounter, EncounterView, PatientHeader, Workspace};
+use crate::error::{Reason, Result};
+use crate::patients::Sections;
+use crate::session::Cx;
+use crate::settings::Language;
+
+fn language(cx: &Cx) -> Result<Language> {
+    Ok(cx.session()?.staff.language)
+}
+
+pub fn consultation_workspace(cx: &Cx) -> Result<Workspace> {
+    let (staff_id, tz) = (cx.staff_id()?.to_string(), cx.tz()?);
+    cx.read(|c| clinical::workspace(c, &staff_id, cx.now(), tz))
+}
+
+pub fn encounter_call_next(cx: &Cx) -> Result<Encounter> {
+    let (staff_id, tz) = (cx.staff_id()?.to_string(), cx.tz()?);
+    cx.write(|w| clinical::call_next(w, &staff_id, tz))
+}
+
+pub fn encounter_open(cx: &Cx, patient_id: String) -> Result<Encounter> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write(|w| clinical::open(w, &staff_id, &patient_id))
+}
+
+pub fn encounter_get(cx: &Cx, id: String) -> Result<EncounterView> {
+    let (staff_id, lang) = (cx.staff_id()?.to_string(), language(cx)?);
+    cx.write(|w| clinical::view_encounter(w, &id, &staff_id, lang))
+}
+
+pub fn encounter_close(cx: &Cx, input: CloseInput) -> Result<Encounter> {
+    let (staff_id, today) = (cx.staff_id()?.to_string(), cx.today()?);
+    cx.write(|w| clinical::close(w, &staff_id, &input, today))
+}
+
+pub fn patient_header(cx: &Cx, patient_id: String) -> Result<PatientHeader> {
+    let (seen, today, lang) = (Sections::for_roles(cx.roles()?), cx.today()?, language(cx)?);
+    cx.write(|w| clinical::header(w, &patient_id, seen, today, lang))
+}
+
+/// Doctors and nurses record vitals, in a visit that is open (anyone's: the nurse works for
+/// the doctor) or outside one (triage).
+pub fn vitals_record(cx: &Cx, input: VitalsInput) -> Result<Vec<Vital>> {
+    let today = cx.today()?;
+    cx.write(|w| {
+        let p = crate::patients::get(w.conn(), &input.patient_id)?;
+        if let Some(e) = &input.encounter_id {
+            let e = clinical::encounter(w.conn(), e)?;
+            if e.patient_id != p.id {
+                return Err(crate::Error::invalid(
+                    clinical::Field::Encounter,
+                    Reason::Mismatch,
+                ));
+            }
+            if e.status != clinical::EncounterStatus::Open {
+                return Err(clinical::Error::EncounterClosed.into());
+            }
+        }
+        let birth = p
+            .birth_date
+            .parse()
+            .map_err(|_| crate::Error::Internal("a stored birth date is not a date".into()))?;
+        vitals::record(w, &input, birth, today)
+    })
+}
+
+pub fn vitals_history(cx: &Cx, patient_id: String, kind: Option<VitalKind>) -> Result<Vec<Vital>> {
+    cx.read(|c| vitals::history(c, &patient_id, kind))
+}
+
+/// Saved durably: what the doctor typed survives a power cut once this returns.
+pub fn note_draft_save(cx: &Cx, input: DraftInput) -> Result<Draft> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write_durable(|w| {
+        clinical::writable(w.conn(), &input.encounter_id, &staff_id)?;
+        notes::save_draft(w, &staff_id, &input)
+    })
+}
+
+pub fn note_draft_discard(cx: &Cx, encounter_id: String) -> Result<()> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write(|w| {
+        clinical::writable(w.conn(), &encounter_id, &staff_id)?;
+        notes::discard_draft(w, &encounter_id, &staff_id)
+    })
+}
+
+pub fn note_sign(cx: &Cx, encounter_id: String) -> Result<Note> {
+    let staff = cx.session()?.staff.clone();
+    cx.write_durable(|w| {
+        let e = clinical::writable(w.conn(), &encounter_id, &staff.id)?;
+        notes::sign(w, &e.id, &e.patient_id, &staff.id, &staff.full_name)
+    })
+}
+
+pub fn note_addendum_add(cx: &Cx, note_id: String, text: String) -> Result<Addendum> {
+    let staff = cx.session()?.staff.clone();
+    cx.write_durable(|w| notes::add_addendum(w, &note_id, &staff.id, &staff.full_name, &text))
+}
+
+pub fn icd_search(cx: &Cx, text: String, limit: u32) -> Result<Vec<IcdCode>> {
+    let lang = language(cx)?;
+    cx.read(|c| diagnoses::search(c, &text, lang, limit as usize))
+}
+
+pub fn icd_local_name_set(cx: &Cx, code: String, language: Language, name: String) -> Result<()> {
+    cx.write(|w| diagnoses::set_local_name(w, &code, language, &name))
+}
+
+pub fn diagnosis_add(cx: &Cx, input: DiagnosisInput) -> Result<Diagnosis> {
+    let (staff_id, today, lang) = (cx.staff_id()?.to_string(), cx.today()?, language(cx)?);
+    cx.write(|w| {
+        let e = clinical::writable(w.conn(), &input.encounter_id, &staff_id)?;
+        diagnoses::add(w, &e.patient_id, &input, &today.to_string(), lang)
+    })
+}
+
+pub fn diagnosis_remove(cx: &Cx, id: String) -> Result<()> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write(|w| {
+        let encounter_id = diagnoses::encounter_of(w.conn(), &id)?;
+        clinical::writable(w.conn(), &encounter_id, &staff_id)?;
+        diagnoses::remove(w, &id)
+    })
+}
+
+pub fn problem_list(cx: &Cx, patient_id: String) -> Result<Vec<Problem>> {
+    let lang = language(cx)?;
+    cx.read(|c| diagnoses::problems(c, &patient_id, lang))
+}
+
+pub fn problem_set_status(cx: &Cx, id: String, status: ProblemStatus) -> Result<Problem> {
+    let (today, lang) = (cx.today()?, language(cx)?);
+    cx.write(|w| {
+        let patient_id = diagnoses::problem_patient(w.conn(), &id)?;
+        diagnoses::set_problem_status(w, &id, status, &today.to_string())?;
+        Ok(diagnoses::problems(w.conn(), &patient_id, lang)?
+            .into_iter()
+            .find(|p| p.id == id)
+            .expect("just written"))
+    })
+}

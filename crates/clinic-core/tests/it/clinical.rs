@@ -1,0 +1,544 @@
+//! Consultation: a doctor calls the next patient, records vitals, writes and signs a note,
+//! diagnoses by ICD-10 code, closes the visit; who may do what; a draft survives kill -9.
+
+use chrono::Duration;
+use clinic_core::clinical::diagnoses::{DiagnosisInput, DiagnosisRank, ProblemStatus};
+use clinic_core::clinical::notes::{DraftInput, Soap};
+use clinic_core::clinical::vitals::{Flag, VitalKind, VitalsInput};
+use clinic_core::clinical::{CloseInput, EncounterStatus};
+use clinic_core::patients::{Allergy, RegisterOutcome, Severity};
+use clinic_core::perm::Role;
+use clinic_core::queue::{CheckIn, TicketStatus};
+use clinic_core::scheduling::{Specialization, WorkingBlock};
+use clinic_core::settings::Language;
+use clinic_core::Core;
+
+use crate::support::*;
+
+const DOC_PW: &str = "Consult-room-2026";
+
+struct Room {
+    c: Clinic,
+    admin: Core,
+    doctor: Core,
+    spec: Specialization,
+    doctor_secret: String,
+}
+
+/// A clinic with a General department ("C"), a doctor who signs in as `drhouse`, and a
+/// nurse `nell` and a receptionist `rita`.
+fn room() -> Room {
+    let c = new_clinic();
+    let admin = admin_core(&c);
+    let mut s = admin.settings_get().unwrap();
+    s.security.idle_lock_minutes = 240;
+    admin.settings_update(s).unwrap();
+    let spec = admin
+        .specialization_save(Specialization {
+            id: String::new(),
+            name: "General".into(),
+            queue_code: "c".into(),
+        })
+        .unwrap();
+    let staff = admin
+        .staff_create(new_staff("drhouse", vec![Role::Doctor], "Doctor-initial-1"))
+        .unwrap();
+    let mut d = crate::reception::doctor_input("Gregory House", &spec.id);
+    d.staff_id = Some(staff.id.clone());
+    let d = admin.doctor_save(d).unwrap();
+    admin
+        .doctor_hours_set(
+            d.id.clone(),
+            (1..=7)
+                .map(|weekday| WorkingBlock {
+                    weekday,
+                    start_minute: 0,
+                    end_minute: 24 * 60 - 15,
+                    slot_minutes: 15,
+                })
+                .collect(),
+        )
+        .unwrap();
+    for (user, role) in [("nell", Role::Nurse), ("rita", Role::Receptionist)] {
+        admin
+            .staff_create(new_staff(user, vec![role], "Initial-pass-11"))
+            .unwrap();
+    }
+    let doctor = c.core();
+    let doctor_secret = login_any(&c, &doctor, "drhouse", "Doctor-initial-1");
+    doctor
+        .change_password("Doctor-initial-1".into(), DOC_PW.into())
+        .unwrap();
+    Room {
+        c,
+        admin,
+        doctor,
+        spec,
+        doctor_secret,
+    }
+}
+
+fn signed_in(r: &Room, user: &str) -> Core {
+    let core = r.c.core();
+    login_any(&r.c, &core, user, "Initial-pass-11");
+    core.change_password("Initial-pass-11".into(), "Second-pass-22".into())
+        .unwrap();
+    core
+}
+
+fn register(core: &Core, given: &str, family: &str, dob: &str) -> String {
+    let mut p = crate::reception::patient(given, family, dob);
+    p.allergies = vec![Allergy {
+        substance: "Penicillin".into(),
+        reaction: "hives".into(),
+        severity: Severity::Severe,
+    }];
+    p.chronic_conditions = "Asthma".into();
+    match core.patient_register(p, true).unwrap() {
+        RegisterOutcome::Registered { patient } => patient.id,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn walk_in(r: &Room, patient_id: &str) {
+    r.admin
+        .queue_check_in(CheckIn {
+            appointment_id: None,
+            patient_id: Some(patient_id.into()),
+            specialization_id: Some(r.spec.id.clone()),
+            doctor_id: None,
+            priority: None,
+        })
+        .unwrap();
+}
+
+fn draft(encounter_id: &str, revision: u32, subjective: &str) -> DraftInput {
+    DraftInput {
+        encounter_id: encounter_id.into(),
+        revision,
+        soap: Soap {
+            subjective: subjective.into(),
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn a_visit_from_call_next_to_a_signed_note_diagnoses_and_follow_up() {
+    let r = room();
+    let ann = register(&r.doctor, "Ann", "Arbor", "1970-04-01");
+    let ben = register(&r.doctor, "Ben", "Bell", "2024-01-15");
+    walk_in(&r, &ann);
+    r.c.clock.advance(Duration::minutes(2));
+    walk_in(&r, &ben);
+    let ws = r.doctor.consultation_workspace().unwrap();
+    assert_eq!(ws.waiting.len(), 2);
+    assert_eq!(ws.doctor_name, "Gregory House");
+
+    // Call next: the first arrival, straight into the consultation.
+    let e = r.doctor.encounter_call_next().unwrap();
+    assert_eq!(
+        (e.patient_id.as_str(), e.status),
+        (ann.as_str(), EncounterStatus::Open)
+    );
+    let ticket = e.ticket_id.clone().unwrap();
+    let today = r.admin.queue_today().unwrap();
+    let t = today.tickets.iter().find(|t| t.id == ticket).unwrap();
+    assert_eq!(t.status, TicketStatus::InConsultation);
+    assert_eq!(r.doctor.consultation_workspace().unwrap().waiting.len(), 1);
+
+    // Vitals, one abnormal; an impossible one names its field and writes nothing.
+    let bad = r
+        .doctor
+        .vitals_record(VitalsInput {
+            patient_id: ann.clone(),
+            encounter_id: Some(e.id.clone()),
+            temperature: Some(37.0),
+            spo2: Some(140.0),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(
+        (bad.code(), bad.params().get("field").cloned()),
+        ("validation".into(), Some("spo2".into()))
+    );
+    let v = r
+        .doctor
+        .vitals_record(VitalsInput {
+            patient_id: ann.clone(),
+            encounter_id: Some(e.id.clone()),
+            temperature: Some(38.6),
+            systolic: Some(128.0),
+            diastolic: Some(82.0),
+            heart_rate: Some(88.0),
+            weight: Some(70.0),
+            height: Some(165.0),
+            ..Default::default()
+        })
+        .unwrap();
+    let of = |k| v.iter().find(|x| x.kind == k).unwrap();
+    assert_eq!(of(VitalKind::Temperature).flag, Flag::High);
+    assert_eq!(of(VitalKind::Temperature).loinc, "8310-5");
+    assert_eq!(of(VitalKind::Temperature).unit, "Cel");
+    assert_eq!(of(VitalKind::Systolic).flag, Flag::Normal);
+    assert_eq!(of(VitalKind::Bmi).value, 25.7);
+    assert_eq!(r.doctor.vitals_history(ann.clone(), None).unwrap().len(), 7);
+
+    // The draft follows the typing; a late save of an older revision changes nothing.
+    r.doctor.note_draft_save(draft(&e.id, 1, "Fev")).unwrap();
+    r.doctor
+        .note_draft_save(draft(&e.id, 3, "Fever for two days"))
+        .unwrap();
+    let stale = r.doctor.note_draft_save(draft(&e.id, 2, "Fever")).unwrap();
+    assert_eq!(
+        (stale.revision, stale.soap.subjective.as_str()),
+        (3, "Fever for two days")
+    );
+    // A draft is not audited (it is a working copy); signing is.
+    let audited = |action: &str, entity: &str| -> i64 {
+        with_db(&r.admin, |db| {
+            Ok(db.conn().query_row(
+                "SELECT count(*) FROM audit_log WHERE action = ?1 AND entity = ?2",
+                [action, entity],
+                |row| row.get(0),
+            )?)
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        audited("insert", "note_drafts") + audited("update", "note_drafts"),
+        0
+    );
+
+    // Closing with a draft nobody signed is refused: nothing typed is dropped.
+    let refused = r
+        .doctor
+        .encounter_close(CloseInput {
+            encounter_id: e.id.clone(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(
+        refused.params().get("field").map(String::as_str),
+        Some("note")
+    );
+
+    // Diagnoses found by words; the first is primary, the next secondary.
+    let found = r
+        .doctor
+        .icd_search("essential hypertension".into(), 10)
+        .unwrap();
+    assert_eq!(found[0].code, "I10");
+    let d1 = r
+        .doctor
+        .diagnosis_add(DiagnosisInput {
+            encounter_id: e.id.clone(),
+            code: "i10".into(),
+            rank: None,
+            add_to_problems: true,
+        })
+        .unwrap();
+    assert_eq!((d1.code.as_str(), d1.rank), ("I10", DiagnosisRank::Primary));
+    let d2 = r
+        .doctor
+        .diagnosis_add(DiagnosisInput {
+            encounter_id: e.id.clone(),
+            code: "J45.909".into(),
+            rank: None,
+            add_to_problems: false,
+        })
+        .unwrap();
+    assert_eq!(d2.rank, DiagnosisRank::Secondary);
+    let again = r
+        .doctor
+        .diagnosis_add(DiagnosisInput {
+            encounter_id: e.id.clone(),
+            code: "E11.9".into(),
+            rank: Some(DiagnosisRank::Primary),
+            add_to_problems: false,
+        })
+        .unwrap_err();
+    assert_eq!(again.code(), "primary_taken");
+    let unknown = r
+        .doctor
+        .diagnosis_add(DiagnosisInput {
+            encounter_id: e.id.clone(),
+            code: "Q99.999X".into(),
+            rank: None,
+            add_to_problems: false,
+        })
+        .unwrap_err();
+    assert_eq!(unknown.code(), "unknown_code");
+
+    // Sign: read-only from now on, even to someone with the key; corrections are addenda.
+    let note = r.doctor.note_sign(e.id.clone()).unwrap();
+    assert_eq!(note.soap.subjective, "Fever for two days");
+    assert_eq!(note.author_name, "drhouse Person");
+    assert_eq!(
+        r.doctor.note_sign(e.id.clone()).unwrap_err().code(),
+        "note_signed"
+    );
+    let edit = with_db(&r.admin, |db| {
+        db.conn()
+            .execute(
+                "UPDATE notes SET subjective = 'changed' WHERE id = ?1",
+                [&note.id],
+            )
+            .map_err(Into::into)
+    });
+    assert!(edit.unwrap_err().to_string().contains("read-only"));
+    r.c.clock.advance(Duration::minutes(1));
+    let add = r
+        .doctor
+        .note_addendum_add(note.id.clone(), "Temperature re-measured: 37.9".into())
+        .unwrap();
+    assert!(add.signed_at > note.signed_at);
+
+    // The header shows what must not be missed.
+    let h = r.doctor.patient_header(ann.clone()).unwrap();
+    assert_eq!(h.allergies[0].substance, "Penicillin");
+    assert_eq!(h.chronic_conditions, "Asthma");
+    assert_eq!(h.problems.len(), 1);
+    assert_eq!(h.problems[0].code, "I10");
+    assert!(h
+        .last_vitals
+        .iter()
+        .any(|v| v.kind == VitalKind::Temperature && v.value == 38.6));
+    assert_eq!(h.recent_visits[0].id, e.id);
+    assert!(h.age_years >= 55);
+
+    // Close with a follow-up: the ticket is done; a follow-up in the past is refused.
+    let past = r
+        .doctor
+        .encounter_close(CloseInput {
+            encounter_id: e.id.clone(),
+            follow_up_on: Some(clinic_date(&r.c, -1)),
+            follow_up_note: String::new(),
+        })
+        .unwrap_err();
+    assert_eq!(
+        past.params().get("field").map(String::as_str),
+        Some("follow_up_on")
+    );
+    let closed = r
+        .doctor
+        .encounter_close(CloseInput {
+            encounter_id: e.id.clone(),
+            follow_up_on: Some(clinic_date(&r.c, 14)),
+            follow_up_note: "Recheck blood pressure".into(),
+        })
+        .unwrap();
+    assert_eq!(closed.status, EncounterStatus::Closed);
+    assert_eq!(closed.follow_up_on, Some(clinic_date(&r.c, 14)));
+    let t = r.admin.queue_today().unwrap();
+    assert_eq!(
+        t.tickets.iter().find(|t| t.id == ticket).unwrap().status,
+        TicketStatus::Done
+    );
+    // A closed visit takes no more writing.
+    assert_eq!(
+        r.doctor
+            .note_draft_save(draft(&e.id, 9, "late"))
+            .unwrap_err()
+            .code(),
+        "encounter_closed"
+    );
+
+    // Viewing the visit is audited, and shows all of it.
+    let before = audited("view", "encounters");
+    let view = r.doctor.encounter_get(e.id.clone()).unwrap();
+    assert_eq!(audited("view", "encounters"), before + 1);
+    assert_eq!(view.diagnoses.len(), 2);
+    assert_eq!(view.vitals.len(), 7);
+    assert_eq!(view.note.unwrap().addenda.len(), 1);
+
+    // The problem can be resolved.
+    let p = r
+        .doctor
+        .problem_set_status(h.problems[0].id.clone(), ProblemStatus::Resolved)
+        .unwrap();
+    assert_eq!(p.status, ProblemStatus::Resolved);
+    assert!(p.resolved_on.is_some());
+}
+
+#[test]
+fn nurses_record_vitals_and_only_the_visits_doctor_writes_in_it() {
+    let r = room();
+    let kid = register(&r.doctor, "Kim", "Kid", "2025-06-01");
+    walk_in(&r, &kid);
+    let e = r.doctor.encounter_call_next().unwrap();
+    let nurse = signed_in(&r, "nell");
+    // A nurse records vitals in the doctor's visit; a baby's heart rate of 150 is normal.
+    let v = nurse
+        .vitals_record(VitalsInput {
+            patient_id: kid.clone(),
+            encounter_id: Some(e.id.clone()),
+            heart_rate: Some(150.0),
+            head_circumference: Some(45.0),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(v.iter().all(|v| v.flag == Flag::Normal));
+    assert_eq!(v[0].taken_by, "nell Person");
+    // …but writes no notes and opens no visits.
+    assert_eq!(
+        nurse
+            .note_draft_save(draft(&e.id, 1, "x"))
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(nurse.encounter_call_next().unwrap_err().code(), "forbidden");
+    // She reads the visit (notes included); the receptionist reads none of it.
+    assert!(nurse.encounter_get(e.id.clone()).is_ok());
+    let rita = signed_in(&r, "rita");
+    assert_eq!(
+        rita.encounter_get(e.id.clone()).unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(
+        rita.patient_header(kid.clone()).unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(
+        rita.vitals_record(VitalsInput {
+            patient_id: kid.clone(),
+            temperature: Some(37.0),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
+
+    // Another doctor can't write in this doctor's visit.
+    let staff = r
+        .admin
+        .staff_create(new_staff("drwho", vec![Role::Doctor], "Initial-pass-11"))
+        .unwrap();
+    let mut d = crate::reception::doctor_input("Doctor Who", &r.spec.id);
+    d.staff_id = Some(staff.id);
+    r.admin.doctor_save(d).unwrap();
+    let who = signed_in(&r, "drwho");
+    let err = who.note_draft_save(draft(&e.id, 1, "mine?")).unwrap_err();
+    assert_eq!(err.code(), "not_your_encounter");
+    // Nor open a second visit with a patient who is in one.
+    assert_eq!(
+        who.encounter_open(kid.clone()).unwrap_err().code(),
+        "encounter_open"
+    );
+    // An empty queue says so.
+    assert_eq!(
+        r.doctor.encounter_call_next().unwrap_err().code(),
+        "queue_empty"
+    );
+}
+
+#[test]
+fn a_clinics_own_names_for_codes_are_searched_in_its_languages() {
+    let r = room();
+    r.doctor
+        .icd_local_name_set("I10".into(), Language::Ru, "Гипертоническая болезнь".into())
+        .unwrap();
+    r.doctor
+        .icd_local_name_set("i10".into(), Language::Th, "ความดันโลหิตสูง".into())
+        .unwrap();
+    r.doctor
+        .icd_local_name_set(
+            "E11.9".into(),
+            Language::Ru,
+            "Сахарный диабет 2 типа без осложнений".into(),
+        )
+        .unwrap();
+    assert_eq!(
+        r.doctor
+            .icd_local_name_set("X99.999".into(), Language::Ru, "нет".into())
+            .unwrap_err()
+            .code(),
+        "unknown_code"
+    );
+    // Search uses the language of the person searching.
+    r.doctor.set_language(Language::Ru).unwrap();
+    let found = r.doctor.icd_search("гипертон".into(), 10).unwrap();
+    assert_eq!(found[0].code, "I10");
+    assert_eq!(
+        found[0].local_name.as_deref(),
+        Some("Гипертоническая болезнь")
+    );
+    // Folded like patient search: ё/е, case; words in any order.
+    let found = r.doctor.icd_search("ДИАБЕТ сахарный".into(), 10).unwrap();
+    assert_eq!(found[0].code, "E11.9");
+    // English words still find codes, with the Russian name beside them.
+    let found = r
+        .doctor
+        .icd_search("essential hypertension".into(), 10)
+        .unwrap();
+    assert_eq!(
+        found[0].local_name.as_deref(),
+        Some("Гипертоническая болезнь")
+    );
+    // Thai: matched inside the run of letters (Thai has no spaces between words).
+    r.doctor.set_language(Language::Th).unwrap();
+    let found = r.doctor.icd_search("โลหิตสูง".into(), 10).unwrap();
+    assert_eq!(found[0].code, "I10");
+    // An empty name removes it.
+    r.doctor
+        .icd_local_name_set("I10".into(), Language::Th, " ".into())
+        .unwrap();
+    assert!(r.doctor.icd_search("โลหิตสูง".into(), 10).unwrap().is_empty());
+}
+
+/// The doctor's window saves the draft as they type. Each save that returned survives the
+/// process being killed outright (SIGKILL, no clean-up), as in a crash or a power cut.
+#[test]
+fn a_draft_saved_before_kill_9_is_there_after_it() {
+    use std::io::{BufRead, BufReader};
+    let r = room();
+    let pat = register(&r.doctor, "Kat", "Killed", "1990-01-01");
+    walk_in(&r, &pat);
+    let e = r.doctor.encounter_call_next().unwrap();
+    r.doctor.logout().unwrap();
+    r.admin.logout().unwrap();
+    let now = clinic_core::ids::ts(r.c.clock.now());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clinicdesk-cli"))
+        .args([
+            "as",
+            r.c.dir.path().to_str().unwrap(),
+            "drhouse",
+            DOC_PW,
+            "--totp",
+            &r.doctor_secret,
+            "--now",
+            &now,
+            "type-note",
+            &e.id,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut last = 0u32;
+    while last < 40 {
+        match lines.next() {
+            Some(Ok(l)) => last = l.trim_start_matches("saved ").parse().unwrap(),
+            _ => {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "the typist stopped: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    r.c.clock.advance(Duration::seconds(30));
+    let doctor = r.c.core();
+    login_with_totp(&r.c, &doctor, "drhouse", DOC_PW, &r.doctor_secret);
+    let view = doctor.encounter_get(e.id.clone()).unwrap();
+    let d = view.draft.expect("the draft survived");
+    assert!(d.revision >= last, "saved {last}, found {}", d.revision);
+    assert_eq!(d.soap.subjective, format!("Cough for {} days", d.revision));
+}

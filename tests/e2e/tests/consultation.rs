@@ -1,0 +1,150 @@
+//! The consultation room in the real window: the doctor calls the next patient (a Thai
+//! name), records vitals with one abnormal value, types the note (the app is killed with
+//! SIGKILL mid-visit and what was typed is there after the restart), finds an ICD-10
+//! diagnosis by words, signs the note and closes the visit with a follow-up.
+
+use std::process::Command;
+use std::time::Duration;
+
+use clinicdesk_e2e::{demo_clinic, workspace_root, App};
+
+/// Registers a patient and checks them in for the demo doctor, through the command-line
+/// tool as the receptionist.
+fn walk_in(data: &std::path::Path, given: &str, family: &str, birth: &str) -> String {
+    let cli = workspace_root().join("target/debug/clinicdesk-cli");
+    let out = Command::new(cli)
+        .args([
+            "as",
+            data.to_str().unwrap(),
+            "reception",
+            "front-desk-demo",
+            "walk-in",
+            given,
+            family,
+            birth,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// The app's own process (started by WebKitWebDriver), killed outright.
+fn kill_9_app(data: &std::path::Path) {
+    let out = Command::new("pgrep")
+        .args(["-f", "target/debug/clinicdesk"])
+        .output()
+        .unwrap();
+    let pids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .filter(|pid| {
+            // Only the window process whose data folder is this test's.
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| {
+                    let env = String::from_utf8_lossy(&env).to_string();
+                    env.contains(&format!("CLINICDESK_DATA_DIR={}", data.display()))
+                        && !std::fs::read_link(format!("/proc/{pid}/exe"))
+                            .map(|p| p.to_string_lossy().contains("clinicdesk-cli"))
+                            .unwrap_or(true)
+                })
+                .unwrap_or(false)
+        })
+        .collect();
+    assert!(!pids.is_empty(), "the app's process was not found");
+    for pid in pids {
+        assert!(Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_doctor_calls_records_vitals_writes_a_note_that_survives_kill_9_and_diagnoses() {
+    let data = demo_clinic();
+    let thai = walk_in(data.path(), "ปิ่นแก้ว", "ศรีสุข", "1985-02-14");
+    walk_in(data.path(), "Ольга", "Иванова", "1979-11-03");
+    assert!(thai.contains('-'), "ticket {thai}");
+
+    let mut app = App::launch_in("consultation", data.path().to_path_buf(), None).await;
+    app.sign_in("doctor", "consult-room-demo").await;
+    app.click("nav-consultation").await;
+    app.wait_text("consult-waiting", "2").await;
+    app.shot("workspace").await;
+
+    // 1. Call next: the first to arrive, with her allergy in the header.
+    app.click("consult-call-next").await;
+    app.wait_text("consult-patient-name", "ปิ่นแก้ว ศรีสุข").await;
+    app.wait_text("consult-allergies", "Penicillin").await;
+    app.shot("called").await;
+
+    // 2. Vitals, one abnormal (a fever), one impossible first (refused, naming the field).
+    app.fill("vitals-spo2", "140").await;
+    app.click("vitals-save").await;
+    app.wait_text("consult-error", "SpO2").await;
+    app.fill("vitals-spo2", "97").await;
+    app.fill("vitals-temperature", "39.2").await;
+    app.fill("vitals-systolic", "124").await;
+    app.fill("vitals-diastolic", "78").await;
+    app.click("vitals-save").await;
+    app.wait_text("vital-flag-temperature", "High").await;
+    assert!(!app.exists("vital-flag-systolic").await);
+    app.choose("consult-trend-kind", "temperature").await;
+    app.el("consult-trend").await;
+    app.shot("vitals").await;
+
+    // 3. The note, saved as it is typed; then the app is killed outright.
+    let typed = "Fever and dry cough for three days, no shortness of breath";
+    app.fill("note-subjective", typed).await;
+    app.wait_text("note-saved-state", "Draft saved").await;
+    app.shot("note-draft").await;
+    kill_9_app(data.path());
+    drop(app);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut app = App::launch_in("consultation-after-kill", data.path().to_path_buf(), None).await;
+    app.sign_in("doctor", "consult-room-demo").await;
+    app.click("nav-consultation").await;
+    app.el_css("[data-testid^=consult-encounter-]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    app.wait_text("consult-patient-name", "ปิ่นแก้ว ศรีสุข").await;
+    assert_eq!(app.value("note-subjective").await, typed);
+    app.shot("note-after-kill").await;
+
+    // 4. A diagnosis found by words, added as primary (and to the problem list).
+    app.fill("icd-search", "essential hypertension").await;
+    app.click("icd-result-I10").await;
+    app.wait_text("diagnosis-I10", "Primary").await;
+    app.wait_text("consult-problems", "I10").await;
+    app.shot("diagnosis").await;
+
+    // 5. Sign: the note is read-only; then close with a follow-up in two weeks.
+    app.fill("note-assessment", "Viral bronchitis; raised blood pressure")
+        .await;
+    app.click("note-sign").await;
+    app.wait_text("note-signed-subjective", typed).await;
+    assert!(!app.exists("note-subjective").await);
+    let in_two_weeks: String = app
+        .js(
+            "const d = new Date(Date.now() + 14 * 864e5); return d.toISOString().slice(0, 10);",
+            vec![],
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.set_value("consult-follow-up", &in_two_weeks).await;
+    app.click("consult-close").await;
+    app.wait_text("consult-notice", "Visit closed").await;
+    app.shot("closed").await;
+    app.quit().await;
+}
