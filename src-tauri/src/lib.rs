@@ -130,6 +130,38 @@ async fn test_page_print(app: AppHandle, core: Api<'_>) -> Res<Option<String>> {
     papers::print(&app, pdf, "ClinicDesk test page", papers::Kind::Ordinary).await
 }
 
+/// A prescription, saved (in `language`, or the clinic's).
+#[tauri::command]
+#[specta::specta]
+async fn prescription_save(
+    app: AppHandle,
+    core: Api<'_>,
+    id: String,
+    language: Option<settings::Language>,
+) -> Res<Option<String>> {
+    let pdf = call(&core, move |c| {
+        c.prescription_pdf(Output::Save, &id, language)
+    })
+    .await?;
+    papers::save(&app, pdf, "prescription.pdf").await
+}
+
+/// A prescription, printed.
+#[tauri::command]
+#[specta::specta]
+async fn prescription_print(
+    app: AppHandle,
+    core: Api<'_>,
+    id: String,
+    language: Option<settings::Language>,
+) -> Res<Option<String>> {
+    let pdf = call(&core, move |c| {
+        c.prescription_pdf(Output::Print, &id, language)
+    })
+    .await?;
+    papers::print(&app, pdf, "Prescription", papers::Kind::Ordinary).await
+}
+
 /// Opens the waiting-room board in its own window (or brings it forward). The board
 /// window's capability allows it `queue_board` and nothing else.
 #[tauri::command]

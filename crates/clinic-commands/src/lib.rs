@@ -126,6 +126,16 @@ macro_rules! for_each_command {
                 diagnosis_remove(id: String) -> () = ClinicalWrite;
                 problem_list(patient_id: String) -> Vec<clinical::diagnoses::Problem> = PatientClinicalRead;
                 problem_set_status(id: String, status: clinical::diagnoses::ProblemStatus) -> clinical::diagnoses::Problem = ClinicalWrite;
+                drug_search(text: String, limit: u32) -> Vec<clinical::prescriptions::Drug> = PrescriptionRead;
+                prescription_open(encounter_id: String) -> clinical::prescriptions::Prescription = ClinicalWrite;
+                prescription_get(id: String) -> clinical::prescriptions::Prescription = PrescriptionRead;
+                prescriptions_for_patient(patient_id: String) -> Vec<clinical::prescriptions::Prescription> = PrescriptionRead;
+                prescription_item_add(input: clinical::prescriptions::ItemInput) -> clinical::prescriptions::Prescription = ClinicalWrite;
+                prescription_item_remove(item_id: String) -> clinical::prescriptions::Prescription = ClinicalWrite;
+                prescription_sign(id: String, acknowledgements: Vec<clinical::prescriptions::Acknowledgement>) -> clinical::prescriptions::Prescription = ClinicalWrite;
+                prescription_renew(id: String, encounter_id: String) -> clinical::prescriptions::Prescription = ClinicalWrite;
+                #[window] prescription_save(id: String, language: Option<settings::Language>) -> Option<String> = PrescriptionRead;
+                #[window] prescription_print(id: String, language: Option<settings::Language>) -> Option<String> = PrescriptionRead;
             }
         }
     };

@@ -93,6 +93,8 @@ fn main() {
     ];
     for visit in 0..200u32 {
         step(&now, Duration::days(18));
+        // Eighteen days idle locked the session: the doctor unlocks it.
+        core.unlock("consult-room-demo".into()).unwrap();
         let e = core.encounter_open(patient.clone()).unwrap();
         core.vitals_record(VitalsInput {
             patient_id: patient.clone(),

@@ -114,6 +114,23 @@ impl Core {
         })
     }
 
+    /// The core half of `prescription_save` and `_print`.
+    pub fn prescription_pdf(
+        &self,
+        out: Output,
+        id: &str,
+        language: Option<crate::settings::Language>,
+    ) -> Result<Vec<u8>> {
+        let cmd = match out {
+            Output::Save => Command::prescription_save,
+            Output::Print => Command::prescription_print,
+        };
+        self.run(cmd, |cx| {
+            let now = cx.now();
+            cx.read(|c| crate::clinical::rx_paper::pdf(c, id, language, now))
+        })
+    }
+
     /// What the matrix test calls for a window command: the Rust half the window calls (a
     /// paper's PDF, made under the command's own permission), else the window's check.
     #[cfg(feature = "dev-data")]
@@ -121,6 +138,8 @@ impl Core {
         match cmd {
             Command::test_page_save => self.test_page_pdf(Output::Save).map(drop),
             Command::test_page_print => self.test_page_pdf(Output::Print).map(drop),
+            Command::prescription_save => self.prescription_pdf(Output::Save, "", None).map(drop),
+            Command::prescription_print => self.prescription_pdf(Output::Print, "", None).map(drop),
             // The recovery sheet's half needs the recovery key; a wrong one counts as a
             // failed attempt, so it is checked in its own tests.
             _ => self.authorize(cmd),

@@ -66,6 +66,7 @@ impl Role {
                 QueueCall,
                 ClinicalWrite,
                 VitalsWrite,
+                PrescriptionRead,
             ],
             Role::Nurse => &[
                 StaffRead,
@@ -80,6 +81,7 @@ impl Role {
                 QueueManage,
                 QueueCall,
                 VitalsWrite,
+                PrescriptionRead,
             ],
             Role::Receptionist => &[
                 StaffRead,
@@ -97,6 +99,7 @@ impl Role {
                 PatientRead,
                 PatientAllergyRead,
                 PatientMedicationRead,
+                PrescriptionRead,
             ],
             Role::Cashier => &[StaffRead, PatientRead, AppointmentRead],
         }
@@ -144,6 +147,8 @@ pub enum Permission {
     ClinicalWrite,
     /// Record vitals (doctors and nurses).
     VitalsWrite,
+    /// Prescriptions and the formulary (doctors, nurses, pharmacists).
+    PrescriptionRead,
 }
 
 /// Whether someone holding `roles` may use something that needs `perm`.

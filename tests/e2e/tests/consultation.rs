@@ -1,12 +1,16 @@
 //! The consultation room in the real window: the doctor calls the next patient (a Thai
 //! name), records vitals with one abnormal value, types the note (the app is killed with
 //! SIGKILL mid-visit and what was typed is there after the restart), finds an ICD-10
-//! diagnosis by words, signs the note and closes the visit with a follow-up.
+//! diagnosis by words, prescribes two interacting drugs (the warning appears and needs a
+//! reason), signs, prints the prescription through the print dialog and reads it back; then
+//! the next patient (a Cyrillic name) gets a printed prescription too.
 
 use std::process::Command;
 use std::time::Duration;
 
-use clinicdesk_e2e::{demo_clinic, workspace_root, App};
+use clinicdesk_e2e::{
+    demo_clinic, dialog_closes, file_appears, print_dialog, run, workspace_root, xdotool, App,
+};
 
 /// Registers a patient and checks them in for the demo doctor, through the command-line
 /// tool as the receptionist.
@@ -108,7 +112,15 @@ async fn the_doctor_calls_records_vitals_writes_a_note_that_survives_kill_9_and_
     drop(app);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let mut app = App::launch_in("consultation-after-kill", data.path().to_path_buf(), None).await;
+    // A home of its own: "Print to File" writes the prescription there.
+    let home = tempfile::tempdir().unwrap();
+    let mut app = App::launch_with(
+        "consultation-after-kill",
+        data.path().to_path_buf(),
+        None,
+        &[("HOME", home.path())],
+    )
+    .await;
     app.sign_in("doctor", "consult-room-demo").await;
     app.click("nav-consultation").await;
     app.el_css("[data-testid^=consult-encounter-]")
@@ -142,9 +154,130 @@ async fn the_doctor_calls_records_vitals_writes_a_note_that_survives_kill_9_and_
         .as_str()
         .unwrap()
         .to_string();
+    // 6. Two interacting drugs: warfarin and ibuprofen. The warning needs a reason.
+    app.click("rx-new").await;
+    prescribe(
+        &app,
+        "warf",
+        "Warfarin",
+        "1 tablet",
+        "once a day",
+        "30",
+        "30",
+    )
+    .await;
+    prescribe(
+        &app,
+        "ibupro",
+        "Ibuprofen",
+        "1 tablet",
+        "3 times a day",
+        "5",
+        "15",
+    )
+    .await;
+    app.wait_text("rx-alert-0", "Interaction").await;
+    app.wait_text("rx-alert-0", "bleeding").await;
+    app.wait_text("rx-alert-0", "Malone").await;
+    app.shot("interaction-warning").await;
+    app.click("rx-sign").await;
+    app.wait_text("rx-error", "need a reason").await;
+    app.fill("rx-alert-reason-0", "Short course; INR checked in 3 days")
+        .await;
+    app.click("rx-sign").await;
+    app.el("rx-signed").await;
+    app.shot("prescription-signed").await;
+
+    // 7. Printed (to GTK's "Print to File"), in Thai, and read back.
+    app.choose("rx-language", "th").await;
+    let text = print_prescription(&app, home.path(), true).await;
+    for want in [
+        "ใบสั่งยา",
+        "ปิ่นแก้ว ศรีสุข",
+        "Warfarin",
+        "Ibuprofen",
+        "Dr. Somchai Wongsakul",
+    ] {
+        assert!(
+            squeeze(&text).contains(&squeeze(want)),
+            "{want} not on the prescription:\n{text}"
+        );
+    }
+    app.shot("prescription-printed").await;
+
     app.set_value("consult-follow-up", &in_two_weeks).await;
     app.click("consult-close").await;
     app.wait_text("consult-notice", "Visit closed").await;
     app.shot("closed").await;
+
+    // The next patient has a Cyrillic name: her prescription prints it.
+    app.click("consult-call-next").await;
+    app.wait_text("consult-patient-name", "Ольга Иванова").await;
+    app.click("rx-new").await;
+    prescribe(
+        &app,
+        "parac",
+        "Paracetamol",
+        "2 tablets",
+        "every 6 hours if needed",
+        "3",
+        "24",
+    )
+    .await;
+    app.click("rx-sign").await;
+    app.el("rx-signed").await;
+    app.choose("rx-language", "ru").await;
+    let text = print_prescription(&app, home.path(), false).await;
+    for want in ["Рецепт", "Ольга Иванова", "Paracetamol"] {
+        assert!(
+            squeeze(&text).contains(&squeeze(want)),
+            "{want} not on the prescription:\n{text}"
+        );
+    }
+    app.shot("second-prescription").await;
     app.quit().await;
+}
+
+fn squeeze(s: &str) -> String {
+    s.split_whitespace().collect()
+}
+
+/// Finds a drug by the start of its name and adds it with these directions.
+async fn prescribe(
+    app: &App,
+    typed: &str,
+    name: &str,
+    dose: &str,
+    how_often: &str,
+    days: &str,
+    quantity: &str,
+) {
+    app.fill("rx-drug-search", typed).await;
+    app.click(&format!("rx-drug-{name}")).await;
+    app.fill("rx-dose", dose).await;
+    app.fill("rx-frequency", how_often).await;
+    app.fill("rx-days", days).await;
+    app.fill("rx-quantity", quantity).await;
+    app.click("rx-add").await;
+    app.el(&format!("rx-item-{name}")).await;
+}
+
+/// Prints the signed prescription to "Print to File" and returns its text.
+async fn print_prescription(app: &App, home: &std::path::Path, first: bool) -> String {
+    let out = home.join("Prescription.pdf");
+    let _ = std::fs::remove_file(&out);
+    app.click("rx-print").await;
+    let dialog = print_dialog("Prescription").await;
+    // "Print to File" is the one printer here: the first print selects it, later ones find
+    // it chosen (the dialog offers the last printer used).
+    xdotool(&["windowfocus", "--sync", &dialog]);
+    if first {
+        xdotool(&["key", "Down"]);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    xdotool(&["key", "Return"]);
+    dialog_closes(&dialog).await;
+    app.wait_text("rx-paper-done", "Print to File").await;
+    file_appears(&out).await;
+    run(Command::new("pdftotext").arg(&out).arg("-"))
 }

@@ -5,77 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use clinicdesk_e2e::{demo_clinic, App};
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (make deps installs it)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn xdotool(args: &[&str]) -> String {
-    run(Command::new("xdotool").args(args))
-}
-
-/// The print dialog's X window, once it is shown (it is titled with the paper's name).
-async fn print_dialog(title: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let out = Command::new("xdotool")
-            .args(["search", "--onlyvisible", "--name", title])
-            .output()
-            .expect("xdotool (make deps)");
-        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if !id.is_empty() {
-            return id.lines().next().unwrap().to_string();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no print dialog titled {title:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn dialog_closes(id: &str) {
-    let start = Instant::now();
-    while Command::new("xdotool")
-        .args(["getwindowname", id])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the print dialog stays open"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn file_appears(path: &Path) -> Vec<u8> {
-    let start = Instant::now();
-    loop {
-        if let Ok(bytes) = std::fs::read(path) {
-            if bytes.ends_with(b"%%EOF\n") || bytes.ends_with(b"%%EOF") {
-                return bytes;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "{} was not written",
-            path.display()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use clinicdesk_e2e::{demo_clinic, dialog_closes, file_appears, print_dialog, run, xdotool, App};
 
 /// PDF files anywhere under `dir`.
 fn pdfs_in(dir: &Path) -> Vec<PathBuf> {

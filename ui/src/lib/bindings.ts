@@ -99,9 +99,26 @@ export const commands = {
 	diagnosisRemove: (id: string) => __TAURI_INVOKE<null>("diagnosis_remove", { id }),
 	problemList: (patientId: string) => __TAURI_INVOKE<Problem[]>("problem_list", { patientId }),
 	problemSetStatus: (id: string, status: ProblemStatus) => __TAURI_INVOKE<Problem>("problem_set_status", { id, status }),
+	drugSearch: (text: string, limit: number) => __TAURI_INVOKE<Drug[]>("drug_search", { text, limit }),
+	prescriptionOpen: (encounterId: string) => __TAURI_INVOKE<Prescription>("prescription_open", { encounterId }),
+	prescriptionGet: (id: string) => __TAURI_INVOKE<Prescription>("prescription_get", { id }),
+	prescriptionsForPatient: (patientId: string) => __TAURI_INVOKE<Prescription[]>("prescriptions_for_patient", { patientId }),
+	prescriptionItemAdd: (input: ItemInput) => __TAURI_INVOKE<Prescription>("prescription_item_add", { input }),
+	prescriptionItemRemove: (itemId: string) => __TAURI_INVOKE<Prescription>("prescription_item_remove", { itemId }),
+	prescriptionSign: (id: string, acknowledgements: Acknowledgement[]) => __TAURI_INVOKE<Prescription>("prescription_sign", { id, acknowledgements }),
+	prescriptionRenew: (id: string, encounterId: string) => __TAURI_INVOKE<Prescription>("prescription_renew", { id, encounterId }),
+	/**  A prescription, saved (in `language`, or the clinic's). */
+	prescriptionSave: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("prescription_save", { id, language }),
+	/**  A prescription, printed. */
+	prescriptionPrint: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("prescription_print", { id, language }),
 };
 
 /* Types */
+export type Acknowledgement = {
+	key: string,
+	reason: string,
+};
+
 export type Addendum = {
 	id: string,
 	note_id: string,
@@ -109,6 +126,25 @@ export type Addendum = {
 	text: string,
 	signed_at: string,
 };
+
+export type Alert = {
+	/**  Stable while the items it is about stay: what an acknowledgement names. */
+	key: string,
+	kind: AlertKind,
+	severity: AlertSeverity,
+	/**  The drugs (or drug and allergy) it is about, as shown: "Warfarin / Ibuprofen". */
+	subject: string,
+	/**  The class both drugs share (duplicates) or the allergy's substance. */
+	detail: string,
+	effect: Effect | null,
+	/**  Where the interaction is documented. */
+	source: string,
+};
+
+export type AlertKind = "allergy" | "interaction" | "duplicate";
+
+/**  How serious a warning is, most serious first. */
+export type AlertSeverity = "contraindicated" | "major" | "moderate";
 
 export type Allergy = {
 	substance: string,
@@ -278,11 +314,13 @@ export type ClinicalError = { code: "encounter_closed" } | { code: "note_empty" 
 	code: string,
 } } | { code: "primary_taken"; params: {
 	code: string,
+} } | { code: "prescription_signed" } | { code: "prescription_empty" } | { code: "unacknowledged_warnings"; params: {
+	count: number,
 } };
 
-export type ClinicalField = "patient" | "doctor" | "encounter" | "vitals" | "temperature" | "systolic" | "diastolic" | "heart_rate" | "respiratory_rate" | "spo2" | "weight" | "height" | "bmi" | "head_circumference" | "blood_glucose" | "note" | "addendum" | "code" | "local_name" | "follow_up_on" | "follow_up_note";
+export type ClinicalField = "patient" | "doctor" | "encounter" | "vitals" | "temperature" | "systolic" | "diastolic" | "heart_rate" | "respiratory_rate" | "spo2" | "weight" | "height" | "bmi" | "head_circumference" | "blood_glucose" | "note" | "addendum" | "code" | "local_name" | "follow_up_on" | "follow_up_note" | "drug" | "strength" | "route" | "dose" | "frequency" | "duration_days" | "quantity" | "unit" | "instructions" | "override_reason";
 
-export type ClinicalTable = "encounters" | "vitals" | "note_drafts" | "notes" | "note_addenda" | "diagnoses" | "problems" | "icd_local_names";
+export type ClinicalTable = "encounters" | "vitals" | "note_drafts" | "notes" | "note_addenda" | "diagnoses" | "problems" | "icd_local_names" | "drugs" | "prescriptions" | "prescription_items" | "prescription_overrides";
 
 export type CloseInput = {
 	encounter_id: string,
@@ -356,12 +394,26 @@ export type DraftInput = {
 	soap: Soap,
 };
 
+export type Drug = {
+	id: string,
+	name: string,
+	form: string,
+	strength: string,
+	route: string,
+	ingredients: string[],
+	classes: string[],
+	tags: string[],
+};
+
 export type DuplicateMatch = {
 	patient: PatientSummary,
 	reasons: DuplicateReason[],
 };
 
 export type DuplicateReason = "name_and_birth_date" | "phone" | "national_id";
+
+/**  What an interaction does, as the doctor is told. */
+export type Effect = "serotonin_syndrome" | "hypertensive_crisis" | "myopathy" | "raised_levels" | "qt_prolongation" | "hypotension" | "marrow_suppression" | "bleeding" | "hyperkalemia" | "respiratory_depression" | "reduced_effect";
 
 export type Encounter = {
 	id: string,
@@ -394,6 +446,7 @@ export type EncounterView = {
 	note: Note | null,
 	draft: Draft | null,
 	diagnoses: Diagnosis[],
+	prescriptions: Prescription[],
 };
 
 /**  The codes of the shared variants. Domain codes come from the domains' error enums. */
@@ -433,6 +486,41 @@ export type IcdCode = {
 	description: string,
 	/**  The clinic's own name for it in the language searched, if it has one. */
 	local_name: string | null,
+};
+
+export type Item = {
+	id: string,
+	drug_id: string | null,
+	name: string,
+	strength: string,
+	dose: string,
+	route: string,
+	frequency: string,
+	duration_days: number,
+	quantity: number,
+	unit: string,
+	instructions: string,
+};
+
+export type ItemInput = {
+	prescription_id: string,
+	/**  A formulary drug; null for a free-text item named by `name`. */
+	drug_id: string | null,
+	/**  Free text only (a formulary item takes the drug's name). */
+	name: string,
+	/**  Empty: the drug's strength. */
+	strength: string,
+	/**  "1 capsule", "5 ml". */
+	dose: string,
+	/**  Empty: the drug's route. */
+	route: string,
+	/**  "3 times a day". */
+	frequency: string,
+	duration_days: number,
+	quantity: number,
+	/**  "capsules". */
+	unit: string,
+	instructions: string,
 };
 
 export type Language = "en" | "ru" | "th";
@@ -478,6 +566,15 @@ export type Note = {
 	soap: Soap,
 	signed_at: string,
 	addenda: Addendum[],
+};
+
+export type Override = {
+	kind: AlertKind,
+	severity: AlertSeverity,
+	subject: string,
+	reason: string,
+	by: string,
+	at: string,
 };
 
 /**  Paper the clinic prints on (a clinic setting). */
@@ -614,7 +711,28 @@ export type Permission =
 /**  Open and close visits; write notes, diagnoses and the problem list (doctors). */
 "clinical_write" | 
 /**  Record vitals (doctors and nurses). */
-"vitals_write";
+"vitals_write" | 
+/**  Prescriptions and the formulary (doctors, nurses, pharmacists). */
+"prescription_read";
+
+export type Prescription = {
+	id: string,
+	encounter_id: string,
+	patient_id: string,
+	patient_name: string,
+	doctor_id: string,
+	doctor_name: string,
+	doctor_licence: string,
+	status: RxStatus,
+	created_at: string,
+	signed_at: string | null,
+	renewed_from: string | null,
+	items: Item[],
+	/**  The warnings for the items as they are (a draft), empty once signed. */
+	alerts: Alert[],
+	/**  The warnings acknowledged at signing. */
+	overrides: Override[],
+};
 
 /**  Why a paper did not reach the printer. (Rendering itself only fails on a broken build.) */
 export type PrintError = 
@@ -699,6 +817,8 @@ export type RescheduleInput = {
 };
 
 export type Role = "admin" | "doctor" | "nurse" | "receptionist" | "pharmacist" | "cashier";
+
+export type RxStatus = "draft" | "signed" | "cancelled";
 
 export type ScheduleException = {
 	/**  Empty to create. */

@@ -3,6 +3,7 @@
 use crate::clinical::diagnoses::{self, Diagnosis, DiagnosisInput, Problem, ProblemStatus};
 use crate::clinical::icd10::IcdCode;
 use crate::clinical::notes::{self, Addendum, Draft, DraftInput, Note};
+use crate::clinical::prescriptions::{self, Acknowledgement, Drug, ItemInput, Prescription};
 use crate::clinical::vitals::{self, Vital, VitalKind, VitalsInput};
 use crate::clinical::{self, CloseInput, Encounter, EncounterView, PatientHeader, Workspace};
 use crate::error::{Reason, Result};
@@ -15,6 +16,7 @@ fn language(cx: &Cx) -> Result<Language> {
 }
 
 pub fn consultation_workspace(cx: &Cx) -> Result<Workspace> {
+    crate::clinical::icd10::Index::warm();
     let (staff_id, tz) = (cx.staff_id()?.to_string(), cx.tz()?);
     cx.read(|c| clinical::workspace(c, &staff_id, cx.now(), tz))
 }
@@ -144,5 +146,73 @@ pub fn problem_set_status(cx: &Cx, id: String, status: ProblemStatus) -> Result<
             .into_iter()
             .find(|p| p.id == id)
             .expect("just written"))
+    })
+}
+
+pub fn drug_search(cx: &Cx, text: String, limit: u32) -> Result<Vec<Drug>> {
+    cx.read(|c| prescriptions::drug_search(c, &text, limit as usize))
+}
+
+/// The visit's draft prescription (started if there is none).
+pub fn prescription_open(cx: &Cx, encounter_id: String) -> Result<Prescription> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write(|w| {
+        let e = clinical::writable(w.conn(), &encounter_id, &staff_id)?;
+        prescriptions::open(w, &e)
+    })
+}
+
+pub fn prescription_get(cx: &Cx, id: String) -> Result<Prescription> {
+    cx.read(|c| prescriptions::get(c, &id))
+}
+
+pub fn prescriptions_for_patient(cx: &Cx, patient_id: String) -> Result<Vec<Prescription>> {
+    cx.read(|c| prescriptions::for_patient(c, &patient_id))
+}
+
+/// The prescription's visit, checked to be open and the caller's.
+fn rx_writable(
+    w: &crate::store::Write<'_>,
+    rx_id: &str,
+    staff_id: &str,
+) -> Result<clinical::Encounter> {
+    let rx = prescriptions::get(w.conn(), rx_id)?;
+    clinical::writable(w.conn(), &rx.encounter_id, staff_id)
+}
+
+pub fn prescription_item_add(cx: &Cx, input: ItemInput) -> Result<Prescription> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write(|w| {
+        rx_writable(w, &input.prescription_id, &staff_id)?;
+        prescriptions::add_item(w, &input)
+    })
+}
+
+pub fn prescription_item_remove(cx: &Cx, item_id: String) -> Result<Prescription> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write(|w| {
+        rx_writable(w, &prescriptions::of_item(w.conn(), &item_id)?, &staff_id)?;
+        prescriptions::remove_item(w, &item_id)
+    })
+}
+
+pub fn prescription_sign(
+    cx: &Cx,
+    id: String,
+    acknowledgements: Vec<Acknowledgement>,
+) -> Result<Prescription> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write_durable(|w| {
+        rx_writable(w, &id, &staff_id)?;
+        prescriptions::sign(w, &id, &acknowledgements)
+    })
+}
+
+/// A new draft, in the doctor's open visit with the same patient, with a signed one's items.
+pub fn prescription_renew(cx: &Cx, id: String, encounter_id: String) -> Result<Prescription> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write(|w| {
+        let e = clinical::writable(w.conn(), &encounter_id, &staff_id)?;
+        prescriptions::renew(w, &id, &e)
     })
 }

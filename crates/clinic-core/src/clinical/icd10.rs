@@ -122,6 +122,15 @@ impl Index {
         }
     }
 
+    /// Reads the list on another thread if nobody has yet, so the first search is quick.
+    pub fn warm() {
+        if INDEX.get().is_none() {
+            std::thread::spawn(|| {
+                Index::get();
+            });
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -17,6 +17,8 @@ use crate::Error as CrateError;
 pub mod diagnoses;
 pub mod icd10;
 pub mod notes;
+pub mod prescriptions;
+pub mod rx_paper;
 pub mod vitals;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -30,6 +32,10 @@ pub enum Table {
     Diagnoses,
     Problems,
     IcdLocalNames,
+    Drugs,
+    Prescriptions,
+    PrescriptionItems,
+    PrescriptionOverrides,
 }
 
 impl crate::store::Table for Table {
@@ -62,6 +68,16 @@ pub enum Field {
     LocalName,
     FollowUpOn,
     FollowUpNote,
+    Drug,
+    Strength,
+    Route,
+    Dose,
+    Frequency,
+    DurationDays,
+    Quantity,
+    Unit,
+    Instructions,
+    OverrideReason,
 }
 impl FieldEnum for Field {}
 
@@ -87,6 +103,12 @@ pub enum Error {
     UnknownCode { code: String },
     #[error("this visit already has a primary diagnosis: {code}")]
     PrimaryTaken { code: String },
+    #[error("the prescription is signed")]
+    PrescriptionSigned,
+    #[error("the prescription has no items")]
+    PrescriptionEmpty,
+    #[error("{count} warnings need a reason before signing")]
+    UnacknowledgedWarnings { count: u32 },
 }
 
 impl From<Error> for CrateError {
@@ -378,6 +400,7 @@ pub struct EncounterView {
     pub note: Option<notes::Note>,
     pub draft: Option<notes::Draft>,
     pub diagnoses: Vec<diagnoses::Diagnosis>,
+    pub prescriptions: Vec<prescriptions::Prescription>,
 }
 
 /// Opens a visit for reading; the view is audited (it shows the note).
@@ -403,6 +426,7 @@ pub fn view_encounter(
         note: notes::for_encounter(conn, id)?,
         draft: notes::draft(conn, id, staff_id)?,
         diagnoses: diagnoses::for_encounter(conn, id, lang)?,
+        prescriptions: prescriptions::for_encounter(conn, id)?,
         encounter: e,
     })
 }

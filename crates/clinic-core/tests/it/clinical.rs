@@ -542,3 +542,295 @@ fn a_draft_saved_before_kill_9_is_there_after_it() {
     assert!(d.revision >= last, "saved {last}, found {}", d.revision);
     assert_eq!(d.soap.subjective, format!("Cough for {} days", d.revision));
 }
+
+fn item(
+    rx: &str,
+    drug: Option<&str>,
+    name: &str,
+) -> clinic_core::clinical::prescriptions::ItemInput {
+    clinic_core::clinical::prescriptions::ItemInput {
+        prescription_id: rx.into(),
+        drug_id: drug.map(String::from),
+        name: name.into(),
+        dose: "1 tablet".into(),
+        frequency: "twice a day".into(),
+        duration_days: 7,
+        quantity: 14,
+        unit: "tablets".into(),
+        ..Default::default()
+    }
+}
+
+fn drug_id(core: &Core, name: &str) -> String {
+    let found = core.drug_search(name.into(), 5).unwrap();
+    found
+        .iter()
+        .find(|d| d.name.eq_ignore_ascii_case(name))
+        .unwrap_or_else(|| panic!("{name} not in the formulary: {found:?}"))
+        .id
+        .clone()
+}
+
+#[test]
+fn prescribing_warns_of_allergies_interactions_and_duplicates_and_signing_needs_reasons() {
+    use clinic_core::clinical::prescriptions::{
+        Acknowledgement, AlertKind, AlertSeverity, Effect, RxStatus,
+    };
+    let r = room();
+    // Allergic to penicillin; already takes warfarin.
+    let mut p = crate::reception::patient("ปิ่นแก้ว", "ศรีสุข", "1985-02-14");
+    p.allergies = vec![Allergy {
+        substance: "Penicillin".into(),
+        reaction: "anaphylaxis".into(),
+        severity: Severity::Severe,
+    }];
+    p.current_medications = "Warfarin 5 mg once daily".into();
+    let pat = match r.doctor.patient_register(p, true).unwrap() {
+        RegisterOutcome::Registered { patient } => patient.id,
+        other => panic!("{other:?}"),
+    };
+    walk_in(&r, &pat);
+    let e = r.doctor.encounter_call_next().unwrap();
+    let rx = r.doctor.prescription_open(e.id.clone()).unwrap();
+    assert_eq!(
+        r.doctor.prescription_open(e.id.clone()).unwrap().id,
+        rx.id,
+        "one draft per visit"
+    );
+
+    // A penicillin allergy catches amoxicillin by its class.
+    let got = r
+        .doctor
+        .prescription_item_add(item(&rx.id, Some(&drug_id(&r.doctor, "Amoxicillin")), ""))
+        .unwrap();
+    let allergy = got
+        .alerts
+        .iter()
+        .find(|a| a.kind == AlertKind::Allergy)
+        .unwrap();
+    assert_eq!(allergy.severity, AlertSeverity::Contraindicated);
+    assert_eq!(allergy.subject, "Amoxicillin / Penicillin");
+    // Ibuprofen with the warfarin she takes: bleeding, with its source.
+    let got = r
+        .doctor
+        .prescription_item_add(item(&rx.id, Some(&drug_id(&r.doctor, "Ibuprofen")), ""))
+        .unwrap();
+    let bleed = got
+        .alerts
+        .iter()
+        .find(|a| a.effect == Some(Effect::Bleeding))
+        .unwrap();
+    assert_eq!(bleed.subject, "Ibuprofen / Warfarin (current)");
+    assert!(bleed.source.contains("Malone"));
+    // Two NSAIDs: duplicate therapy. An MAO inhibitor with an SSRI: contraindicated.
+    let naproxen = r
+        .doctor
+        .prescription_item_add(item(&rx.id, Some(&drug_id(&r.doctor, "Naproxen")), ""))
+        .unwrap();
+    assert!(naproxen
+        .alerts
+        .iter()
+        .any(|a| a.kind == AlertKind::Duplicate && a.detail == "nsaids"));
+    let naproxen_item = naproxen.items.last().unwrap().id.clone();
+    let without = r.doctor.prescription_item_remove(naproxen_item).unwrap();
+    assert!(!without
+        .alerts
+        .iter()
+        .any(|a| a.kind == AlertKind::Duplicate));
+    r.doctor
+        .prescription_item_add(item(&rx.id, Some(&drug_id(&r.doctor, "Phenelzine")), ""))
+        .unwrap();
+    let got = r
+        .doctor
+        .prescription_item_add(clinic_core::clinical::prescriptions::ItemInput {
+            route: "oral".into(),
+            ..item(&rx.id, None, "Sertraline")
+        })
+        .unwrap();
+    let serotonin = got
+        .alerts
+        .iter()
+        .find(|a| a.effect == Some(Effect::SerotoninSyndrome))
+        .unwrap();
+    assert_eq!(serotonin.severity, AlertSeverity::Contraindicated);
+    assert!(serotonin.source.contains("Phansalkar"));
+    // Statin with a strong CYP3A4 inhibitor; tizanidine with ciprofloxacin.
+    let pair = |a: &str, b: &str| {
+        let e2 = {
+            let q = register(&r.doctor, "Pat", &format!("{a}{b}"), "1960-01-01");
+            q
+        };
+        let enc = r.doctor.encounter_open(e2.clone()).unwrap();
+        let rx2 = r.doctor.prescription_open(enc.id.clone()).unwrap();
+        r.doctor
+            .prescription_item_add(item(&rx2.id, Some(&drug_id(&r.doctor, a)), ""))
+            .unwrap();
+        let out = r
+            .doctor
+            .prescription_item_add(item(&rx2.id, Some(&drug_id(&r.doctor, b)), ""))
+            .unwrap();
+        r.doctor
+            .prescription_sign(
+                rx2.id.clone(),
+                out.alerts
+                    .iter()
+                    .map(|a| Acknowledgement {
+                        key: a.key.clone(),
+                        reason: "test".into(),
+                    })
+                    .collect(),
+            )
+            .unwrap();
+        r.doctor
+            .encounter_close(CloseInput {
+                encounter_id: enc.id,
+                ..Default::default()
+            })
+            .unwrap();
+        out.alerts
+    };
+    assert!(pair("Simvastatin", "Clarithromycin")
+        .iter()
+        .any(|a| a.effect == Some(Effect::Myopathy)));
+    assert!(pair("Tizanidine", "Ciprofloxacin")
+        .iter()
+        .any(|a| a.effect == Some(Effect::RaisedLevels)));
+    assert!(pair("Citalopram", "Azithromycin")
+        .iter()
+        .any(|a| a.effect == Some(Effect::QtProlongation)));
+    assert!(
+        pair("Paracetamol", "Metformin").is_empty(),
+        "no warning without a reason"
+    );
+
+    // Signing: every warning needs a reason; the reasons are kept and audited.
+    let rx_now = r.doctor.prescription_get(rx.id.clone()).unwrap();
+    let n = rx_now.alerts.len();
+    assert!(n >= 4, "{:?}", rx_now.alerts);
+    let refused = r
+        .doctor
+        .prescription_sign(rx.id.clone(), vec![])
+        .unwrap_err();
+    assert_eq!(refused.code(), "unacknowledged_warnings");
+    assert_eq!(refused.params().get("count"), Some(&n.to_string()));
+    let mut acks: Vec<Acknowledgement> = rx_now
+        .alerts
+        .iter()
+        .map(|a| Acknowledgement {
+            key: a.key.clone(),
+            reason: "Benefits outweigh the risk; monitored".into(),
+        })
+        .collect();
+    acks[0].reason = "ok".into(); // too short to be a reason
+    assert_eq!(
+        r.doctor
+            .prescription_sign(rx.id.clone(), acks.clone())
+            .unwrap_err()
+            .code(),
+        "unacknowledged_warnings"
+    );
+    acks[0].reason = "Desensitised under supervision".into();
+    let signed = r.doctor.prescription_sign(rx.id.clone(), acks).unwrap();
+    assert_eq!(signed.status, RxStatus::Signed);
+    assert_eq!(signed.overrides.len(), n);
+    assert!(signed.alerts.is_empty());
+    let audited: i64 = with_db(&r.admin, |db| {
+        Ok(db.conn().query_row(
+            "SELECT count(*) FROM audit_log WHERE entity = 'prescription_overrides' AND action = 'insert'",
+            [],
+            |row| row.get(0),
+        )?)
+    })
+    .unwrap();
+    assert!(audited >= n as i64);
+    // Read-only once signed, even to someone with the key.
+    assert_eq!(
+        r.doctor
+            .prescription_item_add(item(&rx.id, None, "Vitamin C"))
+            .unwrap_err()
+            .code(),
+        "prescription_signed"
+    );
+    let edit = with_db(&r.admin, |db| {
+        db.conn()
+            .execute(
+                "UPDATE prescription_items SET dose = 'lots' WHERE prescription_id = ?1",
+                [&rx.id],
+            )
+            .map_err(Into::into)
+    });
+    assert!(edit.unwrap_err().to_string().contains("read-only"));
+
+    // Renewed into a new draft with the same items.
+    let renewed = r
+        .doctor
+        .prescription_renew(rx.id.clone(), e.id.clone())
+        .unwrap();
+    assert_eq!(renewed.renewed_from.as_deref(), Some(rx.id.as_str()));
+    assert_eq!(renewed.items.len(), signed.items.len());
+    assert_eq!(renewed.status, RxStatus::Draft);
+
+    // The pharmacist reads prescriptions (and allergies), writes none; reception reads none.
+    r.admin
+        .staff_create(new_staff("phil", vec![Role::Pharmacist], "Initial-pass-11"))
+        .unwrap();
+    let phil = signed_in(&r, "phil");
+    assert_eq!(phil.prescription_get(rx.id.clone()).unwrap().items.len(), 4);
+    assert_eq!(
+        phil.prescription_open(e.id.clone()).unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(
+        phil.encounter_get(e.id.clone()).unwrap_err().code(),
+        "forbidden"
+    );
+    let rita = signed_in(&r, "rita");
+    assert_eq!(
+        rita.prescription_get(rx.id.clone()).unwrap_err().code(),
+        "forbidden"
+    );
+
+    // The printed prescription, in Thai and in Russian: patient, drugs, doctor, licence.
+    use clinic_core::print::Output;
+    for (lang, title) in [
+        (Language::Th, "ใบสั่งยา"),
+        (Language::Ru, "Рецепт"),
+        (Language::En, "Prescription"),
+    ] {
+        let pdf = r
+            .doctor
+            .prescription_pdf(Output::Save, &rx.id, Some(lang))
+            .unwrap();
+        let text = crate::printing::pdftotext(&pdf, &format!("prescription-{lang:?}"), false);
+        let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+        for want in [
+            title,
+            "ปิ่นแก้ว ศรีสุข",
+            "Amoxicillin",
+            "Ibuprofen",
+            "Phenelzine",
+            "Sertraline",
+            "Gregory House",
+        ] {
+            assert!(
+                squeeze(&text).contains(&squeeze(want)),
+                "{lang:?}: {want} missing:\n{text}"
+            );
+        }
+        let licence = r
+            .admin
+            .doctor_list()
+            .unwrap()
+            .into_iter()
+            .find(|d| d.full_name == "Gregory House")
+            .unwrap()
+            .licence_number;
+        assert!(text.contains(&licence));
+    }
+    assert_eq!(
+        rita.prescription_pdf(Output::Print, &rx.id, None)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+}
