@@ -1,6 +1,7 @@
 //! Consultation figures (BENCHMARKS.md): ICD-10-CM search over the whole list (by code and
-//! by words), and opening a patient with ten years of history: 200 visits, 1,000 vitals,
-//! 200 signed notes and diagnoses, made through the commands a doctor uses.
+//! by words), opening a patient with ten years of history (200 visits, 1,000 vitals, 200
+//! signed notes and diagnoses, 300 prescriptions, made through the commands a doctor uses),
+//! and making a prescription's PDF.
 //!
 //! `cargo bench -p clinic-core --bench clinical` prints one JSON document.
 
@@ -12,10 +13,13 @@ use chrono::{DateTime, Duration, Utc};
 use clinic_core::clinical::diagnoses::DiagnosisInput;
 use clinic_core::clinical::icd10::Index;
 use clinic_core::clinical::notes::{DraftInput, Soap};
+use clinic_core::clinical::prescriptions::{Acknowledgement, ItemInput};
 use clinic_core::clinical::vitals::VitalsInput;
 use clinic_core::clinical::CloseInput;
 use clinic_core::dev::demo::{self, Size};
+use clinic_core::print::Output;
 use clinic_core::session::LoginStep;
+use clinic_core::settings::Language;
 use clinic_core::Core;
 use common::Stats;
 
@@ -91,6 +95,9 @@ fn main() {
     let codes = [
         "I10", "E11.9", "J45.909", "J06.9", "M54.5", "K21.9", "N39.0", "R51.9",
     ];
+    let formulary = |name: &str| core.drug_search(name.into(), 5).unwrap()[0].id.clone();
+    let (amlodipine, metformin) = (formulary("Amlodipine"), formulary("Metformin"));
+    let mut last_rx = String::new();
     for visit in 0..200u32 {
         step(&now, Duration::days(18));
         // Eighteen days idle locked the session: the doctor unlocks it.
@@ -126,6 +133,38 @@ fn main() {
             add_to_problems: visit % 25 == 0,
         })
         .unwrap();
+        // 300 prescriptions: one a visit, two in every other visit.
+        for n in 0..(1 + visit % 2) {
+            // The second opens a new draft: the first is signed by then.
+            let _ = n;
+            let rx = core.prescription_open(e.id.clone()).unwrap();
+            for (drug, dose) in [(&amlodipine, "1 tablet"), (&metformin, "2 tablets")] {
+                core.prescription_item_add(ItemInput {
+                    prescription_id: rx.id.clone(),
+                    drug_id: Some(drug.clone()),
+                    dose: dose.into(),
+                    frequency: "once a day".into(),
+                    duration_days: 30,
+                    quantity: 30,
+                    unit: "tablets".into(),
+                    ..Default::default()
+                })
+                .unwrap();
+            }
+            let alerts = core.prescription_get(rx.id.clone()).unwrap().alerts;
+            core.prescription_sign(
+                rx.id.clone(),
+                alerts
+                    .iter()
+                    .map(|a| Acknowledgement {
+                        key: a.key.clone(),
+                        reason: "long-term treatment".into(),
+                    })
+                    .collect(),
+            )
+            .unwrap();
+            last_rx = rx.id;
+        }
         core.encounter_close(CloseInput {
             encounter_id: e.id.clone(),
             ..Default::default()
@@ -148,6 +187,19 @@ fn main() {
         std::hint::black_box(core.patient_header(patient.clone()).unwrap());
         std::hint::black_box(core.vitals_history(patient.clone(), None).unwrap());
         std::hint::black_box(core.encounter_get(last.clone()).unwrap());
+        std::hint::black_box(core.prescriptions_for_patient(patient.clone()).unwrap());
+    });
+    let prescriptions = core
+        .prescriptions_for_patient(patient.clone())
+        .unwrap()
+        .len();
+    assert_eq!(prescriptions, 300);
+    let mut pdf_bytes = 0;
+    let pdf = Stats::measure("prescription_pdf", 10, 200, |_| {
+        let p = core
+            .prescription_pdf(Output::Save, &last_rx, Some(Language::Th))
+            .unwrap();
+        pdf_bytes = p.len();
     });
     println!(
         "{}",
@@ -161,9 +213,11 @@ fn main() {
             "history_10_years": {
                 "visits": 200,
                 "vitals": history.len(),
+                "prescriptions": prescriptions,
                 "built_s": (built_s * 10.0).round() / 10.0,
                 "open": open.json(),
             },
+            "prescription_pdf": { "stats": pdf.json(), "bytes": pdf_bytes },
         }))
         .unwrap()
     );
