@@ -134,6 +134,8 @@ macro_rules! for_each_command {
                 prescription_item_remove(item_id: String) -> clinical::prescriptions::Prescription = ClinicalWrite;
                 prescription_sign(id: String, acknowledgements: Vec<clinical::prescriptions::Acknowledgement>) -> clinical::prescriptions::Prescription = ClinicalWrite;
                 prescription_renew(id: String, encounter_id: String) -> clinical::prescriptions::Prescription = ClinicalWrite;
+                follow_ups_due() -> Vec<clinical::FollowUpDue> = AppointmentRead;
+                follow_up_book(encounter_id: String) -> scheduling::Appointment = AppointmentWrite;
                 #[window] prescription_save(id: String, language: Option<settings::Language>) -> Option<String> = PrescriptionRead;
                 #[window] prescription_print(id: String, language: Option<settings::Language>) -> Option<String> = PrescriptionRead;
             }

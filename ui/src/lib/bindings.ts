@@ -107,6 +107,8 @@ export const commands = {
 	prescriptionItemRemove: (itemId: string) => __TAURI_INVOKE<Prescription>("prescription_item_remove", { itemId }),
 	prescriptionSign: (id: string, acknowledgements: Acknowledgement[]) => __TAURI_INVOKE<Prescription>("prescription_sign", { id, acknowledgements }),
 	prescriptionRenew: (id: string, encounterId: string) => __TAURI_INVOKE<Prescription>("prescription_renew", { id, encounterId }),
+	followUpsDue: () => __TAURI_INVOKE<FollowUpDue[]>("follow_ups_due"),
+	followUpBook: (encounterId: string) => __TAURI_INVOKE<Appointment>("follow_up_book", { encounterId }),
 	/**  A prescription, saved (in `language`, or the clinic's). */
 	prescriptionSave: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("prescription_save", { id, language }),
 	/**  A prescription, printed. */
@@ -465,6 +467,19 @@ export type FirstFreeQuery = {
 };
 
 export type Flag = "normal" | "low" | "high";
+
+/**  A visit whose doctor asked to see the patient again, not booked yet: reception's list. */
+export type FollowUpDue = {
+	encounter_id: string,
+	patient_id: string,
+	patient_name: string,
+	mrn: string,
+	doctor_id: string,
+	doctor_name: string,
+	/**  YYYY-MM-DD. */
+	due_on: string,
+	note: string,
+};
 
 export type HistoryEntry = {
 	old_status: AppointmentStatus | null,

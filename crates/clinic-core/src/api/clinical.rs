@@ -216,3 +216,14 @@ pub fn prescription_renew(cx: &Cx, id: String, encounter_id: String) -> Result<P
         prescriptions::renew(w, &id, &e)
     })
 }
+
+/// Follow-ups due in the next week (and overdue ones), not booked yet.
+pub fn follow_ups_due(cx: &Cx) -> Result<Vec<clinical::FollowUpDue>> {
+    let until = cx.today()? + chrono::Duration::days(7);
+    cx.read(|c| clinical::follow_ups_due(c, &until.to_string()))
+}
+
+pub fn follow_up_book(cx: &Cx, encounter_id: String) -> Result<crate::scheduling::Appointment> {
+    let tz = cx.tz()?;
+    cx.write(|w| clinical::book_follow_up(w, &encounter_id, tz))
+}

@@ -487,3 +487,119 @@ pub fn header(
         recent_visits: for_patient(conn, patient_id, 5)?,
     })
 }
+
+/// A visit whose doctor asked to see the patient again, not booked yet: reception's list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+pub struct FollowUpDue {
+    pub encounter_id: String,
+    pub patient_id: String,
+    pub patient_name: String,
+    pub mrn: String,
+    pub doctor_id: String,
+    pub doctor_name: String,
+    /// YYYY-MM-DD.
+    pub due_on: String,
+    pub note: String,
+}
+
+/// Follow-ups due by `until` (YYYY-MM-DD) and not booked, the earliest first (overdue ones
+/// too, until booked).
+pub fn follow_ups_due(conn: &Connection, until: &str) -> Result<Vec<FollowUpDue>> {
+    let mut st = conn.prepare_cached(
+        "SELECT e.id, e.patient_id, p.given_name || ' ' || p.family_name, p.mrn, e.doctor_id, d.full_name,
+                e.follow_up_on, e.follow_up_note
+         FROM encounters e JOIN patients p ON p.id = e.patient_id JOIN doctors d ON d.id = e.doctor_id
+         WHERE e.follow_up_on IS NOT NULL AND e.follow_up_on <= ?1 AND e.follow_up_appointment_id IS NULL
+         ORDER BY e.follow_up_on, p.family_name LIMIT 200",
+    )?;
+    let rows = st.query_map([until], |r| {
+        Ok(FollowUpDue {
+            encounter_id: r.get(0)?,
+            patient_id: r.get(1)?,
+            patient_name: r.get(2)?,
+            mrn: r.get(3)?,
+            doctor_id: r.get(4)?,
+            doctor_name: r.get(5)?,
+            due_on: r.get(6)?,
+            note: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Books the follow-up in one step: the first free slot with the same doctor from the day it
+/// is due (or today, if that has passed), over the next four weeks, that passes every
+/// booking check; the visit then points at it.
+pub fn book_follow_up(
+    w: &mut Write<'_>,
+    encounter_id: &str,
+    tz: chrono_tz::Tz,
+) -> Result<crate::scheduling::Appointment> {
+    use crate::scheduling::{appointments, hours, AppointmentKind, BookInput, SlotQuery};
+    let e = encounter(w.conn(), encounter_id)?;
+    let due: NaiveDate = e
+        .follow_up_on
+        .as_deref()
+        .and_then(|d| d.parse().ok())
+        .ok_or(CrateError::invalid(Field::FollowUpOn, Reason::Required))?;
+    if e.follow_up_appointment_id.is_some() {
+        return Err(CrateError::duplicate(Field::FollowUpOn));
+    }
+    let from = hours::local_instant(tz, due, 0)
+        .unwrap_or(w.now())
+        .max(w.now());
+    let slots = appointments::find_slots(
+        w.conn(),
+        &SlotQuery {
+            doctor_id: Some(e.doctor_id.clone()),
+            specialization_id: None,
+            from: Some(crate::ids::ts(from)),
+            days: 28,
+            limit: 200,
+        },
+        w.now(),
+        tz,
+    )?;
+    for slot in slots {
+        let input = BookInput {
+            patient_id: e.patient_id.clone(),
+            doctor_id: e.doctor_id.clone(),
+            duration_minutes: appointments::minutes_between(&slot.starts_at, &slot.ends_at)
+                .unwrap_or(15),
+            starts_at: slot.starts_at,
+            kind: AppointmentKind::FollowUp,
+            reason: if e.follow_up_note.is_empty() {
+                "follow-up".into()
+            } else {
+                e.follow_up_note.clone()
+            },
+            override_reason: None,
+        };
+        // A slot the patient can't take (their own booking then) wrote nothing: the next.
+        match appointments::book(w, &input, tz) {
+            Ok(a) => {
+                w.update_row(
+                    Table::Encounters,
+                    &e.id,
+                    &[("follow_up_appointment_id", &a.id)],
+                )?;
+                return Ok(a);
+            }
+            Err(err)
+                if err
+                    .as_domain::<crate::scheduling::Error>()
+                    .is_some_and(|d| {
+                        matches!(
+                            d,
+                            crate::scheduling::Error::SlotTaken { .. }
+                                | crate::scheduling::Error::OutsideHours
+                        )
+                    }) =>
+            {
+                continue
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Err(crate::scheduling::Error::NoFreeSlot.into())
+}

@@ -359,6 +359,43 @@ fn a_visit_from_call_next_to_a_signed_note_diagnoses_and_follow_up() {
         .unwrap();
     assert_eq!(p.status, ProblemStatus::Resolved);
     assert!(p.resolved_on.is_some());
+
+    // Reception sees the follow-up in the week it is due and books it in one step, with the
+    // same doctor, on or after the day asked for.
+    assert!(
+        r.admin.follow_ups_due().unwrap().is_empty(),
+        "due in two weeks, not this one"
+    );
+    r.c.clock.advance(Duration::days(8));
+    let desk = admin_core(&r.c);
+    let due = desk.follow_ups_due().unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].patient_id.as_str(), due[0].note.as_str()),
+        (ann.as_str(), "Recheck blood pressure")
+    );
+    let booked = desk.follow_up_book(due[0].encounter_id.clone()).unwrap();
+    assert_eq!(booked.doctor_id, e.doctor_id);
+    assert_eq!(
+        booked.kind,
+        clinic_core::scheduling::AppointmentKind::FollowUp
+    );
+    let local_day = clinic_core::ids::parse_ts(&booked.starts_at)
+        .unwrap()
+        .with_timezone(&clinic_tz())
+        .date_naive()
+        .to_string();
+    assert!(
+        local_day >= clinic_date(&r.c, 6),
+        "{local_day} is before the day asked for"
+    );
+    assert!(desk.follow_ups_due().unwrap().is_empty());
+    assert_eq!(
+        desk.follow_up_book(due[0].encounter_id.clone())
+            .unwrap_err()
+            .code(),
+        "duplicate"
+    );
 }
 
 #[test]

@@ -614,6 +614,10 @@ export const en = {
   "error.prescription_empty": "The prescription has no medicines.",
   "error.unacknowledged_warnings": "{count} warnings need a reason before signing.",
   "permission.prescription_read": "see prescriptions",
+  "reception.follow_ups": "Follow-ups due",
+  "reception.no_follow_ups": "No follow-ups due this week.",
+  "reception.book_follow_up": "Book",
+  "reception.follow_up_booked": "{name}: follow-up booked for {when}.",
 } as const;
 
 export type Key = keyof typeof en;

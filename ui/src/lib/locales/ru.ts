@@ -615,4 +615,8 @@ export const ru: Record<Key, string> = {
   "error.prescription_empty": "В рецепте нет препаратов.",
   "error.unacknowledged_warnings": "Предупреждений без причины: {count}. Укажите причину перед подписью.",
   "permission.prescription_read": "просмотр рецептов",
+  "reception.follow_ups": "Повторные приёмы",
+  "reception.no_follow_ups": "На этой неделе повторных приёмов нет.",
+  "reception.book_follow_up": "Записать",
+  "reception.follow_up_booked": "{name}: повторный приём назначен на {when}.",
 };

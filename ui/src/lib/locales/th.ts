@@ -615,4 +615,8 @@ export const th: Record<Key, string> = {
   "error.prescription_empty": "ใบสั่งยายังไม่มีรายการยา",
   "error.unacknowledged_warnings": "มีคำเตือน {count} รายการที่ต้องระบุเหตุผลก่อนลงนาม",
   "permission.prescription_read": "ดูใบสั่งยา",
+  "reception.follow_ups": "นัดติดตามผลที่ถึงกำหนด",
+  "reception.no_follow_ups": "สัปดาห์นี้ไม่มีนัดติดตามผล",
+  "reception.book_follow_up": "จองนัด",
+  "reception.follow_up_booked": "{name}: จองนัดติดตามผล {when} แล้ว",
 };
