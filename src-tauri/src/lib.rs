@@ -162,6 +162,14 @@ async fn prescription_print(
     papers::print(&app, pdf, "Prescription", papers::Kind::Ordinary).await
 }
 
+/// An attachment, saved out where the person picks (audited).
+#[tauri::command]
+#[specta::specta]
+async fn attachment_save(app: AppHandle, core: Api<'_>, id: String) -> Res<Option<String>> {
+    let (name, bytes) = call(&core, move |c| c.attachment_export(&id)).await?;
+    papers::save(&app, bytes, &name).await
+}
+
 /// Opens the waiting-room board in its own window (or brings it forward). The board
 /// window's capability allows it `queue_board` and nothing else.
 #[tauri::command]

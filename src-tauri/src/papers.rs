@@ -7,14 +7,19 @@ use tauri::AppHandle;
 
 type Res<T> = Result<T, ApiError>;
 
-/// Asks where to save `pdf` (suggesting `file_name`) and writes it there. `None` if the
-/// person cancels.
+/// Asks where to save `pdf` (or an attachment's bytes; suggesting `file_name`) and writes it
+/// there. `None` if the person cancels.
 pub async fn save(app: &AppHandle, pdf: Vec<u8>, file_name: &str) -> Res<Option<String>> {
     use tauri_plugin_dialog::DialogExt;
+    // The file's own kind: a paper is a PDF, an attachment may be a picture.
+    let ext = std::path::Path::new(file_name)
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_else(|| "pdf".into());
     let picked = app
         .dialog()
         .file()
-        .add_filter("PDF", &["pdf"])
+        .add_filter(ext.to_uppercase(), &[ext.as_str()])
         .set_file_name(file_name)
         .blocking_save_file();
     let Some(path) = picked.and_then(|p| p.into_path().ok()) else {

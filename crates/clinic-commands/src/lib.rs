@@ -134,6 +134,15 @@ macro_rules! for_each_command {
                 prescription_item_remove(item_id: String) -> clinical::prescriptions::Prescription = ClinicalWrite;
                 prescription_sign(id: String, acknowledgements: Vec<clinical::prescriptions::Acknowledgement>) -> clinical::prescriptions::Prescription = ClinicalWrite;
                 prescription_renew(id: String, encounter_id: String) -> clinical::prescriptions::Prescription = ClinicalWrite;
+                lab_tests() -> Vec<clinical::lab::LabTest> = PatientClinicalRead;
+                lab_order(encounter_id: String, test_id: String) -> clinical::lab::LabOrder = ClinicalWrite;
+                lab_result(order_id: String, value: f64, comment: String) -> clinical::lab::LabOrder = VitalsWrite;
+                lab_results(patient_id: String, test_id: Option<String>) -> Vec<clinical::lab::LabOrder> = PatientClinicalRead;
+                record_add(input: clinical::records::RecordInput) -> clinical::records::TimelineEntry = ClinicalWrite;
+                record_attach(record_id: String, file_name: String, base64: String) -> clinical::records::AttachmentInfo = ClinicalWrite;
+                attachment_view(id: String) -> String = PatientClinicalRead;
+                #[window] attachment_save(id: String) -> Option<String> = PatientClinicalRead;
+                patient_timeline(query: clinical::records::TimelineQuery) -> Vec<clinical::records::TimelineEntry> = PatientClinicalRead;
                 follow_ups_due() -> Vec<clinical::FollowUpDue> = AppointmentRead;
                 follow_up_book(encounter_id: String) -> scheduling::Appointment = AppointmentWrite;
                 #[window] prescription_save(id: String, language: Option<settings::Language>) -> Option<String> = PrescriptionRead;

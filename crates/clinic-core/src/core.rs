@@ -131,6 +131,16 @@ impl Core {
         })
     }
 
+    /// The core half of `attachment_save`: the file's name and bytes; saving out is audited.
+    pub fn attachment_export(&self, id: &str) -> Result<(String, Vec<u8>)> {
+        self.run(Command::attachment_save, |cx| {
+            cx.write(|w| {
+                let (info, bytes) = crate::clinical::records::open(w, id, "export")?;
+                Ok((info.file_name, bytes))
+            })
+        })
+    }
+
     /// What the matrix test calls for a window command: the Rust half the window calls (a
     /// paper's PDF, made under the command's own permission), else the window's check.
     #[cfg(feature = "dev-data")]
@@ -140,6 +150,7 @@ impl Core {
             Command::test_page_print => self.test_page_pdf(Output::Print).map(drop),
             Command::prescription_save => self.prescription_pdf(Output::Save, "", None).map(drop),
             Command::prescription_print => self.prescription_pdf(Output::Print, "", None).map(drop),
+            Command::attachment_save => self.attachment_export("").map(drop),
             // The recovery sheet's half needs the recovery key; a wrong one counts as a
             // failed attempt, so it is checked in its own tests.
             _ => self.authorize(cmd),

@@ -208,10 +208,18 @@ impl App {
             .is_empty()
     }
 
+    /// Clicks the element, first scrolled to the middle of the view: a sticky header (the
+    /// consultation's patient header) must not cover it.
     pub async fn click(&self, id: &str) {
-        self.el(id)
-            .await
-            .click()
+        let el = self.el(id).await;
+        let _ = self
+            .driver
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});",
+                vec![el.to_json().unwrap()],
+            )
+            .await;
+        el.click()
             .await
             .unwrap_or_else(|e| panic!("click {id}: {e}"));
     }

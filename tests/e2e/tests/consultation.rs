@@ -139,6 +139,28 @@ async fn the_doctor_calls_records_vitals_writes_a_note_that_survives_kill_9_and_
     app.wait_text("consult-problems", "I10").await;
     app.shot("diagnosis").await;
 
+    // A lab test ordered and its result entered: flagged low, on the trend chart.
+    app.choose("lab-test", "lab-hemoglobin").await;
+    app.click("lab-order").await;
+    app.fill("lab-input-0", "10.2").await;
+    app.click("lab-enter-0").await;
+    app.wait_text("lab-flag-0", "Low").await;
+    // A record with a picture, shown from memory.
+    app.click("record-new").await;
+    app.fill("record-title", "Chest X-ray").await;
+    let pic = tempfile::tempdir().unwrap();
+    let png = pic.path().join("chest-x-ray.png");
+    std::fs::write(&png, clinic_core::dev::papers::logo_png()).unwrap();
+    app.el("record-file")
+        .await
+        .send_keys(png.display().to_string())
+        .await
+        .unwrap();
+    app.click("record-save").await;
+    app.click("attachment-view-chest-x-ray.png").await;
+    app.el("attachment-shown").await;
+    app.shot("lab-and-history").await;
+
     // 5. Sign: the note is read-only; then close with a follow-up in two weeks.
     app.fill("note-assessment", "Viral bronchitis; raised blood pressure")
         .await;

@@ -107,6 +107,16 @@ export const commands = {
 	prescriptionItemRemove: (itemId: string) => __TAURI_INVOKE<Prescription>("prescription_item_remove", { itemId }),
 	prescriptionSign: (id: string, acknowledgements: Acknowledgement[]) => __TAURI_INVOKE<Prescription>("prescription_sign", { id, acknowledgements }),
 	prescriptionRenew: (id: string, encounterId: string) => __TAURI_INVOKE<Prescription>("prescription_renew", { id, encounterId }),
+	labTests: () => __TAURI_INVOKE<LabTest[]>("lab_tests"),
+	labOrder: (encounterId: string, testId: string) => __TAURI_INVOKE<LabOrder>("lab_order", { encounterId, testId }),
+	labResult: (orderId: string, value: number | null, comment: string) => __TAURI_INVOKE<LabOrder>("lab_result", { orderId, value, comment }),
+	labResults: (patientId: string, testId: string | null) => __TAURI_INVOKE<LabOrder[]>("lab_results", { patientId, testId }),
+	recordAdd: (input: RecordInput) => __TAURI_INVOKE<TimelineEntry>("record_add", { input }),
+	recordAttach: (recordId: string, fileName: string, base64: string) => __TAURI_INVOKE<AttachmentInfo>("record_attach", { recordId, fileName, base64 }),
+	attachmentView: (id: string) => __TAURI_INVOKE<string>("attachment_view", { id }),
+	/**  An attachment, saved out where the person picks (audited). */
+	attachmentSave: (id: string) => __TAURI_INVOKE<string | null>("attachment_save", { id }),
+	patientTimeline: (query: TimelineQuery) => __TAURI_INVOKE<TimelineEntry[]>("patient_timeline", { query }),
 	followUpsDue: () => __TAURI_INVOKE<FollowUpDue[]>("follow_ups_due"),
 	followUpBook: (encounterId: string) => __TAURI_INVOKE<Appointment>("follow_up_book", { encounterId }),
 	/**  A prescription, saved (in `language`, or the clinic's). */
@@ -190,6 +200,13 @@ export type Appointment = {
 export type AppointmentKind = "consultation" | "follow_up" | "emergency" | "checkup";
 
 export type AppointmentStatus = "scheduled" | "confirmed" | "checked_in" | "in_consultation" | "completed" | "cancelled" | "no_show" | "rescheduled";
+
+export type AttachmentInfo = {
+	id: string,
+	file_name: string,
+	mime: string,
+	size: number,
+};
 
 export type AuditEntry = {
 	seq: number,
@@ -318,11 +335,11 @@ export type ClinicalError = { code: "encounter_closed" } | { code: "note_empty" 
 	code: string,
 } } | { code: "prescription_signed" } | { code: "prescription_empty" } | { code: "unacknowledged_warnings"; params: {
 	count: number,
-} };
+} } | { code: "lab_resulted" };
 
-export type ClinicalField = "patient" | "doctor" | "encounter" | "vitals" | "temperature" | "systolic" | "diastolic" | "heart_rate" | "respiratory_rate" | "spo2" | "weight" | "height" | "bmi" | "head_circumference" | "blood_glucose" | "note" | "addendum" | "code" | "local_name" | "follow_up_on" | "follow_up_note" | "drug" | "strength" | "route" | "dose" | "frequency" | "duration_days" | "quantity" | "unit" | "instructions" | "override_reason";
+export type ClinicalField = "patient" | "doctor" | "encounter" | "vitals" | "temperature" | "systolic" | "diastolic" | "heart_rate" | "respiratory_rate" | "spo2" | "weight" | "height" | "bmi" | "head_circumference" | "blood_glucose" | "note" | "addendum" | "code" | "local_name" | "follow_up_on" | "follow_up_note" | "drug" | "strength" | "route" | "dose" | "frequency" | "duration_days" | "quantity" | "unit" | "instructions" | "override_reason" | "lab_test" | "lab_value" | "lab_comment" | "title" | "description" | "recorded_on" | "attachment" | "from" | "to";
 
-export type ClinicalTable = "encounters" | "vitals" | "note_drafts" | "notes" | "note_addenda" | "diagnoses" | "problems" | "icd_local_names" | "drugs" | "prescriptions" | "prescription_items" | "prescription_overrides";
+export type ClinicalTable = "encounters" | "vitals" | "note_drafts" | "notes" | "note_addenda" | "diagnoses" | "problems" | "icd_local_names" | "drugs" | "prescriptions" | "prescription_items" | "prescription_overrides" | "lab_tests" | "lab_orders" | "records" | "attachments";
 
 export type CloseInput = {
 	encounter_id: string,
@@ -449,6 +466,7 @@ export type EncounterView = {
 	draft: Draft | null,
 	diagnoses: Diagnosis[],
 	prescriptions: Prescription[],
+	lab: LabOrder[],
 };
 
 /**  The codes of the shared variants. Domain codes come from the domains' error enums. */
@@ -536,6 +554,30 @@ export type ItemInput = {
 	/**  "capsules". */
 	unit: string,
 	instructions: string,
+};
+
+export type LabOrder = {
+	id: string,
+	encounter_id: string,
+	patient_id: string,
+	test: LabTest,
+	status: LabStatus,
+	ordered_at: string,
+	value: number | null,
+	flag: Flag | null,
+	comment: string,
+	resulted_at: string | null,
+};
+
+export type LabStatus = "ordered" | "resulted" | "cancelled";
+
+export type LabTest = {
+	id: string,
+	loinc: string,
+	name: string,
+	unit: string,
+	ref_low: number | null,
+	ref_high: number | null,
 };
 
 export type Language = "en" | "ru" | "th";
@@ -789,6 +831,19 @@ export type QueueToday = {
 	/**  Mean minutes from arrival to being called, over today's called tickets. */
 	average_wait_minutes: number | null,
 };
+
+export type RecordInput = {
+	patient_id: string,
+	/**  The visit it belongs to, if any. */
+	encounter_id: string | null,
+	kind: RecordKind,
+	title: string,
+	description: string,
+	/**  YYYY-MM-DD: when it happened (today or before). */
+	recorded_on: string,
+};
+
+export type RecordKind = "diagnosis" | "prescription" | "lab_result" | "imaging" | "surgery" | "vaccination" | "note";
 
 /**  A new recovery key (the old one stops opening the slot file; see SECURITY.md for copies). */
 export type RecoveryKey = {
@@ -1052,6 +1107,29 @@ export type Ticket = {
 };
 
 export type TicketStatus = "waiting" | "called" | "in_consultation" | "done" | "left";
+
+/**  One line of the history, whatever wrote it. */
+export type TimelineEntry = {
+	/**  The record's id, or the visit row's (note, diagnosis, prescription, lab order). */
+	id: string,
+	kind: RecordKind,
+	/**  YYYY-MM-DD in the clinic's zone. */
+	on: string,
+	title: string,
+	description: string,
+	author: string,
+	encounter_id: string | null,
+	attachments: AttachmentInfo[],
+};
+
+export type TimelineQuery = {
+	patient_id: string,
+	/**  Empty: every kind. */
+	kinds: RecordKind[],
+	/**  YYYY-MM-DD bounds, inclusive; empty for none. */
+	from: string,
+	to: string,
+};
 
 /**
  *  Why a field was refused. The UI shows `validation.<reason>` with the field's label

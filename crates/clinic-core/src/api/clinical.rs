@@ -227,3 +227,77 @@ pub fn follow_up_book(cx: &Cx, encounter_id: String) -> Result<crate::scheduling
     let tz = cx.tz()?;
     cx.write(|w| clinical::book_follow_up(w, &encounter_id, tz))
 }
+
+pub fn lab_tests(cx: &Cx) -> Result<Vec<crate::clinical::lab::LabTest>> {
+    cx.read(crate::clinical::lab::tests)
+}
+
+pub fn lab_order(
+    cx: &Cx,
+    encounter_id: String,
+    test_id: String,
+) -> Result<crate::clinical::lab::LabOrder> {
+    let staff_id = cx.staff_id()?.to_string();
+    cx.write(|w| {
+        let e = clinical::writable(w.conn(), &encounter_id, &staff_id)?;
+        crate::clinical::lab::place(w, &e, &test_id)
+    })
+}
+
+/// Doctors and nurses enter results (the lab's paper, a point-of-care meter).
+pub fn lab_result(
+    cx: &Cx,
+    order_id: String,
+    value: f64,
+    comment: String,
+) -> Result<crate::clinical::lab::LabOrder> {
+    cx.write(|w| crate::clinical::lab::enter_result(w, &order_id, value, &comment))
+}
+
+pub fn lab_results(
+    cx: &Cx,
+    patient_id: String,
+    test_id: Option<String>,
+) -> Result<Vec<crate::clinical::lab::LabOrder>> {
+    cx.read(|c| crate::clinical::lab::results(c, &patient_id, test_id.as_deref()))
+}
+
+pub fn record_add(
+    cx: &Cx,
+    input: crate::clinical::records::RecordInput,
+) -> Result<crate::clinical::records::TimelineEntry> {
+    let (name, today) = (cx.session()?.staff.full_name.clone(), cx.today()?);
+    cx.write(|w| crate::clinical::records::add(w, &input, &name, today))
+}
+
+/// Attaches a file (decoded and checked before the write begins).
+pub fn record_attach(
+    cx: &Cx,
+    record_id: String,
+    file_name: String,
+    base64: String,
+) -> Result<crate::clinical::records::AttachmentInfo> {
+    let upload = crate::clinical::records::decode(&file_name, &base64)?;
+    cx.write(|w| crate::clinical::records::attach(w, &record_id, upload))
+}
+
+/// The file as a `data:` URL, to show in the window (audited as a view).
+pub fn attachment_view(cx: &Cx, id: String) -> Result<String> {
+    cx.write(|w| {
+        let (info, bytes) = crate::clinical::records::open(w, &id, "view")?;
+        Ok(crate::clinical::records::data_url(&info, &bytes))
+    })
+}
+
+pub fn patient_timeline(
+    cx: &Cx,
+    query: crate::clinical::records::TimelineQuery,
+) -> Result<Vec<crate::clinical::records::TimelineEntry>> {
+    let tz = cx.tz()?;
+    let day = move |at: &str| {
+        crate::ids::parse_ts(at)
+            .map(|t| t.with_timezone(&tz).date_naive().to_string())
+            .unwrap_or_default()
+    };
+    cx.read(|c| crate::clinical::records::timeline(c, &query, day))
+}

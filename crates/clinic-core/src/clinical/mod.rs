@@ -16,8 +16,10 @@ use crate::Error as CrateError;
 
 pub mod diagnoses;
 pub mod icd10;
+pub mod lab;
 pub mod notes;
 pub mod prescriptions;
+pub mod records;
 pub mod rx_paper;
 pub mod vitals;
 
@@ -36,6 +38,10 @@ pub enum Table {
     Prescriptions,
     PrescriptionItems,
     PrescriptionOverrides,
+    LabTests,
+    LabOrders,
+    Records,
+    Attachments,
 }
 
 impl crate::store::Table for Table {
@@ -78,6 +84,15 @@ pub enum Field {
     Unit,
     Instructions,
     OverrideReason,
+    LabTest,
+    LabValue,
+    LabComment,
+    Title,
+    Description,
+    RecordedOn,
+    Attachment,
+    From,
+    To,
 }
 impl FieldEnum for Field {}
 
@@ -109,6 +124,8 @@ pub enum Error {
     PrescriptionEmpty,
     #[error("{count} warnings need a reason before signing")]
     UnacknowledgedWarnings { count: u32 },
+    #[error("the result was already entered")]
+    LabResulted,
 }
 
 impl From<Error> for CrateError {
@@ -401,6 +418,7 @@ pub struct EncounterView {
     pub draft: Option<notes::Draft>,
     pub diagnoses: Vec<diagnoses::Diagnosis>,
     pub prescriptions: Vec<prescriptions::Prescription>,
+    pub lab: Vec<lab::LabOrder>,
 }
 
 /// Opens a visit for reading; the view is audited (it shows the note).
@@ -427,6 +445,7 @@ pub fn view_encounter(
         draft: notes::draft(conn, id, staff_id)?,
         diagnoses: diagnoses::for_encounter(conn, id, lang)?,
         prescriptions: prescriptions::for_encounter(conn, id)?,
+        lab: lab::for_encounter(conn, id)?,
         encounter: e,
     })
 }

@@ -871,3 +871,228 @@ fn prescribing_warns_of_allergies_interactions_and_duplicates_and_signing_needs_
         "forbidden"
     );
 }
+
+#[test]
+fn lab_results_records_attachments_and_the_timeline() {
+    use base64::Engine;
+    use clinic_core::clinical::lab::LabStatus;
+    use clinic_core::clinical::records::{RecordInput, RecordKind, TimelineQuery};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let r = room();
+    let pat = register(&r.doctor, "Lab", "Person", "1975-05-05");
+    walk_in(&r, &pat);
+    let e = r.doctor.encounter_call_next().unwrap();
+
+    // Orders, and results entered by the nurse: flagged against the range.
+    let tests = r.doctor.lab_tests().unwrap();
+    let hb = tests.iter().find(|t| t.loinc == "718-7").unwrap();
+    let k = tests.iter().find(|t| t.loinc == "2823-3").unwrap();
+    let o1 = r.doctor.lab_order(e.id.clone(), hb.id.clone()).unwrap();
+    let o2 = r.doctor.lab_order(e.id.clone(), k.id.clone()).unwrap();
+    assert_eq!(o1.status, LabStatus::Ordered);
+    assert_eq!(
+        r.doctor
+            .lab_order(e.id.clone(), "no-such-test".into())
+            .unwrap_err()
+            .params()
+            .get("field")
+            .map(String::as_str),
+        Some("lab_test")
+    );
+    let nurse = signed_in(&r, "nell");
+    let res = nurse
+        .lab_result(o1.id.clone(), 10.5, "repeat in a month".into())
+        .unwrap();
+    assert_eq!((res.flag, res.value), (Some(Flag::Low), Some(10.5)));
+    assert_eq!(res.test.unit, "g/dL");
+    assert_eq!(
+        nurse
+            .lab_result(o2.id.clone(), 4.0, String::new())
+            .unwrap()
+            .flag,
+        Some(Flag::Normal)
+    );
+    assert_eq!(
+        nurse
+            .lab_result(o1.id.clone(), 11.0, String::new())
+            .unwrap_err()
+            .code(),
+        "lab_resulted"
+    );
+    let o3 = r.doctor.lab_order(e.id.clone(), hb.id.clone()).unwrap();
+    assert_eq!(
+        nurse
+            .lab_result(o3.id.clone(), f64::INFINITY, String::new())
+            .unwrap_err()
+            .params()
+            .get("field")
+            .map(String::as_str),
+        Some("lab_value")
+    );
+    let rita = signed_in(&r, "rita");
+    assert_eq!(
+        rita.lab_result(o3.id.clone(), 12.0, String::new())
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    // Results land on the trend (the patient's results of that test, oldest first).
+    let trend = r
+        .doctor
+        .lab_results(pat.clone(), Some(hb.id.clone()))
+        .unwrap();
+    assert_eq!(trend.len(), 1);
+    assert_eq!(r.doctor.encounter_get(e.id.clone()).unwrap().lab.len(), 3);
+
+    // A record with attachments: a picture and a PDF, kept inside the encrypted database.
+    let rec = r
+        .doctor
+        .record_add(RecordInput {
+            patient_id: pat.clone(),
+            encounter_id: Some(e.id.clone()),
+            kind: RecordKind::Imaging,
+            title: "Chest X-ray".into(),
+            description: "No consolidation".into(),
+            recorded_on: clinic_date(&r.c, 0),
+        })
+        .unwrap();
+    let marker = b"ATTACHMENT-PLAINTEXT-MARKER-7f3a9c";
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(marker);
+    let pic = r
+        .doctor
+        .record_attach(rec.id.clone(), "../../etc/x-ray.png".into(), b64(&png))
+        .unwrap();
+    assert_eq!(
+        (pic.file_name.as_str(), pic.mime.as_str()),
+        ("x-ray.png", "image/png")
+    );
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.extend_from_slice(marker);
+    r.doctor
+        .record_attach(rec.id.clone(), "report.pdf".into(), b64(&pdf))
+        .unwrap();
+    let refused = |bytes: &[u8]| {
+        r.doctor
+            .record_attach(rec.id.clone(), "f.png".into(), b64(bytes))
+            .unwrap_err()
+            .params()
+            .get("reason")
+            .cloned()
+    };
+    assert_eq!(
+        refused(b"just text, not a picture").as_deref(),
+        Some("invalid_format")
+    );
+    let mut huge = b"%PDF-".to_vec();
+    huge.resize(20 * 1024 * 1024 + 1, b'x');
+    assert_eq!(refused(&huge).as_deref(), Some("too_long"));
+    assert_eq!(
+        r.doctor
+            .record_add(RecordInput {
+                patient_id: pat.clone(),
+                recorded_on: clinic_date(&r.c, 3),
+                title: "Later".into(),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .params()
+            .get("reason")
+            .map(String::as_str),
+        Some("in_future")
+    );
+    // Viewing and saving out are audited; other roles can't.
+    let url = r.doctor.attachment_view(pic.id.clone()).unwrap();
+    assert_eq!(url, format!("data:image/png;base64,{}", b64(&png)));
+    let (name, bytes) = r.doctor.attachment_export(&pic.id).unwrap();
+    assert_eq!((name.as_str(), bytes), ("x-ray.png", png.clone()));
+    let audited = |action: &str| -> i64 {
+        with_db(&r.admin, |db| {
+            Ok(db.conn().query_row(
+                "SELECT count(*) FROM audit_log WHERE action = ?1 AND entity = 'attachments'",
+                [action],
+                |row| row.get(0),
+            )?)
+        })
+        .unwrap()
+    };
+    assert_eq!((audited("view"), audited("export")), (1, 1));
+    assert_eq!(
+        rita.attachment_view(pic.id.clone()).unwrap_err().code(),
+        "forbidden"
+    );
+    r.admin
+        .staff_create(new_staff("phil", vec![Role::Pharmacist], "Initial-pass-11"))
+        .unwrap();
+    let phil = signed_in(&r, "phil");
+    assert_eq!(
+        phil.attachment_view(pic.id.clone()).unwrap_err().code(),
+        "forbidden"
+    );
+    // Nowhere on disk in the clear.
+    for entry in std::fs::read_dir(r.c.dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker),
+                "{} holds an attachment in the clear",
+                p.display()
+            );
+        }
+    }
+
+    // The timeline: what the visit wrote and the record, filtered by kind and date.
+    r.doctor.note_draft_save(draft(&e.id, 1, "Tired")).unwrap();
+    r.doctor.note_sign(e.id.clone()).unwrap();
+    r.doctor
+        .diagnosis_add(DiagnosisInput {
+            encounter_id: e.id.clone(),
+            code: "D64.9".into(),
+            rank: None,
+            add_to_problems: false,
+        })
+        .unwrap();
+    let all = r
+        .doctor
+        .patient_timeline(TimelineQuery {
+            patient_id: pat.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    let kinds: std::collections::BTreeSet<_> =
+        all.iter().map(|t| format!("{:?}", t.kind)).collect();
+    for k in ["Imaging", "Note", "Diagnosis", "LabResult"] {
+        assert!(kinds.contains(k), "{k} missing from {kinds:?}");
+    }
+    let xray = all.iter().find(|t| t.kind == RecordKind::Imaging).unwrap();
+    assert_eq!(xray.attachments.len(), 2);
+    let labs = r
+        .doctor
+        .patient_timeline(TimelineQuery {
+            patient_id: pat.clone(),
+            kinds: vec![RecordKind::LabResult],
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(labs.len(), 2);
+    assert!(labs.iter().any(|l| l.description.contains("(low)")));
+    let later = r
+        .doctor
+        .patient_timeline(TimelineQuery {
+            patient_id: pat.clone(),
+            from: clinic_date(&r.c, 1),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(later.is_empty());
+    assert_eq!(
+        rita.patient_timeline(TimelineQuery {
+            patient_id: pat,
+            ..Default::default()
+        })
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
+}
