@@ -160,6 +160,40 @@ async fn the_doctor_calls_records_vitals_writes_a_note_that_survives_kill_9_and_
     app.click("attachment-view-chest-x-ray.png").await;
     app.el("attachment-shown").await;
     app.shot("lab-and-history").await;
+    // A PDF (an outside report), drawn in the window by pdf.js from memory.
+    let report = pic.path().join("outside-report.pdf");
+    let paper = clinic_core::print::render(&clinic_core::dev::papers::invoice(
+        1,
+        3,
+        clinic_core::print::Paper::A4,
+    ))
+    .unwrap();
+    std::fs::write(&report, paper).unwrap();
+    app.fill("record-title", "Outside report").await;
+    app.el("record-file")
+        .await
+        .send_keys(report.display().to_string())
+        .await
+        .unwrap();
+    app.click("record-save").await;
+    app.click("attachment-view-outside-report.pdf").await;
+    app.wait_text("attachment-pdf", "1 pages").await;
+    // Drawn, not blank: the page has dark pixels (text).
+    let inked = app
+        .js(
+            "const c = document.querySelector('[data-testid=attachment-pdf-page]'); \
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+             let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] < 100 && d[i + 3] > 0) n++; return n;",
+            vec![],
+        )
+        .await
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        inked > 1000,
+        "the PDF page looks blank ({inked} dark pixels)"
+    );
+    app.shot("pdf-attachment").await;
 
     // 5. Sign: the note is read-only; then close with a follow-up in two weeks.
     app.fill("note-assessment", "Viral bronchitis; raised blood pressure")

@@ -654,6 +654,8 @@ export const en = {
   "entity.records": "Record",
   "entity.attachments": "Attachment",
   "error.lab_resulted": "The result was already entered.",
+  "history.pdf_unreadable": "This PDF can't be shown; save a copy to open it.",
+  "history.pages": "{n} pages",
 } as const;
 
 export type Key = keyof typeof en;

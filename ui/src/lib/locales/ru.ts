@@ -655,4 +655,6 @@ export const ru: Record<Key, string> = {
   "entity.records": "Запись",
   "entity.attachments": "Вложение",
   "error.lab_resulted": "Результат уже внесён.",
+  "history.pdf_unreadable": "Этот PDF нельзя показать; сохраните копию, чтобы открыть его.",
+  "history.pages": "Страниц: {n}",
 };

@@ -655,4 +655,6 @@ export const th: Record<Key, string> = {
   "entity.records": "บันทึก",
   "entity.attachments": "ไฟล์แนบ",
   "error.lab_resulted": "บันทึกผลนี้แล้ว",
+  "history.pdf_unreadable": "แสดง PDF นี้ไม่ได้ ให้บันทึกสำเนาเพื่อเปิดดู",
+  "history.pages": "{n} หน้า",
 };
