@@ -148,6 +148,37 @@ macro_rules! for_each_command {
                 #[window] prescription_save(id: String, language: Option<settings::Language>) -> Option<String> = PrescriptionRead;
                 #[window] prescription_print(id: String, language: Option<settings::Language>) -> Option<String> = PrescriptionRead;
             }
+            // The pharmacy: stock, the ledger, purchase orders, dispensing, alerts, reports.
+            pharmacy {
+                stock_items(text: String, category: Option<pharmacy::Category>) -> Vec<pharmacy::StockItem> = StockRead;
+                stock_item_get(id: String) -> pharmacy::StockItem = StockRead;
+                stock_item_save(input: pharmacy::ItemInput) -> pharmacy::StockItem = StockWrite;
+                stock_item_price_set(id: String, cost: i64, price: i64) -> pharmacy::StockItem = PriceManage;
+                stock_batches(item_id: String, all: bool) -> Vec<pharmacy::Batch> = StockRead;
+                stock_scan(code: String) -> pharmacy::scan::Scanned = StockRead;
+                stock_receive(input: pharmacy::ReceiveInput) -> pharmacy::Batch = StockWrite;
+                stock_move(batch_id: String, kind: pharmacy::ledger::MoveKind, quantity: i64, reason: String) -> pharmacy::ledger::Move = StockWrite;
+                stock_count(input: pharmacy::ledger::CountInput) -> pharmacy::ledger::StockCount = StockWrite;
+                stock_history(item_id: Option<String>, batch_id: Option<String>) -> Vec<pharmacy::ledger::Move> = StockRead;
+                stock_alerts() -> pharmacy::Alerts = StockRead;
+                stock_alert_counts() -> pharmacy::AlertCounts = StockRead;
+                pharmacy_settings_get() -> pharmacy::PharmacySettings = StockRead;
+                pharmacy_settings_set(input: pharmacy::PharmacySettings) -> pharmacy::PharmacySettings = StockWrite;
+                suppliers() -> Vec<pharmacy::Supplier> = StockRead;
+                supplier_save(input: pharmacy::Supplier) -> pharmacy::Supplier = StockWrite;
+                purchase_orders(open_only: bool) -> Vec<pharmacy::orders::PurchaseOrder> = StockRead;
+                purchase_order_create(input: pharmacy::orders::OrderInput) -> pharmacy::orders::PurchaseOrder = StockWrite;
+                purchase_order_cancel(id: String) -> pharmacy::orders::PurchaseOrder = StockWrite;
+                dispense_queue() -> Vec<pharmacy::dispense::QueueEntry> = Dispense;
+                dispense_plan(prescription_id: String) -> pharmacy::dispense::Plan = Dispense;
+                dispense(input: pharmacy::dispense::DispenseInput) -> pharmacy::dispense::DispenseOutcome = Dispense;
+                billables_pending(patient_id: String) -> Vec<pharmacy::dispense::Billable> = Dispense;
+                stock_report(query: pharmacy::reports::ReportQuery) -> pharmacy::reports::Report = StockRead;
+                #[window] stock_report_save(query: pharmacy::reports::ReportQuery, language: Option<settings::Language>) -> Option<String> = StockRead;
+                #[window] stock_report_print(query: pharmacy::reports::ReportQuery, language: Option<settings::Language>) -> Option<String> = StockRead;
+                #[window] dispense_label_save(ids: Vec<String>, language: Option<settings::Language>) -> Option<String> = Dispense;
+                #[window] dispense_label_print(ids: Vec<String>, language: Option<settings::Language>) -> Option<String> = Dispense;
+            }
         }
     };
 }

@@ -131,6 +131,55 @@ impl Core {
         })
     }
 
+    /// The core half of `stock_report_save` (a CSV file) and `stock_report_print` (a PDF):
+    /// the file's name and bytes.
+    pub fn stock_report_file(
+        &self,
+        out: Output,
+        query: &crate::pharmacy::reports::ReportQuery,
+        language: Option<crate::settings::Language>,
+    ) -> Result<(String, Vec<u8>)> {
+        use crate::pharmacy::reports;
+        let cmd = match out {
+            Output::Save => Command::stock_report_save,
+            Output::Print => Command::stock_report_print,
+        };
+        self.run(cmd, |cx| {
+            let (now, today) = (cx.now(), cx.today()?);
+            cx.read(|c| match out {
+                Output::Save => {
+                    let lang = match language {
+                        Some(l) => l,
+                        None => crate::settings::clinic(c)?.default_language,
+                    };
+                    let report = reports::build(c, query, today)?;
+                    Ok((reports::file_name(query.kind, "csv"), reports::csv(&report, lang)))
+                }
+                Output::Print => Ok((
+                    reports::file_name(query.kind, "pdf"),
+                    reports::pdf(c, query, language, today, now)?,
+                )),
+            })
+        })
+    }
+
+    /// The core half of `dispense_label_save` / `dispense_label_print`.
+    pub fn dispense_label_pdf(
+        &self,
+        out: Output,
+        ids: &[String],
+        language: Option<crate::settings::Language>,
+    ) -> Result<Vec<u8>> {
+        let cmd = match out {
+            Output::Save => Command::dispense_label_save,
+            Output::Print => Command::dispense_label_print,
+        };
+        self.run(cmd, |cx| {
+            let now = cx.now();
+            cx.read(|c| crate::pharmacy::label::pdf(c, ids, language, now))
+        })
+    }
+
     /// The core half of `attachment_save`: the file's name and bytes; saving out is audited.
     pub fn attachment_export(&self, id: &str) -> Result<(String, Vec<u8>)> {
         self.run(Command::attachment_save, |cx| {
@@ -151,6 +200,18 @@ impl Core {
             Command::prescription_save => self.prescription_pdf(Output::Save, "", None).map(drop),
             Command::prescription_print => self.prescription_pdf(Output::Print, "", None).map(drop),
             Command::attachment_save => self.attachment_export("").map(drop),
+            Command::stock_report_save => self
+                .stock_report_file(Output::Save, &Default::default(), None)
+                .map(drop),
+            Command::stock_report_print => self
+                .stock_report_file(Output::Print, &Default::default(), None)
+                .map(drop),
+            Command::dispense_label_save => self
+                .dispense_label_pdf(Output::Save, &["".into()], None)
+                .map(drop),
+            Command::dispense_label_print => self
+                .dispense_label_pdf(Output::Print, &["".into()], None)
+                .map(drop),
             // The recovery sheet's half needs the recovery key; a wrong one counts as a
             // failed attempt, so it is checked in its own tests.
             _ => self.authorize(cmd),

@@ -30,6 +30,7 @@ pub mod patients;
 pub mod scheduling;
 pub mod queue;
 pub mod clinical;
+pub mod pharmacy;
 
 // The API: one handler file per section of the command table, and `Core`, whose methods
 // the table generates.

@@ -51,6 +51,8 @@ impl Role {
                 AppointmentWrite,
                 QueueRead,
                 QueueManage,
+                StockRead,
+                PriceManage,
             ],
             Role::Doctor => &[
                 StaffRead,
@@ -100,6 +102,9 @@ impl Role {
                 PatientAllergyRead,
                 PatientMedicationRead,
                 PrescriptionRead,
+                StockRead,
+                StockWrite,
+                Dispense,
             ],
             Role::Cashier => &[StaffRead, PatientRead, AppointmentRead],
         }
@@ -149,6 +154,14 @@ pub enum Permission {
     VitalsWrite,
     /// Prescriptions and the formulary (doctors, nurses, pharmacists).
     PrescriptionRead,
+    /// The pharmacy's stock: items, batches, the ledger, orders, alerts, reports.
+    StockRead,
+    /// Receive, adjust and count stock; suppliers and purchase orders (pharmacists).
+    StockWrite,
+    /// Dispense signed prescriptions (pharmacists).
+    Dispense,
+    /// Change an item's cost and selling price (admins; not pharmacists).
+    PriceManage,
 }
 
 /// Whether someone holding `roles` may use something that needs `perm`.
@@ -198,6 +211,7 @@ pub enum Screen {
     Calendar,
     Queue,
     Consultation,
+    Pharmacy,
     Doctors,
     Staff,
     Audit,
@@ -222,6 +236,9 @@ pub fn screens_for(roles: &[Role]) -> Vec<Screen> {
     }
     if can(Permission::VitalsWrite) && can(Permission::PatientClinicalRead) {
         s.push(Screen::Consultation);
+    }
+    if can(Permission::StockRead) {
+        s.push(Screen::Pharmacy);
     }
     if can(Permission::DoctorManage) {
         s.push(Screen::Doctors);

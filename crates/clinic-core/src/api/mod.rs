@@ -7,6 +7,7 @@
 
 pub mod clinical;
 pub mod patients;
+pub mod pharmacy;
 pub mod queue;
 pub mod scheduling;
 pub mod session;

@@ -194,7 +194,8 @@ impl SecurityPolicy {
     }
 }
 
-fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
+/// A setting stored as JSON under `key` (domains keep their own settings here too).
+pub fn get_value<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
     let v: Option<String> = conn
         .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
         .query_row([key], |r| r.get(0))
@@ -203,7 +204,7 @@ fn get<T: DeserializeOwned>(conn: &Connection, key: &str) -> Result<Option<T>> {
         .transpose()
 }
 
-fn put<T: Serialize>(w: &mut Write<'_>, key: &str, value: &T) -> Result<()> {
+pub fn put_value<T: Serialize>(w: &mut Write<'_>, key: &str, value: &T) -> Result<()> {
     let json = serde_json::to_string(value)?;
     let existing: Option<String> = w
         .conn()
@@ -234,12 +235,12 @@ fn put<T: Serialize>(w: &mut Write<'_>, key: &str, value: &T) -> Result<()> {
 }
 
 pub fn clinic(conn: &Connection) -> Result<ClinicProfile> {
-    get(conn, CLINIC)?
+    get_value(conn, CLINIC)?
         .ok_or_else(|| crate::Error::internal("the clinic profile is missing from the database"))
 }
 
 pub fn security(conn: &Connection) -> Result<SecurityPolicy> {
-    Ok(get(conn, SECURITY)?.unwrap_or_default())
+    Ok(get_value(conn, SECURITY)?.unwrap_or_default())
 }
 
 pub fn load(conn: &Connection, device_code: &str) -> Result<Settings> {
@@ -252,12 +253,12 @@ pub fn load(conn: &Connection, device_code: &str) -> Result<Settings> {
 
 pub fn save_clinic(w: &mut Write<'_>, mut profile: ClinicProfile) -> Result<ClinicProfile> {
     profile.validate()?;
-    put(w, CLINIC, &profile)?;
+    put_value(w, CLINIC, &profile)?;
     Ok(profile)
 }
 
 pub fn save_security(w: &mut Write<'_>, mut policy: SecurityPolicy) -> Result<SecurityPolicy> {
     policy.validate()?;
-    put(w, SECURITY, &policy)?;
+    put_value(w, SECURITY, &policy)?;
     Ok(policy)
 }
