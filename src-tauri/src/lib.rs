@@ -170,6 +170,70 @@ async fn attachment_save(app: AppHandle, core: Api<'_>, id: String) -> Res<Optio
     papers::save(&app, bytes, &name).await
 }
 
+/// A stock report, saved as a CSV file (column titles in `language`, or the clinic's).
+#[tauri::command]
+#[specta::specta]
+async fn stock_report_save(
+    app: AppHandle,
+    core: Api<'_>,
+    query: pharmacy::reports::ReportQuery,
+    language: Option<settings::Language>,
+) -> Res<Option<String>> {
+    let (name, csv) = call(&core, move |c| {
+        c.stock_report_file(Output::Save, &query, language)
+    })
+    .await?;
+    papers::save(&app, csv, &name).await
+}
+
+/// A stock report, printed.
+#[tauri::command]
+#[specta::specta]
+async fn stock_report_print(
+    app: AppHandle,
+    core: Api<'_>,
+    query: pharmacy::reports::ReportQuery,
+    language: Option<settings::Language>,
+) -> Res<Option<String>> {
+    let (_, pdf) = call(&core, move |c| {
+        c.stock_report_file(Output::Print, &query, language)
+    })
+    .await?;
+    papers::print(&app, pdf, "Stock report", papers::Kind::Ordinary).await
+}
+
+/// Dispensing labels, saved as a PDF (in `language`, or the clinic's).
+#[tauri::command]
+#[specta::specta]
+async fn dispense_label_save(
+    app: AppHandle,
+    core: Api<'_>,
+    ids: Vec<String>,
+    language: Option<settings::Language>,
+) -> Res<Option<String>> {
+    let pdf = call(&core, move |c| {
+        c.dispense_label_pdf(Output::Save, &ids, language)
+    })
+    .await?;
+    papers::save(&app, pdf, "label.pdf").await
+}
+
+/// Dispensing labels, printed.
+#[tauri::command]
+#[specta::specta]
+async fn dispense_label_print(
+    app: AppHandle,
+    core: Api<'_>,
+    ids: Vec<String>,
+    language: Option<settings::Language>,
+) -> Res<Option<String>> {
+    let pdf = call(&core, move |c| {
+        c.dispense_label_pdf(Output::Print, &ids, language)
+    })
+    .await?;
+    papers::print(&app, pdf, "Label", papers::Kind::Ordinary).await
+}
+
 /// Opens the waiting-room board in its own window (or brings it forward). The board
 /// window's capability allows it `queue_board` and nothing else.
 #[tauri::command]

@@ -153,7 +153,10 @@ impl Core {
                         None => crate::settings::clinic(c)?.default_language,
                     };
                     let report = reports::build(c, query, today)?;
-                    Ok((reports::file_name(query.kind, "csv"), reports::csv(&report, lang)))
+                    Ok((
+                        reports::file_name(query.kind, "csv"),
+                        reports::csv(&report, lang),
+                    ))
                 }
                 Output::Print => Ok((
                     reports::file_name(query.kind, "pdf"),

@@ -223,7 +223,10 @@ fn course_end(today: NaiveDate, item: &Item) -> NaiveDate {
 fn fefo(batches: &[Batch], quantity: i64) -> std::result::Result<Vec<Pick>, i64> {
     let mut left = quantity;
     let mut picks = Vec::new();
-    for b in batches.iter().filter(|b| b.shelf != Shelf::Expired && b.on_hand > 0) {
+    for b in batches
+        .iter()
+        .filter(|b| b.shelf != Shelf::Expired && b.on_hand > 0)
+    {
         if left == 0 {
             break;
         }
@@ -400,7 +403,11 @@ pub struct DispenseOutcome {
 }
 
 /// Dispenses the lines of `input`, all or nothing.
-pub fn dispense(w: &mut Write<'_>, input: &DispenseInput, today: NaiveDate) -> Result<DispenseOutcome> {
+pub fn dispense(
+    w: &mut Write<'_>,
+    input: &DispenseInput,
+    today: NaiveDate,
+) -> Result<DispenseOutcome> {
     let rx = prescriptions::get(w.conn(), &input.prescription_id)?;
     if rx.status != RxStatus::Signed {
         return Err(Error::NotSigned.into());
@@ -415,7 +422,10 @@ pub fn dispense(w: &mut Write<'_>, input: &DispenseInput, today: NaiveDate) -> R
             .items
             .iter()
             .find(|i| i.id == line.prescription_item_id)
-            .ok_or(CrateError::invalid(Field::PrescriptionItem, Reason::Unknown))?;
+            .ok_or(CrateError::invalid(
+                Field::PrescriptionItem,
+                Reason::Unknown,
+            ))?;
         let remaining = item.quantity as i64 - dispensed_of(w.conn(), &item.id)?;
         if !(1..=10_000_000).contains(&line.quantity) {
             return Err(CrateError::invalid(Field::Quantity, Reason::OutOfRange));
@@ -426,7 +436,8 @@ pub fn dispense(w: &mut Write<'_>, input: &DispenseInput, today: NaiveDate) -> R
             }
             .into());
         }
-        let reason = crate::validate::optional(Field::Reason, &line.reason, 500)?.unwrap_or_default();
+        let reason =
+            crate::validate::optional(Field::Reason, &line.reason, 500)?.unwrap_or_default();
         let prescribed = prescribed_item(w.conn(), item)?;
         let given = match line.item_id.as_deref().filter(|s| !s.is_empty()) {
             Some(id) => super::item(w.conn(), id)?,
@@ -519,7 +530,9 @@ pub fn dispense(w: &mut Write<'_>, input: &DispenseInput, today: NaiveDate) -> R
                 "",
                 Some((Table::Dispensings, &id)),
             )?;
-            let description = format!("{} {}", given.name, given.strength).trim().to_string();
+            let description = format!("{} {}", given.name, given.strength)
+                .trim()
+                .to_string();
             w.insert_row(
                 Table::BillableItems,
                 &new_id(),
@@ -545,7 +558,11 @@ pub fn dispense(w: &mut Write<'_>, input: &DispenseInput, today: NaiveDate) -> R
             done = false;
         }
     }
-    let status = if done { FillStatus::Done } else { FillStatus::Partial };
+    let status = if done {
+        FillStatus::Done
+    } else {
+        FillStatus::Partial
+    };
     let fill: Option<String> = w
         .conn()
         .prepare_cached("SELECT id FROM prescription_fills WHERE prescription_id = ?1")?

@@ -12,12 +12,13 @@ use crate::ids::new_id;
 use crate::store::{Table as _, Write};
 use crate::Error as CrateError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum MoveKind {
     Received,
     Dispensed,
     /// A correction, with its reason (stock counts end as these).
+    #[default]
     Adjusted,
     Expired,
     Destroyed,
@@ -80,7 +81,9 @@ pub fn post(
             "SELECT b.item_id, i.name, b.lot, b.on_hand FROM batches b
              JOIN stock_items i ON i.id = b.item_id WHERE b.id = ?1",
         )?
-        .query_row([batch_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_row([batch_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?
         .ok_or(Table::Batches.not_found())?;
     let balance = on_hand + quantity;

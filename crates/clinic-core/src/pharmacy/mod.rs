@@ -172,7 +172,7 @@ pub struct ItemInput {
     pub active: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type, Default)]
 pub struct Supplier {
     pub id: String,
     pub name: String,
@@ -250,7 +250,8 @@ fn json_list(r: &Row<'_>, i: usize) -> rusqlite::Result<Vec<String>> {
         .unwrap_or_default())
 }
 
-const ITEM: &str = "i.id, i.drug_id, i.category, i.name, i.generic_name, i.form, i.strength, i.unit,
+const ITEM: &str =
+    "i.id, i.drug_id, i.category, i.name, i.generic_name, i.form, i.strength, i.unit,
     i.barcode, i.reorder_level, i.cost, i.price, i.currency, i.active,
     (SELECT coalesce(sum(b.on_hand), 0) FROM batches b WHERE b.item_id = i.id),
     d.ingredients, d.classes";
@@ -316,7 +317,11 @@ fn key_list(field: Field, keys: &[String]) -> Result<String> {
         if k.is_empty() {
             continue;
         }
-        if k.len() > 60 || !k.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+        if k.len() > 60
+            || !k
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        {
             return Err(CrateError::invalid(field, Reason::InvalidFormat));
         }
         if !out.contains(&k) {
@@ -339,8 +344,8 @@ pub fn save_item(w: &mut Write<'_>, input: &ItemInput) -> Result<StockItem> {
     let strength =
         crate::validate::optional(Field::Strength, &input.strength, 60)?.unwrap_or_default();
     let unit = crate::validate::required(Field::Unit, &input.unit, 40)?;
-    let route = crate::validate::optional(Field::Route, &input.route, 40)?
-        .unwrap_or_else(|| "oral".into());
+    let route =
+        crate::validate::optional(Field::Route, &input.route, 40)?.unwrap_or_else(|| "oral".into());
     let barcode = crate::validate::optional(Field::Barcode, &input.barcode, 64)?;
     if !(0..=10_000_000).contains(&input.reorder_level) {
         return Err(CrateError::invalid(Field::ReorderLevel, Reason::OutOfRange));
@@ -369,14 +374,15 @@ pub fn save_item(w: &mut Write<'_>, input: &ItemInput) -> Result<StockItem> {
         Some(item(w.conn(), &input.id)?)
     };
     if let Some(old) = &existing {
-        if old.category != input.category
-            && (old.category == Category::Medication || medication)
-        {
+        if old.category != input.category && (old.category == Category::Medication || medication) {
             // A medication stays the formulary drug it is; other items can't become one.
             return Err(CrateError::invalid(Field::Item, Reason::NotAllowed));
         }
     }
-    let drug_id = match (medication, existing.as_ref().and_then(|o| o.drug_id.clone())) {
+    let drug_id = match (
+        medication,
+        existing.as_ref().and_then(|o| o.drug_id.clone()),
+    ) {
         (false, _) => None,
         (true, Some(d)) => {
             w.update_row(
@@ -514,7 +520,10 @@ const BATCH_FROM: &str = "batches b JOIN stock_items i ON i.id = b.item_id
     LEFT JOIN suppliers s ON s.id = b.supplier_id";
 
 /// Reads batch rows; `today` and `warn_before` (YYYY-MM-DD) place each on the shelf.
-pub(crate) fn batch_reader(today: NaiveDate, warn_before: NaiveDate) -> impl Fn(&Row<'_>) -> rusqlite::Result<Batch> {
+pub(crate) fn batch_reader(
+    today: NaiveDate,
+    warn_before: NaiveDate,
+) -> impl Fn(&Row<'_>) -> rusqlite::Result<Batch> {
     let (today, warn) = (today.to_string(), warn_before.to_string());
     move |r| {
         let expiry: String = r.get(4)?;
@@ -551,7 +560,12 @@ pub fn batch(conn: &Connection, id: &str, today: NaiveDate) -> Result<Batch> {
 }
 
 /// An item's batches, first to expire first; emptied ones only when `all`.
-pub fn batches(conn: &Connection, item_id: &str, all: bool, today: NaiveDate) -> Result<Vec<Batch>> {
+pub fn batches(
+    conn: &Connection,
+    item_id: &str,
+    all: bool,
+    today: NaiveDate,
+) -> Result<Vec<Batch>> {
     let warn = warn_before(conn, today)?;
     let mut st = conn.prepare_cached(&format!(
         "SELECT {BATCH} FROM {BATCH_FROM} WHERE b.item_id = ?1 AND (?2 OR b.on_hand > 0)
@@ -594,7 +608,8 @@ pub fn receive(w: &mut Write<'_>, input: &ReceiveInput, today: NaiveDate) -> Res
     let mut supplier = input.supplier_id.clone().filter(|s| !s.is_empty());
     let line = match &input.order_line_id {
         Some(line_id) => {
-            let (line, order) = orders::line_for_receipt(w.conn(), line_id, &it.id, input.quantity)?;
+            let (line, order) =
+                orders::line_for_receipt(w.conn(), line_id, &it.id, input.quantity)?;
             supplier = Some(order.supplier_id.clone());
             Some(line)
         }
@@ -642,7 +657,9 @@ pub fn receive(w: &mut Write<'_>, input: &ReceiveInput, today: NaiveDate) -> Res
             id
         }
     };
-    let reference = line.as_ref().map(|l| (Table::PurchaseOrderLines, l.id.as_str()));
+    let reference = line
+        .as_ref()
+        .map(|l| (Table::PurchaseOrderLines, l.id.as_str()));
     ledger::post(
         w,
         &batch_id,

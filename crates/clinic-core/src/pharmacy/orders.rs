@@ -183,7 +183,11 @@ pub fn cancel(w: &mut Write<'_>, id: &str) -> Result<PurchaseOrder> {
         }
         .into());
     }
-    w.update_row(Table::PurchaseOrders, id, &[("status", &OrderStatus::Cancelled)])?;
+    w.update_row(
+        Table::PurchaseOrders,
+        id,
+        &[("status", &OrderStatus::Cancelled)],
+    )?;
     get(w.conn(), id)
 }
 

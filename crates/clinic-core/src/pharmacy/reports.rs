@@ -254,7 +254,9 @@ fn numeric(c: ReportColumn) -> bool {
 pub fn csv(report: &Report, lang: Language) -> Vec<u8> {
     fn cell(s: &str) -> String {
         // A leading =, +, - or @ would be a formula in a spreadsheet: quote it as text.
-        let s = if s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err()) {
+        let s = if s.starts_with(['=', '+', '@'])
+            || (s.starts_with('-') && s.parse::<f64>().is_err())
+        {
             format!("'{s}")
         } else {
             s.to_string()
@@ -266,7 +268,11 @@ pub fn csv(report: &Report, lang: Language) -> Vec<u8> {
         }
     }
     let mut out = String::from("\u{feff}");
-    let head: Vec<String> = report.columns.iter().map(|c| cell(column(*c, lang))).collect();
+    let head: Vec<String> = report
+        .columns
+        .iter()
+        .map(|c| cell(column(*c, lang)))
+        .collect();
     out.push_str(&head.join(","));
     out.push_str("\r\n");
     for row in &report.rows {

@@ -17,17 +17,17 @@ use crate::support::*;
 
 const DOC_PW: &str = "Consult-room-2026";
 
-struct Room {
-    c: Clinic,
-    admin: Core,
-    doctor: Core,
-    spec: Specialization,
-    doctor_secret: String,
+pub struct Room {
+    pub c: Clinic,
+    pub admin: Core,
+    pub doctor: Core,
+    pub spec: Specialization,
+    pub doctor_secret: String,
 }
 
 /// A clinic with a General department ("C"), a doctor who signs in as `drhouse`, and a
-/// nurse `nell` and a receptionist `rita`.
-fn room() -> Room {
+/// nurse `nell`, a receptionist `rita` and a pharmacist `phil`.
+pub fn room() -> Room {
     let c = new_clinic();
     let admin = admin_core(&c);
     let mut s = admin.settings_get().unwrap();
@@ -59,7 +59,11 @@ fn room() -> Room {
                 .collect(),
         )
         .unwrap();
-    for (user, role) in [("nell", Role::Nurse), ("rita", Role::Receptionist)] {
+    for (user, role) in [
+        ("nell", Role::Nurse),
+        ("rita", Role::Receptionist),
+        ("phil", Role::Pharmacist),
+    ] {
         admin
             .staff_create(new_staff(user, vec![role], "Initial-pass-11"))
             .unwrap();
@@ -78,7 +82,7 @@ fn room() -> Room {
     }
 }
 
-fn signed_in(r: &Room, user: &str) -> Core {
+pub fn signed_in(r: &Room, user: &str) -> Core {
     let core = r.c.core();
     login_any(&r.c, &core, user, "Initial-pass-11");
     core.change_password("Initial-pass-11".into(), "Second-pass-22".into())
@@ -86,7 +90,7 @@ fn signed_in(r: &Room, user: &str) -> Core {
     core
 }
 
-fn register(core: &Core, given: &str, family: &str, dob: &str) -> String {
+pub fn register(core: &Core, given: &str, family: &str, dob: &str) -> String {
     let mut p = crate::reception::patient(given, family, dob);
     p.allergies = vec![Allergy {
         substance: "Penicillin".into(),
@@ -100,7 +104,7 @@ fn register(core: &Core, given: &str, family: &str, dob: &str) -> String {
     }
 }
 
-fn walk_in(r: &Room, patient_id: &str) {
+pub fn walk_in(r: &Room, patient_id: &str) {
     r.admin
         .queue_check_in(CheckIn {
             appointment_id: None,
@@ -580,7 +584,7 @@ fn a_draft_saved_before_kill_9_is_there_after_it() {
     assert_eq!(d.soap.subjective, format!("Cough for {} days", d.revision));
 }
 
-fn item(
+pub fn item(
     rx: &str,
     drug: Option<&str>,
     name: &str,
@@ -598,7 +602,7 @@ fn item(
     }
 }
 
-fn drug_id(core: &Core, name: &str) -> String {
+pub fn drug_id(core: &Core, name: &str) -> String {
     let found = core.drug_search(name.into(), 5).unwrap();
     found
         .iter()
@@ -808,9 +812,6 @@ fn prescribing_warns_of_allergies_interactions_and_duplicates_and_signing_needs_
     assert_eq!(renewed.status, RxStatus::Draft);
 
     // The pharmacist reads prescriptions (and allergies), writes none; reception reads none.
-    r.admin
-        .staff_create(new_staff("phil", vec![Role::Pharmacist], "Initial-pass-11"))
-        .unwrap();
     let phil = signed_in(&r, "phil");
     assert_eq!(phil.prescription_get(rx.id.clone()).unwrap().items.len(), 4);
     assert_eq!(
@@ -1021,9 +1022,6 @@ fn lab_results_records_attachments_and_the_timeline() {
         rita.attachment_view(pic.id.clone()).unwrap_err().code(),
         "forbidden"
     );
-    r.admin
-        .staff_create(new_staff("phil", vec![Role::Pharmacist], "Initial-pass-11"))
-        .unwrap();
     let phil = signed_in(&r, "phil");
     assert_eq!(
         phil.attachment_view(pic.id.clone()).unwrap_err().code(),

@@ -9,3 +9,4 @@ mod reception;
 mod security;
 mod printing;
 mod clinical;
+mod pharmacy;
