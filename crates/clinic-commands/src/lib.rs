@@ -152,7 +152,7 @@ macro_rules! for_each_command {
             pharmacy {
                 stock_items(text: String, category: Option<pharmacy::Category>) -> Vec<pharmacy::StockItem> = StockRead;
                 stock_item_get(id: String) -> pharmacy::StockItem = StockRead;
-                stock_item_save(input: pharmacy::ItemInput) -> pharmacy::StockItem = StockWrite;
+                stock_item_save(input: pharmacy::StockItemInput) -> pharmacy::StockItem = StockWrite;
                 stock_item_price_set(id: String, cost: i64, price: i64) -> pharmacy::StockItem = PriceManage;
                 stock_batches(item_id: String, all: bool) -> Vec<pharmacy::Batch> = StockRead;
                 stock_scan(code: String) -> pharmacy::scan::Scanned = StockRead;

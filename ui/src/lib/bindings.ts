@@ -123,6 +123,38 @@ export const commands = {
 	prescriptionSave: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("prescription_save", { id, language }),
 	/**  A prescription, printed. */
 	prescriptionPrint: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("prescription_print", { id, language }),
+	stockItems: (text: string, category: Category | null) => __TAURI_INVOKE<StockItem[]>("stock_items", { text, category }),
+	stockItemGet: (id: string) => __TAURI_INVOKE<StockItem>("stock_item_get", { id }),
+	stockItemSave: (input: StockItemInput) => __TAURI_INVOKE<StockItem>("stock_item_save", { input }),
+	stockItemPriceSet: (id: string, cost: number, price: number) => __TAURI_INVOKE<StockItem>("stock_item_price_set", { id, cost, price }),
+	stockBatches: (itemId: string, all: boolean) => __TAURI_INVOKE<Batch[]>("stock_batches", { itemId, all }),
+	stockScan: (code: string) => __TAURI_INVOKE<Scanned>("stock_scan", { code }),
+	stockReceive: (input: ReceiveInput) => __TAURI_INVOKE<Batch>("stock_receive", { input }),
+	stockMove: (batchId: string, kind: MoveKind, quantity: number, reason: string) => __TAURI_INVOKE<Move>("stock_move", { batchId, kind, quantity, reason }),
+	stockCount: (input: CountInput) => __TAURI_INVOKE<StockCount>("stock_count", { input }),
+	stockHistory: (itemId: string | null, batchId: string | null) => __TAURI_INVOKE<Move[]>("stock_history", { itemId, batchId }),
+	stockAlerts: () => __TAURI_INVOKE<Alerts>("stock_alerts"),
+	stockAlertCounts: () => __TAURI_INVOKE<AlertCounts>("stock_alert_counts"),
+	pharmacySettingsGet: () => __TAURI_INVOKE<PharmacySettings>("pharmacy_settings_get"),
+	pharmacySettingsSet: (input: PharmacySettings) => __TAURI_INVOKE<PharmacySettings>("pharmacy_settings_set", { input }),
+	suppliers: () => __TAURI_INVOKE<Supplier[]>("suppliers"),
+	supplierSave: (input: Supplier) => __TAURI_INVOKE<Supplier>("supplier_save", { input }),
+	purchaseOrders: (openOnly: boolean) => __TAURI_INVOKE<PurchaseOrder[]>("purchase_orders", { openOnly }),
+	purchaseOrderCreate: (input: OrderInput) => __TAURI_INVOKE<PurchaseOrder>("purchase_order_create", { input }),
+	purchaseOrderCancel: (id: string) => __TAURI_INVOKE<PurchaseOrder>("purchase_order_cancel", { id }),
+	dispenseQueue: () => __TAURI_INVOKE<QueueEntry[]>("dispense_queue"),
+	dispensePlan: (prescriptionId: string) => __TAURI_INVOKE<Plan>("dispense_plan", { prescriptionId }),
+	dispense: (input: DispenseInput) => __TAURI_INVOKE<DispenseOutcome>("dispense", { input }),
+	billablesPending: (patientId: string) => __TAURI_INVOKE<Billable[]>("billables_pending", { patientId }),
+	stockReport: (query: ReportQuery) => __TAURI_INVOKE<Report>("stock_report", { query }),
+	/**  A stock report, saved as a CSV file (column titles in `language`, or the clinic's). */
+	stockReportSave: (query: ReportQuery, language: Language | null) => __TAURI_INVOKE<string | null>("stock_report_save", { query, language }),
+	/**  A stock report, printed. */
+	stockReportPrint: (query: ReportQuery, language: Language | null) => __TAURI_INVOKE<string | null>("stock_report_print", { query, language }),
+	/**  Dispensing labels, saved as a PDF (in `language`, or the clinic's). */
+	dispenseLabelSave: (ids: string[], language: Language | null) => __TAURI_INVOKE<string | null>("dispense_label_save", { ids, language }),
+	/**  Dispensing labels, printed. */
+	dispenseLabelPrint: (ids: string[], language: Language | null) => __TAURI_INVOKE<string | null>("dispense_label_print", { ids, language }),
 };
 
 /* Types */
@@ -153,10 +185,26 @@ export type Alert = {
 	source: string,
 };
 
+/**  Low stock, expiring and expired batches still on the shelf. */
+export type AlertCounts = {
+	low_stock: number,
+	expiring: number,
+	expired: number,
+};
+
 export type AlertKind = "allergy" | "interaction" | "duplicate";
 
 /**  How serious a warning is, most serious first. */
 export type AlertSeverity = "contraindicated" | "major" | "moderate";
+
+export type Alerts = {
+	counts: AlertCounts,
+	expiry_warning_days: number,
+	/**  Active items at or below their reorder level (those with a reorder level). */
+	low_stock: StockItem[],
+	expiring: Batch[],
+	expired: Batch[],
+};
 
 export type Allergy = {
 	substance: string,
@@ -242,6 +290,33 @@ export type AuditPage = {
 	next_before_seq: number | null,
 };
 
+export type Batch = {
+	id: string,
+	item_id: string,
+	item_name: string,
+	lot: string,
+	/**  YYYY-MM-DD, usable through this day. */
+	expiry: string,
+	cost: number,
+	currency: string | null,
+	supplier_id: string | null,
+	supplier_name: string | null,
+	received_on: string,
+	on_hand: number,
+	shelf: Shelf,
+};
+
+/**  A charge waiting for billing. */
+export type Billable = {
+	id: string,
+	patient_id: string,
+	encounter_id: string | null,
+	description: string,
+	quantity: number,
+	unit_price: number,
+	currency: string | null,
+};
+
 export type Board = {
 	clinic_name: string,
 	entries: BoardEntry[],
@@ -283,6 +358,8 @@ export type CalendarQuery = {
 	/**  Empty: every doctor. */
 	doctor_ids: string[],
 };
+
+export type Category = "medication" | "consumable" | "equipment";
 
 export type ChainStatus = {
 	entries: number,
@@ -348,6 +425,25 @@ export type CloseInput = {
 	follow_up_note: string,
 };
 
+export type CountInput = {
+	note: string,
+	lines: CountLine[],
+};
+
+/**  A counted batch in a stock count. */
+export type CountLine = {
+	batch_id: string,
+	counted: number,
+};
+
+export type CountedLine = {
+	batch_id: string,
+	item_name: string,
+	lot: string,
+	expected: number,
+	counted: number,
+};
+
 export type Currency = {
 	code: string,
 	/**  Digits of the minor unit: 2 for THB (12345 = 123.45), 0 for JPY. */
@@ -374,6 +470,47 @@ export type DiagnosisInput = {
 };
 
 export type DiagnosisRank = "primary" | "secondary";
+
+export type DispenseInput = {
+	prescription_id: string,
+	lines: DispenseLine[],
+};
+
+export type DispenseLine = {
+	prescription_item_id: string,
+	/**  Another item given instead (an equivalent generic); none: the prescribed drug. */
+	item_id: string | null,
+	/**  A batch chosen by hand; none: first expiry, first out (over several batches if need be). */
+	batch_id: string | null,
+	quantity: number,
+	/**  Why: needed for a substitution or a batch other than the first to expire. */
+	reason: string,
+};
+
+export type DispenseOutcome = {
+	status: FillStatus,
+	dispensings: Dispensing[],
+	/**  Short-dated batches handed over (the course outlasts them). */
+	warnings: Warning[],
+};
+
+export type Dispensing = {
+	id: string,
+	prescription_id: string,
+	prescription_item_id: string,
+	item_id: string,
+	item_name: string,
+	strength: string,
+	batch_id: string,
+	lot: string,
+	expiry: string,
+	quantity: number,
+	substituted: boolean,
+	batch_overridden: boolean,
+	reason: string,
+	at: string,
+	by: string,
+};
 
 export type Doctor = {
 	/**  Empty to create. */
@@ -474,6 +611,10 @@ export type ErrorCode = "validation" | "not_found" | "duplicate" | "forbidden" |
 
 export type ExceptionKind = "leave" | "holiday" | "blocked";
 
+export type FillStatus = 
+/**  Nothing dispensed yet. */
+"new" | "partial" | "done";
+
 export type FirstFreeQuery = {
 	specialization_id: string,
 	patient_id: string,
@@ -497,6 +638,15 @@ export type FollowUpDue = {
 	/**  YYYY-MM-DD. */
 	due_on: string,
 	note: string,
+};
+
+/**  The parts of a GS1 element string a pharmacy uses. */
+export type Gs1 = {
+	gtin: string | null,
+	/**  YYYY-MM-DD (a day of 00 is the month's last day). */
+	expiry: string | null,
+	lot: string | null,
+	serial: string | null,
 };
 
 export type HistoryEntry = {
@@ -604,6 +754,28 @@ export type Logo = {
 	data_url: string,
 };
 
+export type Move = {
+	id: string,
+	batch_id: string,
+	item_id: string,
+	item_name: string,
+	lot: string,
+	kind: MoveKind,
+	/**  Signed: in is positive. */
+	quantity: number,
+	/**  The batch's on-hand after the move. */
+	balance: number,
+	reason: string,
+	ref_table: string | null,
+	ref_id: string | null,
+	at: string,
+	by: string,
+};
+
+export type MoveKind = "received" | "dispensed" | 
+/**  A correction, with its reason (stock counts end as these). */
+"adjusted" | "expired" | "destroyed" | "returned_to_supplier" | "returned_by_patient";
+
 export type NewStaff = {
 	username: string,
 	full_name: string,
@@ -624,6 +796,30 @@ export type Note = {
 	signed_at: string,
 	addenda: Addendum[],
 };
+
+export type OrderInput = {
+	supplier_id: string,
+	note: string,
+	lines: OrderLineInput[],
+};
+
+export type OrderLine = {
+	id: string,
+	item_id: string,
+	item_name: string,
+	quantity: number,
+	received: number,
+	cost: number,
+};
+
+export type OrderLineInput = {
+	item_id: string,
+	quantity: number,
+	/**  Per unit, in minor units of the clinic's currency. */
+	cost: number,
+};
+
+export type OrderStatus = "open" | "partial" | "received" | "cancelled";
 
 export type Override = {
 	kind: AlertKind,
@@ -770,7 +966,83 @@ export type Permission =
 /**  Record vitals (doctors and nurses). */
 "vitals_write" | 
 /**  Prescriptions and the formulary (doctors, nurses, pharmacists). */
-"prescription_read";
+"prescription_read" | 
+/**  The pharmacy's stock: items, batches, the ledger, orders, alerts, reports. */
+"stock_read" | 
+/**  Receive, adjust and count stock; suppliers and purchase orders (pharmacists). */
+"stock_write" | 
+/**  Dispense signed prescriptions (pharmacists). */
+"dispense" | 
+/**  Change an item's cost and selling price (admins; not pharmacists). */
+"price_manage";
+
+export type PharmacyError = { code: "insufficient_stock"; params: {
+	item: string,
+	lot: string,
+	on_hand: number,
+	wanted: number,
+} } | { code: "batch_expired"; params: {
+	lot: string,
+	expiry: string,
+} } | { code: "lot_expiry_mismatch"; params: {
+	lot: string,
+	expiry: string,
+} } | { code: "over_receipt"; params: {
+	remaining: number,
+} } | { code: "order_closed"; params: {
+	status: string,
+} } | { code: "not_signed" } | { code: "over_dispense"; params: {
+	remaining: number,
+} } | { code: "not_equivalent"; params: {
+	prescribed: string,
+	given: string,
+} } | { code: "barcode_taken"; params: {
+	item: string,
+} } | { code: "nothing_scanned"; params: {
+	code: string,
+} };
+
+export type PharmacyField = "item" | "name" | "generic_name" | "form" | "strength" | "unit" | "route" | "barcode" | "reorder_level" | "ingredients" | "classes" | "cost" | "price" | "batch" | "lot" | "expiry" | "quantity" | "counted" | "reason" | "supplier" | "phone" | "email" | "order" | "order_line" | "note" | "prescription" | "prescription_item" | "expiry_warning_days" | "code" | "lines";
+
+export type PharmacySettings = {
+	/**  Batches expiring within this many days are flagged (1..=730). */
+	expiry_warning_days: number,
+};
+
+export type PharmacyTable = "stock_items" | "suppliers" | "batches" | "stock_moves" | "purchase_orders" | "purchase_order_lines" | "stock_counts" | "stock_count_lines" | "dispensings" | "prescription_fills" | "billable_items";
+
+export type Pick = {
+	batch_id: string,
+	lot: string,
+	expiry: string,
+	quantity: number,
+};
+
+export type Plan = {
+	prescription: Prescription,
+	status: FillStatus,
+	allergies: Allergy[],
+	current_medications: string | null,
+	lines: PlanLine[],
+	dispensed: Dispensing[],
+};
+
+export type PlanLine = {
+	item: Item,
+	dispensed: number,
+	remaining: number,
+	/**  The last day of the course if it starts today (YYYY-MM-DD). */
+	course_ends: string,
+	/**  The stock item the prescribed drug is (none for free text or an unstocked drug). */
+	stock_item: StockItem | null,
+	/**  Its batches with stock, first to expire first (expired ones included, marked). */
+	batches: Batch[],
+	/**  What first-expiry-first-out would give for the remaining quantity. */
+	picks: Pick[],
+	/**  Stocked items with the same ingredients: what may be given instead. */
+	equivalents: StockItem[],
+	warnings: Warning[],
+};
 
 export type Prescription = {
 	id: string,
@@ -816,6 +1088,34 @@ export type Problem = {
 
 export type ProblemStatus = "active" | "resolved";
 
+export type PurchaseOrder = {
+	id: string,
+	number: string,
+	supplier_id: string,
+	supplier_name: string,
+	status: OrderStatus,
+	ordered_on: string,
+	note: string,
+	currency: string | null,
+	lines: OrderLine[],
+	/**  Sum of quantity × cost over the lines. */
+	total: number,
+};
+
+export type QueueEntry = {
+	prescription_id: string,
+	patient_id: string,
+	patient_name: string,
+	mrn: string,
+	doctor_name: string,
+	signed_at: string,
+	status: FillStatus,
+	allergies: Allergy[],
+	current_medications: string | null,
+	/**  "Amoxicillin 500 mg × 21", one per item. */
+	items: string[],
+};
+
 export type QueueError = { code: "already_queued"; params: {
 	number: string,
 } } | { code: "queue_empty" };
@@ -830,6 +1130,23 @@ export type QueueToday = {
 	waiting: number,
 	/**  Mean minutes from arrival to being called, over today's called tickets. */
 	average_wait_minutes: number | null,
+};
+
+/**
+ *  A delivery: a batch (new, or more of a lot already here with the same expiry) and its
+ *  `received` ledger row, against a purchase order line when one is named.
+ */
+export type ReceiveInput = {
+	item_id: string,
+	/**  The purchase order line delivered (its item and supplier then apply). */
+	order_line_id: string | null,
+	supplier_id: string | null,
+	lot: string,
+	/**  YYYY-MM-DD. */
+	expiry: string,
+	quantity: number,
+	/**  Per unit, in minor units of the clinic's currency. */
+	cost: number,
 };
 
 export type RecordInput = {
@@ -875,6 +1192,28 @@ export type RekeyReport = {
 	seconds: number | null,
 };
 
+export type Report = {
+	kind: ReportKind,
+	columns: ReportColumn[],
+	/**  Cells as shown (amounts formatted in the clinic's currency, dates as YYYY-MM-DD). */
+	rows: string[][],
+	/**  Valuation: the total at cost, in minor units of `currency`. */
+	total: number | null,
+	currency: string,
+};
+
+/**  What a column holds, which names it in every language. */
+export type ReportColumn = "item" | "lot" | "expiry" | "on_hand" | "unit_cost" | "value" | "days_left" | "date" | "move" | "quantity" | "balance" | "reason" | "by";
+
+export type ReportKind = "valuation" | "expiry" | "movements";
+
+export type ReportQuery = {
+	kind: ReportKind,
+	/**  Movements: the item or the batch whose history it is. */
+	item_id: string | null,
+	batch_id: string | null,
+};
+
 export type RescheduleInput = {
 	appointment_id: string,
 	/**  UTC, RFC 3339. */
@@ -889,6 +1228,14 @@ export type RescheduleInput = {
 export type Role = "admin" | "doctor" | "nurse" | "receptionist" | "pharmacist" | "cashier";
 
 export type RxStatus = "draft" | "signed" | "cancelled";
+
+export type Scanned = {
+	code: string,
+	gs1: Gs1 | null,
+	item: StockItem | null,
+	/**  The batch of that item with the scanned lot, when there is one. */
+	batch: Batch | null,
+};
 
 export type ScheduleException = {
 	/**  Empty to create. */
@@ -916,7 +1263,7 @@ export type SchedulingTable = "specializations" | "doctors" | "working_hours" | 
  *  The screens of the app. Which ones a person sees follows from their permissions,
  *  so the navigation never offers a screen whose commands would be refused.
  */
-export type Screen = "home" | "reception" | "calendar" | "queue" | "consultation" | "doctors" | "staff" | "audit" | "settings" | "account";
+export type Screen = "home" | "reception" | "calendar" | "queue" | "consultation" | "pharmacy" | "doctors" | "staff" | "audit" | "settings" | "account";
 
 export type SearchPage = {
 	items: PatientSummary[],
@@ -1013,6 +1360,9 @@ export type Severity = "mild" | "moderate" | "severe" | "life_threatening";
 
 export type Sex = "female" | "male" | "other" | "unknown";
 
+/**  How a batch stands against the expiry setting. */
+export type Shelf = "good" | "expiring" | "expired";
+
 export type Slot = {
 	doctor_id: string,
 	/**  UTC, RFC 3339. */
@@ -1085,10 +1435,69 @@ export type StaffUpdate = {
 	language: Language,
 };
 
+export type StockCount = {
+	id: string,
+	note: string,
+	lines: CountedLine[],
+	/**  The adjustments the differences became. */
+	adjustments: Move[],
+};
+
+/**  A stocked item with its on-hand stock (the sum over its batches). */
+export type StockItem = {
+	id: string,
+	/**  The formulary drug a medication is (its ingredients and classes drive the checks). */
+	drug_id: string | null,
+	category: Category,
+	name: string,
+	generic_name: string,
+	form: string,
+	strength: string,
+	unit: string,
+	barcode: string | null,
+	reorder_level: number,
+	/**  Standard cost and selling price per unit, in minor units of `currency`. */
+	cost: number,
+	price: number,
+	currency: string | null,
+	active: boolean,
+	on_hand: number,
+	ingredients: string[],
+	classes: string[],
+};
+
+/**  A new item or changes to one (prices are set apart, by `price_set`). */
+export type StockItemInput = {
+	/**  Empty for a new item. */
+	id: string,
+	category: Category,
+	name: string,
+	generic_name: string,
+	form: string,
+	strength: string,
+	unit: string,
+	/**  Medications: how it is given ("oral"). */
+	route: string,
+	barcode: string,
+	reorder_level: number,
+	/**  Medications: snake_case keys the allergy and interaction checks read. */
+	ingredients: string[],
+	classes: string[],
+	active: boolean,
+};
+
 /**  The store's own audited table. */
 export type StoreTable = 
 /**  The one row naming this PC. */
 "device";
+
+export type Supplier = {
+	id: string,
+	name: string,
+	phone: string,
+	email: string,
+	active: boolean,
+};
 
 export type Ticket = {
 	id: string,
@@ -1169,6 +1578,24 @@ export type VitalsInput = {
 	head_circumference: number | null,
 	blood_glucose: number | null,
 };
+
+export type Warning = {
+	kind: WarningKind,
+	lot: string | null,
+	expiry: string | null,
+	/**  ShortOfStock: what is on hand. */
+	on_hand: number | null,
+};
+
+export type WarningKind = 
+/**  An expired batch is on the shelf: it was skipped. */
+"expired_skipped" | 
+/**  The batch expires before the course ends. */
+"expires_before_course_end" | 
+/**  Less on hand than is still to be dispensed. */
+"short_of_stock" | 
+/**  A free-text item, or a drug the pharmacy doesn't stock: pick an item for it. */
+"not_stocked";
 
 /**  One block of weekly hours in the clinic's local time. */
 export type WorkingBlock = {

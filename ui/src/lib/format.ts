@@ -82,6 +82,11 @@ export function money(minor: number, currency: string, digits: number): string {
   return `${neg ? "-" : ""}${major} ${currency}`;
 }
 
+/** Digits after the point of the clinic's currencies (as Rust's `settings::CURRENCIES`). */
+export function currencyDigits(currency: string): number {
+  return ["VND", "JPY", "KRW"].includes(currency) ? 0 : 2;
+}
+
 /** Parses "1234.5" into minor units with `digits` decimals; null if not a plain amount. */
 export function toMinor(text: string, digits: number): number | null {
   const m = text.trim().replace(",", ".").match(/^(\d+)(?:\.(\d*))?$/);

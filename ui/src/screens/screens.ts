@@ -8,6 +8,7 @@ import Calendar from "./Calendar.svelte";
 import Consultation from "./Consultation.svelte";
 import Doctors from "./Doctors.svelte";
 import Home from "./Home.svelte";
+import Pharmacy from "./Pharmacy.svelte";
 import Queue from "./Queue.svelte";
 import Reception from "./Reception.svelte";
 import Settings from "./Settings.svelte";
@@ -19,6 +20,7 @@ export const SCREENS: Record<Screen, Component> = {
   calendar: Calendar,
   queue: Queue,
   consultation: Consultation,
+  pharmacy: Pharmacy,
   doctors: Doctors,
   staff: Staff,
   audit: Audit,

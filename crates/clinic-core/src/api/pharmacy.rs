@@ -8,8 +8,8 @@ use crate::pharmacy::orders::{self, OrderInput, PurchaseOrder};
 use crate::pharmacy::reports::{self, Report, ReportQuery};
 use crate::pharmacy::scan::{self, Scanned};
 use crate::pharmacy::{
-    self, AlertCounts, Alerts, Batch, Category, ItemInput, PharmacySettings, ReceiveInput,
-    StockItem, Supplier,
+    self, AlertCounts, Alerts, Batch, Category, PharmacySettings, ReceiveInput, StockItem,
+    StockItemInput, Supplier,
 };
 use crate::session::Cx;
 
@@ -21,7 +21,7 @@ pub fn stock_item_get(cx: &Cx, id: String) -> Result<StockItem> {
     cx.read(|c| pharmacy::item(c, &id))
 }
 
-pub fn stock_item_save(cx: &Cx, input: ItemInput) -> Result<StockItem> {
+pub fn stock_item_save(cx: &Cx, input: StockItemInput) -> Result<StockItem> {
     cx.write(|w| pharmacy::save_item(w, &input))
 }
 

@@ -9,7 +9,10 @@
 //!   clinicdesk-cli as <data-dir> <user> <password> [--totp SECRET] [--now INSTANT] <operation>
 //!                                         signs in and runs one operation: rekey |
 //!                                         create-account <user> <password> | disable <user> |
-//!                                         change-password <new>. Tests use it to kill the
+//!                                         change-password <new> | walk-in <given> <family> <birth> |
+//!                                         type-note <encounter> | signed-rx <given> <family> <drug>
+//!                                         <quantity> <days> | receive <item> <lot> <expiry> <quantity>.
+//!                                         Tests use it to set the scene and to kill the
 //!                                         process mid-way (CLINICDESK_CRASH_AT).
 //!
 //! Demo passwords are printed and listed in README.md.
@@ -174,6 +177,80 @@ fn operate(args: &[String]) -> Result<String, clinic_core::Error> {
                 let _ = out.flush();
             }
             unreachable!("typing goes on until the process is killed")
+        }
+        // A patient seen by the signed-in doctor, who prescribes `quantity` of a formulary
+        // drug for `days` and signs (acknowledging any warning); prints the prescription's id.
+        "signed-rx" => {
+            use clinic_core::clinical::prescriptions::{Acknowledgement, ItemInput};
+            let patient = match core.patient_register(
+                clinic_core::patients::PatientInput {
+                    given_name: arg(i + 1)?,
+                    family_name: arg(i + 2)?,
+                    birth_date: "1980-05-05".into(),
+                    ..Default::default()
+                },
+                true,
+            )? {
+                clinic_core::patients::RegisterOutcome::Registered { patient } => patient,
+                _ => return Err(clinic_core::Error::Internal("not registered".into())),
+            };
+            let e = core.encounter_open(patient.id)?;
+            let rx = core.prescription_open(e.id.clone())?;
+            let drug = core
+                .drug_search(arg(i + 3)?, 5)?
+                .into_iter()
+                .next()
+                .ok_or(clinic_core::Error::NotFound { entity: "drugs" })?;
+            let number = |v: String| {
+                v.parse::<u32>()
+                    .map_err(|_| clinic_core::Error::Internal(format!("{v} is not a number")))
+            };
+            let drafted = core.prescription_item_add(ItemInput {
+                prescription_id: rx.id.clone(),
+                drug_id: Some(drug.id),
+                dose: "1 capsule".into(),
+                frequency: "3 times a day".into(),
+                quantity: number(arg(i + 4)?)?,
+                duration_days: number(arg(i + 5)?)?,
+                unit: "capsules".into(),
+                ..Default::default()
+            })?;
+            let acks = drafted
+                .alerts
+                .iter()
+                .map(|a| Acknowledgement {
+                    key: a.key.clone(),
+                    reason: "discussed with the patient".into(),
+                })
+                .collect();
+            core.prescription_sign(rx.id.clone(), acks)?;
+            core.encounter_close(clinic_core::clinical::CloseInput {
+                encounter_id: e.id,
+                ..Default::default()
+            })?;
+            rx.id
+        }
+        // Receives a batch of a formulary drug as the signed-in pharmacist (with `--now`, in
+        // the past: stock that has expired by the time a test opens the window).
+        "receive" => {
+            let item = core
+                .stock_items(arg(i + 1)?, None)?
+                .into_iter()
+                .next()
+                .ok_or(clinic_core::Error::NotFound {
+                    entity: "stock_items",
+                })?;
+            let b = core.stock_receive(clinic_core::pharmacy::ReceiveInput {
+                item_id: item.id,
+                lot: arg(i + 2)?,
+                expiry: arg(i + 3)?,
+                quantity: arg(i + 4)?
+                    .parse()
+                    .map_err(|_| clinic_core::Error::Internal("quantity".into()))?,
+                cost: 150,
+                ..Default::default()
+            })?;
+            b.id
         }
         "change-password" => {
             core.change_password(arg(3)?, arg(i + 1)?)?;

@@ -153,7 +153,7 @@ pub struct StockItem {
 
 /// A new item or changes to one (prices are set apart, by `price_set`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Type)]
-pub struct ItemInput {
+pub struct StockItemInput {
     /// Empty for a new item.
     pub id: String,
     pub category: Category,
@@ -336,7 +336,7 @@ fn key_list(field: Field, keys: &[String]) -> Result<String> {
 
 /// Creates or changes an item. A new medication also becomes a formulary drug, so doctors
 /// can prescribe it and the checks know its ingredients and classes.
-pub fn save_item(w: &mut Write<'_>, input: &ItemInput) -> Result<StockItem> {
+pub fn save_item(w: &mut Write<'_>, input: &StockItemInput) -> Result<StockItem> {
     let name = crate::validate::required(Field::Name, &input.name, 200)?;
     let generic = crate::validate::optional(Field::GenericName, &input.generic_name, 200)?
         .unwrap_or_else(|| name.clone());

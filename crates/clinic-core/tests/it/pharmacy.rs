@@ -8,7 +8,7 @@ use clinic_core::pharmacy::dispense::{DispenseInput, DispenseLine, FillStatus, W
 use clinic_core::pharmacy::ledger::{CountInput, CountLine, MoveKind};
 use clinic_core::pharmacy::orders::{OrderInput, OrderLineInput, OrderStatus};
 use clinic_core::pharmacy::reports::{ReportKind, ReportQuery};
-use clinic_core::pharmacy::{Category, ItemInput, ReceiveInput, Shelf, StockItem, Supplier};
+use clinic_core::pharmacy::{Category, ReceiveInput, Shelf, StockItem, StockItemInput, Supplier};
 use clinic_core::print::Output;
 use clinic_core::settings::Language;
 use clinic_core::Core;
@@ -500,7 +500,7 @@ fn expired_batches_are_skipped_short_dated_ones_flagged_and_generics_substituted
 
     // An equivalent generic (same ingredients) may be given, with a reason; another drug not.
     let generic = phil
-        .stock_item_save(ItemInput {
+        .stock_item_save(StockItemInput {
             category: Category::Medication,
             name: "Amoxil 500".into(),
             generic_name: "Amoxicillin".into(),
@@ -552,7 +552,7 @@ fn expired_batches_are_skipped_short_dated_ones_flagged_and_generics_substituted
     // Low stock: at or below the reorder level.
     let low = phil.stock_alerts().unwrap();
     assert!(low.low_stock.iter().any(|i| i.id == generic.id) == (40 - 15 <= 10));
-    let mut edit = ItemInput {
+    let mut edit = StockItemInput {
         id: generic.id.clone(),
         category: Category::Medication,
         name: generic.name.clone(),
@@ -634,7 +634,7 @@ fn a_scanner_finds_items_by_barcode_and_batches_by_lot_or_gs1() {
     let r = room();
     let phil = signed_in(&r, "phil");
     let para = stock_item(&phil, "Paracetamol");
-    let mut input = ItemInput {
+    let mut input = StockItemInput {
         id: para.id.clone(),
         category: Category::Medication,
         name: para.name.clone(),
