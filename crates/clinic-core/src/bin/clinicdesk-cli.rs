@@ -196,10 +196,13 @@ fn operate(args: &[String]) -> Result<String, clinic_core::Error> {
             };
             let e = core.encounter_open(patient.id)?;
             let rx = core.prescription_open(e.id.clone())?;
-            let drug = core
-                .drug_search(arg(i + 3)?, 5)?
-                .into_iter()
-                .next()
+            let name = arg(i + 3)?;
+            let found = core.drug_search(name.clone(), 10)?;
+            let drug = found
+                .iter()
+                .find(|d| d.name.eq_ignore_ascii_case(&name))
+                .or(found.first())
+                .cloned()
                 .ok_or(clinic_core::Error::NotFound { entity: "drugs" })?;
             let number = |v: String| {
                 v.parse::<u32>()
