@@ -270,6 +270,22 @@ mod tests {
     }
 
     #[test]
+    fn stock_is_the_pharmacists_and_prices_the_admins() {
+        use Permission::*;
+        for r in Role::ALL {
+            let pharmacist = r == Role::Pharmacist;
+            for p in [StockWrite, Dispense] {
+                assert_eq!(allowed(&[r], p), pharmacist, "{r:?} {p:?}");
+            }
+            assert_eq!(allowed(&[r], PriceManage), r == Role::Admin, "{r:?}");
+            // Receptionists and cashiers (and the clinical staff) see no stock screen.
+            let sees = matches!(r, Role::Pharmacist | Role::Admin);
+            assert_eq!(allowed(&[r], StockRead), sees, "{r:?}");
+            assert_eq!(screens_for(&[r]).contains(&Screen::Pharmacy), sees, "{r:?}");
+        }
+    }
+
+    #[test]
     fn nobody_but_admin_manages_staff_or_reads_audit() {
         for r in Role::ALL {
             assert_eq!(

@@ -482,3 +482,133 @@ fn insert_appointment(
     )?;
     Ok(())
 }
+
+/// How big a generated pharmacy is.
+#[derive(Debug, Clone, Copy)]
+pub struct PharmacySize {
+    /// Stock items in all (the formulary's drugs count among them).
+    pub items: usize,
+    pub batches_per_item: usize,
+    /// Ledger rows in all (each batch's delivery is one).
+    pub moves: usize,
+}
+
+/// A pharmacy of `size`: items (three in five medications, each a formulary drug), batches
+/// received over the last three years (some expired by now, some expiring), and stock moves
+/// (mostly dispensing, some adjustments) through `ledger::post`, in batches of audited
+/// writes. Every tenth item gets a reorder level. Gives the batch ids.
+pub fn pharmacy(
+    db: &Db,
+    actor: &Actor,
+    size: PharmacySize,
+    seed: u64,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<String>> {
+    use crate::pharmacy::{self as ph, ledger, Category, ReceiveInput, StockItemInput};
+    let mut rng = Rng::new(seed);
+    let today = db.now().date_naive();
+    const FORMS: &[(&str, &str)] = &[
+        ("tablet", "tablet"),
+        ("capsule", "capsule"),
+        ("syrup", "bottle"),
+        ("injection", "vial"),
+        ("cream", "tube"),
+    ];
+    const STRENGTHS: &[&str] = &[
+        "5 mg", "10 mg", "20 mg", "50 mg", "100 mg", "250 mg", "500 mg",
+    ];
+    let existing: Vec<String> =
+        db.read(|c| Ok(ph::items(c, "", None)?.into_iter().map(|i| i.id).collect()))?;
+    let mut items = existing;
+    while items.len() < size.items {
+        let k = (size.items - items.len()).min(500);
+        db.write(actor, |w| {
+            for _ in 0..k {
+                let n = items.len();
+                let (form, unit) = *rng.pick(FORMS);
+                let medication = rng.chance(60);
+                let it = ph::save_item(
+                    w,
+                    &StockItemInput {
+                        category: if medication {
+                            Category::Medication
+                        } else if rng.chance(70) {
+                            Category::Consumable
+                        } else {
+                            Category::Equipment
+                        },
+                        name: format!("Item {n:05}"),
+                        form: form.into(),
+                        strength: rng.pick(STRENGTHS).to_string(),
+                        unit: unit.into(),
+                        route: "oral".into(),
+                        barcode: format!("885{:010}", n),
+                        reorder_level: if n % 10 == 0 { 200 } else { 0 },
+                        ingredients: vec![format!("ingredient_{}", n % 700)],
+                        classes: vec![format!("class_{}", n % 90)],
+                        active: true,
+                        ..Default::default()
+                    },
+                )?;
+                items.push(it.id);
+            }
+            Ok(())
+        })?;
+        progress(&format!("items: {} / {}", items.len(), size.items));
+    }
+    let mut batches = Vec::with_capacity(items.len() * size.batches_per_item);
+    for chunk in items.chunks(200) {
+        db.write(actor, |w| {
+            for item in chunk {
+                for b in 0..size.batches_per_item {
+                    // Received between three years and a month ago, with a shelf life of
+                    // one to three years.
+                    let received = today - Duration::days(30 + rng.below(1065) as i64);
+                    let expiry = received + Duration::days(365 + rng.below(730) as i64);
+                    let batch = ph::receive(
+                        w,
+                        &ReceiveInput {
+                            item_id: item.clone(),
+                            lot: format!("L{b:02}-{}", rng.below(1_000_000)),
+                            expiry: expiry.to_string(),
+                            quantity: 2000 + rng.below(3000) as i64,
+                            cost: 100 + rng.below(5000) as i64,
+                            ..Default::default()
+                        },
+                        received,
+                    )?;
+                    batches.push(batch.id);
+                }
+            }
+            Ok(())
+        })?;
+        if batches.len() % 10_000 == 0 {
+            progress(&format!(
+                "batches: {} / {}",
+                batches.len(),
+                items.len() * size.batches_per_item
+            ));
+        }
+    }
+    let mut moves = batches.len();
+    while moves < size.moves {
+        let k = (size.moves - moves).min(5000);
+        db.write(actor, |w| {
+            for _ in 0..k {
+                let b: &String = rng.pick(&batches);
+                if rng.chance(97) {
+                    let q = 1 + rng.below(10) as i64;
+                    ledger::post(w, b, ledger::MoveKind::Dispensed, -q, "", None)?;
+                } else {
+                    ledger::post(w, b, ledger::MoveKind::Adjusted, -1, "breakage", None)?;
+                }
+            }
+            Ok(())
+        })?;
+        moves += k;
+        if moves % 100_000 == 0 || moves == size.moves {
+            progress(&format!("ledger rows: {moves} / {}", size.moves));
+        }
+    }
+    Ok(batches)
+}

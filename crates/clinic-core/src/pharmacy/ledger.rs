@@ -68,7 +68,10 @@ pub fn post(
     reason: &str,
     reference: Option<(Table, &str)>,
 ) -> Result<Move> {
-    if quantity == 0 || kind.inward().is_some_and(|inward| inward != (quantity > 0)) {
+    if quantity == 0
+        || quantity.abs() > 10_000_000
+        || kind.inward().is_some_and(|inward| inward != (quantity > 0))
+    {
         return Err(CrateError::invalid(Field::Quantity, Reason::OutOfRange));
     }
     let reason = crate::validate::optional(Field::Reason, reason, 500)?.unwrap_or_default();

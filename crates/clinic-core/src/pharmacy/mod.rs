@@ -379,28 +379,42 @@ pub fn save_item(w: &mut Write<'_>, input: &StockItemInput) -> Result<StockItem>
             return Err(CrateError::invalid(Field::Item, Reason::NotAllowed));
         }
     }
-    let drug_id = match (
-        medication,
-        existing.as_ref().and_then(|o| o.drug_id.clone()),
-    ) {
+    let drug_id = match (medication, existing.as_ref()) {
         (false, _) => None,
-        (true, Some(d)) => {
+        (true, Some(old)) if old.drug_id.is_some() => {
+            let d = old.drug_id.clone().unwrap_or_default();
+            // What the prescribing checks read (the generic name, ingredients and classes) is
+            // fixed once a drug exists: signed prescriptions were checked against it. A wrong
+            // one is retired (inactive) and the item made anew.
+            let same = |a: &[String], b: &str| {
+                let mut a = a.to_vec();
+                let mut b: Vec<String> = serde_json::from_str(b).unwrap_or_default();
+                a.sort();
+                b.sort();
+                a == b
+            };
+            if !same(&old.ingredients, &ingredients) {
+                return Err(CrateError::invalid(Field::Ingredients, Reason::NotAllowed));
+            }
+            if !same(&old.classes, &classes) {
+                return Err(CrateError::invalid(Field::Classes, Reason::NotAllowed));
+            }
+            if old.generic_name != generic {
+                return Err(CrateError::invalid(Field::GenericName, Reason::NotAllowed));
+            }
             w.update_row(
                 crate::clinical::Table::Drugs,
                 &d,
                 &[
-                    ("name", &generic),
                     ("form", &form),
                     ("strength", &strength),
                     ("route", &route),
-                    ("ingredients", &ingredients),
-                    ("classes", &classes),
                     ("active", &input.active),
                 ],
             )?;
             Some(d)
         }
-        (true, None) => {
+        (true, _) => {
             let d = new_id();
             w.insert_row(
                 crate::clinical::Table::Drugs,

@@ -1094,3 +1094,148 @@ fn lab_results_records_attachments_and_the_timeline() {
         "forbidden"
     );
 }
+
+/// Not only which clinical commands a role may call: what it gets back. A visit with vitals,
+/// a signed note, a diagnosis, a signed prescription (one warning overridden) and a follow-up;
+/// then each role reads every view of it that it may.
+#[test]
+fn each_role_gets_back_only_the_clinical_fields_it_may_see() {
+    use clinic_core::clinical::prescriptions::Acknowledgement;
+    use clinic_core::clinical::records::TimelineQuery;
+    const SECRET_NOTE: &str = "Confides low mood since the divorce";
+    let r = room();
+    let pat = register(&r.doctor, "Vera", "Views", "1966-06-06");
+    walk_in(&r, &pat);
+    let e = r.doctor.encounter_call_next().unwrap();
+    r.doctor
+        .vitals_record(VitalsInput {
+            patient_id: pat.clone(),
+            encounter_id: Some(e.id.clone()),
+            systolic: Some(150.0),
+            diastolic: Some(95.0),
+            ..Default::default()
+        })
+        .unwrap();
+    r.doctor
+        .note_draft_save(draft(&e.id, 1, SECRET_NOTE))
+        .unwrap();
+    r.doctor.note_sign(e.id.clone()).unwrap();
+    r.doctor
+        .diagnosis_add(DiagnosisInput {
+            encounter_id: e.id.clone(),
+            code: "F32.9".into(),
+            rank: None,
+            add_to_problems: true,
+        })
+        .unwrap();
+    let rx = r.doctor.prescription_open(e.id.clone()).unwrap();
+    let drafted = r
+        .doctor
+        .prescription_item_add(item(&rx.id, Some(&drug_id(&r.doctor, "Amoxicillin")), ""))
+        .unwrap();
+    let acks = drafted
+        .alerts
+        .iter()
+        .map(|a| Acknowledgement {
+            key: a.key.clone(),
+            reason: "tolerated a cephalosporin before".into(),
+        })
+        .collect();
+    r.doctor.prescription_sign(rx.id.clone(), acks).unwrap();
+    r.doctor
+        .encounter_close(CloseInput {
+            encounter_id: e.id.clone(),
+            follow_up_on: Some(clinic_date(&r.c, 5)),
+            follow_up_note: "recheck blood pressure".into(),
+        })
+        .unwrap();
+    r.admin
+        .staff_create(new_staff("cash", vec![Role::Cashier], "Initial-pass-11"))
+        .unwrap();
+
+    // Each view as JSON (what crosses IPC), or the error code.
+    let views = |core: &Core| -> Vec<(&'static str, Result<String, String>)> {
+        fn json<T: serde::Serialize>(r: clinic_core::Result<T>) -> Result<String, String> {
+            r.map(|v| serde_json::to_string(&v).unwrap())
+                .map_err(|e| e.code().to_string())
+        }
+        vec![
+            ("encounter_get", json(core.encounter_get(e.id.clone()))),
+            ("patient_header", json(core.patient_header(pat.clone()))),
+            (
+                "vitals_history",
+                json(core.vitals_history(pat.clone(), None)),
+            ),
+            ("problem_list", json(core.problem_list(pat.clone()))),
+            (
+                "patient_timeline",
+                json(core.patient_timeline(TimelineQuery {
+                    patient_id: pat.clone(),
+                    ..Default::default()
+                })),
+            ),
+            (
+                "prescription_get",
+                json(core.prescription_get(rx.id.clone())),
+            ),
+            ("follow_ups_due", json(core.follow_ups_due())),
+        ]
+    };
+    let nurse = signed_in(&r, "nell");
+    let rita = signed_in(&r, "rita");
+    let phil = signed_in(&r, "phil");
+    let cash = signed_in(&r, "cash");
+    // Which views each role gets (in the order above).
+    let expected: [(&str, &Core, [bool; 7]); 6] = [
+        ("doctor", &r.doctor, [true; 7]),
+        ("nurse", &nurse, [true; 7]),
+        (
+            "receptionist",
+            &rita,
+            [false, false, false, false, false, false, true],
+        ),
+        (
+            "pharmacist",
+            &phil,
+            [false, false, false, false, false, true, false],
+        ),
+        (
+            "cashier",
+            &cash,
+            [false, false, false, false, false, false, true],
+        ),
+        (
+            "admin",
+            &r.admin,
+            [false, false, false, false, false, false, true],
+        ),
+    ];
+    for (who, core, allowed) in expected {
+        for ((view, got), allowed) in views(core).into_iter().zip(allowed) {
+            match (&got, allowed) {
+                (Ok(_), true) => {}
+                (Err(code), false) => assert_eq!(code, "forbidden", "{who} {view}"),
+                _ => panic!("{who} {view}: {got:?}"),
+            }
+            let Ok(body) = got else { continue };
+            // The note is read only by those who read clinical notes.
+            let reads_notes = matches!(who, "doctor" | "nurse");
+            if !reads_notes {
+                assert!(!body.contains("divorce"), "{who} {view} shows the note");
+                assert!(!body.contains("F32.9"), "{who} {view} shows the diagnosis");
+            }
+            match view {
+                "encounter_get" => assert!(body.contains(SECRET_NOTE), "{who}"),
+                // The pharmacist sees the items and the doctor's reason for the override.
+                "prescription_get" => {
+                    assert!(body.contains("Amoxicillin") && body.contains("cephalosporin"))
+                }
+                // Reception sees whom to book and why, in the doctor's words for reception.
+                "follow_ups_due" => {
+                    assert!(body.contains("Vera") && body.contains("recheck blood pressure"))
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -570,6 +570,21 @@ fn expired_batches_are_skipped_short_dated_ones_flagged_and_generics_substituted
     phil.stock_item_save(edit.clone()).unwrap();
     let low = phil.stock_alerts().unwrap();
     assert!(low.low_stock.iter().any(|i| i.id == generic.id));
+    // What the prescribing checks read is fixed once the drug exists: dropping an
+    // ingredient (which an allergy check would have caught) is refused.
+    let err = phil
+        .stock_item_save(StockItemInput {
+            ingredients: vec!["starch".into()],
+            ..edit.clone()
+        })
+        .unwrap_err();
+    assert_eq!(
+        (
+            err.params().get("field").map(String::as_str),
+            err.params().get("reason").map(String::as_str)
+        ),
+        (Some("ingredients"), Some("not_allowed"))
+    );
     // A medication can't become a consumable (it is a formulary drug).
     edit.category = Category::Consumable;
     assert_eq!(

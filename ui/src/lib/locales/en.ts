@@ -811,6 +811,7 @@ export const en = {
   "field.expiry_warning_days": "Warn of expiry (days ahead)",
   "field.lines": "Lines",
   "field.category": "Category",
+  "orders.scan_pack": "Scan the pack",
 } as const;
 
 export type Key = keyof typeof en;

@@ -812,4 +812,5 @@ export const ru: Record<Key, string> = {
   "field.expiry_warning_days": "Предупреждать о сроке (дней заранее)",
   "field.lines": "Строки",
   "field.category": "Категория",
+  "orders.scan_pack": "Отсканируйте упаковку",
 };

@@ -812,4 +812,5 @@ export const th: Record<Key, string> = {
   "field.expiry_warning_days": "เตือนก่อนหมดอายุ (วัน)",
   "field.lines": "รายการ",
   "field.category": "ประเภท",
+  "orders.scan_pack": "สแกนกล่องยา",
 };
