@@ -412,7 +412,9 @@ export type ClinicalError = { code: "encounter_closed" } | { code: "note_empty" 
 	code: string,
 } } | { code: "prescription_signed" } | { code: "prescription_empty" } | { code: "unacknowledged_warnings"; params: {
 	count: number,
-} } | { code: "lab_resulted" };
+} } | { code: "lab_resulted" } | { code: "not_your_record"; params: {
+	author: string,
+} };
 
 export type ClinicalField = "patient" | "doctor" | "encounter" | "vitals" | "temperature" | "systolic" | "diastolic" | "heart_rate" | "respiratory_rate" | "spo2" | "weight" | "height" | "bmi" | "head_circumference" | "blood_glucose" | "note" | "addendum" | "code" | "local_name" | "follow_up_on" | "follow_up_note" | "drug" | "strength" | "route" | "dose" | "frequency" | "duration_days" | "quantity" | "unit" | "instructions" | "override_reason" | "lab_test" | "lab_value" | "lab_comment" | "title" | "description" | "recorded_on" | "attachment" | "from" | "to";
 

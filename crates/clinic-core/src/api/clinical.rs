@@ -142,10 +142,10 @@ pub fn problem_set_status(cx: &Cx, id: String, status: ProblemStatus) -> Result<
     cx.write(|w| {
         let patient_id = diagnoses::problem_patient(w.conn(), &id)?;
         diagnoses::set_problem_status(w, &id, status, &today.to_string())?;
-        Ok(diagnoses::problems(w.conn(), &patient_id, lang)?
+        diagnoses::problems(w.conn(), &patient_id, lang)?
             .into_iter()
             .find(|p| p.id == id)
-            .expect("just written"))
+            .ok_or_else(|| crate::Error::internal("a row just written is gone"))
     })
 }
 
@@ -277,8 +277,9 @@ pub fn record_attach(
     file_name: String,
     base64: String,
 ) -> Result<crate::clinical::records::AttachmentInfo> {
+    let staff_id = cx.staff_id()?.to_string();
     let upload = crate::clinical::records::decode(&file_name, &base64)?;
-    cx.write(|w| crate::clinical::records::attach(w, &record_id, upload))
+    cx.write(|w| crate::clinical::records::attach(w, &record_id, &staff_id, upload))
 }
 
 /// The file as a `data:` URL, to show in the window (audited as a view).

@@ -249,10 +249,10 @@ pub fn add(
     if input.add_to_problems {
         add_problem(w, patient_id, &c, Some(&input.encounter_id), today)?;
     }
-    Ok(for_encounter(w.conn(), &input.encounter_id, lang)?
+    for_encounter(w.conn(), &input.encounter_id, lang)?
         .into_iter()
         .find(|d| d.id == id)
-        .expect("just written"))
+        .ok_or_else(|| crate::Error::internal("a row just written is gone"))
 }
 
 /// Removes a diagnosis from an open visit (a slip; the audit trail keeps it).

@@ -126,6 +126,8 @@ pub enum Error {
     UnacknowledgedWarnings { count: u32 },
     #[error("the result was already entered")]
     LabResulted,
+    #[error("not your record: it is {author}'s")]
+    NotYourRecord { author: String },
 }
 
 impl From<Error> for CrateError {

@@ -225,10 +225,10 @@ pub fn add_addendum(
             ("signed_at", &w.now_ts()),
         ],
     )?;
-    Ok(addenda(w.conn(), note_id)?
+    addenda(w.conn(), note_id)?
         .into_iter()
         .find(|a| a.id == id)
-        .expect("just written"))
+        .ok_or_else(|| crate::Error::internal("a row just written is gone"))
 }
 
 fn addenda(conn: &Connection, note_id: &str) -> Result<Vec<Addendum>> {

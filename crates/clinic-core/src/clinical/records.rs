@@ -192,8 +192,24 @@ pub fn decode(file_name: &str, base64: &str) -> Result<Upload> {
     })
 }
 
-pub fn attach(w: &mut Write<'_>, record_id: &str, upload: Upload) -> Result<AttachmentInfo> {
+/// Attaches a file to a record; only the record's author adds to it.
+pub fn attach(
+    w: &mut Write<'_>,
+    record_id: &str,
+    staff_id: &str,
+    upload: Upload,
+) -> Result<AttachmentInfo> {
     record_patient(w.conn(), record_id)?;
+    let (author_id, author): (String, String) = w
+        .conn()
+        .prepare_cached(
+            "SELECT r.created_by, coalesce(s.full_name, r.created_by) FROM records r
+             LEFT JOIN staff s ON s.id = r.created_by WHERE r.id = ?1",
+        )?
+        .query_row([record_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if author_id != staff_id {
+        return Err(super::Error::NotYourRecord { author }.into());
+    }
     let id = new_id();
     let sha = {
         use sha2::Digest;

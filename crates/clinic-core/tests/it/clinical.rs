@@ -1027,6 +1027,22 @@ fn lab_results_records_attachments_and_the_timeline() {
         phil.attachment_view(pic.id.clone()).unwrap_err().code(),
         "forbidden"
     );
+    // Only the record's author adds files to it.
+    let staff = r
+        .admin
+        .staff_create(new_staff("drwho", vec![Role::Doctor], "Initial-pass-11"))
+        .unwrap();
+    let mut d = crate::reception::doctor_input("Doctor Who", &r.spec.id);
+    d.staff_id = Some(staff.id);
+    r.admin.doctor_save(d).unwrap();
+    let who = signed_in(&r, "drwho");
+    let err = who
+        .record_attach(rec.id.clone(), "mine.png".into(), b64(&png))
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.params().get("author").map(String::as_str)),
+        ("not_your_record".into(), Some("drhouse Person"))
+    );
     // Nowhere on disk in the clear.
     for entry in std::fs::read_dir(r.c.dir.path()).unwrap() {
         let p = entry.unwrap().path();

@@ -812,6 +812,7 @@ export const en = {
   "field.lines": "Lines",
   "field.category": "Category",
   "orders.scan_pack": "Scan the pack",
+  "error.not_your_record": "Not your record: it is {author}'s.",
 } as const;
 
 export type Key = keyof typeof en;

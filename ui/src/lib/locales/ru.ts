@@ -813,4 +813,5 @@ export const ru: Record<Key, string> = {
   "field.lines": "Строки",
   "field.category": "Категория",
   "orders.scan_pack": "Отсканируйте упаковку",
+  "error.not_your_record": "Это не ваша запись: её автор {author}.",
 };

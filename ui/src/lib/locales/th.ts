@@ -813,4 +813,5 @@ export const th: Record<Key, string> = {
   "field.lines": "รายการ",
   "field.category": "ประเภท",
   "orders.scan_pack": "สแกนกล่องยา",
+  "error.not_your_record": "ไม่ใช่บันทึกของคุณ เป็นของ {author}",
 };
