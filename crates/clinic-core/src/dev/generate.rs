@@ -543,7 +543,8 @@ pub fn pharmacy(
                         unit: unit.into(),
                         route: "oral".into(),
                         barcode: format!("885{:010}", n),
-                        reorder_level: if n % 10 == 0 { 200 } else { 0 },
+                        // Every tenth item is reordered at a level about half of them are under.
+                        reorder_level: if n.is_multiple_of(10) { 34_000 } else { 0 },
                         ingredients: vec![format!("ingredient_{}", n % 700)],
                         classes: vec![format!("class_{}", n % 90)],
                         active: true,

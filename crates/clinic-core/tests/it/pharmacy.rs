@@ -668,7 +668,7 @@ fn a_scanner_finds_items_by_barcode_and_batches_by_lot_or_gs1() {
     let batch = receive(&phil, &para.id, "PX-778", clinic_date(&r.c, 500), 100);
     // The pack's GS1 DataMatrix: GTIN-14 (the EAN-13 with a leading zero), expiry, lot.
     let s = phil
-        .stock_scan(format!("(01)08850123456789(17)280131(10)PX-778"))
+        .stock_scan("(01)08850123456789(17)280131(10)PX-778".to_string())
         .unwrap();
     assert_eq!(
         s.item.as_ref().map(|i| i.id.as_str()),
