@@ -137,6 +137,22 @@ pub struct Item {
     pub instructions: String,
 }
 
+impl Item {
+    /// How to take it, as printed: dose, route, frequency and instructions, those given.
+    pub fn directions(&self) -> String {
+        [
+            self.dose.as_str(),
+            self.route.as_str(),
+            self.frequency.as_str(),
+            self.instructions.as_str(),
+        ]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Type)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {

@@ -116,19 +116,9 @@ pub fn pdf(
             .items
             .iter()
             .map(|it| {
-                let how = [
-                    it.dose.as_str(),
-                    it.route.as_str(),
-                    it.frequency.as_str(),
-                    it.instructions.as_str(),
-                ]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(", ");
                 vec![
                     format!("{} {}", it.name, it.strength).trim().to_string(),
-                    how,
+                    it.directions(),
                     it.duration_days.to_string(),
                     format!("{} {}", it.quantity, it.unit),
                 ]

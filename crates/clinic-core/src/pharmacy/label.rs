@@ -88,16 +88,7 @@ pub fn pdf(
             .iter()
             .find(|i| i.id == d.prescription_item_id)
             .ok_or_else(|| crate::Error::internal("a dispensing's item is gone"))?;
-        let directions = [
-            item.dose.as_str(),
-            item.route.as_str(),
-            item.frequency.as_str(),
-            item.instructions.as_str(),
-        ]
-        .into_iter()
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(", ");
+        let directions = item.directions();
         let at = crate::ids::parse_ts(&d.at).unwrap_or(now);
         if n > 0 {
             blocks.push(Block::Rule { label: None });
