@@ -234,6 +234,49 @@ async fn dispense_label_print(
     papers::print(&app, pdf, "Label", papers::Kind::Ordinary).await
 }
 
+/// The cashier's papers, saved or printed: `$save` and `$print` for the paper `$cmd` names.
+macro_rules! billing_papers {
+    ($($save:ident, $print:ident, $file:literal, $title:literal;)*) => {$(
+        #[doc = concat!("A ", $title, ", saved as a PDF (in `language`, or the clinic's).")]
+        #[tauri::command]
+        #[specta::specta]
+        async fn $save(
+            app: AppHandle,
+            core: Api<'_>,
+            id: String,
+            language: Option<settings::Language>,
+        ) -> Res<Option<String>> {
+            let pdf = call(&core, move |c| {
+                c.billing_pdf(clinic_core::perm::Command::$save, &id, language)
+            })
+            .await?;
+            papers::save(&app, pdf, $file).await
+        }
+
+        #[doc = concat!("A ", $title, ", printed.")]
+        #[tauri::command]
+        #[specta::specta]
+        async fn $print(
+            app: AppHandle,
+            core: Api<'_>,
+            id: String,
+            language: Option<settings::Language>,
+        ) -> Res<Option<String>> {
+            let pdf = call(&core, move |c| {
+                c.billing_pdf(clinic_core::perm::Command::$print, &id, language)
+            })
+            .await?;
+            papers::print(&app, pdf, $title, papers::Kind::Ordinary).await
+        }
+    )*};
+}
+
+billing_papers! {
+    invoice_save, invoice_print, "invoice.pdf", "Invoice";
+    receipt_save, receipt_print, "receipt.pdf", "Receipt";
+    daily_close_save, daily_close_print, "daily-close.pdf", "Daily close";
+}
+
 /// Opens the waiting-room board in its own window (or brings it forward). The board
 /// window's capability allows it `queue_board` and nothing else.
 #[tauri::command]

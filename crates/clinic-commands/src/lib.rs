@@ -179,6 +179,40 @@ macro_rules! for_each_command {
                 #[window] dispense_label_save(ids: Vec<String>, language: Option<settings::Language>) -> Option<String> = Dispense;
                 #[window] dispense_label_print(ids: Vec<String>, language: Option<settings::Language>) -> Option<String> = Dispense;
             }
+            // Billing: prices, invoices, payments, insurance, claims, the daily close.
+            billing {
+                billing_settings_get() -> billing::BillingSettings = BillingRead;
+                billing_settings_set(input: billing::BillingSettings) -> billing::BillingSettings = SettingsManage;
+                price_list(all: bool) -> Vec<billing::Price> = BillingRead;
+                price_save(input: billing::PriceInput) -> billing::Price = PriceManage;
+                visits_to_bill() -> Vec<billing::invoices::VisitToBill> = BillingRead;
+                invoice_for_visit(encounter_id: String) -> billing::invoices::Invoice = BillingWrite;
+                invoice_new(patient_id: String) -> billing::invoices::Invoice = BillingWrite;
+                invoice_get(id: String) -> billing::invoices::Invoice = BillingRead;
+                invoices_for_patient(patient_id: String) -> Vec<billing::invoices::InvoiceRow> = BillingRead;
+                invoice_line_add(input: billing::invoices::LineInput) -> billing::invoices::Invoice = BillingWrite;
+                invoice_line_remove(line_id: String) -> billing::invoices::Invoice = BillingWrite;
+                invoice_line_discount(line_id: String, amount: i64, reason: String) -> billing::invoices::Invoice = BillingWrite;
+                invoice_discount(invoice_id: String, amount: i64, reason: String) -> billing::invoices::Invoice = BillingWrite;
+                invoice_issue(id: String) -> billing::invoices::Invoice = BillingWrite;
+                invoice_void(id: String, reason: String) -> billing::invoices::Invoice = InvoiceVoid;
+                payment_take(input: billing::payments::PaymentInput) -> billing::payments::PaymentOutcome = BillingWrite;
+                outstanding_invoices(patient_id: Option<String>) -> billing::invoices::Outstanding = BillingRead;
+                policies(patient_id: String) -> Vec<billing::Policy> = BillingRead;
+                policy_save(input: billing::Policy) -> billing::Policy = BillingWrite;
+                claims(status: Option<billing::claims::ClaimStatus>) -> Vec<billing::claims::Claim> = BillingRead;
+                claim_create(invoice_id: String) -> billing::claims::Claim = BillingWrite;
+                claim_update(input: billing::claims::ClaimUpdate) -> billing::claims::Claim = BillingWrite;
+                daily_close_preview(counted: Vec<billing::close::Denomination>) -> billing::close::DailyClose = BillingWrite;
+                daily_close(input: billing::close::CloseInput) -> billing::close::DailyClose = BillingWrite;
+                daily_closes() -> Vec<billing::close::DailyClose> = BillingRead;
+                #[window] invoice_save(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;
+                #[window] invoice_print(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;
+                #[window] receipt_save(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;
+                #[window] receipt_print(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;
+                #[window] daily_close_save(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;
+                #[window] daily_close_print(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;
+            }
         }
     };
 }

@@ -183,6 +183,31 @@ impl Core {
         })
     }
 
+    /// The core half of the cashier's papers: an invoice, a payment's receipt, a daily close.
+    pub fn billing_pdf(
+        &self,
+        cmd: Command,
+        id: &str,
+        language: Option<crate::settings::Language>,
+    ) -> Result<Vec<u8>> {
+        use crate::billing::papers;
+        self.run(cmd, |cx| {
+            let now = cx.now();
+            cx.read(|c| match cmd {
+                Command::invoice_save | Command::invoice_print => {
+                    papers::invoice_pdf(c, id, language, now)
+                }
+                Command::receipt_save | Command::receipt_print => {
+                    papers::receipt_pdf(c, id, language, now)
+                }
+                Command::daily_close_save | Command::daily_close_print => {
+                    papers::close_pdf(c, id, language, now)
+                }
+                _ => Err(crate::Error::internal("not a billing paper")),
+            })
+        })
+    }
+
     /// The core half of `attachment_save`: the file's name and bytes; saving out is audited.
     pub fn attachment_export(&self, id: &str) -> Result<(String, Vec<u8>)> {
         self.run(Command::attachment_save, |cx| {
@@ -209,6 +234,12 @@ impl Core {
             Command::stock_report_print => self
                 .stock_report_file(Output::Print, &Default::default(), None)
                 .map(drop),
+            Command::invoice_save
+            | Command::invoice_print
+            | Command::receipt_save
+            | Command::receipt_print
+            | Command::daily_close_save
+            | Command::daily_close_print => self.billing_pdf(cmd, "", None).map(drop),
             Command::dispense_label_save => self
                 .dispense_label_pdf(Output::Save, &["".into()], None)
                 .map(drop),

@@ -31,6 +31,7 @@ pub mod scheduling;
 pub mod queue;
 pub mod clinical;
 pub mod pharmacy;
+pub mod billing;
 
 // The API: one handler file per section of the command table, and `Core`, whose methods
 // the table generates.

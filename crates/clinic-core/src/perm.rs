@@ -53,6 +53,10 @@ impl Role {
                 QueueManage,
                 StockRead,
                 PriceManage,
+                BillingRead,
+                BillingWrite,
+                InvoiceVoid,
+                DiscountOverLimit,
             ],
             Role::Doctor => &[
                 StaffRead,
@@ -106,7 +110,13 @@ impl Role {
                 StockWrite,
                 Dispense,
             ],
-            Role::Cashier => &[StaffRead, PatientRead, AppointmentRead],
+            Role::Cashier => &[
+                StaffRead,
+                PatientRead,
+                AppointmentRead,
+                BillingRead,
+                BillingWrite,
+            ],
         }
     }
 }
@@ -160,8 +170,18 @@ pub enum Permission {
     StockWrite,
     /// Dispense signed prescriptions (pharmacists).
     Dispense,
-    /// Change an item's cost and selling price (admins; not pharmacists).
+    /// Change prices: the pharmacy's selling prices and the price list (admins; not
+    /// pharmacists).
     PriceManage,
+    /// Invoices, payments, claims and daily closes: see them.
+    BillingRead,
+    /// Make and issue invoices, take payments and refunds, insurance and claims, close the
+    /// day (cashiers).
+    BillingWrite,
+    /// Void an issued invoice (admins).
+    InvoiceVoid,
+    /// Discount beyond the cashier's limit (admins).
+    DiscountOverLimit,
 }
 
 /// Whether someone holding `roles` may use something that needs `perm`.
@@ -212,6 +232,7 @@ pub enum Screen {
     Queue,
     Consultation,
     Pharmacy,
+    Billing,
     Doctors,
     Staff,
     Audit,
@@ -239,6 +260,9 @@ pub fn screens_for(roles: &[Role]) -> Vec<Screen> {
     }
     if can(Permission::StockRead) {
         s.push(Screen::Pharmacy);
+    }
+    if can(Permission::BillingRead) {
+        s.push(Screen::Billing);
     }
     if can(Permission::DoctorManage) {
         s.push(Screen::Doctors);
@@ -282,6 +306,24 @@ mod tests {
             let sees = matches!(r, Role::Pharmacist | Role::Admin);
             assert_eq!(allowed(&[r], StockRead), sees, "{r:?}");
             assert_eq!(screens_for(&[r]).contains(&Screen::Pharmacy), sees, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn cashiers_bill_and_only_admins_void_discount_beyond_the_limit_or_price() {
+        use Permission::*;
+        for r in Role::ALL {
+            let (cashier, admin) = (r == Role::Cashier, r == Role::Admin);
+            assert_eq!(allowed(&[r], BillingWrite), cashier || admin, "{r:?}");
+            assert_eq!(allowed(&[r], BillingRead), cashier || admin, "{r:?}");
+            for p in [InvoiceVoid, DiscountOverLimit, PriceManage] {
+                assert_eq!(allowed(&[r], p), admin, "{r:?} {p:?}");
+            }
+            assert_eq!(
+                screens_for(&[r]).contains(&Screen::Billing),
+                cashier || admin,
+                "{r:?}"
+            );
         }
     }
 

@@ -5,6 +5,7 @@
 //! Each handler is named as its command and takes `&Cx` then the command's arguments; the
 //! generated `Core` method calls it after the permission check (`commands.rs`).
 
+pub mod billing;
 pub mod clinical;
 pub mod patients;
 pub mod pharmacy;
