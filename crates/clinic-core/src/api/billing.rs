@@ -85,7 +85,12 @@ pub fn invoice_line_discount(
     cx.write(|w| invoices::discount_line(w, &line_id, amount, &reason, exceed))
 }
 
-pub fn invoice_discount(cx: &Cx, invoice_id: String, amount: i64, reason: String) -> Result<Invoice> {
+pub fn invoice_discount(
+    cx: &Cx,
+    invoice_id: String,
+    amount: i64,
+    reason: String,
+) -> Result<Invoice> {
     let exceed = may_exceed(cx)?;
     cx.write(|w| invoices::discount_invoice(w, &invoice_id, amount, &reason, exceed))
 }

@@ -42,7 +42,8 @@ pub struct Claim {
     pub created_at: String,
 }
 
-const CLAIM: &str = "c.id, c.invoice_id, i.number, p.given_name || ' ' || p.family_name, pol.provider,
+const CLAIM: &str =
+    "c.id, c.invoice_id, i.number, p.given_name || ' ' || p.family_name, pol.provider,
     pol.policy_number, c.status, c.claimed, c.approved, c.paid, c.note, c.created_at";
 const CLAIM_FROM: &str = "claims c JOIN invoices i ON i.id = c.invoice_id
     JOIN patients p ON p.id = i.patient_id JOIN insurance_policies pol ON pol.id = c.policy_id";
@@ -157,7 +158,11 @@ pub fn update(w: &mut Write<'_>, input: &ClaimUpdate, till: &Till<'_>) -> Result
         || (input.status == PartlyApproved && amount >= c.claimed)
         || (matches!(input.status, Approved | PartlyApproved | Paid) && amount == 0)
     {
-        return Err(CrateError::invalid_limit(Field::Amount, Reason::OutOfRange, limit));
+        return Err(CrateError::invalid_limit(
+            Field::Amount,
+            Reason::OutOfRange,
+            limit,
+        ));
     }
     let (col, value): (&str, Option<i64>) = match input.status {
         Approved | PartlyApproved => ("approved", Some(amount)),

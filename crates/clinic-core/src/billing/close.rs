@@ -87,7 +87,11 @@ fn totals(conn: &Connection, device_id: &str, day: &str) -> Result<(Vec<MethodTo
 
 fn counted_cash(counted: &[Denomination]) -> Result<i64> {
     if counted.len() > 50 {
-        return Err(CrateError::invalid_limit(Field::Counted, Reason::TooLong, 50));
+        return Err(CrateError::invalid_limit(
+            Field::Counted,
+            Reason::TooLong,
+            50,
+        ));
     }
     let mut sum = 0i64;
     for d in counted {
@@ -108,7 +112,12 @@ fn audit_head(conn: &Connection) -> Result<(i64, String)> {
 }
 
 /// What a close of `day` would show now (nothing written).
-pub fn preview(conn: &Connection, device_id: &str, day: NaiveDate, counted: &[Denomination]) -> Result<DailyClose> {
+pub fn preview(
+    conn: &Connection,
+    device_id: &str,
+    day: NaiveDate,
+    counted: &[Denomination],
+) -> Result<DailyClose> {
     let d = day.to_string();
     let (by_method, payments, expected) = totals(conn, device_id, &d)?;
     let counted_cash = counted_cash(counted)?;
@@ -131,7 +140,12 @@ pub fn preview(conn: &Connection, device_id: &str, day: NaiveDate, counted: &[De
 }
 
 /// Closes `day` on this PC. A difference needs a note.
-pub fn close(w: &mut Write<'_>, device_id: &str, day: NaiveDate, input: &CloseInput) -> Result<DailyClose> {
+pub fn close(
+    w: &mut Write<'_>,
+    device_id: &str,
+    day: NaiveDate,
+    input: &CloseInput,
+) -> Result<DailyClose> {
     if super::payments::day_closed(w.conn(), device_id, day)? {
         return Err(Error::DayClosed {
             day: day.to_string(),
@@ -164,7 +178,9 @@ pub fn close(w: &mut Write<'_>, device_id: &str, day: NaiveDate, input: &CloseIn
     )?;
     let ids: Vec<String> = w
         .conn()
-        .prepare_cached("SELECT id FROM payments WHERE device_id = ?1 AND day = ?2 AND close_id IS NULL")?
+        .prepare_cached(
+            "SELECT id FROM payments WHERE device_id = ?1 AND day = ?2 AND close_id IS NULL",
+        )?
         .query_map([device_id, &c.day], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for p in ids {

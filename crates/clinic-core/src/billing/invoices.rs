@@ -209,7 +209,13 @@ struct NewLine<'a> {
     source: Option<(&'a str, &'a str)>,
 }
 
-fn amounts(s: &BillingSettings, kind: LineKind, qty: i64, price: i64, discount: i64) -> LineAmounts {
+fn amounts(
+    s: &BillingSettings,
+    kind: LineKind,
+    qty: i64,
+    price: i64,
+    discount: i64,
+) -> LineAmounts {
     money::line(
         qty,
         price,
@@ -220,11 +226,18 @@ fn amounts(s: &BillingSettings, kind: LineKind, qty: i64, price: i64, discount: 
     )
 }
 
-fn insert_line(w: &mut Write<'_>, invoice_id: &str, s: &BillingSettings, l: NewLine<'_>) -> Result<()> {
+fn insert_line(
+    w: &mut Write<'_>,
+    invoice_id: &str,
+    s: &BillingSettings,
+    l: NewLine<'_>,
+) -> Result<()> {
     let a = amounts(s, l.kind, l.quantity, l.unit_price, 0);
     let position: i64 = w
         .conn()
-        .prepare_cached("SELECT coalesce(max(position), 0) + 1 FROM invoice_lines WHERE invoice_id = ?1")?
+        .prepare_cached(
+            "SELECT coalesce(max(position), 0) + 1 FROM invoice_lines WHERE invoice_id = ?1",
+        )?
         .query_row([invoice_id], |r| r.get(0))?;
     let (source_table, source_id) = match l.source {
         Some((t, id)) => (Some(t), Some(id)),
@@ -341,7 +354,9 @@ pub fn for_visit(w: &mut Write<'_>, encounter_id: &str, tz: chrono_tz::Tz) -> Re
             "SELECT id, description, quantity, unit_price FROM billable_items
              WHERE encounter_id = ?1 AND status = 'pending' ORDER BY created_at, rowid",
         )?
-        .query_map([encounter_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .query_map([encounter_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     for (bid, description, quantity, unit_price) in pending {
         insert_line(
@@ -382,14 +397,15 @@ pub fn add_line(w: &mut Write<'_>, input: &LineInput, today: NaiveDate) -> Resul
     if !(1..=1_000_000).contains(&input.quantity) {
         return Err(CrateError::invalid(Field::Quantity, Reason::OutOfRange));
     }
-    let (kind, description, unit_price) = match input.price_id.as_deref().filter(|s| !s.is_empty()) {
+    let (kind, description, unit_price) = match input.price_id.as_deref().filter(|s| !s.is_empty())
+    {
         Some(pid) => {
             let p: super::Price = w
                 .conn()
-                .prepare_cached(
-                    "SELECT kind, code FROM price_list WHERE id = ?1",
-                )?
-                .query_row([pid], |r| Ok((r.get::<_, PriceKind>(0)?, r.get::<_, String>(1)?)))
+                .prepare_cached("SELECT kind, code FROM price_list WHERE id = ?1")?
+                .query_row([pid], |r| {
+                    Ok((r.get::<_, PriceKind>(0)?, r.get::<_, String>(1)?))
+                })
                 .optional()?
                 .ok_or(CrateError::invalid(Field::Code, Reason::Unknown))
                 .and_then(|(kind, code)| {
@@ -427,11 +443,16 @@ pub fn add_line(w: &mut Write<'_>, input: &LineInput, today: NaiveDate) -> Resul
     get(w.conn(), &input.invoice_id)
 }
 
-fn line_invoice(conn: &Connection, line_id: &str) -> Result<(String, Option<String>, Option<String>)> {
-    conn.prepare_cached("SELECT invoice_id, source_table, source_id FROM invoice_lines WHERE id = ?1")?
-        .query_row([line_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?
-        .ok_or(Table::InvoiceLines.not_found())
+fn line_invoice(
+    conn: &Connection,
+    line_id: &str,
+) -> Result<(String, Option<String>, Option<String>)> {
+    conn.prepare_cached(
+        "SELECT invoice_id, source_table, source_id FROM invoice_lines WHERE id = ?1",
+    )?
+    .query_row([line_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .optional()?
+    .ok_or(Table::InvoiceLines.not_found())
 }
 
 /// Removes a draft's line; what it billed (a dispensed item) waits to be billed again.
@@ -440,14 +461,28 @@ pub fn remove_line(w: &mut Write<'_>, line_id: &str) -> Result<Invoice> {
     draft(w.conn(), &invoice_id)?;
     w.delete(Table::InvoiceLines, line_id)?;
     if let (Some("billable_items"), Some(b)) = (table.as_deref(), source) {
-        w.update_row(crate::pharmacy::Table::BillableItems, &b, &[("status", &"pending")])?;
+        w.update_row(
+            crate::pharmacy::Table::BillableItems,
+            &b,
+            &[("status", &"pending")],
+        )?;
     }
     get(w.conn(), &invoice_id)
 }
 
-fn check_discount(amount: i64, of: i64, reason: &str, limit_bp: u32, may_exceed: bool) -> Result<String> {
+fn check_discount(
+    amount: i64,
+    of: i64,
+    reason: &str,
+    limit_bp: u32,
+    may_exceed: bool,
+) -> Result<String> {
     if amount < 0 || amount > of {
-        return Err(CrateError::invalid_limit(Field::Discount, Reason::OutOfRange, of));
+        return Err(CrateError::invalid_limit(
+            Field::Discount,
+            Reason::OutOfRange,
+            of,
+        ));
     }
     let reason = crate::validate::optional(Field::DiscountReason, reason, 300)?.unwrap_or_default();
     if amount > 0 && reason.chars().count() < 3 {
@@ -478,7 +513,13 @@ pub fn discount_line(
         .ok_or(Table::InvoiceLines.not_found())?;
     let s = super::settings(w.conn())?;
     let gross = l.quantity * l.unit_price;
-    let reason = check_discount(amount, gross, reason, s.cashier_discount_limit_bp, may_exceed)?;
+    let reason = check_discount(
+        amount,
+        gross,
+        reason,
+        s.cashier_discount_limit_bp,
+        may_exceed,
+    )?;
     let a = amounts(&s, l.kind, l.quantity, l.unit_price, amount);
     w.update_row(
         Table::InvoiceLines,
@@ -504,7 +545,13 @@ pub fn discount_invoice(
 ) -> Result<Invoice> {
     let inv = draft(w.conn(), invoice_id)?;
     let s = super::settings(w.conn())?;
-    let reason = check_discount(amount, inv.lines_total, reason, s.cashier_discount_limit_bp, may_exceed)?;
+    let reason = check_discount(
+        amount,
+        inv.lines_total,
+        reason,
+        s.cashier_discount_limit_bp,
+        may_exceed,
+    )?;
     w.update_row(
         Table::Invoices,
         invoice_id,
@@ -570,7 +617,11 @@ pub fn void(w: &mut Write<'_>, id: &str, reason: &str) -> Result<Invoice> {
     if reason.chars().count() < 3 {
         return Err(CrateError::invalid(Field::Reason, Reason::TooShort));
     }
-    if inv.claim.as_ref().is_some_and(|c| c.status != super::claims::ClaimStatus::Rejected) {
+    if inv
+        .claim
+        .as_ref()
+        .is_some_and(|c| c.status != super::claims::ClaimStatus::Rejected)
+    {
         return Err(Error::InvoiceNotPayable {
             status: "claimed".into(),
         }
@@ -598,7 +649,11 @@ pub fn void(w: &mut Write<'_>, id: &str, reason: &str) -> Result<Invoice> {
         .query_map([id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for b in sources {
-        w.update_row(crate::pharmacy::Table::BillableItems, &b, &[("status", &"pending")])?;
+        w.update_row(
+            crate::pharmacy::Table::BillableItems,
+            &b,
+            &[("status", &"pending")],
+        )?;
     }
     get(w.conn(), id)
 }
@@ -688,7 +743,11 @@ pub struct Outstanding {
 
 /// Issued and partly paid invoices, oldest first, with the ageing of what they owe. The
 /// list holds the oldest 500; the ageing and totals cover all of them.
-pub fn outstanding(conn: &Connection, today: NaiveDate, patient_id: Option<&str>) -> Result<Outstanding> {
+pub fn outstanding(
+    conn: &Connection,
+    today: NaiveDate,
+    patient_id: Option<&str>,
+) -> Result<Outstanding> {
     let t = today.to_string();
     let (a, b, c, d, total, count): (i64, i64, i64, i64, i64, u32) = conn
         .prepare_cached(

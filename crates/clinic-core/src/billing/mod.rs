@@ -177,9 +177,19 @@ pub fn settings(conn: &Connection) -> Result<BillingSettings> {
 
 pub fn save_settings(w: &mut Write<'_>, s: BillingSettings) -> Result<BillingSettings> {
     let t = s.tax_bp;
-    for rate in [t.consultation, t.service, t.procedure, t.lab_test, t.pharmacy] {
+    for rate in [
+        t.consultation,
+        t.service,
+        t.procedure,
+        t.lab_test,
+        t.pharmacy,
+    ] {
         if rate > 10_000 {
-            return Err(CrateError::invalid_limit(Field::TaxRate, Reason::OutOfRange, 10_000));
+            return Err(CrateError::invalid_limit(
+                Field::TaxRate,
+                Reason::OutOfRange,
+                10_000,
+            ));
         }
     }
     if s.cashier_discount_limit_bp > 10_000 {
@@ -279,7 +289,8 @@ pub fn price_list(conn: &Connection, on: NaiveDate, all: bool) -> Result<Vec<Pri
     };
     let mut st = conn.prepare_cached(&sql)?;
     let rows = if all {
-        st.query_map([], price_row)?.collect::<rusqlite::Result<_>>()?
+        st.query_map([], price_row)?
+            .collect::<rusqlite::Result<_>>()?
     } else {
         st.query_map([on.to_string()], price_row)?
             .collect::<rusqlite::Result<_>>()?

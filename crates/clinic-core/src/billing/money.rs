@@ -141,10 +141,18 @@ mod tests {
             let q = 1 + next(1000) as i64;
             let p = next(10_000_000) as i64;
             let gross = q * p;
-            let d = if gross > 0 { next(gross as u64 + 1) as i64 } else { 0 };
+            let d = if gross > 0 {
+                next(gross as u64 + 1) as i64
+            } else {
+                0
+            };
             let rate = next(3000) as i64;
             let incl = next(2) == 0;
-            let mode = if next(2) == 0 { Rounding::HalfUp } else { Rounding::HalfEven };
+            let mode = if next(2) == 0 {
+                Rounding::HalfUp
+            } else {
+                Rounding::HalfEven
+            };
             let l = line(q, p, d, rate, incl, mode);
             assert_eq!(l.net + l.tax, l.total);
             assert_eq!(l.gross, gross);
@@ -153,7 +161,10 @@ mod tests {
                 assert_eq!(l.total as i128, base);
                 let exact = base * rate as i128 * 2;
                 let got = l.tax as i128 * 2 * (10_000 + rate as i128);
-                assert!((exact - got).abs() <= 10_000 + rate as i128, "{q} {p} {d} {rate}");
+                assert!(
+                    (exact - got).abs() <= 10_000 + rate as i128,
+                    "{q} {p} {d} {rate}"
+                );
             } else {
                 assert_eq!(l.net as i128, base);
                 let exact = base * rate as i128 * 2;

@@ -123,7 +123,13 @@ fn texts(lang: Language) -> Texts {
             audit_head: "Голова журнала аудита",
             payments: "Платежи",
             cashier: "Кассир",
-            methods: ["Наличные", "Карта", "Мобильный / QR", "Перевод", "Страховка"],
+            methods: [
+                "Наличные",
+                "Карта",
+                "Мобильный / QR",
+                "Перевод",
+                "Страховка",
+            ],
         },
         Language::Th => Texts {
             invoice: "ใบแจ้งหนี้",
@@ -183,10 +189,9 @@ fn invoice_blocks(inv: &Invoice, t: &Texts, tz: chrono_tz::Tz, now: DateTime<Utc
     let mut blocks = vec![Block::Title(t.invoice.to_string())];
     match inv.status {
         invoices::InvoiceStatus::Draft => blocks.push(Block::Paragraph(t.draft.to_string())),
-        invoices::InvoiceStatus::Void => blocks.push(Block::Paragraph(format!(
-            "{}: {}",
-            t.void, inv.void_reason
-        ))),
+        invoices::InvoiceStatus::Void => {
+            blocks.push(Block::Paragraph(format!("{}: {}", t.void, inv.void_reason)))
+        }
         _ => {}
     }
     let when = inv
@@ -195,7 +200,10 @@ fn invoice_blocks(inv: &Invoice, t: &Texts, tz: chrono_tz::Tz, now: DateTime<Utc
         .and_then(crate::ids::parse_ts)
         .unwrap_or(now);
     blocks.push(Block::KeyValues(vec![
-        (t.number.into(), inv.number.clone().unwrap_or_else(|| "—".into())),
+        (
+            t.number.into(),
+            inv.number.clone().unwrap_or_else(|| "—".into()),
+        ),
         (t.date.into(), printed_at(when, tz)),
         (t.patient.into(), inv.patient_name.clone()),
         (t.record.into(), inv.mrn.clone()),
@@ -273,7 +281,13 @@ fn invoice_blocks(inv: &Invoice, t: &Texts, tz: chrono_tz::Tz, now: DateTime<Utc
     blocks
 }
 
-fn document(conn: &Connection, title: String, paper: Paper, mut blocks: Vec<Block>, lang: Language) -> Result<Vec<u8>> {
+fn document(
+    conn: &Connection,
+    title: String,
+    paper: Paper,
+    mut blocks: Vec<Block>,
+    lang: Language,
+) -> Result<Vec<u8>> {
     let clinic = settings::clinic(conn)?;
     blocks.insert(0, clinic_header(conn)?);
     render(&Document {
@@ -285,7 +299,12 @@ fn document(conn: &Connection, title: String, paper: Paper, mut blocks: Vec<Bloc
     })
 }
 
-pub fn invoice_pdf(conn: &Connection, id: &str, lang: Option<Language>, now: DateTime<Utc>) -> Result<Vec<u8>> {
+pub fn invoice_pdf(
+    conn: &Connection,
+    id: &str,
+    lang: Option<Language>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>> {
     let clinic = settings::clinic(conn)?;
     let lang = lang.unwrap_or(clinic.default_language);
     let t = texts(lang);
@@ -295,10 +314,21 @@ pub fn invoice_pdf(conn: &Connection, id: &str, lang: Option<Language>, now: Dat
         p => p,
     };
     let title = format!("{} {}", t.invoice, inv.number.clone().unwrap_or_default());
-    document(conn, title, paper, invoice_blocks(&inv, &t, clinic.tz(), now), lang)
+    document(
+        conn,
+        title,
+        paper,
+        invoice_blocks(&inv, &t, clinic.tz(), now),
+        lang,
+    )
 }
 
-pub fn receipt_pdf(conn: &Connection, payment_id: &str, lang: Option<Language>, now: DateTime<Utc>) -> Result<Vec<u8>> {
+pub fn receipt_pdf(
+    conn: &Connection,
+    payment_id: &str,
+    lang: Option<Language>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>> {
     let clinic = settings::clinic(conn)?;
     let lang = lang.unwrap_or(clinic.default_language);
     let t = texts(lang);
@@ -311,7 +341,10 @@ pub fn receipt_pdf(conn: &Connection, payment_id: &str, lang: Option<Language>, 
         (t.date.to_string(), printed_at(at, clinic.tz())),
         (t.patient.to_string(), inv.patient_name.clone()),
         (t.record.to_string(), inv.mrn.clone()),
-        (t.invoice.to_string(), inv.number.clone().unwrap_or_default()),
+        (
+            t.invoice.to_string(),
+            inv.number.clone().unwrap_or_default(),
+        ),
         (t.method.to_string(), method_name(&t, p.method).to_string()),
     ];
     if p.amount < 0 {
@@ -339,22 +372,40 @@ pub fn receipt_pdf(conn: &Connection, payment_id: &str, lang: Option<Language>, 
     } else {
         clinic.paper
     };
-    document(conn, format!("{} {}", t.receipt, p.receipt_no), paper, blocks, lang)
+    document(
+        conn,
+        format!("{} {}", t.receipt, p.receipt_no),
+        paper,
+        blocks,
+        lang,
+    )
 }
 
-pub fn close_pdf(conn: &Connection, id: &str, lang: Option<Language>, now: DateTime<Utc>) -> Result<Vec<u8>> {
+pub fn close_pdf(
+    conn: &Connection,
+    id: &str,
+    lang: Option<Language>,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>> {
     let clinic = settings::clinic(conn)?;
     let lang = lang.unwrap_or(clinic.default_language);
     let t = texts(lang);
     let c = close::get(conn, id)?;
     let cur = clinic.currency.as_str();
     let d = digits(cur);
-    let at = c.closed_at.as_deref().and_then(crate::ids::parse_ts).unwrap_or(now);
+    let at = c
+        .closed_at
+        .as_deref()
+        .and_then(crate::ids::parse_ts)
+        .unwrap_or(now);
     let blocks = vec![
         Block::Title(format!("{} {}", t.close, c.day)),
         Block::KeyValues(vec![
             (t.date.to_string(), printed_at(at, clinic.tz())),
-            (t.cashier.to_string(), c.closed_by.clone().unwrap_or_default()),
+            (
+                t.cashier.to_string(),
+                c.closed_by.clone().unwrap_or_default(),
+            ),
             (t.payments.to_string(), c.payments.to_string()),
         ]),
         Block::Table {

@@ -67,7 +67,8 @@ pub struct PaymentInput {
     pub reason: String,
 }
 
-const PAYMENT: &str = "p.id, p.invoice_id, p.receipt_no, p.method, p.amount, p.tendered, p.change_due,
+const PAYMENT: &str =
+    "p.id, p.invoice_id, p.receipt_no, p.method, p.amount, p.tendered, p.change_due,
     p.reason, p.day, p.created_at, coalesce(s.full_name, p.created_by), p.close_id IS NOT NULL";
 const PAYMENT_FROM: &str = "payments p LEFT JOIN staff s ON s.id = p.created_by";
 
@@ -89,10 +90,12 @@ fn payment_row(r: &Row<'_>) -> rusqlite::Result<Payment> {
 }
 
 pub fn get(conn: &Connection, id: &str) -> Result<Payment> {
-    conn.prepare_cached(&format!("SELECT {PAYMENT} FROM {PAYMENT_FROM} WHERE p.id = ?1"))?
-        .query_row([id], payment_row)
-        .optional()?
-        .ok_or(Table::Payments.not_found())
+    conn.prepare_cached(&format!(
+        "SELECT {PAYMENT} FROM {PAYMENT_FROM} WHERE p.id = ?1"
+    ))?
+    .query_row([id], payment_row)
+    .optional()?
+    .ok_or(Table::Payments.not_found())
 }
 
 pub fn for_invoice(conn: &Connection, invoice_id: &str) -> Result<Vec<Payment>> {

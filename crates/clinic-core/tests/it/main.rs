@@ -10,3 +10,4 @@ mod security;
 mod printing;
 mod clinical;
 mod pharmacy;
+mod billing;
