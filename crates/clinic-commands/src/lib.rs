@@ -204,7 +204,7 @@ macro_rules! for_each_command {
                 claim_create(invoice_id: String) -> billing::claims::Claim = BillingWrite;
                 claim_update(input: billing::claims::ClaimUpdate) -> billing::claims::Claim = BillingWrite;
                 daily_close_preview(counted: Vec<billing::close::Denomination>) -> billing::close::DailyClose = BillingWrite;
-                daily_close(input: billing::close::CloseInput) -> billing::close::DailyClose = BillingWrite;
+                daily_close(input: billing::close::DayCloseInput) -> billing::close::DailyClose = BillingWrite;
                 daily_closes() -> Vec<billing::close::DailyClose> = BillingRead;
                 #[window] invoice_save(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;
                 #[window] invoice_print(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;

@@ -155,6 +155,37 @@ export const commands = {
 	dispenseLabelSave: (ids: string[], language: Language | null) => __TAURI_INVOKE<string | null>("dispense_label_save", { ids, language }),
 	/**  Dispensing labels, printed. */
 	dispenseLabelPrint: (ids: string[], language: Language | null) => __TAURI_INVOKE<string | null>("dispense_label_print", { ids, language }),
+	billingSettingsGet: () => __TAURI_INVOKE<BillingSettings>("billing_settings_get"),
+	billingSettingsSet: (input: BillingSettings) => __TAURI_INVOKE<BillingSettings>("billing_settings_set", { input }),
+	priceList: (all: boolean) => __TAURI_INVOKE<Price[]>("price_list", { all }),
+	priceSave: (input: PriceInput) => __TAURI_INVOKE<Price>("price_save", { input }),
+	visitsToBill: () => __TAURI_INVOKE<VisitToBill[]>("visits_to_bill"),
+	invoiceForVisit: (encounterId: string) => __TAURI_INVOKE<Invoice>("invoice_for_visit", { encounterId }),
+	invoiceNew: (patientId: string) => __TAURI_INVOKE<Invoice>("invoice_new", { patientId }),
+	invoiceGet: (id: string) => __TAURI_INVOKE<Invoice>("invoice_get", { id }),
+	invoicesForPatient: (patientId: string) => __TAURI_INVOKE<InvoiceRow[]>("invoices_for_patient", { patientId }),
+	invoiceLineAdd: (input: LineInput) => __TAURI_INVOKE<Invoice>("invoice_line_add", { input }),
+	invoiceLineRemove: (lineId: string) => __TAURI_INVOKE<Invoice>("invoice_line_remove", { lineId }),
+	invoiceLineDiscount: (lineId: string, amount: number, reason: string) => __TAURI_INVOKE<Invoice>("invoice_line_discount", { lineId, amount, reason }),
+	invoiceDiscount: (invoiceId: string, amount: number, reason: string) => __TAURI_INVOKE<Invoice>("invoice_discount", { invoiceId, amount, reason }),
+	invoiceIssue: (id: string) => __TAURI_INVOKE<Invoice>("invoice_issue", { id }),
+	invoiceVoid: (id: string, reason: string) => __TAURI_INVOKE<Invoice>("invoice_void", { id, reason }),
+	paymentTake: (input: PaymentInput) => __TAURI_INVOKE<PaymentOutcome>("payment_take", { input }),
+	outstandingInvoices: (patientId: string | null) => __TAURI_INVOKE<Outstanding>("outstanding_invoices", { patientId }),
+	policies: (patientId: string) => __TAURI_INVOKE<Policy[]>("policies", { patientId }),
+	policySave: (input: Policy) => __TAURI_INVOKE<Policy>("policy_save", { input }),
+	claims: (status: ClaimStatus | null) => __TAURI_INVOKE<Claim[]>("claims", { status }),
+	claimCreate: (invoiceId: string) => __TAURI_INVOKE<Claim>("claim_create", { invoiceId }),
+	claimUpdate: (input: ClaimUpdate) => __TAURI_INVOKE<Claim>("claim_update", { input }),
+	dailyClosePreview: (counted: Denomination[]) => __TAURI_INVOKE<DailyClose>("daily_close_preview", { counted }),
+	dailyClose: (input: DayCloseInput) => __TAURI_INVOKE<DailyClose>("daily_close", { input }),
+	dailyCloses: () => __TAURI_INVOKE<DailyClose[]>("daily_closes"),
+	invoiceSave: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("invoice_save", { id, language }),
+	invoicePrint: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("invoice_print", { id, language }),
+	receiptSave: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("receipt_save", { id, language }),
+	receiptPrint: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("receipt_print", { id, language }),
+	dailyCloseSave: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("daily_close_save", { id, language }),
+	dailyClosePrint: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("daily_close_print", { id, language }),
 };
 
 /* Types */
@@ -169,6 +200,14 @@ export type Addendum = {
 	author_name: string,
 	text: string,
 	signed_at: string,
+};
+
+/**  What is owed, by age of the invoice. */
+export type Ageing = {
+	days_0_30: number,
+	days_31_60: number,
+	days_61_90: number,
+	over_90: number,
 };
 
 export type Alert = {
@@ -317,6 +356,49 @@ export type Billable = {
 	currency: string | null,
 };
 
+export type BillingError = { code: "invoice_not_draft"; params: {
+	status: string,
+} } | { code: "invoice_empty" } | { code: "invoice_not_payable"; params: {
+	status: string,
+} } | { code: "overpayment"; params: {
+	balance: number,
+} } | { code: "over_refund"; params: {
+	paid: number,
+} } | { code: "tendered_too_little" } | { code: "discount_over_limit"; params: {
+	limit: number,
+} } | { code: "has_payments"; params: {
+	paid: number,
+} } | { code: "day_closed"; params: {
+	day: string,
+} } | { code: "nothing_to_claim" } | { code: "claim_step"; params: {
+	from: string,
+	to: string,
+} } | { code: "no_price"; params: {
+	code: string,
+	day: string,
+} };
+
+export type BillingField = "invoice" | "line" | "kind" | "code" | "description" | "quantity" | "unit_price" | "amount" | "discount" | "discount_reason" | "effective_from" | "tax_rate" | "discount_limit" | "method" | "tendered" | "reason" | "provider" | "policy_number" | "coverage" | "valid_until" | "claim" | "counted" | "note" | "encounter" | "patient";
+
+export type BillingSettings = {
+	/**
+	 *  Prices include tax (the tax is the part of the price the rate makes up), or tax is
+	 *  added on top.
+	 */
+	prices_include_tax: boolean,
+	rounding: Rounding,
+	tax_bp: TaxRates,
+	/**
+	 *  The largest discount a cashier gives without an administrator, in basis points of
+	 *  what it discounts.
+	 */
+	cashier_discount_limit_bp: number,
+	/**  Receipts on the 80 mm roll (otherwise on the clinic's paper). */
+	receipts_on_roll: boolean,
+};
+
+export type BillingTable = "price_list" | "invoices" | "invoice_lines" | "insurance_policies" | "payments" | "claims" | "daily_closes";
+
 export type Board = {
 	clinic_name: string,
 	entries: BoardEntry[],
@@ -386,6 +468,34 @@ export type CheckIn = {
 	priority: Priority | null,
 };
 
+export type Claim = {
+	id: string,
+	invoice_id: string,
+	invoice_number: string | null,
+	patient_name: string,
+	provider: string,
+	policy_number: string,
+	status: ClaimStatus,
+	claimed: number,
+	approved: number | null,
+	paid: number | null,
+	note: string,
+	created_at: string,
+};
+
+export type ClaimStatus = "submitted" | "approved" | "partly_approved" | "rejected" | "paid";
+
+export type ClaimUpdate = {
+	id: string,
+	status: ClaimStatus,
+	/**
+	 *  Approved: the amount approved (partly approved: less than claimed). Paid: the amount
+	 *  the insurer paid.
+	 */
+	amount: number | null,
+	note: string,
+};
+
 /**  Whose other appointment a booking clashes with. */
 export type Clash = "doctor" | "patient";
 
@@ -446,10 +556,47 @@ export type CountedLine = {
 	counted: number,
 };
 
+export type CoverageKind = 
+/**  `value` is basis points of the invoice. */
+"percent" | 
+/**  `value` is an amount in minor units, at most the invoice. */
+"fixed";
+
 export type Currency = {
 	code: string,
 	/**  Digits of the minor unit: 2 for THB (12345 = 123.45), 0 for JPY. */
 	digits: number,
+};
+
+export type DailyClose = {
+	/**  Empty for a preview (not closed yet). */
+	id: string,
+	day: string,
+	by_method: MethodTotal[],
+	payments: number,
+	expected_cash: number,
+	counted: Denomination[],
+	counted_cash: number,
+	/**  counted − expected. */
+	difference: number,
+	note: string,
+	/**  The audit trail's last entry when the day was closed. */
+	audit_seq: number,
+	audit_hash: string,
+	closed_at: string | null,
+	closed_by: string | null,
+};
+
+export type DayCloseInput = {
+	counted: Denomination[],
+	/**  Needed when counted and expected cash differ. */
+	note: string,
+};
+
+export type Denomination = {
+	/**  A note's or coin's value in minor units. */
+	value: number,
+	count: number,
 };
 
 export type Diagnosis = {
@@ -673,6 +820,56 @@ export type IcdCode = {
 	local_name: string | null,
 };
 
+export type Invoice = {
+	id: string,
+	/**  None while a draft. */
+	number: string | null,
+	patient_id: string,
+	patient_name: string,
+	mrn: string,
+	encounter_id: string | null,
+	status: InvoiceStatus,
+	currency: string,
+	issued_on: string | null,
+	issued_at: string | null,
+	lines: Line[],
+	/**  Sums over the lines: before tax, the tax, and with tax. */
+	net: number,
+	tax: number,
+	lines_total: number,
+	/**  Off the whole invoice, after tax. */
+	discount: number,
+	discount_reason: string,
+	/**  What is charged: lines_total − discount. */
+	total: number,
+	paid: number,
+	/**  total − paid. */
+	balance: number,
+	policy: Policy | null,
+	insurer_part: number,
+	patient_part: number,
+	claim: Claim | null,
+	payments: Payment[],
+	void_reason: string,
+	created_at: string,
+};
+
+/**  An invoice in a list: who, how much, how much is still due, how old. */
+export type InvoiceRow = {
+	id: string,
+	number: string | null,
+	patient_id: string,
+	patient_name: string,
+	status: InvoiceStatus,
+	issued_on: string | null,
+	total: number,
+	paid: number,
+	balance: number,
+	age_days: number,
+};
+
+export type InvoiceStatus = "draft" | "issued" | "partly_paid" | "paid" | "void";
+
 export type Item = {
 	id: string,
 	drug_id: string | null,
@@ -734,6 +931,35 @@ export type LabTest = {
 
 export type Language = "en" | "ru" | "th";
 
+export type Line = {
+	id: string,
+	kind: LineKind,
+	description: string,
+	quantity: number,
+	unit_price: number,
+	discount: number,
+	discount_reason: string,
+	tax_rate_bp: number,
+	net: number,
+	tax: number,
+	total: number,
+	source_table: string | null,
+};
+
+/**  A line added by hand: from the price list (its current price), or typed. */
+export type LineInput = {
+	invoice_id: string,
+	/**  A price list entry; none for a typed line. */
+	price_id: string | null,
+	kind: LineKind,
+	description: string,
+	quantity: number,
+	unit_price: number,
+};
+
+/**  What an invoice line bills. */
+export type LineKind = "consultation" | "service" | "procedure" | "lab_test" | "pharmacy";
+
 export type LoginDone = {
 	session: SessionInfo,
 	/**  Only right after enrolment: the ten one-time codes, shown once. */
@@ -754,6 +980,16 @@ export type Logo = {
 	height: number,
 	/**  `data:image/png;base64,…` */
 	data_url: string,
+};
+
+export type Method = "cash" | "card" | 
+/**  Mobile money or a QR payment. */
+"mobile" | "bank_transfer" | "insurance";
+
+export type MethodTotal = {
+	method: Method,
+	count: number,
+	amount: number,
 };
 
 export type Move = {
@@ -822,6 +1058,13 @@ export type OrderLineInput = {
 };
 
 export type OrderStatus = "open" | "partial" | "received" | "cancelled";
+
+export type Outstanding = {
+	invoices: InvoiceRow[],
+	ageing: Ageing,
+	total: number,
+	count: number,
+};
 
 export type Override = {
 	kind: AlertKind,
@@ -936,6 +1179,39 @@ export type PatientsField = "given_name" | "family_name" | "birth_date" | "phone
 
 export type PatientsTable = "patients" | "patient_photos";
 
+export type Payment = {
+	id: string,
+	invoice_id: string,
+	receipt_no: string,
+	method: Method,
+	/**  Negative for a refund. */
+	amount: number,
+	/**  Cash: what was handed over, and the change given back. */
+	tendered: number | null,
+	change_due: number | null,
+	reason: string,
+	/**  The clinic-local day of the till it went into. */
+	day: string,
+	at: string,
+	by: string,
+	closed: boolean,
+};
+
+export type PaymentInput = {
+	invoice_id: string,
+	method: Method,
+	/**  Positive to pay; negative to refund (with a reason). */
+	amount: number,
+	/**  Cash: what the patient handed over (none: exactly the amount). */
+	tendered: number | null,
+	reason: string,
+};
+
+export type PaymentOutcome = {
+	payment: Payment,
+	invoice: Invoice,
+};
+
 export type Permission = 
 /**  No sign-in needed (setup, login, app info). */
 "public" | 
@@ -975,8 +1251,22 @@ export type Permission =
 "stock_write" | 
 /**  Dispense signed prescriptions (pharmacists). */
 "dispense" | 
-/**  Change an item's cost and selling price (admins; not pharmacists). */
-"price_manage";
+/**
+ *  Change prices: the pharmacy's selling prices and the price list (admins; not
+ *  pharmacists).
+ */
+"price_manage" | 
+/**  Invoices, payments, claims and daily closes: see them. */
+"billing_read" | 
+/**
+ *  Make and issue invoices, take payments and refunds, insurance and claims, close the
+ *  day (cashiers).
+ */
+"billing_write" | 
+/**  Void an issued invoice (admins). */
+"invoice_void" | 
+/**  Discount beyond the cashier's limit (admins). */
+"discount_over_limit";
 
 export type PharmacyError = { code: "insufficient_stock"; params: {
 	item: string,
@@ -1046,6 +1336,19 @@ export type PlanLine = {
 	warnings: Warning[],
 };
 
+export type Policy = {
+	/**  Empty to add. */
+	id: string,
+	patient_id: string,
+	provider: string,
+	policy_number: string,
+	kind: CoverageKind,
+	value: number,
+	/**  YYYY-MM-DD. */
+	valid_until: string,
+	active: boolean,
+};
+
 export type Prescription = {
 	id: string,
 	encounter_id: string,
@@ -1064,6 +1367,34 @@ export type Prescription = {
 	/**  The warnings acknowledged at signing. */
 	overrides: Override[],
 };
+
+/**  One version of a price. */
+export type Price = {
+	id: string,
+	kind: PriceKind,
+	code: string,
+	/**  The doctor (consultation) or the lab test priced. */
+	ref_id: string | null,
+	name: string,
+	amount: number,
+	currency: string,
+	effective_from: string,
+	active: boolean,
+};
+
+export type PriceInput = {
+	kind: PriceKind,
+	/**  A service's or procedure's code; a doctor's or lab test's id for those kinds. */
+	code: string,
+	name: string,
+	amount: number,
+	/**  YYYY-MM-DD, today or later. */
+	effective_from: string,
+	active: boolean,
+};
+
+/**  What the price list prices (pharmacy items are priced by the pharmacy). */
+export type PriceKind = "consultation" | "service" | "procedure" | "lab_test";
 
 /**  Why a paper did not reach the printer. (Rendering itself only fails on a broken build.) */
 export type PrintError = 
@@ -1229,6 +1560,12 @@ export type RescheduleInput = {
 
 export type Role = "admin" | "doctor" | "nurse" | "receptionist" | "pharmacist" | "cashier";
 
+export type Rounding = 
+/**  Halves away from zero (0.5 → 1). */
+"half_up" | 
+/**  Halves to the even neighbour (0.5 → 0, 1.5 → 2): banker's rounding. */
+"half_even";
+
 export type RxStatus = "draft" | "signed" | "cancelled";
 
 export type Scanned = {
@@ -1265,7 +1602,7 @@ export type SchedulingTable = "specializations" | "doctors" | "working_hours" | 
  *  The screens of the app. Which ones a person sees follows from their permissions,
  *  so the navigation never offers a screen whose commands would be refused.
  */
-export type Screen = "home" | "reception" | "calendar" | "queue" | "consultation" | "pharmacy" | "doctors" | "staff" | "audit" | "settings" | "account";
+export type Screen = "home" | "reception" | "calendar" | "queue" | "consultation" | "pharmacy" | "billing" | "doctors" | "staff" | "audit" | "settings" | "account";
 
 export type SearchPage = {
 	items: PatientSummary[],
@@ -1501,6 +1838,15 @@ export type Supplier = {
 	active: boolean,
 };
 
+/**  Tax per line kind, in basis points (700 = 7 %). */
+export type TaxRates = {
+	consultation: number,
+	service: number,
+	procedure: number,
+	lab_test: number,
+	pharmacy: number,
+};
+
 export type Ticket = {
 	id: string,
 	number: string,
@@ -1547,6 +1893,17 @@ export type TimelineQuery = {
  *  (exported as `Validation`, hence the key prefix).
  */
 export type Validation = "required" | "too_short" | "too_long" | "too_common" | "invalid_format" | "in_future" | "out_of_range" | "mismatch" | "unknown" | "overlap" | "in_past" | "not_allowed";
+
+/**  A visit the cashier may bill: no invoice yet, or a draft. */
+export type VisitToBill = {
+	encounter_id: string,
+	patient_id: string,
+	patient_name: string,
+	mrn: string,
+	doctor_name: string,
+	opened_at: string,
+	invoice_id: string | null,
+};
 
 export type Vital = {
 	id: string,

@@ -4,6 +4,7 @@ import type { Component } from "svelte";
 import type { Screen } from "../lib/bindings";
 import Account from "./Account.svelte";
 import Audit from "./Audit.svelte";
+import Billing from "./Billing.svelte";
 import Calendar from "./Calendar.svelte";
 import Consultation from "./Consultation.svelte";
 import Doctors from "./Doctors.svelte";
@@ -21,6 +22,7 @@ export const SCREENS: Record<Screen, Component> = {
   queue: Queue,
   consultation: Consultation,
   pharmacy: Pharmacy,
+  billing: Billing,
   doctors: Doctors,
   staff: Staff,
   audit: Audit,

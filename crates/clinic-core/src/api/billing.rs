@@ -2,7 +2,7 @@
 //! the daily close.
 
 use crate::billing::claims::{self, Claim, ClaimStatus, ClaimUpdate};
-use crate::billing::close::{self, CloseInput, DailyClose, Denomination};
+use crate::billing::close::{self, DailyClose, DayCloseInput, Denomination};
 use crate::billing::invoices::{self, Invoice, InvoiceRow, LineInput, Outstanding, VisitToBill};
 use crate::billing::payments::{self, PaymentInput, PaymentOutcome, Till};
 use crate::billing::{self, BillingSettings, Policy, Price, PriceInput};
@@ -139,7 +139,7 @@ pub fn daily_close_preview(cx: &Cx, counted: Vec<Denomination>) -> Result<DailyC
     })
 }
 
-pub fn daily_close(cx: &Cx, input: CloseInput) -> Result<DailyClose> {
+pub fn daily_close(cx: &Cx, input: DayCloseInput) -> Result<DailyClose> {
     with_till(cx, |till| {
         cx.write_durable(|w| close::close(w, till.device_id, till.today, &input))
     })

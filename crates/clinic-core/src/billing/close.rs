@@ -30,7 +30,7 @@ pub struct MethodTotal {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Type)]
-pub struct CloseInput {
+pub struct DayCloseInput {
     pub counted: Vec<Denomination>,
     /// Needed when counted and expected cash differ.
     pub note: String,
@@ -144,7 +144,7 @@ pub fn close(
     w: &mut Write<'_>,
     device_id: &str,
     day: NaiveDate,
-    input: &CloseInput,
+    input: &DayCloseInput,
 ) -> Result<DailyClose> {
     if super::payments::day_closed(w.conn(), device_id, day)? {
         return Err(Error::DayClosed {

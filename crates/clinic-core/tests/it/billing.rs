@@ -6,7 +6,7 @@
 
 use chrono::{Datelike, Duration};
 use clinic_core::billing::claims::{ClaimStatus, ClaimUpdate};
-use clinic_core::billing::close::{CloseInput, Denomination};
+use clinic_core::billing::close::{DayCloseInput, Denomination};
 use clinic_core::billing::invoices::{self, InvoiceStatus, LineInput};
 use clinic_core::billing::payments::{Method, PaymentInput};
 use clinic_core::billing::{
@@ -353,14 +353,14 @@ fn a_visit_is_invoiced_paid_in_part_then_in_full_refunded_receipted_and_the_day_
         .unwrap();
     assert_eq!((card.count, card.amount), (1, 26_000));
     let err = cash
-        .daily_close(CloseInput {
+        .daily_close(DayCloseInput {
             counted: counted.clone(),
             note: String::new(),
         })
         .unwrap_err();
     assert_eq!(err.params().get("field").map(String::as_str), Some("note"));
     let closed = cash
-        .daily_close(CloseInput {
+        .daily_close(DayCloseInput {
             counted,
             note: "a 5.00 coin short".into(),
         })
