@@ -11,7 +11,8 @@
 //!                                         create-account <user> <password> | disable <user> |
 //!                                         change-password <new> | walk-in <given> <family> <birth> |
 //!                                         type-note <encounter> | signed-rx <given> <family> <drug>
-//!                                         <quantity> <days> | receive <item> <lot> <expiry> <quantity>.
+//!                                         <quantity> <days> | receive <item> <lot> <expiry> <quantity> |
+//!                                         dispense <prescription> <quantity> | set-price <item> <minor units>.
 //!                                         Tests use it to set the scene and to kill the
 //!                                         process mid-way (CLINICDESK_CRASH_AT).
 //!
@@ -254,6 +255,42 @@ fn operate(args: &[String]) -> Result<String, clinic_core::Error> {
                 ..Default::default()
             })?;
             b.id
+        }
+        // Dispenses `quantity` of a signed prescription's first item, first expiry first out
+        // (as the signed-in pharmacist).
+        "dispense" => {
+            let rx = core.prescription_get(arg(i + 1)?)?;
+            let item = rx.items.first().ok_or(clinic_core::Error::NotFound {
+                entity: "prescription_items",
+            })?;
+            let out = core.dispense(clinic_core::pharmacy::dispense::DispenseInput {
+                prescription_id: rx.id.clone(),
+                lines: vec![clinic_core::pharmacy::dispense::DispenseLine {
+                    prescription_item_id: item.id.clone(),
+                    quantity: arg(i + 2)?
+                        .parse()
+                        .map_err(|_| clinic_core::Error::Internal("quantity".into()))?,
+                    ..Default::default()
+                }],
+            })?;
+            format!("{} dispensings", out.dispensings.len())
+        }
+        // Sets a stock item's selling price in minor units (as an administrator).
+        "set-price" => {
+            let name = arg(i + 1)?;
+            let found = core.stock_items(name.clone(), None)?;
+            let item = found
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(&name))
+                .or(found.first())
+                .cloned()
+                .ok_or(clinic_core::Error::NotFound {
+                    entity: "stock_items",
+                })?;
+            let price = arg(i + 2)?
+                .parse()
+                .map_err(|_| clinic_core::Error::Internal("price".into()))?;
+            core.stock_item_price_set(item.id, item.cost, price)?.id
         }
         "change-password" => {
             core.change_password(arg(3)?, arg(i + 1)?)?;
