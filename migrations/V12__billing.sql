@@ -55,7 +55,7 @@ CREATE TABLE invoices (
     CHECK (discount = 0 OR length(discount_reason) > 0)
 ) STRICT;
 CREATE INDEX invoices_patient ON invoices (patient_id, created_at);
-CREATE INDEX invoices_outstanding ON invoices (status, issued_on) WHERE status IN ('issued', 'partly_paid');
+CREATE INDEX invoices_outstanding ON invoices (issued_on) WHERE status IN ('issued', 'partly_paid');
 CREATE INDEX invoices_encounter ON invoices (encounter_id);
 
 CREATE TABLE invoice_lines (

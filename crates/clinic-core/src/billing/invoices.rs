@@ -748,40 +748,48 @@ pub fn outstanding(
     today: NaiveDate,
     patient_id: Option<&str>,
 ) -> Result<Outstanding> {
-    let t = today.to_string();
+    // Ages as day boundaries (issued on or after `d30` is 0–30 days old), compared as text.
+    let back = |n: i64| (today - chrono::Duration::days(n)).to_string();
+    let (d30, d60, d90) = (back(30), back(60), back(90));
     let (a, b, c, d, total, count): (i64, i64, i64, i64, i64, u32) = conn
         .prepare_cached(
-            "SELECT coalesce(sum(CASE WHEN julianday(?1) - julianday(issued_on) <= 30 THEN total - paid END), 0),
-                    coalesce(sum(CASE WHEN julianday(?1) - julianday(issued_on) BETWEEN 31 AND 60 THEN total - paid END), 0),
-                    coalesce(sum(CASE WHEN julianday(?1) - julianday(issued_on) BETWEEN 61 AND 90 THEN total - paid END), 0),
-                    coalesce(sum(CASE WHEN julianday(?1) - julianday(issued_on) > 90 THEN total - paid END), 0),
+            "SELECT coalesce(sum(CASE WHEN issued_on >= ?1 THEN total - paid END), 0),
+                    coalesce(sum(CASE WHEN issued_on < ?1 AND issued_on >= ?2 THEN total - paid END), 0),
+                    coalesce(sum(CASE WHEN issued_on < ?2 AND issued_on >= ?3 THEN total - paid END), 0),
+                    coalesce(sum(CASE WHEN issued_on < ?3 THEN total - paid END), 0),
                     coalesce(sum(total - paid), 0), count(*)
-             FROM invoices WHERE status IN ('issued', 'partly_paid') AND (?2 IS NULL OR patient_id = ?2)",
+             FROM invoices WHERE status IN ('issued', 'partly_paid') AND (?4 IS NULL OR patient_id = ?4)",
         )?
-        .query_row(rusqlite::params![t, patient_id], |r| {
+        .query_row(rusqlite::params![d30, d60, d90, patient_id], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
         })?;
     let mut st = conn.prepare_cached(
         "SELECT i.id, i.number, i.patient_id, p.given_name || ' ' || p.family_name, i.status,
-                i.issued_on, i.total, i.paid, CAST(julianday(?1) - julianday(i.issued_on) AS INTEGER)
+                i.issued_on, i.total, i.paid
          FROM invoices i JOIN patients p ON p.id = i.patient_id
-         WHERE i.status IN ('issued', 'partly_paid') AND (?2 IS NULL OR i.patient_id = ?2)
-         ORDER BY i.issued_on, i.rowid LIMIT 500",
+         WHERE i.status IN ('issued', 'partly_paid') AND (?1 IS NULL OR i.patient_id = ?1)
+         ORDER BY i.issued_on LIMIT 500",
     )?;
     let invoices = st
-        .query_map(rusqlite::params![t, patient_id], |r| {
+        .query_map(rusqlite::params![patient_id], |r| {
             let (total, paid): (i64, i64) = (r.get(6)?, r.get(7)?);
+            let issued_on: Option<String> = r.get(5)?;
+            let age_days = issued_on
+                .as_deref()
+                .and_then(|d| d.parse::<NaiveDate>().ok())
+                .map(|d| (today - d).num_days())
+                .unwrap_or(0);
             Ok(InvoiceRow {
                 id: r.get(0)?,
                 number: r.get(1)?,
                 patient_id: r.get(2)?,
                 patient_name: r.get(3)?,
                 status: r.get(4)?,
-                issued_on: r.get(5)?,
+                issued_on,
                 total,
                 paid,
                 balance: total - paid,
-                age_days: r.get(8)?,
+                age_days,
             })
         })?
         .collect::<rusqlite::Result<_>>()?;

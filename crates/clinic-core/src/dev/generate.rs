@@ -613,3 +613,111 @@ pub fn pharmacy(
     }
     Ok(batches)
 }
+
+/// A year of a busy clinic's billing: `per_day` invoices a day for `days` days up to today
+/// (three lines each: a consultation, a service, a dispensed item), issued that day; most paid
+/// that day (cash, card or mobile), some in part, some not at all; every day but the last
+/// `open_days` closed. Through the billing domain's functions, a day per transaction. Gives
+/// the ids of the invoices.
+pub fn billing_year(
+    db: &Db,
+    actor: &Actor,
+    patient_ids: &[String],
+    days: i64,
+    per_day: usize,
+    open_days: i64,
+    seed: u64,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<String>> {
+    use crate::billing::close::{self, DayCloseInput};
+    use crate::billing::invoices::{self, LineInput};
+    use crate::billing::payments::{self, Method, PaymentInput, Till};
+    use crate::billing::LineKind;
+    let mut rng = Rng::new(seed);
+    let today = db.now().date_naive();
+    let device = db.device().clone();
+    let mut ids = Vec::with_capacity(days as usize * per_day);
+    for back in (0..days).rev() {
+        let day = today - Duration::days(back);
+        db.write(actor, |w| {
+            let till = Till {
+                device_id: &device.id,
+                device_code: &device.code,
+                today: day,
+            };
+            for _ in 0..per_day {
+                let p: &String = rng.pick(patient_ids);
+                let inv = invoices::create(w, p, None)?;
+                for (kind, what, price) in [
+                    (
+                        LineKind::Consultation,
+                        "Consultation",
+                        50_000 + 10_000 * rng.below(4) as i64,
+                    ),
+                    (
+                        LineKind::Service,
+                        "Dressing",
+                        5_000 + 100 * rng.below(100) as i64,
+                    ),
+                    (LineKind::Pharmacy, "Amoxicillin 500 mg", 500),
+                ] {
+                    invoices::add_line(
+                        w,
+                        &LineInput {
+                            invoice_id: inv.id.clone(),
+                            kind,
+                            description: what.into(),
+                            quantity: if kind == LineKind::Pharmacy { 21 } else { 1 },
+                            unit_price: price,
+                            ..Default::default()
+                        },
+                        day,
+                    )?;
+                }
+                let inv = invoices::issue(w, &inv.id, &device.code, day)?;
+                let roll = rng.below(100);
+                let amount = if roll < 85 {
+                    inv.total
+                } else if roll < 95 {
+                    inv.total / 2
+                } else {
+                    0
+                };
+                if amount > 0 {
+                    payments::take(
+                        w,
+                        &PaymentInput {
+                            invoice_id: inv.id.clone(),
+                            method: *rng.pick(&[Method::Cash, Method::Card, Method::Mobile]),
+                            amount,
+                            tendered: None,
+                            reason: String::new(),
+                        },
+                        &till,
+                    )?;
+                }
+                ids.push(inv.id);
+            }
+            if back >= open_days {
+                let expected = close::preview(w.conn(), &device.id, day, &[])?.expected_cash;
+                close::close(
+                    w,
+                    &device.id,
+                    day,
+                    &DayCloseInput {
+                        counted: vec![close::Denomination {
+                            value: 100,
+                            count: expected.max(0) / 100,
+                        }],
+                        note: "generated: coins not counted".into(),
+                    },
+                )?;
+            }
+            Ok(())
+        })?;
+        if back % 30 == 0 {
+            progress(&format!("billing: {} invoices", ids.len()));
+        }
+    }
+    Ok(ids)
+}

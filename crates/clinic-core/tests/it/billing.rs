@@ -629,6 +629,7 @@ fn lines_taxes_discounts_and_payments_always_add_up_to_the_cent() {
         seed % n
     };
     let mut expected_outstanding = 0;
+    let mut buckets = [0i64; 4];
     for round in 0..300 {
         let s = BillingSettings {
             prices_include_tax: next(2) == 0,
@@ -647,6 +648,9 @@ fn lines_taxes_discounts_and_payments_always_add_up_to_the_cent() {
             cashier_discount_limit_bp: 10_000,
             receipts_on_roll: true,
         };
+        // Issued up to 120 days ago, for the ageing.
+        let age = next(121) as i64;
+        let issued = today - Duration::days(age);
         let inv = db
             .write(&actor, |w| {
                 clinic_core::billing::save_settings(w, s)?;
@@ -681,7 +685,7 @@ fn lines_taxes_discounts_and_payments_always_add_up_to_the_cent() {
                     let d = next(inv.lines_total as u64 / 2 + 1) as i64;
                     invoices::discount_invoice(w, &inv.id, d, "loyalty", true)?;
                 }
-                invoices::issue(w, &inv.id, &device, today)
+                invoices::issue(w, &inv.id, &device, issued)
             })
             .unwrap();
         let mut paid = 0;
@@ -727,15 +731,26 @@ fn lines_taxes_discounts_and_payments_always_add_up_to_the_cent() {
             InvoiceStatus::Issued | InvoiceStatus::PartlyPaid
         ) {
             expected_outstanding += got.balance;
+            let bucket = match age {
+                0..=30 => 0,
+                31..=60 => 1,
+                61..=90 => 2,
+                _ => 3,
+            };
+            buckets[bucket] += got.balance;
         }
     }
     let out = cash.outstanding_invoices(None).unwrap();
     assert_eq!(out.total, expected_outstanding);
     let a = out.ageing;
+    assert_eq!([a.days_0_30, a.days_31_60, a.days_61_90, a.over_90], buckets);
+    assert!(buckets.iter().all(|b| *b > 0), "every age bucket is exercised: {buckets:?}");
     assert_eq!(
         a.days_0_30 + a.days_31_60 + a.days_61_90 + a.over_90,
         out.total
     );
+    // The list is oldest first, each with its age.
+    assert!(out.invoices.windows(2).all(|w| w[0].age_days >= w[1].age_days));
 }
 
 #[test]
