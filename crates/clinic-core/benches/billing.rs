@@ -77,9 +77,11 @@ fn main() {
             &core.dev_db().unwrap(),
             &actor,
             &patients,
-            DAYS,
-            PER_DAY,
-            OPEN_DAYS,
+            generate::BillingSize {
+                days: DAYS,
+                per_day: PER_DAY,
+                open_days: OPEN_DAYS,
+            },
             11,
             |p| eprintln!("{p}"),
         )

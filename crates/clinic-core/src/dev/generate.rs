@@ -614,7 +614,16 @@ pub fn pharmacy(
     Ok(batches)
 }
 
-/// A year of a busy clinic's billing: `per_day` invoices a day for `days` days up to today
+/// How much billing `billing_year` makes.
+#[derive(Debug, Clone, Copy)]
+pub struct BillingSize {
+    pub days: i64,
+    pub per_day: usize,
+    /// The last days left open (not closed).
+    pub open_days: i64,
+}
+
+/// A year of a busy clinic's billing (`size`): `per_day` invoices a day for `days` days up to today
 /// (three lines each: a consultation, a service, a dispensed item), issued that day; most paid
 /// that day (cash, card or mobile), some in part, some not at all; every day but the last
 /// `open_days` closed. Through the billing domain's functions, a day per transaction. Gives
@@ -623,12 +632,15 @@ pub fn billing_year(
     db: &Db,
     actor: &Actor,
     patient_ids: &[String],
-    days: i64,
-    per_day: usize,
-    open_days: i64,
+    size: BillingSize,
     seed: u64,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<String>> {
+    let BillingSize {
+        days,
+        per_day,
+        open_days,
+    } = size;
     use crate::billing::close::{self, DayCloseInput};
     use crate::billing::invoices::{self, LineInput};
     use crate::billing::payments::{self, Method, PaymentInput, Till};

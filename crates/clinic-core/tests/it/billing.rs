@@ -743,14 +743,23 @@ fn lines_taxes_discounts_and_payments_always_add_up_to_the_cent() {
     let out = cash.outstanding_invoices(None).unwrap();
     assert_eq!(out.total, expected_outstanding);
     let a = out.ageing;
-    assert_eq!([a.days_0_30, a.days_31_60, a.days_61_90, a.over_90], buckets);
-    assert!(buckets.iter().all(|b| *b > 0), "every age bucket is exercised: {buckets:?}");
+    assert_eq!(
+        [a.days_0_30, a.days_31_60, a.days_61_90, a.over_90],
+        buckets
+    );
+    assert!(
+        buckets.iter().all(|b| *b > 0),
+        "every age bucket is exercised: {buckets:?}"
+    );
     assert_eq!(
         a.days_0_30 + a.days_31_60 + a.days_61_90 + a.over_90,
         out.total
     );
     // The list is oldest first, each with its age.
-    assert!(out.invoices.windows(2).all(|w| w[0].age_days >= w[1].age_days));
+    assert!(out
+        .invoices
+        .windows(2)
+        .all(|w| w[0].age_days >= w[1].age_days));
 }
 
 #[test]
