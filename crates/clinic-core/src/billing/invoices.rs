@@ -201,6 +201,10 @@ pub fn create(w: &mut Write<'_>, patient_id: &str, encounter_id: Option<&str>) -
     get(w.conn(), &id)
 }
 
+/// Lines an invoice may have: with `validate::MAX_AMOUNT` and a million per line, its sums
+/// stay inside `i64`.
+const MAX_LINES: i64 = 500;
+
 struct NewLine<'a> {
     kind: LineKind,
     description: String,
@@ -239,6 +243,14 @@ fn insert_line(
             "SELECT coalesce(max(position), 0) + 1 FROM invoice_lines WHERE invoice_id = ?1",
         )?
         .query_row([invoice_id], |r| r.get(0))?;
+    // Positions only grow, so this also caps the lines an invoice has had.
+    if position > MAX_LINES {
+        return Err(CrateError::invalid_limit(
+            Field::Line,
+            Reason::TooLong,
+            MAX_LINES,
+        ));
+    }
     let (source_table, source_id) = match l.source {
         Some((t, id)) => (Some(t), Some(id)),
         None => (None, None),
@@ -421,7 +433,7 @@ pub fn add_line(w: &mut Write<'_>, input: &LineInput, today: NaiveDate) -> Resul
         }
         None => {
             let d = crate::validate::required(Field::Description, &input.description, 300)?;
-            if !(0..=100_000_000_000).contains(&input.unit_price) {
+            if !(0..=crate::validate::MAX_AMOUNT).contains(&input.unit_price) {
                 return Err(CrateError::invalid(Field::UnitPrice, Reason::OutOfRange));
             }
             (input.kind, d, input.unit_price)
@@ -470,27 +482,37 @@ pub fn remove_line(w: &mut Write<'_>, line_id: &str) -> Result<Invoice> {
     get(w.conn(), &invoice_id)
 }
 
+/// Checks a discount of `amount` (at most `max`) and its reason. `others` is what the invoice
+/// is already discounted by elsewhere (its other lines, or the invoice itself): the cashier's
+/// limit holds for all discounts together, as a share of the lines before discount, so
+/// splitting one discount into several doesn't get past it.
 fn check_discount(
+    inv: &Invoice,
     amount: i64,
-    of: i64,
+    max: i64,
+    others: i64,
     reason: &str,
     limit_bp: u32,
     may_exceed: bool,
 ) -> Result<String> {
-    if amount < 0 || amount > of {
+    if amount < 0 || amount > max {
         return Err(CrateError::invalid_limit(
             Field::Discount,
             Reason::OutOfRange,
-            of,
+            max,
         ));
     }
     let reason = crate::validate::optional(Field::DiscountReason, reason, 300)?.unwrap_or_default();
     if amount > 0 && reason.chars().count() < 3 {
         return Err(CrateError::invalid(Field::DiscountReason, Reason::Required));
     }
-    let limit = money::share(of, limit_bp as i64, money::Rounding::HalfUp);
-    if amount > limit && !may_exceed {
-        return Err(Error::DiscountOverLimit { limit }.into());
+    let gross: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
+    let limit = money::share(gross, limit_bp as i64, money::Rounding::HalfUp);
+    if others + amount > limit && !may_exceed {
+        return Err(Error::DiscountOverLimit {
+            limit: (limit - others).max(0),
+        }
+        .into());
     }
     Ok(reason)
 }
@@ -512,10 +534,18 @@ pub fn discount_line(
         .find(|l| l.id == line_id)
         .ok_or(Table::InvoiceLines.not_found())?;
     let s = super::settings(w.conn())?;
-    let gross = l.quantity * l.unit_price;
+    let others = inv.discount
+        + inv
+            .lines
+            .iter()
+            .filter(|o| o.id != l.id)
+            .map(|o| o.discount)
+            .sum::<i64>();
     let reason = check_discount(
+        &inv,
         amount,
-        gross,
+        l.quantity * l.unit_price,
+        others,
         reason,
         s.cashier_discount_limit_bp,
         may_exceed,
@@ -545,9 +575,12 @@ pub fn discount_invoice(
 ) -> Result<Invoice> {
     let inv = draft(w.conn(), invoice_id)?;
     let s = super::settings(w.conn())?;
+    let others = inv.lines.iter().map(|l| l.discount).sum();
     let reason = check_discount(
+        &inv,
         amount,
         inv.lines_total,
+        others,
         reason,
         s.cashier_discount_limit_bp,
         may_exceed,

@@ -320,7 +320,7 @@ pub fn price_on(
 pub fn save_price(w: &mut Write<'_>, input: &PriceInput, today: NaiveDate) -> Result<Price> {
     let code = crate::validate::required(Field::Code, &input.code, 80)?;
     let name = crate::validate::required(Field::Description, &input.name, 200)?;
-    if !(0..=100_000_000_000).contains(&input.amount) {
+    if !(0..=crate::validate::MAX_AMOUNT).contains(&input.amount) {
         return Err(CrateError::invalid(Field::Amount, Reason::OutOfRange));
     }
     let from = day(Field::EffectiveFrom, &input.effective_from)?;
@@ -453,7 +453,7 @@ pub fn save_policy(w: &mut Write<'_>, p: &Policy) -> Result<Policy> {
     let number = crate::validate::required(Field::PolicyNumber, &p.policy_number, 80)?;
     let max = match p.kind {
         CoverageKind::Percent => 10_000,
-        CoverageKind::Fixed => 100_000_000_000,
+        CoverageKind::Fixed => crate::validate::MAX_AMOUNT,
     };
     if !(0..=max).contains(&p.value) {
         return Err(CrateError::invalid(Field::Coverage, Reason::OutOfRange));

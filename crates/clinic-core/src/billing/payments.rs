@@ -143,7 +143,7 @@ pub fn take(w: &mut Write<'_>, input: &PaymentInput, till: &Till<'_>) -> Result<
         }
         .into());
     }
-    if input.amount == 0 || input.amount.abs() > 100_000_000_000 {
+    if input.amount == 0 || input.amount.abs() > crate::validate::MAX_AMOUNT {
         return Err(CrateError::invalid(Field::Amount, Reason::OutOfRange));
     }
     let reason = crate::validate::optional(Field::Reason, &input.reason, 300)?.unwrap_or_default();
@@ -154,8 +154,16 @@ pub fn take(w: &mut Write<'_>, input: &PaymentInput, till: &Till<'_>) -> Result<
         .into());
     }
     if input.amount < 0 {
-        if -input.amount > inv.paid {
-            return Err(Error::OverRefund { paid: inv.paid }.into());
+        // Back the way it came: no more than was paid by this method.
+        let by_method: i64 = inv
+            .payments
+            .iter()
+            .filter(|p| p.method == input.method)
+            .map(|p| p.amount)
+            .sum();
+        let refundable = by_method.min(inv.paid);
+        if -input.amount > refundable {
+            return Err(Error::OverRefund { paid: refundable }.into());
         }
         if reason.chars().count() < 3 {
             return Err(CrateError::invalid(Field::Reason, Reason::Required));
@@ -163,7 +171,7 @@ pub fn take(w: &mut Write<'_>, input: &PaymentInput, till: &Till<'_>) -> Result<
     }
     let (tendered, change) = match (input.method, input.tendered) {
         (Method::Cash, Some(t)) if input.amount > 0 => {
-            if t < input.amount || t > 100_000_000_000 {
+            if t < input.amount || t > crate::validate::MAX_AMOUNT {
                 return Err(Error::TenderedTooLittle.into());
             }
             (Some(t), Some(t - input.amount))

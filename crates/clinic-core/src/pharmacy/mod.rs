@@ -464,7 +464,7 @@ pub fn save_item(w: &mut Write<'_>, input: &StockItemInput) -> Result<StockItem>
 pub fn set_price(w: &mut Write<'_>, item_id: &str, cost: i64, price: i64) -> Result<StockItem> {
     item(w.conn(), item_id)?;
     for (field, v) in [(Field::Cost, cost), (Field::Price, price)] {
-        if !(0..=1_000_000_000_000).contains(&v) {
+        if !(0..=crate::validate::MAX_AMOUNT).contains(&v) {
             return Err(CrateError::invalid(field, Reason::OutOfRange));
         }
     }
@@ -616,7 +616,7 @@ pub fn receive(w: &mut Write<'_>, input: &ReceiveInput, today: NaiveDate) -> Res
     if !(1..=10_000_000).contains(&input.quantity) {
         return Err(CrateError::invalid(Field::Quantity, Reason::OutOfRange));
     }
-    if !(0..=1_000_000_000_000).contains(&input.cost) {
+    if !(0..=crate::validate::MAX_AMOUNT).contains(&input.cost) {
         return Err(CrateError::invalid(Field::Cost, Reason::OutOfRange));
     }
     let mut supplier = input.supplier_id.clone().filter(|s| !s.is_empty());

@@ -156,7 +156,7 @@ pub fn create(
         if !(1..=10_000_000).contains(&l.quantity) {
             return Err(CrateError::invalid(Field::Quantity, Reason::OutOfRange));
         }
-        if !(0..=1_000_000_000_000).contains(&l.cost) {
+        if !(0..=crate::validate::MAX_AMOUNT).contains(&l.cost) {
             return Err(CrateError::invalid(Field::Cost, Reason::OutOfRange));
         }
         w.insert_row(

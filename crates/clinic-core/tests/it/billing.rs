@@ -177,8 +177,9 @@ fn a_visit_is_invoiced_paid_in_part_then_in_full_refunded_receipted_and_the_day_
     let dressing = with.lines.last().unwrap().id.clone();
     assert_eq!(cash.invoice_line_remove(dressing).unwrap().total, 76_235);
 
-    // Discounts need a reason and stay within the cashier's 10 % unless an admin gives them.
-    let consult = inv.lines[0].id.clone();
+    // Discounts need a reason and stay within the cashier's 10 % of the invoice (755.00 here)
+    // all together, unless an admin gives them: splitting one into several doesn't help.
+    let (consult, lab) = (inv.lines[0].id.clone(), inv.lines[1].id.clone());
     let no_reason = cash
         .invoice_line_discount(consult.clone(), 1_000, String::new())
         .unwrap_err();
@@ -186,19 +187,26 @@ fn a_visit_is_invoiced_paid_in_part_then_in_full_refunded_receipted_and_the_day_
         no_reason.params().get("field").map(String::as_str),
         Some("discount_reason")
     );
+    cash.invoice_line_discount(consult.clone(), 5_000, "loyal patient".into())
+        .unwrap();
     let over = cash
-        .invoice_line_discount(consult.clone(), 10_000, "staff family".into())
+        .invoice_line_discount(lab.clone(), 3_000, "loyal patient".into())
         .unwrap_err();
     assert_eq!(
         (over.code(), over.params().get("limit").map(String::as_str)),
-        ("discount_over_limit".into(), Some("5000"))
+        ("discount_over_limit".into(), Some("2550"))
     );
+    let over = cash
+        .invoice_discount(inv.id.clone(), 3_000, "round down".into())
+        .unwrap_err();
+    assert_eq!(over.code(), "discount_over_limit");
     let inv = r
         .admin
         .invoice_line_discount(consult.clone(), 10_000, "staff family".into())
         .unwrap();
     assert_eq!(inv.total, 66_235);
-    let inv = cash
+    let inv = r
+        .admin
         .invoice_discount(inv.id.clone(), 235, "round down".into())
         .unwrap();
     assert_eq!(inv.total, 66_000);
@@ -264,6 +272,23 @@ fn a_visit_is_invoiced_paid_in_part_then_in_full_refunded_receipted_and_the_day_
             .get("field")
             .map(String::as_str),
         Some("reason")
+    );
+    // …back the way it was paid: nothing was paid by mobile, so nothing goes back that way.
+    let wrong_way = cash
+        .payment_take(PaymentInput {
+            invoice_id: inv.id.clone(),
+            method: Method::Mobile,
+            amount: -500,
+            tendered: None,
+            reason: "one capsule returned".into(),
+        })
+        .unwrap_err();
+    assert_eq!(
+        (
+            wrong_way.code(),
+            wrong_way.params().get("paid").map(String::as_str)
+        ),
+        ("over_refund".into(), Some("0"))
     );
     let refund = cash
         .payment_take(PaymentInput {
@@ -688,30 +713,30 @@ fn lines_taxes_discounts_and_payments_always_add_up_to_the_cent() {
                 invoices::issue(w, &inv.id, &device, issued)
             })
             .unwrap();
+        // Paid in cash or by card; a refund goes back the way it came.
         let mut paid = 0;
+        let mut by = [0i64; 2];
         for _ in 0..next(4) {
             let due = inv.total - paid;
+            let m = next(2) as usize;
             let amount = if due > 0 && next(4) != 0 {
                 1 + next(due as u64) as i64
-            } else if paid > 0 {
-                -(1 + next(paid as u64) as i64)
+            } else if by[m] > 0 {
+                -(1 + next(by[m] as u64) as i64)
             } else {
                 continue;
             };
             let out = cash
                 .payment_take(PaymentInput {
                     invoice_id: inv.id.clone(),
-                    method: if next(2) == 0 {
-                        Method::Cash
-                    } else {
-                        Method::Card
-                    },
+                    method: [Method::Cash, Method::Card][m],
                     amount,
                     tendered: None,
                     reason: "customer returned goods".into(),
                 })
                 .unwrap();
             paid += amount;
+            by[m] += amount;
             assert_eq!(out.invoice.paid, paid);
         }
         let got = cash.invoice_get(inv.id.clone()).unwrap();
