@@ -234,8 +234,9 @@ async fn dispense_label_print(
     papers::print(&app, pdf, "Label", papers::Kind::Ordinary).await
 }
 
-/// The cashier's papers, saved or printed: `$save` and `$print` for the paper `$cmd` names.
-macro_rules! billing_papers {
+/// Papers made from one id and a language, saved or printed: each line gives the two commands,
+/// the file name and the print title. The core half is `Core::billing_pdf`.
+macro_rules! id_papers {
     ($($save:ident, $print:ident, $file:literal, $title:literal;)*) => {$(
         #[doc = concat!("A ", $title, ", saved as a PDF (in `language`, or the clinic's).")]
         #[tauri::command]
@@ -271,7 +272,7 @@ macro_rules! billing_papers {
     )*};
 }
 
-billing_papers! {
+id_papers! {
     invoice_save, invoice_print, "invoice.pdf", "Invoice";
     receipt_save, receipt_print, "receipt.pdf", "Receipt";
     daily_close_save, daily_close_print, "daily-close.pdf", "Daily close";
