@@ -235,9 +235,10 @@ async fn dispense_label_print(
 }
 
 /// Papers made from one id and a language, saved or printed: each line gives the two commands,
-/// the file name and the print title. The core half is `Core::billing_pdf`.
+/// the `Core` method that makes the PDF for either (it takes the command, the id and the
+/// language), the file name and the print title.
 macro_rules! id_papers {
-    ($($save:ident, $print:ident, $file:literal, $title:literal;)*) => {$(
+    ($($save:ident, $print:ident, $core:ident, $file:literal, $title:literal;)*) => {$(
         #[doc = concat!("A ", $title, ", saved as a PDF (in `language`, or the clinic's).")]
         #[tauri::command]
         #[specta::specta]
@@ -248,7 +249,7 @@ macro_rules! id_papers {
             language: Option<settings::Language>,
         ) -> Res<Option<String>> {
             let pdf = call(&core, move |c| {
-                c.billing_pdf(clinic_core::perm::Command::$save, &id, language)
+                c.$core(clinic_core::perm::Command::$save, &id, language)
             })
             .await?;
             papers::save(&app, pdf, $file).await
@@ -264,7 +265,7 @@ macro_rules! id_papers {
             language: Option<settings::Language>,
         ) -> Res<Option<String>> {
             let pdf = call(&core, move |c| {
-                c.billing_pdf(clinic_core::perm::Command::$print, &id, language)
+                c.$core(clinic_core::perm::Command::$print, &id, language)
             })
             .await?;
             papers::print(&app, pdf, $title, papers::Kind::Ordinary).await
@@ -273,9 +274,9 @@ macro_rules! id_papers {
 }
 
 id_papers! {
-    invoice_save, invoice_print, "invoice.pdf", "Invoice";
-    receipt_save, receipt_print, "receipt.pdf", "Receipt";
-    daily_close_save, daily_close_print, "daily-close.pdf", "Daily close";
+    invoice_save, invoice_print, billing_pdf, "invoice.pdf", "Invoice";
+    receipt_save, receipt_print, billing_pdf, "receipt.pdf", "Receipt";
+    daily_close_save, daily_close_print, billing_pdf, "daily-close.pdf", "Daily close";
 }
 
 /// Opens the waiting-room board in its own window (or brings it forward). The board
