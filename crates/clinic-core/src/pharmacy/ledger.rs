@@ -75,7 +75,8 @@ pub fn post(
         return Err(CrateError::invalid(Field::Quantity, Reason::OutOfRange));
     }
     let reason = crate::validate::optional(Field::Reason, reason, 500)?.unwrap_or_default();
-    if kind == MoveKind::Adjusted && reason.chars().count() < 3 {
+    // Stock that comes or goes other than by a delivery or a dispensing says why.
+    if !matches!(kind, MoveKind::Received | MoveKind::Dispensed) && reason.chars().count() < 3 {
         return Err(CrateError::invalid(Field::Reason, Reason::Required));
     }
     let (item_id, item_name, lot, on_hand): (String, String, String, i64) = w

@@ -104,7 +104,9 @@ pub fn get(conn: &Connection, id: &str) -> Result<PurchaseOrder> {
         .optional()?
         .ok_or(Table::PurchaseOrders.not_found())?;
     o.lines = lines(conn, id)?;
-    o.total = o.lines.iter().map(|l| l.quantity * l.cost).sum();
+    o.total = o.lines.iter().fold(0i64, |t, l| {
+        t.saturating_add(l.quantity.saturating_mul(l.cost))
+    });
     Ok(o)
 }
 

@@ -494,8 +494,22 @@ fn expired_batches_are_skipped_short_dated_ones_flagged_and_generics_substituted
     assert_eq!(out.dispensings[0].batch_id, mid);
     assert_eq!(out.warnings[0].kind, WarningKind::ExpiresBeforeCourseEnd);
     // The expired stock leaves the shelf as `expired`.
-    phil.stock_move(soon.clone(), MoveKind::Expired, -30, String::new())
-        .unwrap();
+    assert_eq!(
+        phil.stock_move(soon.clone(), MoveKind::Expired, -30, String::new())
+            .unwrap_err()
+            .params()
+            .get("field")
+            .map(String::as_str),
+        Some("reason"),
+        "stock leaves the shelf with a reason"
+    );
+    phil.stock_move(
+        soon.clone(),
+        MoveKind::Expired,
+        -30,
+        "expired on the shelf".into(),
+    )
+    .unwrap();
     assert_eq!(phil.stock_alert_counts().unwrap().expired, 0);
 
     // An equivalent generic (same ingredients) may be given, with a reason; another drug not.
