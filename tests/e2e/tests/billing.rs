@@ -81,6 +81,8 @@ async fn the_cashier_invoices_a_visit_takes_cash_then_card_prints_the_receipt_an
     app.click("pay-submit").await;
     app.wait_text("invoice-status", "Partly paid").await;
     app.wait_text("invoice-paid", "100.00").await;
+    // The patient's balance across their invoices.
+    app.wait_text("patient-balance", "505.00").await;
 
     // 3. The rest by card (the amount due is filled in), then the receipt, printed.
     app.choose("pay-method", "card").await;

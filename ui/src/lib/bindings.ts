@@ -1292,6 +1292,16 @@ export type PharmacyError = { code: "insufficient_stock"; params: {
 	item: string,
 } } | { code: "nothing_scanned"; params: {
 	code: string,
+} } | { code: "drug_exists"; params: {
+	name: string,
+} } | { code: "not_same_strength"; params: {
+	prescribed: string,
+	given: string,
+} } | { code: "allergy_on_given"; params: {
+	subject: string,
+} } | { code: "not_expired"; params: {
+	lot: string,
+	expiry: string,
 } };
 
 export type PharmacyField = "item" | "name" | "generic_name" | "form" | "strength" | "unit" | "route" | "barcode" | "reorder_level" | "ingredients" | "classes" | "cost" | "price" | "batch" | "lot" | "expiry" | "quantity" | "counted" | "reason" | "supplier" | "phone" | "email" | "order" | "order_line" | "note" | "prescription" | "prescription_item" | "expiry_warning_days" | "code" | "lines";

@@ -59,7 +59,21 @@ pub fn stock_move(
             crate::error::Reason::NotAllowed,
         ));
     }
-    cx.write(|w| ledger::post(w, &batch_id, kind, quantity, &reason, None))
+    let today = cx.today()?;
+    cx.write(|w| {
+        // Written off as expired only once it has.
+        if kind == MoveKind::Expired {
+            let b = pharmacy::batch(w.conn(), &batch_id, today)?;
+            if b.shelf != pharmacy::Shelf::Expired {
+                return Err(pharmacy::Error::NotExpired {
+                    lot: b.lot,
+                    expiry: b.expiry,
+                }
+                .into());
+            }
+        }
+        ledger::post(w, &batch_id, kind, quantity, &reason, None)
+    })
 }
 
 pub fn stock_count(cx: &Cx, input: CountInput) -> Result<StockCount> {

@@ -273,27 +273,28 @@ fn ingredient_set(item: &StockItem) -> Vec<String> {
     v
 }
 
-/// Stocked, active items with the same ingredients as `of` (not `of` itself).
+/// Stocked, active medications that may be given for `of`: the same ingredients, strength
+/// and form (not `of` itself).
 fn equivalents(conn: &Connection, of: &StockItem) -> Result<Vec<StockItem>> {
     let want = ingredient_set(of);
     if want.is_empty() {
         return Ok(vec![]);
     }
     let mut st = conn.prepare_cached(
-        "SELECT i.id FROM stock_items i JOIN drugs d ON d.id = i.drug_id
-         WHERE i.active = 1 AND i.id <> ?1 AND d.ingredients = ?2",
+        "SELECT i.id, d.ingredients FROM stock_items i JOIN drugs d ON d.id = i.drug_id
+         WHERE i.active = 1 AND i.id <> ?1 AND i.strength = ?2 AND i.form = ?3",
     )?;
-    let ids: Vec<String> = st
-        .query_map(
-            rusqlite::params![of.id, serde_json::to_string(&of.ingredients)?],
-            |r| r.get(0),
-        )?
+    let candidates: Vec<(String, String)> = st
+        .query_map(rusqlite::params![of.id, of.strength, of.form], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::new();
-    for id in ids {
-        let it = super::item(conn, &id)?;
-        if ingredient_set(&it) == want {
-            out.push(it);
+    for (id, ingredients) in candidates {
+        let mut set: Vec<String> = serde_json::from_str(&ingredients).unwrap_or_default();
+        set.sort();
+        if set == want {
+            out.push(super::item(conn, &id)?);
         }
     }
     Ok(out)
@@ -447,6 +448,9 @@ pub fn dispense(
         };
         let substituted = prescribed.as_ref().map(|p| p.id.as_str()) != Some(given.id.as_str());
         if substituted {
+            if given.category != super::Category::Medication {
+                return Err(CrateError::invalid(Field::Item, Reason::NotAllowed));
+            }
             if let Some(p) = &prescribed {
                 if ingredient_set(p).is_empty() || ingredient_set(p) != ingredient_set(&given) {
                     return Err(Error::NotEquivalent {
@@ -455,8 +459,42 @@ pub fn dispense(
                     }
                     .into());
                 }
+                if p.strength != given.strength || p.form != given.form {
+                    return Err(Error::NotSameStrength {
+                        prescribed: format!("{} {}", p.name, p.strength),
+                        given: format!("{} {}", given.name, given.strength),
+                    }
+                    .into());
+                }
+            }
+            // What is given instead goes through the allergy check the prescription had: an
+            // allergy the prescribed drug didn't raise (the doctor never saw it) is refused.
+            let patient = crate::patients::get(w.conn(), &rx.patient_id)?;
+            let as_given = Item {
+                drug_id: given.drug_id.clone(),
+                name: given.name.clone(),
+                ..item.clone()
+            };
+            let allergy = prescriptions::AlertKind::Allergy;
+            let seen = prescriptions::check(w.conn(), &[item.clone()], &patient.allergies, "")?;
+            let alerts = prescriptions::check(w.conn(), &[as_given], &patient.allergies, "")?;
+            if let Some(a) = alerts.iter().find(|a| {
+                a.kind == allergy
+                    && !seen
+                        .iter()
+                        .any(|s| s.kind == allergy && s.detail == a.detail)
+            }) {
+                return Err(Error::AllergyOnGiven {
+                    subject: a.subject.clone(),
+                }
+                .into());
             }
         }
+        // A substitute is billed at no less than what was prescribed.
+        let unit_price = match (&prescribed, substituted) {
+            (Some(p), true) => given.price.max(p.price),
+            _ => given.price,
+        };
         let batches = super::batches(w.conn(), &given.id, false, today)?;
         let ends = course_end(today, item);
         let (picks, overridden) = match line.batch_id.as_deref().filter(|s| !s.is_empty()) {
@@ -543,7 +581,7 @@ pub fn dispense(
                     ("source_id", &id),
                     ("description", &description),
                     ("quantity", &pick.quantity),
-                    ("unit_price", &given.price),
+                    ("unit_price", &unit_price),
                     ("currency", &given.currency),
                     ("status", &"pending"),
                 ],

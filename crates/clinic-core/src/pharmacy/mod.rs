@@ -109,6 +109,14 @@ pub enum Error {
     BarcodeTaken { item: String },
     #[error("nothing matches the code {code}")]
     NothingScanned { code: String },
+    #[error("the formulary already has {name}")]
+    DrugExists { name: String },
+    #[error("{given} is not the same strength and form as {prescribed}")]
+    NotSameStrength { prescribed: String, given: String },
+    #[error("the patient is allergic: {subject}")]
+    AllergyOnGiven { subject: String },
+    #[error("lot {lot} has not expired (it expires on {expiry})")]
+    NotExpired { lot: String, expiry: String },
 }
 
 impl From<Error> for CrateError {
@@ -311,6 +319,9 @@ pub fn items(conn: &Connection, text: &str, category: Option<Category>) -> Resul
 }
 
 fn key_list(field: Field, keys: &[String]) -> Result<String> {
+    if keys.len() > 30 {
+        return Err(CrateError::invalid_limit(field, Reason::TooLong, 30));
+    }
     let mut out = Vec::new();
     for k in keys {
         let k = crate::text::fold(k).replace(' ', "_");
@@ -405,22 +416,54 @@ pub fn save_item(w: &mut Write<'_>, input: &StockItemInput) -> Result<StockItem>
             w.update_row(
                 crate::clinical::Table::Drugs,
                 &d,
-                &[
-                    ("form", &form),
-                    ("strength", &strength),
-                    ("route", &route),
-                    ("active", &input.active),
-                ],
+                // Not `active`: retiring a stock item doesn't take its drug out of the
+                // prescribing checks (patients may still take it).
+                &[("form", &form), ("strength", &strength), ("route", &route)],
             )?;
             Some(d)
         }
         (true, _) => {
+            // A new drug is named as the item (a brand), so it never shadows a formulary
+            // generic of the same name, and it takes on the classes of every drug with the same
+            // ingredients, so the allergy and duplicate checks still catch it.
+            let taken: Option<String> = w
+                .conn()
+                .prepare_cached("SELECT name FROM drugs WHERE name = ?1 COLLATE NOCASE")?
+                .query_row([&name], |r| r.get(0))
+                .optional()?;
+            if let Some(existing) = taken {
+                return Err(Error::DrugExists { name: existing }.into());
+            }
+            let classes = {
+                let mut all: Vec<String> = serde_json::from_str(&classes)?;
+                let set = |json: &str| {
+                    let mut v: Vec<String> = serde_json::from_str(json).unwrap_or_default();
+                    v.sort();
+                    v
+                };
+                let mine = set(&ingredients);
+                let drugs: Vec<(String, String)> = w
+                    .conn()
+                    .prepare_cached("SELECT ingredients, classes FROM drugs")?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (ingr, cls) in drugs {
+                    if set(&ingr) == mine {
+                        for k in set(&cls) {
+                            if !all.contains(&k) {
+                                all.push(k);
+                            }
+                        }
+                    }
+                }
+                serde_json::to_string(&all)?
+            };
             let d = new_id();
             w.insert_row(
                 crate::clinical::Table::Drugs,
                 &d,
                 &[
-                    ("name", &generic),
+                    ("name", &name),
                     ("form", &form),
                     ("strength", &strength),
                     ("route", &route),

@@ -70,6 +70,9 @@ fn gs1_date(v: &str) -> Option<String> {
         v.get(4..6)?.parse().ok()?,
     );
     let year = 2000 + yy;
+    if !(1..=12).contains(&mm) {
+        return None;
+    }
     let day = if dd == 0 {
         let next = if mm == 12 {
             NaiveDate::from_ymd_opt(year + 1, 1, 1)?
@@ -109,8 +112,11 @@ pub fn scan(conn: &Connection, code: &str, today: NaiveDate) -> Result<Scanned> 
     if let Some(g) = &gs1 {
         let gtin = g.gtin.clone().unwrap_or_default();
         item_id = by_barcode(&gtin)?;
+        // A GTIN-14 holds an EAN-13 behind one leading zero.
         if item_id.is_none() {
-            item_id = by_barcode(gtin.trim_start_matches('0'))?;
+            if let Some(ean) = gtin.strip_prefix('0') {
+                item_id = by_barcode(ean)?;
+            }
         }
         lot = g.lot.clone();
     } else if !code.is_empty() {
@@ -167,5 +173,6 @@ mod tests {
         assert_eq!(parse_gs1("8850123456789"), None);
         assert_eq!(parse_gs1("LOT-2024-7"), None);
         assert_eq!(parse_gs1("(17)271301"), None);
+        assert_eq!(parse_gs1("(01)08850123456789(17)270000"), None);
     }
 }

@@ -720,3 +720,146 @@ fn a_scanner_finds_items_by_barcode_and_batches_by_lot_or_gs1() {
         "barcode_taken"
     );
 }
+
+/// What a pharmacist can't do to the checks or the bill: retire a drug out of the checks,
+/// shadow a formulary drug, give another strength, give a non-medicine or a drug the patient
+/// is newly allergic to for a free-text item, bill a substitute cheaper, or write off as
+/// expired what has not expired.
+#[test]
+fn substitutes_keep_the_checks_the_strength_and_the_price() {
+    let r = room();
+    let phil = signed_in(&r, "phil");
+    let amox = stock_item(&phil, "Amoxicillin");
+    r.admin
+        .stock_item_price_set(amox.id.clone(), 200, 500)
+        .unwrap();
+    let batch = receive(&phil, &amox.id, "A-1", clinic_date(&r.c, 300), 50);
+    let input = |i: &StockItem, name: &str, strength: &str| StockItemInput {
+        category: Category::Medication,
+        name: name.into(),
+        generic_name: i.generic_name.clone(),
+        form: i.form.clone(),
+        strength: strength.into(),
+        unit: i.unit.clone(),
+        route: "oral".into(),
+        ingredients: i.ingredients.clone(),
+        classes: vec![],
+        active: true,
+        ..Default::default()
+    };
+    // A new item can't take a formulary drug's name; a brand takes the generic's classes.
+    assert_eq!(
+        phil.stock_item_save(input(&amox, "Amoxicillin", "500 mg"))
+            .unwrap_err()
+            .code(),
+        "drug_exists"
+    );
+    let brand = phil
+        .stock_item_save(input(&amox, "Amoxil", "500 mg"))
+        .unwrap();
+    assert!(
+        brand.classes.contains(&"penicillins".to_string()),
+        "{:?}",
+        brand.classes
+    );
+    let strong = phil
+        .stock_item_save(input(&amox, "Amoxil Forte", "1000 mg"))
+        .unwrap();
+    receive(&phil, &brand.id, "B-1", clinic_date(&r.c, 300), 50);
+    receive(&phil, &strong.id, "S-1", clinic_date(&r.c, 300), 50);
+    // Retiring the stock item leaves the drug in the prescribing checks.
+    let warfarin = stock_item(&phil, "Warfarin");
+    phil.stock_item_save(StockItemInput {
+        id: warfarin.id.clone(),
+        active: false,
+        ..input(&warfarin, &warfarin.name, &warfarin.strength)
+    })
+    .unwrap_err(); // (classes may not change: the form keeps them as they are)
+    phil.stock_item_save(StockItemInput {
+        id: warfarin.id.clone(),
+        active: false,
+        classes: warfarin.classes.clone(),
+        ..input(&warfarin, &warfarin.name, &warfarin.strength)
+    })
+    .unwrap();
+    assert!(r
+        .doctor
+        .drug_search("Warfarin".into(), 5)
+        .unwrap()
+        .iter()
+        .any(|d| d.name == "Warfarin"));
+
+    let rx = signed_rx(&r, "Sub", "Stitute", &[("Amoxicillin", 20, 7)]);
+    let sub = |item: &StockItem, qty| {
+        dispense(
+            &phil,
+            &rx,
+            vec![DispenseLine {
+                item_id: Some(item.id.clone()),
+                reason: "patient asked".into(),
+                ..line(&rx, 0, qty)
+            }],
+        )
+    };
+    assert_eq!(sub(&strong, 5).unwrap_err().code(), "not_same_strength");
+    let gloves = phil
+        .stock_item_save(StockItemInput {
+            category: Category::Consumable,
+            name: "Gloves".into(),
+            form: "box".into(),
+            unit: "box".into(),
+            active: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(
+        sub(&gloves, 5)
+            .unwrap_err()
+            .params()
+            .get("reason")
+            .map(String::as_str),
+        Some("not_allowed")
+    );
+    // The brand (no price of its own) is billed at the prescribed drug's price.
+    let out = sub(&brand, 5).unwrap();
+    assert!(out.dispensings[0].substituted);
+    let bill = phil.billables_pending(rx.patient_id.clone()).unwrap();
+    assert_eq!(bill.last().map(|b| b.unit_price), Some(500));
+
+    // A free-text item for a penicillin-allergic patient: amoxicillin is refused, as the
+    // doctor never saw that allergy against it.
+    let pat = register(&r.doctor, "Free", "Text", "1970-01-01");
+    walk_in(&r, &pat);
+    let e = r.doctor.encounter_call_next().unwrap();
+    let draft = r.doctor.prescription_open(e.id.clone()).unwrap();
+    r.doctor
+        .prescription_item_add(clinic_core::clinical::prescriptions::ItemInput {
+            route: "oral".into(),
+            ..item(&draft.id, None, "Antibiotic syrup")
+        })
+        .unwrap();
+    let free = r
+        .doctor
+        .prescription_sign(draft.id.clone(), vec![])
+        .unwrap();
+    let err = dispense(
+        &phil,
+        &free,
+        vec![DispenseLine {
+            item_id: Some(amox.id.clone()),
+            reason: "closest we have".into(),
+            ..line(&free, 0, 5)
+        }],
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "allergy_on_given");
+
+    // Not expired: can't be written off as expired.
+    assert_eq!(
+        phil.stock_move(batch, MoveKind::Expired, -1, "looks old".into())
+            .unwrap_err()
+            .code(),
+        "not_expired"
+    );
+    balanced(&phil);
+}

@@ -964,6 +964,11 @@ export const en = {
   "field.coverage": "Coverage",
   "field.valid_until": "Valid until",
   "field.claim": "Claim",
+  "billing.patient_owes": "Owes {total} on {count} invoices",
+  "error.drug_exists": "The formulary already has {name}.",
+  "error.not_same_strength": "{given} is not the same strength and form as {prescribed}.",
+  "error.allergy_on_given": "The patient is allergic: {subject}.",
+  "error.not_expired": "Lot {lot} has not expired (it expires on {expiry}).",
 } as const;
 
 export type Key = keyof typeof en;

@@ -965,4 +965,9 @@ export const ru: Record<Key, string> = {
   "field.coverage": "Покрытие",
   "field.valid_until": "Действует до",
   "field.claim": "Заявка",
+  "billing.patient_owes": "Долг {total} по {count} счетам",
+  "error.drug_exists": "В формуляре уже есть {name}.",
+  "error.not_same_strength": "{given} не совпадает с {prescribed} по дозировке и форме.",
+  "error.allergy_on_given": "У пациента аллергия: {subject}.",
+  "error.not_expired": "Серия {lot} не просрочена (годна до {expiry}).",
 };

@@ -965,4 +965,9 @@ export const th: Record<Key, string> = {
   "field.coverage": "ความคุ้มครอง",
   "field.valid_until": "ใช้ได้ถึง",
   "field.claim": "เคลม",
+  "billing.patient_owes": "ค้างชำระ {total} จาก {count} ใบ",
+  "error.drug_exists": "มี {name} ในบัญชียาแล้ว",
+  "error.not_same_strength": "{given} มีความแรงหรือรูปแบบไม่ตรงกับ {prescribed}",
+  "error.allergy_on_given": "ผู้ป่วยแพ้ยา: {subject}",
+  "error.not_expired": "ล็อต {lot} ยังไม่หมดอายุ (หมดอายุ {expiry})",
 };
