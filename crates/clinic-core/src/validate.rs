@@ -102,6 +102,11 @@ pub fn username(v: &str, field: impl Into<FieldName>) -> Result<String> {
     Ok(t)
 }
 
+/// The largest amount of money one price, cost or payment may be, in minor units
+/// (100,000,000.00 in a two-digit currency). With quantities capped at 1,000,000 per line and
+/// 500 lines an invoice, sums stay far inside `i64`.
+pub const MAX_AMOUNT: i64 = 10_000_000_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,8 +169,3 @@ mod tests {
         assert!(required(Field::FullName, "   ", 5).is_err());
     }
 }
-
-/// The largest amount of money one price, cost or payment may be, in minor units
-/// (100,000,000.00 in a two-digit currency). With quantities capped at 1,000,000 per line and
-/// 500 lines an invoice, sums stay far inside `i64`.
-pub const MAX_AMOUNT: i64 = 10_000_000_000;

@@ -476,7 +476,8 @@ pub fn dispense(
                 ..item.clone()
             };
             let allergy = prescriptions::AlertKind::Allergy;
-            let seen = prescriptions::check(w.conn(), &[item.clone()], &patient.allergies, "")?;
+            let seen =
+                prescriptions::check(w.conn(), std::slice::from_ref(item), &patient.allergies, "")?;
             let alerts = prescriptions::check(w.conn(), &[as_given], &patient.allergies, "")?;
             if let Some(a) = alerts.iter().find(|a| {
                 a.kind == allergy
