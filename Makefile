@@ -5,19 +5,19 @@
 SHELL := /bin/bash
 APT_PACKAGES := libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev webkit2gtk-driver xvfb \
                 poppler-utils fonts-noto-core fonts-dejavu-core pkg-config faketime \
-                libharfbuzz-bin pango1.0-tools xdotool
+                libharfbuzz-bin pango1.0-tools xdotool postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 CARGO_BIN := $(HOME)/.cargo/bin
 export PATH := $(CARGO_BIN):$(PATH)
 DEMO_DIR := target/demo-clinic
 APP := target/debug/clinicdesk
 
-.PHONY: run test deps apt-deps apt-install tauri-driver ui-deps ui app bindings test-core test-core-pinned test-ui test-app test-e2e bench demo clean-demo generate
+.PHONY: server test-server run test deps apt-deps apt-install tauri-driver ui-deps ui app bindings test-core test-core-pinned test-ui test-app test-e2e bench demo clean-demo generate
 
 run: deps app demo
 	CLINICDESK_DATA_DIR=$(DEMO_DIR) $(APP)
 
-test: deps test-core test-core-pinned test-ui test-app test-e2e
+test: deps test-core test-core-pinned test-server test-ui test-app test-e2e
 	@echo "All tests passed."
 
 deps: apt-deps tauri-driver ui-deps
@@ -65,6 +65,17 @@ clean-demo:
 
 test-core:
 	cargo test -p clinic-core
+
+# The sync server's suite runs against SQLite and against a throwaway PostgreSQL cluster the
+# tests start themselves (Debian's postgresql package, in APT_PACKAGES; no service needed).
+test-server:
+	cargo test -p clinic-sync-proto -p clinic-server
+
+# The sync server on a local folder (SQLite, self-signed certificate): prints its address and,
+# the first time, the join code for the clinic's first PC.
+SERVER_DIR := target/server
+server:
+	cargo run -q -p clinic-server --bin clinicdesk-server -- serve --data $(SERVER_DIR) --listen $(or $(LISTEN),127.0.0.1:8443)
 
 # The core suite again from instants that catch date faults, each with the machine's own
 # zone set to another (code must use the clinic's zone, never the machine's):

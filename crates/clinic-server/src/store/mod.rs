@@ -1,0 +1,216 @@
+//! Where the server keeps a clinic: one trait, two backends with the same behaviour
+//! (the test suite runs against both).
+//!
+//! What a backend must guarantee:
+//! - **(device, seq) is stored once.** A change the server has is a duplicate if its content
+//!   is the same and a `SeqConflict` if not; a push is all or nothing.
+//! - **A device's seqs have no gaps**: the first new change of a push is the device's
+//!   `last_seq + 1`, so nothing a device made can be skipped.
+//! - **Server order commits in order.** A push takes its `server_seq` range from the clinic
+//!   row while holding that row's lock until commit, so a pull never sees seq N+1 before N
+//!   (with several server instances on one PostgreSQL too).
+//! - **`rows` holds each record's winning version**: the one with the greatest (hlc,
+//!   device_id), deletes as tombstones. Every PC picks the same winner by the same rule.
+//! - Every query is scoped by the clinic of the authenticated device.
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use clinic_sync_proto::{
+    Device, ErrorCode, HeadRecord, PullResponse, PushRequest, PushResponse, SnapshotPage,
+};
+
+/// The device a request's token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuth {
+    pub device_id: String,
+    pub clinic_id: String,
+    pub code: String,
+    pub revoked: bool,
+}
+
+/// A device being created by a join.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub id: String,
+    pub name: String,
+    /// The code it asks for (the first PC keeps its own); none: the server picks one.
+    pub code: Option<String>,
+    pub token_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub clinic_id: String,
+    pub clinic_name: String,
+    pub device_code: String,
+    pub sealed: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{1}")]
+    Api(ErrorCode, String),
+    #[error("database: {0}")]
+    Db(String),
+}
+
+impl StoreError {
+    pub fn api(code: ErrorCode, message: impl Into<String>) -> Self {
+        StoreError::Api(code, message.into())
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A clinic's data on the server. Inputs are validated before they reach a store
+/// (`crate::check`); a store enforces the guarantees in the module docs.
+pub trait Store: Send + Sync + 'static {
+    /// Creates a clinic and returns its id.
+    fn create_clinic(&self, name: &str, now: DateTime<Utc>)
+        -> impl Future<Output = StoreResult<String>> + Send;
+
+    /// Stores a one-time join code (by the hash of its server half).
+    fn add_join_code(
+        &self,
+        clinic_id: &str,
+        code_hash: &str,
+        sealed: Option<&str>,
+        expires_at: DateTime<Utc>,
+        by_device: Option<&str>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Uses up a join code and creates the device, in one transaction.
+    fn redeem(
+        &self,
+        code_hash: &str,
+        device: NewDevice,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Joined>> + Send;
+
+    fn device_by_token(
+        &self,
+        token_hash: &str,
+    ) -> impl Future<Output = StoreResult<Option<DeviceAuth>>> + Send;
+
+    fn push(
+        &self,
+        device: &DeviceAuth,
+        req: &PushRequest,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<PushResponse>> + Send;
+
+    fn pull(
+        &self,
+        device: &DeviceAuth,
+        after: i64,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<PullResponse>> + Send;
+
+    /// A page of the clinic's current rows, ordered by (entity, entity_id), after `after`.
+    fn snapshot(
+        &self,
+        device: &DeviceAuth,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<SnapshotPage>> + Send;
+
+    fn devices(&self, clinic_id: &str) -> impl Future<Output = StoreResult<Vec<Device>>> + Send;
+
+    /// Revokes a device of this clinic; another clinic's device is `NotFound`.
+    fn revoke(
+        &self,
+        clinic_id: &str,
+        device_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<Device>> + Send;
+
+    fn audit_heads(
+        &self,
+        clinic_id: &str,
+        device_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<HeadRecord>>> + Send;
+
+    /// SHA-256 over the clinic's current rows in (entity, entity_id) order: two holders of
+    /// the same data have the same digest.
+    fn digest(&self, clinic_id: &str) -> impl Future<Output = StoreResult<String>> + Send;
+}
+
+/// The wall-clock text the server stores (UTC, RFC 3339 with microseconds).
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Which of a push's changes are new, after checking them against what the device has
+/// already pushed. `have(seq)` gives the stored content of a seq the server holds.
+/// Returns the changes to store (from `last_seq + 1`, no gaps) and the duplicate count.
+pub fn split_push<'a>(
+    req: &'a PushRequest,
+    last_seq: i64,
+    mut have: impl FnMut(i64) -> StoreResult<Option<clinic_sync_proto::Change>>,
+) -> StoreResult<(Vec<&'a clinic_sync_proto::Change>, u32)> {
+    let mut fresh = Vec::new();
+    let mut duplicates = 0;
+    let mut expect = last_seq + 1;
+    for c in &req.changes {
+        if c.seq <= last_seq {
+            match have(c.seq)? {
+                Some(stored) if stored == *c => duplicates += 1,
+                Some(_) => {
+                    return Err(StoreError::api(
+                        ErrorCode::SeqConflict,
+                        format!("change {} differs from the one stored", c.seq),
+                    ))
+                }
+                None => {
+                    return Err(StoreError::Db(format!(
+                        "change {} is below last_seq {last_seq} but not stored",
+                        c.seq
+                    )))
+                }
+            }
+        } else if c.seq != expect {
+            return Err(StoreError::api(
+                ErrorCode::BadRequest,
+                format!("expected change {expect}, got {}", c.seq),
+            ));
+        } else {
+            fresh.push(c);
+            expect += 1;
+        }
+    }
+    Ok((fresh, duplicates))
+}
+
+/// Adds one row version to a running digest.
+pub fn digest_row(h: &mut sha2::Sha256, entity: &str, id: &str, after: Option<&str>) {
+    use sha2::Digest;
+    h.update(entity.as_bytes());
+    h.update([0]);
+    h.update(id.as_bytes());
+    h.update([0]);
+    match after {
+        Some(a) => {
+            h.update([1]);
+            h.update(a.as_bytes());
+        }
+        None => h.update([2]),
+    }
+    h.update([0xff]);
+}

@@ -1,0 +1,360 @@
+//! The server's behaviour, the same suite against each backend: SQLite in a temp folder and
+//! a real PostgreSQL cluster this test starts. Everything goes over HTTPS on loopback.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+use clinic_server::limit::RateLimiter;
+use clinic_server::store::postgres::PgStore;
+use clinic_server::store::sqlite::SqliteStore;
+use clinic_server::store::Store;
+use clinic_server::bootstrap_clinic;
+use clinic_sync_proto::*;
+use common::{generous, start, Api, TestClock};
+
+fn change(seq: i64, entity_id: &str, value: &str, hlc: &str) -> Change {
+    Change {
+        seq,
+        entity: "patients".into(),
+        entity_id: entity_id.into(),
+        op: Op::Update,
+        after: Some(format!(r#"{{"id":"{entity_id}","v":"{value}"}}"#)),
+        hlc: hlc.into(),
+        at: "2026-03-10T03:00:00.000000Z".into(),
+    }
+}
+
+fn push_of(changes: Vec<Change>) -> PushRequest {
+    PushRequest {
+        changes,
+        audit_head: None,
+    }
+}
+
+async fn join(api: &Api, code: &str, name: &str, device_code: Option<&str>) -> Result<JoinResponse, ErrorCode> {
+    api.post(
+        "/v1/join",
+        &JoinRequest {
+            code: join_code_auth(code),
+            device_name: name.into(),
+            device_code: device_code.map(Into::into),
+        },
+    )
+    .await
+}
+
+/// A join code made by a joined device (as an admin's PC does).
+async fn invite(dev: &Api, minutes: u32) -> String {
+    let code = clinic_server::random_join_code();
+    let _: JoinCode = dev
+        .post(
+            "/v1/join-codes",
+            &NewJoinCode {
+                code: join_code_auth(&code),
+                sealed: Some("sealed-for-the-new-pc".into()),
+                valid_minutes: minutes,
+            },
+        )
+        .await
+        .unwrap();
+    code
+}
+
+async fn pull_all(dev: &Api, mut after: i64) -> (Vec<PulledChange>, i64) {
+    let mut out = vec![];
+    loop {
+        let p: PullResponse = dev
+            .get("/v1/pull", &[("after", after.to_string()), ("limit", "7".into())])
+            .await
+            .unwrap();
+        out.extend(p.changes);
+        after = p.next;
+        if !p.more {
+            return (out, after);
+        }
+    }
+}
+
+async fn suite<S: Store + Clone>(store: S) {
+    let clock = TestClock::default();
+    let server = start(store.clone(), clock.clone(), generous()).await;
+    let anon = Api::new(&server);
+
+    // --- Joining: one-time codes, device codes, tokens.
+    let (_clinic, first_code) = bootstrap_clinic(&store, "North clinic", clock.now()).await.unwrap();
+    assert_eq!(
+        join(&anon, "AAAA-BBBB-CCCC-DDDD-EEEE", "Front desk", None).await.unwrap_err(),
+        ErrorCode::JoinCodeInvalid
+    );
+    let a = join(&anon, &first_code.to_lowercase(), "Front desk", Some("K3F")).await.unwrap();
+    assert_eq!((a.device_code.as_str(), a.clinic_name.as_str()), ("K3F", "North clinic"));
+    assert_eq!(
+        join(&anon, &first_code, "Again", None).await.unwrap_err(),
+        ErrorCode::JoinCodeInvalid,
+        "a join code works once"
+    );
+    let dev_a = anon.with_token(&a.token);
+
+    let code = invite(&dev_a, 60).await;
+    assert_eq!(
+        join(&anon, &code, "Room 1", Some("K3F")).await.unwrap_err(),
+        ErrorCode::DeviceCodeTaken
+    );
+    // The refused join did not use the code up.
+    let b = join(&anon, &code, "Room 1", None).await.unwrap();
+    assert_eq!(b.sealed.as_deref(), Some("sealed-for-the-new-pc"));
+    assert_eq!(b.device_code.len(), 3);
+    assert_ne!(b.device_code, "K3F");
+    assert_eq!(b.clinic_id, a.clinic_id);
+    let dev_b = anon.with_token(&b.token);
+
+    let late = invite(&dev_a, 1).await;
+    clock.advance(Duration::minutes(2));
+    assert_eq!(
+        join(&anon, &late, "Late", None).await.unwrap_err(),
+        ErrorCode::JoinCodeInvalid,
+        "an expired code is refused"
+    );
+
+    // --- Tokens.
+    let none: Result<Vec<Device>, _> = anon.get("/v1/devices", &[]).await;
+    assert_eq!(none.unwrap_err(), ErrorCode::Unauthorized);
+    let bogus: Result<Vec<Device>, _> = anon.with_token("not-a-token").get("/v1/devices", &[]).await;
+    assert_eq!(bogus.unwrap_err(), ErrorCode::Unauthorized);
+    let devices: Vec<Device> = dev_a.get("/v1/devices", &[]).await.unwrap();
+    assert_eq!(devices.len(), 2);
+
+    // --- Push: idempotent on (device, seq), no gaps, no rewrites.
+    let batch = vec![
+        change(1, "p1", "a1", "0000000001000-00000"),
+        change(2, "p2", "a1", "0000000001000-00001"),
+        change(3, "p3", "a1", "0000000001000-00002"),
+    ];
+    let mut req = push_of(batch.clone());
+    req.audit_head = Some(AuditHead {
+        seq: 10,
+        hash: "ab".repeat(32),
+    });
+    let r: PushResponse = dev_a.post("/v1/push", &req).await.unwrap();
+    assert_eq!((r.stored, r.duplicates, r.last_seq), (3, 0, 3));
+    let again: PushResponse = dev_a.post("/v1/push", &req).await.unwrap();
+    assert_eq!((again.stored, again.duplicates, again.last_seq), (0, 3, 3), "a repeated push changes nothing");
+    let overlap: PushResponse = dev_a
+        .post("/v1/push", &push_of(vec![batch[2].clone(), change(4, "p4", "a1", "0000000001000-00003")]))
+        .await
+        .unwrap();
+    assert_eq!((overlap.stored, overlap.duplicates, overlap.last_seq), (1, 1, 4));
+    let rewrite: Result<PushResponse, _> = dev_a
+        .post("/v1/push", &push_of(vec![change(2, "p2", "EVIL", "0000000001000-00001")]))
+        .await;
+    assert_eq!(rewrite.unwrap_err(), ErrorCode::SeqConflict);
+    let gap: Result<PushResponse, _> = dev_a
+        .post("/v1/push", &push_of(vec![change(9, "p9", "x", "0000000001000-00009")]))
+        .await;
+    assert_eq!(gap.unwrap_err(), ErrorCode::BadRequest);
+    let mut bad_entity = change(5, "p5", "x", "0000000001000-00005");
+    bad_entity.entity = "patients; DROP TABLE rows".into();
+    let r: Result<PushResponse, _> = dev_a.post("/v1/push", &push_of(vec![bad_entity])).await;
+    assert_eq!(r.unwrap_err(), ErrorCode::BadRequest);
+
+    // --- Pull: others' changes in server order, never one's own.
+    let (got, cursor_b) = pull_all(&dev_b, 0).await;
+    assert_eq!(got.len(), 4);
+    assert!(got.iter().all(|c| c.device_code == "K3F" && c.device_id == a.device_id));
+    assert_eq!(got.iter().map(|c| c.change.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(got[1].change, batch[1]);
+    let (own, cursor_a) = pull_all(&dev_a, 0).await;
+    assert!(own.is_empty(), "no echo");
+    assert_eq!(cursor_a, cursor_b, "the cursor moves past one's own changes");
+
+    // --- Both edit p1: every holder keeps the version with the greater (hlc, device).
+    let _: PushResponse = dev_b
+        .post("/v1/push", &push_of(vec![change(1, "p1", "b-later", "0000000002000-00000")]))
+        .await
+        .unwrap();
+    let _: PushResponse = dev_a
+        .post("/v1/push", &push_of(vec![change(5, "p1", "a-earlier", "0000000001500-00000")]))
+        .await
+        .unwrap();
+    let snap: SnapshotPage = dev_a.get("/v1/snapshot", &[("limit", "100".into())]).await.unwrap();
+    let p1 = snap.rows.iter().find(|r| r.entity_id == "p1").unwrap();
+    assert!(p1.after.as_deref().unwrap().contains("b-later"), "{p1:?}");
+    assert_eq!(snap.total, 4);
+    let (from_a, _) = pull_all(&dev_b, cursor_b).await;
+    assert_eq!(from_a.len(), 1, "the losing version is still delivered and kept");
+
+    // --- Snapshot pages.
+    let many: Vec<Change> = (6..31)
+        .map(|s| change(s, &format!("q{s:02}"), "bulk", &format!("0000000003000-{s:05}")))
+        .collect();
+    let _: PushResponse = dev_a.post("/v1/push", &push_of(many)).await.unwrap();
+    let mut seen = BTreeSet::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut q = vec![("limit", "10".to_string())];
+        if let Some(a) = &after {
+            q.push(("after", a.clone()));
+        }
+        let page: SnapshotPage = dev_b.get("/v1/snapshot", &q).await.unwrap();
+        assert_eq!(page.total, 29);
+        pages += 1;
+        for r in page.rows {
+            assert!(seen.insert(r.entity_id), "a row twice");
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!((seen.len(), pages), (29, 3));
+    let d_a: String = dev_a.get("/v1/digest", &[]).await.unwrap();
+    let d_b: String = dev_b.get("/v1/digest", &[]).await.unwrap();
+    assert_eq!(d_a, d_b);
+    assert_eq!(d_a.len(), 64);
+
+    // --- Audit heads.
+    let heads: Vec<HeadRecord> = dev_b
+        .get("/v1/audit-heads", &[("device", a.device_id.clone())])
+        .await
+        .unwrap();
+    assert_eq!(heads.len(), 1);
+    assert_eq!((heads[0].seq, heads[0].hash.as_str()), (10, "ab".repeat(32).as_str()));
+
+    // --- Another clinic on the same server sees nothing of this one, and can't touch it.
+    let (_other, other_code) = bootstrap_clinic(&store, "South clinic", clock.now()).await.unwrap();
+    let c = join(&anon, &other_code, "South desk", Some("K3F")).await.unwrap();
+    assert_eq!(c.device_code, "K3F", "device codes are per clinic");
+    let dev_c = anon.with_token(&c.token);
+    let (stolen, _) = pull_all(&dev_c, 0).await;
+    assert!(stolen.is_empty(), "another clinic's changes leaked: {stolen:?}");
+    let snap_c: SnapshotPage = dev_c.get("/v1/snapshot", &[]).await.unwrap();
+    assert_eq!((snap_c.total, snap_c.rows.len()), (0, 0));
+    let devs_c: Vec<Device> = dev_c.get("/v1/devices", &[]).await.unwrap();
+    assert_eq!(devs_c.len(), 1);
+    let heads_c: Vec<HeadRecord> = dev_c
+        .get("/v1/audit-heads", &[("device", a.device_id.clone())])
+        .await
+        .unwrap();
+    assert!(heads_c.is_empty());
+    let r: Result<Device, _> = dev_c
+        .post(&format!("/v1/devices/{}/revoke", a.device_id), &())
+        .await;
+    assert_eq!(r.unwrap_err(), ErrorCode::NotFound);
+    let _: PushResponse = dev_c
+        .post("/v1/push", &push_of(vec![change(1, "p1", "south", "0000000009000-00000")]))
+        .await
+        .unwrap();
+    let d_a2: String = dev_a.get("/v1/digest", &[]).await.unwrap();
+    assert_eq!(d_a2, d_a, "another clinic's push changed this clinic's rows");
+
+    // --- Revoking a device stops it at once.
+    let revoked: Device = dev_a
+        .post(&format!("/v1/devices/{}/revoke", b.device_id), &())
+        .await
+        .unwrap();
+    assert!(revoked.revoked_at.is_some());
+    let r: Result<PushResponse, _> = dev_b
+        .post("/v1/push", &push_of(vec![change(2, "p2", "after-revoke", "0000000009000-00001")]))
+        .await;
+    assert_eq!(r.unwrap_err(), ErrorCode::Revoked);
+    let r: Result<PullResponse, _> = dev_b.get("/v1/pull", &[("after", "0".into())]).await;
+    assert_eq!(r.unwrap_err(), ErrorCode::Revoked);
+
+    // --- The client checks the certificate: one it was not told to trust is refused.
+    let stranger = clinic_server::tls::self_signed(&["localhost".to_string()]).unwrap().0;
+    let wrong = Api {
+        http: common::http(&stranger),
+        ..dev_a.clone()
+    };
+    let err = wrong
+        .http
+        .get(format!("{}/v1/devices", wrong.base))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_connect() || err.is_request(), "{err:?}");
+
+    server.handle.shutdown();
+
+    // --- Rate limit: a server allowing 5 requests in a burst and nothing more.
+    let tight = start(store.clone(), clock.clone(), RateLimiter::new(0.0, 5)).await;
+    let dev_a_tight = Api::new(&tight).with_token(&a.token);
+    let mut codes = vec![];
+    for _ in 0..7 {
+        let r: Result<Vec<Device>, _> = dev_a_tight.get("/v1/devices", &[]).await;
+        codes.push(r.err());
+    }
+    assert_eq!(codes[..5], [None; 5]);
+    assert_eq!(codes[5..], [Some(ErrorCode::RateLimited); 2]);
+    let dev_c_tight = Api::new(&tight).with_token(&c.token);
+    let r: Result<Vec<Device>, _> = dev_c_tight.get("/v1/devices", &[]).await;
+    assert!(r.is_ok(), "the limit is per device");
+    tight.handle.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(SqliteStore::open(&dir.path().join("server.db")).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_backend() {
+    let cluster = common::pg::Cluster::start();
+    let url = cluster.database("suite").await;
+    suite(PgStore::connect(&url, 8).await.unwrap()).await;
+    drop(cluster);
+}
+
+/// Several server instances on one PostgreSQL, many devices pushing at once through all of
+/// them: every change is stored once, and the server order has no gaps, so a puller that
+/// follows it misses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_instances_share_one_database() {
+    let cluster = common::pg::Cluster::start();
+    let url = cluster.database("shared").await;
+    let clock = TestClock::default();
+    let s1 = PgStore::connect(&url, 8).await.unwrap();
+    let s2 = PgStore::connect(&url, 8).await.unwrap();
+    let (_, code) = bootstrap_clinic(&s1, "Shared", clock.now()).await.unwrap();
+    let srv1 = start(s1, clock.clone(), generous()).await;
+    let srv2 = start(s2, clock.clone(), generous()).await;
+    let first = join(&Api::new(&srv1), &code, "Admin", None).await.unwrap();
+    let admin = Api::new(&srv1).with_token(&first.token);
+
+    let mut devices = vec![];
+    for i in 0..6 {
+        let srv = if i % 2 == 0 { &srv1 } else { &srv2 };
+        let code = invite(&admin, 10).await;
+        let j = join(&Api::new(srv), &code, &format!("PC {i}"), None).await.unwrap();
+        devices.push(Api::new(srv).with_token(&j.token));
+    }
+    let mut tasks = vec![];
+    for (d, dev) in devices.iter().cloned().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for batch in 0..10i64 {
+                let changes = (1..=20)
+                    .map(|k| {
+                        let seq = batch * 20 + k;
+                        change(seq, &format!("d{d}-{seq}"), "x", &format!("0000000005000-{seq:05}"))
+                    })
+                    .collect();
+                let r: PushResponse = dev.post("/v1/push", &push_of(changes)).await.unwrap();
+                assert_eq!(r.stored, 20);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (all, last) = pull_all(&admin, 0).await;
+    assert_eq!(all.len(), 6 * 200);
+    let seqs: Vec<i64> = all.iter().map(|c| c.server_seq).collect();
+    assert_eq!(seqs, (1..=1200).collect::<Vec<_>>(), "server order has gaps or repeats");
+    assert_eq!(last, 1200);
+    srv1.handle.shutdown();
+    srv2.handle.shutdown();
+}

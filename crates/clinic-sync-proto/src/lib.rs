@@ -1,0 +1,259 @@
+//! The sync protocol: JSON over HTTPS, one request per call, every body a type from here.
+//!
+//! A device authenticates with `Authorization: Bearer {token}`; the server takes the
+//! device (and so the clinic) from the token, never from a body. Every answer that is not
+//! 2xx carries an [`ErrorBody`] whose `code` is one of [`ErrorCode`]'s serde names.
+//!
+//! | Call | Method and path | Body | Answer |
+//! |---|---|---|---|
+//! | join | `POST /v1/join` (no token) | [`JoinRequest`] | [`JoinResponse`] |
+//! | push | `POST /v1/push` | [`PushRequest`] | [`PushResponse`] |
+//! | pull | `GET /v1/pull?after=N&limit=M` | | [`PullResponse`] |
+//! | snapshot | `GET /v1/snapshot?after=CURSOR&limit=M` | | [`SnapshotPage`] |
+//! | new join code | `POST /v1/join-codes` | [`NewJoinCode`] | [`JoinCode`] |
+//! | devices | `GET /v1/devices` | | `Vec<`[`Device`]`>` |
+//! | revoke | `POST /v1/devices/{id}/revoke` | | [`Device`] |
+//! | audit heads | `GET /v1/audit-heads?device=ID` | | `Vec<`[`AuditHead`]`>` |
+
+use serde::{Deserialize, Serialize};
+
+pub const MAX_BATCH: usize = 1000;
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// One change a device made: its change-log entry as the device recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// The device's own change-log sequence: (device, seq) is unique in a clinic.
+    pub seq: i64,
+    pub entity: String,
+    pub entity_id: String,
+    pub op: Op,
+    /// The row after the change as a JSON object (text); none for a delete.
+    pub after: Option<String>,
+    /// Hybrid logical clock stamp (`Hlc`'s text form): orders versions of one row.
+    pub hlc: String,
+    /// Wall-clock time of the change (UTC, RFC 3339), for people, never for ordering.
+    pub at: String,
+}
+
+/// The newest entry of a device's audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub changes: Vec<Change>,
+    pub audit_head: Option<AuditHead>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Changes stored now.
+    pub stored: u32,
+    /// Changes the server already had (a repeated push).
+    pub duplicates: u32,
+    /// The highest seq the server holds from this device.
+    pub last_seq: i64,
+}
+
+/// A change as another device pushed it, with the server's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PulledChange {
+    pub server_seq: i64,
+    pub device_id: String,
+    pub device_code: String,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// Other devices' changes after the cursor, in server order. A device's own changes
+    /// are never sent back to it.
+    pub changes: Vec<PulledChange>,
+    /// The cursor for the next pull (the last server_seq looked at).
+    pub next: i64,
+    pub more: bool,
+}
+
+/// The current version of one row, as the server holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotRow {
+    pub entity: String,
+    pub entity_id: String,
+    /// None: the row was deleted.
+    pub after: Option<String>,
+    pub hlc: String,
+    pub device_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPage {
+    pub rows: Vec<SnapshotRow>,
+    /// Where the next page starts (`entity/entity_id`), none on the last page.
+    pub next: Option<String>,
+    /// The server cursor to pull from once the snapshot is applied.
+    pub as_of: i64,
+    /// Rows in the whole snapshot, for a progress bar.
+    pub total: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// The join code's server half (see the client's join-code split); the other half
+    /// never leaves the PCs.
+    pub code: String,
+    pub device_name: String,
+    /// The device code this PC already uses (the first PC of a clinic); none for a new PC.
+    pub device_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinResponse {
+    pub clinic_id: String,
+    pub clinic_name: String,
+    pub device_id: String,
+    pub device_code: String,
+    /// The device's secret: sent once, stored by the server only as a hash.
+    pub token: String,
+    /// Whatever the inviting PC sealed for the new one (opaque to the server).
+    pub sealed: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewJoinCode {
+    /// The join code's server half, made by the inviting PC.
+    pub code: String,
+    pub sealed: Option<String>,
+    pub valid_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinCode {
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+    pub joined_at: String,
+    pub last_seen_at: Option<String>,
+    pub revoked_at: Option<String>,
+    /// The highest change seq the server holds from it.
+    pub last_seq: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadRecord {
+    pub seq: i64,
+    pub hash: String,
+    pub received_at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No token, or one the server does not know.
+    Unauthorized,
+    /// The device was revoked by an admin.
+    Revoked,
+    /// Unknown, used or expired join code.
+    JoinCodeInvalid,
+    /// Another device of the clinic has this device code.
+    DeviceCodeTaken,
+    /// A change with a seq the server has, but different content.
+    SeqConflict,
+    BadRequest,
+    NotFound,
+    RateLimited,
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// A join code as people type it: 20 letters and digits in groups of four
+/// (`7KQ2-M9XD-…`), about 100 bits. Case, spaces and dashes don't matter.
+pub fn normalize_join_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The half of a join code that goes to the server. The server stores only its hash and
+/// cannot work back to the code, so it cannot derive [`join_code_seal_key`] either.
+pub fn join_code_auth(code: &str) -> String {
+    derive("clinicdesk join auth v1", code)
+}
+
+/// The key the inviting PC seals the clinic's secrets with; it never leaves the PCs.
+pub fn join_code_seal_key(code: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"clinicdesk join seal v1\0");
+    h.update(normalize_join_code(code).as_bytes());
+    h.finalize().into()
+}
+
+fn derive(label: &str, code: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(label.as_bytes());
+    h.update([0u8]);
+    h.update(normalize_join_code(code).as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The alphabet of join codes: no 0/O or 1/I/L to confuse.
+pub const JOIN_ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+
+/// A join code (20 symbols, ~99 bits) from random bytes, by rejection sampling so every
+/// symbol is equally likely. None if the bytes run out first (64 random bytes are plenty:
+/// each byte is rejected with probability 8/256).
+pub fn join_code_from_random(bytes: &[u8]) -> Option<String> {
+    let symbols: Vec<char> = bytes
+        .iter()
+        .filter(|b| **b < 248)
+        .take(20)
+        .map(|b| JOIN_ALPHABET[(*b % 31) as usize] as char)
+        .collect();
+    (symbols.len() == 20).then(|| {
+        symbols
+            .chunks(4)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("-")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_codes_read_the_same_however_typed() {
+        let code = join_code_from_random(&[7u8; 64]).unwrap();
+        assert_eq!(code.len(), 24);
+        let typed = code.to_lowercase().replace('-', " ");
+        assert_eq!(join_code_auth(&code), join_code_auth(&typed));
+        assert_ne!(join_code_auth(&code), hex::encode(join_code_seal_key(&code)));
+        assert_eq!(join_code_from_random(&[250u8; 64]), None);
+    }
+}
