@@ -33,6 +33,9 @@ pub mod clinical;
 pub mod pharmacy;
 pub mod billing;
 
+// Sync with the clinic's server: above every domain, whose rows it moves.
+pub mod sync;
+
 // The API: one handler file per section of the command table, and `Core`, whose methods
 // the table generates.
 pub mod api;

@@ -22,6 +22,7 @@ fn change(seq: i64, entity_id: &str, value: &str, hlc: &str) -> Change {
         op: Op::Update,
         after: Some(format!(r#"{{"id":"{entity_id}","v":"{value}"}}"#)),
         hlc: hlc.into(),
+        base: None,
         at: "2026-03-10T03:00:00.000000Z".into(),
     }
 }

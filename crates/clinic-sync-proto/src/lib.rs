@@ -18,6 +18,10 @@
 use serde::{Deserialize, Serialize};
 
 pub const MAX_BATCH: usize = 1000;
+
+/// Entities a PC pushes (its change log is complete) that describe the PC itself: the
+/// server keeps their changes but not in the clinic's rows, and other PCs skip them.
+pub const NOT_REPLICATED: &[&str] = &["device"];
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +44,10 @@ pub struct Change {
     pub after: Option<String>,
     /// Hybrid logical clock stamp (`Hlc`'s text form): orders versions of one row.
     pub hlc: String,
+    /// The version (`hlc@device`) the change was made on top of; none for a row's first
+    /// version, or a change made before sync was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
     /// Wall-clock time of the change (UTC, RFC 3339), for people, never for ordering.
     pub at: String,
 }

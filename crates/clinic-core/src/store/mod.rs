@@ -23,9 +23,10 @@ use crate::ids::Clock;
 use crate::names::name_of;
 
 pub mod audit;
+pub mod hlc;
 mod write;
 
-pub use write::{Actor, Write};
+pub use write::{check_synced_table, row_text, Actor, Origin, Write, LOCAL_ONLY};
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");
@@ -64,6 +65,11 @@ pub trait Table: Serialize + Copy {
     fn journaled(self) -> bool {
         true
     }
+    /// Whether its changes go to the change log and so to the other PCs. Audited either
+    /// way. Only what describes this PC itself (its device row) stays here.
+    fn synced(self) -> bool {
+        true
+    }
     /// "No such row in this table".
     fn not_found(self) -> Error {
         Error::NotFound {
@@ -80,7 +86,11 @@ pub enum StoreTable {
     Device,
 }
 
-impl Table for StoreTable {}
+impl Table for StoreTable {
+    fn synced(self) -> bool {
+        false
+    }
+}
 
 pub struct Db {
     path: PathBuf,

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::audit::{AuditEntry, GENESIS};
+use super::hlc::{Hlc, Version};
 use super::Table;
 use crate::error::{Error, Result};
 use crate::ids::{new_id, ts};
@@ -50,6 +51,25 @@ pub struct Write<'c> {
     device_id: String,
     /// Hash and time of the newest audit entry, once this transaction has read or written it.
     last_hash: Option<(String, String)>,
+    /// Sync's clock, once this transaction has looked: `Some(None)` when sync is off.
+    sync: Option<Option<SyncClock>>,
+}
+
+/// This PC's identity on the sync server and the greatest clock stamp made or seen.
+#[derive(Debug, Clone)]
+struct SyncClock {
+    device_id: String,
+    last: Hlc,
+}
+
+/// Where a change applied from another PC came from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub device_id: String,
+    pub device_code: String,
+    pub hlc: String,
+    /// The version the change was made on top of (`Version::text`).
+    pub base: Option<String>,
 }
 
 impl<'c> Write<'c> {
@@ -66,6 +86,7 @@ impl<'c> Write<'c> {
             now_ts: ts(now),
             device_id: device_id.to_string(),
             last_hash: None,
+            sync: None,
         }
     }
 
@@ -277,11 +298,36 @@ impl<'c> Write<'c> {
             let redact = |v: Option<&Value>| v.map(|v| redacted(hidden, v).to_string());
             self.append_audit(op, table.name(), id, redact(before), redact(after))?;
         }
+        if !table.synced() {
+            return Ok(());
+        }
+        let (hlc, base) = match self.stamp()? {
+            Some((hlc, device)) => {
+                let base = self.version_of(table.name(), id)?.map(|v| v.text());
+                self.tx
+                    .prepare_cached(
+                        "INSERT INTO sync_versions (entity, entity_id, hlc, device_id, base) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (entity, entity_id) DO UPDATE
+                         SET hlc = excluded.hlc, device_id = excluded.device_id, base = excluded.base",
+                    )?
+                    .execute((table.name(), id, &hlc, &device, &base))?;
+                (Some(hlc), base)
+            }
+            None => (None, None),
+        };
+        // The change log carries BLOBs themselves (the other PCs need them), the audit
+        // trail only their hashes.
+        let full = match after {
+            Some(_) if table_has_blobs(&self.tx, table.name())? => {
+                row_image_full(&self.tx, table.name(), id)?.map(|v| v.to_string())
+            }
+            _ => after_json,
+        };
         self.tx
             .prepare_cached(
                 "INSERT INTO change_log (id, device_id, entity, entity_id, op, after, at,
-                                         created_at, created_by, updated_at, updated_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?7, ?8)",
+                                         created_at, created_by, updated_at, updated_by, hlc, base)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?7, ?8, ?9, ?10)",
             )?
             .execute((
                 new_id(),
@@ -289,11 +335,184 @@ impl<'c> Write<'c> {
                 table.name(),
                 id,
                 op,
-                after_json,
+                full,
                 &self.now_ts,
                 &self.actor.id,
+                hlc,
+                base,
             ))?;
         Ok(())
+    }
+
+    /// Sync's clock for this transaction, loaded once; none while sync is off.
+    fn sync_clock(&mut self) -> Result<Option<&mut SyncClock>> {
+        if self.sync.is_none() {
+            let found: Option<(String, String)> = self
+                .tx
+                .prepare_cached("SELECT device_id, hlc_seen FROM sync_state")?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let clock = match found {
+                None => None,
+                Some((device_id, seen)) => {
+                    let logged: Option<String> = self
+                        .tx
+                        .prepare_cached(
+                            "SELECT hlc FROM change_log WHERE hlc IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                        )?
+                        .query_row([], |r| r.get(0))
+                        .optional()?;
+                    let last = [Some(seen), logged]
+                        .iter()
+                        .flatten()
+                        .filter_map(|t| Hlc::parse(t))
+                        .max()
+                        .unwrap_or_default();
+                    Some(SyncClock { device_id, last })
+                }
+            };
+            self.sync = Some(clock);
+        }
+        Ok(self.sync.as_mut().and_then(|s| s.as_mut()))
+    }
+
+    /// A new stamp for a change made now, and this PC's device id; none while sync is off.
+    fn stamp(&mut self) -> Result<Option<(String, String)>> {
+        let now_ms = self.now.timestamp_millis();
+        Ok(self.sync_clock()?.map(|c| {
+            c.last = c.last.tick(now_ms);
+            (c.last.to_string(), c.device_id.clone())
+        }))
+    }
+
+    /// Runs `f` in a savepoint: its error undoes only what `f` wrote, and the transaction
+    /// goes on. Returns `f`'s result either way.
+    pub fn attempt<T>(&mut self, f: impl FnOnce(&mut Write<'c>) -> Result<T>) -> Result<Result<T>> {
+        let saved = self.last_hash.clone();
+        self.tx.execute_batch("SAVEPOINT attempt")?;
+        match f(self) {
+            Ok(v) => {
+                self.tx.execute_batch("RELEASE attempt")?;
+                Ok(Ok(v))
+            }
+            Err(e) => {
+                self.tx.execute_batch("ROLLBACK TO attempt; RELEASE attempt")?;
+                self.last_hash = saved;
+                Ok(Err(e))
+            }
+        }
+    }
+
+    /// Moves this PC's clock past a stamp seen from another PC (the clock persists in
+    /// `sync_state.hlc_seen`, which the sync engine writes at the end of a batch).
+    pub fn observe(&mut self, hlc: &str) -> Result<()> {
+        if let (Some(seen), Some(c)) = (Hlc::parse(hlc), self.sync_clock()?) {
+            c.last = c.last.max(seen);
+        }
+        Ok(())
+    }
+
+    /// The greatest stamp this transaction's clock holds (made or seen), as text.
+    pub fn clock_text(&mut self) -> Result<Option<String>> {
+        Ok(self.sync_clock()?.map(|c| c.last.to_string()))
+    }
+
+    /// The current version of a synced row, if sync has stamped it.
+    pub fn version_of(&self, entity: &str, id: &str) -> Result<Option<Version>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT hlc, device_id, base FROM sync_versions WHERE entity = ?1 AND entity_id = ?2",
+            )?
+            .query_row((entity, id), |r| {
+                Ok(Version {
+                    hlc: r.get(0)?,
+                    device: r.get(1)?,
+                    base: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Writes another PC's version of a row (`after` none: the row was deleted), audited as
+    /// applied from that device and never added to this PC's change log (no echo). The
+    /// entity must be a table the sync engine has checked (`sync::apply::synced_table`).
+    /// A rule of this database that refuses the row (a trigger, a constraint) is an error;
+    /// the caller runs this inside a savepoint.
+    pub fn apply_remote(
+        &mut self,
+        entity: &str,
+        id: &str,
+        after: Option<&Map<String, Value>>,
+        origin: &Origin,
+        redact: &[&str],
+    ) -> Result<()> {
+        check_synced_table(&self.tx, entity)?;
+        if let Some(cols) = after {
+            let known = table_columns(&self.tx, entity)?;
+            if let Some(bad) = cols.keys().find(|k| !known.contains(*k)) {
+                return Err(Error::Internal(format!(
+                    "{entity} has no column {bad}: the other PC runs a newer version"
+                )));
+            }
+            if cols.get("id").and_then(Value::as_str) != Some(id) {
+                return Err(Error::Internal(format!("{entity} {id}: the row names another id")));
+            }
+        }
+        let before = row_image(&self.tx, entity, id)?;
+        match after {
+            Some(cols) => {
+                let names: Vec<&String> = cols.keys().collect();
+                let list = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
+                let marks = (1..=names.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+                let sets = names
+                    .iter()
+                    .filter(|n| n.as_str() != "id")
+                    .map(|n| format!("\"{n}\" = excluded.\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = if sets.is_empty() {
+                    format!("INSERT INTO {entity} ({list}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING")
+                } else {
+                    format!("INSERT INTO {entity} ({list}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {sets}")
+                };
+                let values: Vec<rusqlite::types::Value> =
+                    cols.values().map(sql_value).collect::<Result<_>>()?;
+                self.tx
+                    .prepare_cached(&sql)?
+                    .execute(rusqlite::params_from_iter(values))?;
+            }
+            None => {
+                self.tx
+                    .prepare_cached(&format!("DELETE FROM {entity} WHERE id = ?1"))?
+                    .execute([id])?;
+            }
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO sync_versions (entity, entity_id, hlc, device_id, base) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (entity, entity_id) DO UPDATE
+                 SET hlc = excluded.hlc, device_id = excluded.device_id, base = excluded.base",
+            )?
+            .execute((entity, id, &origin.hlc, &origin.device_id, &origin.base))?;
+        let after_image = row_image(&self.tx, entity, id)?;
+        let action = match (&before, &after_image) {
+            (None, Some(_)) => "sync_insert",
+            (Some(_), None) => "sync_delete",
+            _ => "sync_update",
+        };
+        // The trail names the PC the change came from.
+        let actor = std::mem::replace(
+            &mut self.actor,
+            Actor {
+                id: format!("device:{}", origin.device_id),
+                name: format!("applied from device {}", origin.device_code),
+            },
+        );
+        let image = |v: Option<Value>| v.map(|v| redacted(redact, &v).to_string());
+        let out = self.append_audit(action, entity, id, image(before), image(after_image));
+        self.actor = actor;
+        out
     }
 
     fn append_audit(
@@ -370,8 +589,94 @@ fn redacted(columns: &[&str], v: &Value) -> Value {
     v
 }
 
+/// A JSON value of a row image as SQL: text, integer, real, null, or a BLOB written as
+/// `{"b64": "…"}` by `row_image_full`.
+fn sql_value(v: &Value) -> Result<rusqlite::types::Value> {
+    use rusqlite::types::Value as V;
+    Ok(match v {
+        Value::Null => V::Null,
+        Value::Bool(b) => V::Integer(*b as i64),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => V::Integer(i),
+            None => V::Real(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) => V::Text(s.clone()),
+        Value::Object(o) => match o.get("b64").and_then(Value::as_str) {
+            Some(b) => {
+                use base64::Engine;
+                V::Blob(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b)
+                        .map_err(|e| Error::Internal(format!("a synced BLOB: {e}")))?,
+                )
+            }
+            None => return Err(Error::Internal("a synced column holds an object".into())),
+        },
+        Value::Array(_) => return Err(Error::Internal("a synced column holds a list".into())),
+    })
+}
+
+/// Tables that never sync: the logs themselves, sync's bookkeeping, this PC's identity,
+/// its counters and drafts. Everything else a domain writes does.
+pub const LOCAL_ONLY: &[&str] = &[
+    "audit_log",
+    "change_log",
+    "counters",
+    "device",
+    "note_drafts",
+    "sync_state",
+    "sync_versions",
+    "sync_inbox",
+    "refinery_schema_history",
+];
+
+/// An entity name from another PC: a table of this database that syncs. Checked before the
+/// name reaches SQL.
+pub fn check_synced_table(conn: &Connection, entity: &str) -> Result<()> {
+    let shape = !entity.is_empty()
+        && entity.len() <= 64
+        && entity.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let exists = shape
+        && conn
+            .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+            .exists([entity])?;
+    if !exists || LOCAL_ONLY.contains(&entity) {
+        return Err(Error::Internal(format!("{entity:?} is not a synced table")));
+    }
+    Ok(())
+}
+
+fn table_columns(conn: &Connection, table: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT name FROM pragma_table_info(?1)")?;
+    let v = stmt
+        .query_map([table], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(v)
+}
+
+fn table_has_blobs(conn: &Connection, table: &str) -> Result<bool> {
+    // Declared types: STRICT tables name BLOB columns exactly.
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM pragma_table_info(?1) WHERE type = 'BLOB'")?
+        .exists([table])?)
+}
+
+/// The row as the change log carries it, as text (none: no such row).
+pub fn row_text(conn: &Connection, table: &str, id: &str) -> Result<Option<String>> {
+    Ok(row_image_full(conn, table, id)?.map(|v| v.to_string()))
+}
+
+/// The row as the change log carries it: BLOBs in full, as `{"b64": "…"}`.
+pub(crate) fn row_image_full(conn: &Connection, table: &str, id: &str) -> Result<Option<Value>> {
+    image(conn, table, id, true)
+}
+
 /// The row as a JSON object, column by column. BLOBs appear as their SHA-256.
 pub(crate) fn row_image(conn: &Connection, table: &str, id: &str) -> Result<Option<Value>> {
+    image(conn, table, id, false)
+}
+
+fn image(conn: &Connection, table: &str, id: &str, full_blobs: bool) -> Result<Option<Value>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT * FROM {table} WHERE id = ?1"))?;
     let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     stmt.query_row([id], |r| {
@@ -382,6 +687,10 @@ pub(crate) fn row_image(conn: &Connection, table: &str, id: &str) -> Result<Opti
                 ValueRef::Integer(n) => Value::from(n),
                 ValueRef::Real(f) => Value::from(f),
                 ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) if full_blobs => {
+                    use base64::Engine;
+                    serde_json::json!({ "b64": base64::engine::general_purpose::STANDARD.encode(b) })
+                }
                 ValueRef::Blob(b) => {
                     Value::String(format!("sha256:{}", hex::encode(Sha256::digest(b))))
                 }

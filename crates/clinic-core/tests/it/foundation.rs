@@ -679,6 +679,10 @@ const MAY_EXECUTE: &[(&str, &str)] = &[
     ("store/write.rs", "delete"),
     ("store/write.rs", "record"),
     ("store/write.rs", "append_audit"),
+    // Another PC's version of a row: audited as applied from that device.
+    ("store/write.rs", "apply_remote"),
+    // A savepoint around one applied change.
+    ("store/write.rs", "attempt"),
     // Drafts only: it refuses every journaled table.
     ("store/write.rs", "keep_draft"),
     ("store/mod.rs", "keyed_connection"),

@@ -11,3 +11,4 @@ mod printing;
 mod clinical;
 mod pharmacy;
 mod billing;
+mod sync;

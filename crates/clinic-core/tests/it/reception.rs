@@ -67,7 +67,7 @@ pub fn doctor_input(name: &str, specialization_id: &str) -> Doctor {
     }
 }
 
-fn registered(o: RegisterOutcome) -> clinic_core::patients::Patient {
+pub fn registered(o: RegisterOutcome) -> clinic_core::patients::Patient {
     match o {
         RegisterOutcome::Registered { patient } => patient,
         RegisterOutcome::PossibleDuplicates { matches } => {

@@ -11,6 +11,7 @@
 //!   (with several server instances on one PostgreSQL too).
 //! - **`rows` holds each record's winning version**: the one with the greatest (hlc,
 //!   device_id), deletes as tombstones. Every PC picks the same winner by the same rule.
+//!   Entities in `NOT_REPLICATED` (a PC's own device row) are kept as changes only.
 //! - Every query is scoped by the clinic of the authenticated device.
 
 pub mod postgres;

@@ -57,6 +57,7 @@ CREATE TABLE IF NOT EXISTS changes (
     op          TEXT NOT NULL,
     after       TEXT,
     hlc         TEXT NOT NULL,
+    base        TEXT,
     at          TEXT NOT NULL,
     PRIMARY KEY (clinic_id, server_seq),
     UNIQUE (device_id, seq)
@@ -291,7 +292,7 @@ impl Store for PgStore {
         if !below.is_empty() {
             for r in tx
                 .query(
-                    "SELECT seq, entity, entity_id, op, after, hlc, at FROM changes
+                    "SELECT seq, entity, entity_id, op, after, hlc, at, base FROM changes
                      WHERE device_id = $1 AND seq = ANY($2)",
                     &[&device.device_id, &below],
                 )
@@ -308,6 +309,7 @@ impl Store for PgStore {
                         after: r.get(4),
                         hlc: r.get(5),
                         at: r.get(6),
+                        base: r.get(7),
                     },
                 );
             }
@@ -324,8 +326,8 @@ impl Store for PgStore {
         if n > 0 {
             let ins = tx
                 .prepare(
-                    "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at, base)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .await?;
             let row = tx
@@ -352,9 +354,13 @@ impl Store for PgStore {
                         &ch.after,
                         &ch.hlc,
                         &ch.at,
+                        &ch.base,
                     ],
                 )
                 .await?;
+                if clinic_sync_proto::NOT_REPLICATED.contains(&ch.entity.as_str()) {
+                    continue;
+                }
                 tx.execute(
                     &row,
                     &[
@@ -401,7 +407,7 @@ impl Store for PgStore {
         let c = self.client().await?;
         let rows = c
             .query(
-                "SELECT c.server_seq, c.device_id, d.code, c.seq, c.entity, c.entity_id, c.op, c.after, c.hlc, c.at
+                "SELECT c.server_seq, c.device_id, d.code, c.seq, c.entity, c.entity_id, c.op, c.after, c.hlc, c.at, c.base
                  FROM changes c JOIN devices d ON d.id = c.device_id
                  WHERE c.clinic_id = $1 AND c.server_seq > $2
                  ORDER BY c.server_seq LIMIT $3",
@@ -429,6 +435,7 @@ impl Store for PgStore {
                     after: r.get(7),
                     hlc: r.get(8),
                     at: r.get(9),
+                    base: r.get(10),
                 },
             });
         }

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS changes (
     op          TEXT NOT NULL,
     after       TEXT,
     hlc         TEXT NOT NULL,
+    base        TEXT,
     at          TEXT NOT NULL,
     PRIMARY KEY (clinic_id, server_seq),
     UNIQUE (device_id, seq)

@@ -236,7 +236,7 @@ impl Store for SqliteStore {
             )?;
             let (fresh, duplicates) = {
                 let mut stmt = tx.prepare_cached(
-                    "SELECT seq, entity, entity_id, op, after, hlc, at FROM changes
+                    "SELECT seq, entity, entity_id, op, after, hlc, at, base FROM changes
                      WHERE device_id = ?1 AND seq = ?2",
                 )?;
                 split_push(&req, last_seq, |seq| {
@@ -249,10 +249,11 @@ impl Store for SqliteStore {
                             r.get::<_, Option<String>>(4)?,
                             r.get::<_, String>(5)?,
                             r.get::<_, String>(6)?,
+                            r.get::<_, Option<String>>(7)?,
                         ))
                     })
                     .optional()?
-                    .map(|(seq, entity, entity_id, op, after, hlc, at)| {
+                    .map(|(seq, entity, entity_id, op, after, hlc, at, base)| {
                         Ok(Change {
                             seq,
                             entity,
@@ -261,6 +262,7 @@ impl Store for SqliteStore {
                             after,
                             hlc,
                             at,
+                            base,
                         })
                     })
                     .transpose()
@@ -274,8 +276,8 @@ impl Store for SqliteStore {
             )?;
             {
                 let mut ins = tx.prepare_cached(
-                    "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at, base)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?;
                 let mut row = tx.prepare_cached(
                     "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id)
@@ -296,8 +298,12 @@ impl Store for SqliteStore {
                         op_text(ch.op),
                         ch.after,
                         ch.hlc,
-                        ch.at
+                        ch.at,
+                        ch.base
                     ])?;
+                    if clinic_sync_proto::NOT_REPLICATED.contains(&ch.entity.as_str()) {
+                        continue;
+                    }
                     row.execute(params![
                         device.clinic_id,
                         ch.entity,
@@ -345,7 +351,7 @@ impl Store for SqliteStore {
             let mut changes = Vec::new();
             {
                 let mut stmt = tx.prepare_cached(
-                    "SELECT c.server_seq, c.device_id, d.code, c.seq, c.entity, c.entity_id, c.op, c.after, c.hlc, c.at
+                    "SELECT c.server_seq, c.device_id, d.code, c.seq, c.entity, c.entity_id, c.op, c.after, c.hlc, c.at, c.base
                      FROM changes c JOIN devices d ON d.id = c.device_id
                      WHERE c.clinic_id = ?1 AND c.server_seq > ?2
                      ORDER BY c.server_seq LIMIT ?3",
@@ -371,6 +377,7 @@ impl Store for SqliteStore {
                             after: r.get(7)?,
                             hlc: r.get(8)?,
                             at: r.get(9)?,
+                            base: r.get(10)?,
                         },
                     });
                 }

@@ -1,0 +1,452 @@
+//! Push, pull, apply, join: the engine's steps.
+
+use clinic_sync_proto::{
+    AuditHead, Change, JoinRequest, Op, PullResponse, PulledChange, PushRequest, MAX_BATCH,
+    NOT_REPLICATED,
+};
+use rusqlite::OptionalExtension;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{actor, link, stamp_of, Error, Link, Table, Transport};
+use crate::error::Result;
+use crate::store::hlc::Version;
+use crate::store::{Db, Origin, Write};
+
+/// Pushes everything after `pushed_seq`, a batch at a time. Returns the changes the server
+/// stored now.
+pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
+    let mut stored = 0;
+    loop {
+        let (req, pushed) = db.read(|c| {
+            let pushed = link(c)?.ok_or(Error::NotConfigured)?.pushed_seq;
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, entity, entity_id, op, after, hlc, at, base FROM change_log
+                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt
+                .query_map((pushed, MAX_BATCH as i64), |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut changes = Vec::with_capacity(rows.len());
+            for (seq, entity, entity_id, op, after, hlc, at, base) in rows {
+                let op = match op.as_str() {
+                    "insert" => Op::Insert,
+                    "update" => Op::Update,
+                    _ => Op::Delete,
+                };
+                changes.push(Change {
+                    seq,
+                    hlc: stamp_of(hlc, &at)?,
+                    entity,
+                    entity_id,
+                    after: if op == Op::Delete { None } else { after },
+                    op,
+                    at,
+                    base,
+                });
+            }
+            let audit_head = c
+                .query_row(
+                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| {
+                        Ok(AuditHead {
+                            seq: r.get(0)?,
+                            hash: r.get(1)?,
+                        })
+                    },
+                )
+                .optional()?;
+            Ok((
+                PushRequest {
+                    changes,
+                    audit_head,
+                },
+                pushed,
+            ))
+        })?;
+        if req.changes.is_empty() && stored > 0 {
+            return Ok(stored);
+        }
+        let sent_to = req.changes.last().map(|c| c.seq).unwrap_or(pushed);
+        let resp = t.push(&req)?;
+        stored += resp.stored;
+        if resp.last_seq < sent_to {
+            return Err(crate::Error::Internal(format!(
+                "the server holds changes up to {} of {sent_to}",
+                resp.last_seq
+            )));
+        }
+        db.write(&actor(), |w| {
+            w.keep_draft(
+                Table::SyncState,
+                "UPDATE sync_state SET pushed_seq = max(pushed_seq, ?1), updated_at = ?2",
+                (sent_to, w.now_ts()),
+            )
+        })?;
+        if req.changes.len() < MAX_BATCH {
+            return Ok(stored);
+        }
+    }
+}
+
+/// Pulls and applies until the server has nothing newer. Returns (pulled, applied,
+/// conflicts).
+pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
+    let (mut pulled, mut applied, mut conflicts) = (0, 0, 0);
+    loop {
+        let from = db.read(|c| Ok(link(c)?.ok_or(Error::NotConfigured)?.pulled_to))?;
+        let page: PullResponse = t.pull(from, MAX_BATCH as u32)?;
+        pulled += page.changes.len() as u32;
+        let (a, c) = db.write(&actor(), |w| {
+            let mut counts = (0, 0);
+            for ch in &page.changes {
+                let (a, c) = apply_pulled(w, ch)?;
+                counts.0 += a as u32;
+                counts.1 += c;
+            }
+            let clock = w.clock_text()?;
+            w.keep_draft(
+                Table::SyncState,
+                "UPDATE sync_state SET pulled_to = max(pulled_to, ?1),
+                        hlc_seen = max(hlc_seen, coalesce(?2, '')), updated_at = ?3",
+                (page.next, clock, w.now_ts()),
+            )?;
+            Ok(counts)
+        })?;
+        applied += a;
+        conflicts += c;
+        if !page.more {
+            return Ok((pulled, applied, conflicts));
+        }
+    }
+}
+
+/// Applies one pulled change, once (a change already in the inbox is skipped). Returns
+/// whether it was written and how many conflicts it recorded.
+fn apply_pulled(w: &mut Write<'_>, ch: &PulledChange) -> Result<(bool, u32)> {
+    let seen = w
+        .conn()
+        .prepare_cached("SELECT 1 FROM sync_inbox WHERE server_seq = ?1")?
+        .exists([ch.server_seq])?;
+    if seen {
+        return Ok((false, 0));
+    }
+    w.observe(&ch.change.hlc)?;
+    let incoming = Version {
+        hlc: ch.change.hlc.clone(),
+        device: ch.device_id.clone(),
+        base: None,
+    };
+    let (outcome, written, conflicts) = if NOT_REPLICATED.contains(&ch.change.entity.as_str())
+        || super::synced_table(&ch.change.entity).is_none()
+    {
+        ("skipped", false, 0)
+    } else {
+        apply_version(
+            w,
+            &ch.change.entity,
+            &ch.change.entity_id,
+            ch.change.after.as_deref(),
+            &incoming,
+            base_of(ch),
+            &ch.device_code,
+        )?
+    };
+    w.keep_draft(
+        Table::SyncInbox,
+        "INSERT INTO sync_inbox (server_seq, device_id, device_code, seq, entity, entity_id, op, hlc, base, outcome, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?10)",
+        rusqlite::params![
+            ch.server_seq,
+            ch.device_id,
+            ch.device_code,
+            ch.change.seq,
+            ch.change.entity,
+            ch.change.entity_id,
+            format!("{:?}", ch.change.op).to_lowercase(),
+            ch.change.hlc,
+            outcome,
+            w.now_ts()
+        ],
+    )?;
+    Ok((written, conflicts))
+}
+
+/// The base a pulled change was made on. The wire does not carry it yet for changes made
+/// before sync was on; those have none.
+fn base_of(ch: &PulledChange) -> Option<&str> {
+    ch.change.base.as_deref()
+}
+
+/// Puts one version of a row in place if it is newer than the one held; keeps the loser of
+/// a concurrent pair as a conflict. Returns (outcome, written, conflicts recorded).
+fn apply_version(
+    w: &mut Write<'_>,
+    entity: &str,
+    id: &str,
+    after: Option<&str>,
+    incoming: &Version,
+    base: Option<&str>,
+    device_code: &str,
+) -> Result<(&'static str, bool, u32)> {
+    let current = w.version_of(entity, id)?;
+    let newer = current
+        .as_ref()
+        .is_none_or(|c| incoming.key() > c.key());
+    if !newer {
+        if current.as_ref().is_some_and(|c| c.key() == incoming.key()) {
+            return Ok(("stale", false, 0));
+        }
+        // Older than what is held: concurrent unless the held version was made on it.
+        let c = current.as_ref().expect("checked above");
+        let n = if c.base.as_deref() != Some(&incoming.text()) {
+            record_conflict(w, entity, id, "concurrent", Some(c), incoming, after, None)?
+        } else {
+            0
+        };
+        return Ok(("stale", false, n));
+    }
+    let cols: Option<Map<String, Value>> = match after {
+        Some(a) => match serde_json::from_str::<Value>(a) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => {
+                let n = record_conflict(
+                    w, entity, id, "refused", current.as_ref(), incoming, after,
+                    Some("the row is not a JSON object".into()),
+                )?;
+                return Ok(("refused", false, n));
+            }
+        },
+        None => None,
+    };
+    let mut n = 0;
+    if let Some(c) = &current {
+        if base != Some(c.text().as_str()) {
+            // This PC's version (or another's it held) loses: keep it.
+            let held = crate::store::row_text(w.conn(), entity, id)?;
+            n += record_conflict(
+                w,
+                entity,
+                id,
+                "concurrent",
+                Some(incoming),
+                c,
+                held.as_deref(),
+                None,
+            )?;
+        }
+    }
+    let origin = Origin {
+        device_id: incoming.device.clone(),
+        device_code: device_code.to_string(),
+        hlc: incoming.hlc.clone(),
+        base: base.map(str::to_string),
+    };
+    let hidden = super::synced_table(entity).unwrap_or_default();
+    match w.attempt(|w| w.apply_remote(entity, id, cols.as_ref(), &origin, hidden))? {
+        Ok(()) => Ok(("applied", true, n)),
+        Err(e) => {
+            n += record_conflict(
+                w,
+                entity,
+                id,
+                "refused",
+                current.as_ref(),
+                incoming,
+                after,
+                Some(e.to_string()),
+            )?;
+            Ok(("refused", false, n))
+        }
+    }
+}
+
+/// Keeps a losing version in `sync_conflicts`, once: the id comes from the loser, so every
+/// PC that sees the same pair records the same row.
+#[allow(clippy::too_many_arguments)]
+fn record_conflict(
+    w: &mut Write<'_>,
+    entity: &str,
+    id: &str,
+    kind: &str,
+    winner: Option<&Version>,
+    loser: &Version,
+    loser_after: Option<&str>,
+    detail: Option<String>,
+) -> Result<u32> {
+    let cid = conflict_id(entity, id, loser);
+    let exists = w
+        .conn()
+        .prepare_cached("SELECT 1 FROM sync_conflicts WHERE id = ?1")?
+        .exists([&cid])?;
+    if exists {
+        return Ok(0);
+    }
+    let now = w.now_ts();
+    w.insert_row(
+        Table::SyncConflicts,
+        &cid,
+        &[
+            ("entity", &entity),
+            ("entity_id", &id),
+            ("kind", &kind),
+            ("winner_hlc", &winner.map(|v| v.hlc.clone())),
+            ("winner_device", &winner.map(|v| v.device.clone())),
+            ("loser_hlc", &loser.hlc),
+            ("loser_device", &loser.device),
+            ("loser_after", &loser_after),
+            ("detail", &detail),
+            ("detected_at", &now),
+        ],
+    )?;
+    Ok(1)
+}
+
+pub fn conflict_id(entity: &str, id: &str, loser: &Version) -> String {
+    let h = Sha256::digest(format!("{entity}\0{id}\0{}", loser.text()).as_bytes());
+    hex::encode(&h[..16])
+}
+
+/// Joins this PC to a clinic on the server with a join code, then downloads the clinic's
+/// rows (resuming where a cut-off download stopped) and marks the link ready. `progress`
+/// gets (rows done, rows in all).
+pub fn join(
+    db: &Db,
+    server_url: &str,
+    server_cert: &str,
+    code: &str,
+    device_name: &str,
+    progress: &dyn Fn(i64, i64),
+) -> Result<Link> {
+    if db.read(link)?.is_some() {
+        return Err(Error::AlreadyJoined.into());
+    }
+    let t = Transport::new(server_url, server_cert, None)?;
+    let joined = t.join(&JoinRequest {
+        code: clinic_sync_proto::join_code_auth(code),
+        device_name: device_name.to_string(),
+        device_code: Some(db.device().code.clone()),
+    })?;
+    db.write(&actor(), |w| {
+        let now = w.now_ts();
+        w.keep_draft(
+            Table::SyncState,
+            "INSERT INTO sync_state (id, server_url, server_cert, clinic_id, clinic_name, device_id,
+                                     device_code, token, phase, updated_at)
+             VALUES ('this', ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'joining', ?8)",
+            rusqlite::params![
+                server_url,
+                server_cert,
+                joined.clinic_id,
+                joined.clinic_name,
+                joined.device_id,
+                joined.device_code,
+                joined.token,
+                now
+            ],
+        )?;
+        w.record_event(
+            "sync_joined",
+            Table::SyncState,
+            &joined.device_id,
+            Some(serde_json::json!({ "server": server_url, "clinic": joined.clinic_name, "device_code": joined.device_code })),
+        )
+    })?;
+    download(db, progress)
+}
+
+/// Downloads the clinic's current rows page by page, each page one transaction, from the
+/// saved resume point; marks the link ready when done.
+pub fn download(db: &Db, progress: &dyn Fn(i64, i64)) -> Result<Link> {
+    let l = db.read(link)?.ok_or(Error::NotConfigured)?;
+    if l.ready {
+        return Ok(l);
+    }
+    let t = l.transport()?;
+    let mut after = l.snapshot_after.clone();
+    let mut done = l.snapshot_done;
+    loop {
+        let page = t.snapshot(after.as_deref(), 5000)?;
+        let next = page.next.clone();
+        db.write(&actor(), |w| {
+            for r in &page.rows {
+                if NOT_REPLICATED.contains(&r.entity.as_str())
+                    || super::synced_table(&r.entity).is_none()
+                {
+                    continue;
+                }
+                w.observe(&r.hlc)?;
+                let v = Version {
+                    hlc: r.hlc.clone(),
+                    device: r.device_id.clone(),
+                    base: None,
+                };
+                apply_version(w, &r.entity, &r.entity_id, r.after.as_deref(), &v, None, "server")?;
+            }
+            let clock = w.clock_text()?;
+            // The first page's cursor is where pulling starts: rows changed while the
+            // download ran come again as changes, and the newer version wins.
+            w.keep_draft(
+                Table::SyncState,
+                "UPDATE sync_state SET snapshot_after = ?1,
+                        snapshot_as_of = CASE WHEN snapshot_done = 0 THEN ?2 ELSE snapshot_as_of END,
+                        snapshot_done = ?3, snapshot_total = ?4,
+                        hlc_seen = max(hlc_seen, coalesce(?5, '')), updated_at = ?6",
+                rusqlite::params![
+                    next,
+                    page.as_of,
+                    done + page.rows.len() as i64,
+                    page.total,
+                    clock,
+                    w.now_ts()
+                ],
+            )?;
+            if next.is_none() {
+                w.keep_draft(
+                    Table::SyncState,
+                    "UPDATE sync_state SET phase = 'ready', pulled_to = snapshot_as_of",
+                    [],
+                )?;
+            }
+            Ok(())
+        })?;
+        done += page.rows.len() as i64;
+        progress(done, page.total);
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    db.read(link)?.ok_or_else(|| Error::NotConfigured.into())
+}
+
+/// A new join code for another PC of this clinic (or this one, restored). Returns the code
+/// as people type it.
+pub fn invite(db: &Db, valid_minutes: u32) -> Result<String> {
+    let l = db.read(link)?.ok_or(Error::NotConfigured)?;
+    let code = loop {
+        let mut b = [0u8; 64];
+        getrandom::fill(&mut b).map_err(|e| crate::Error::Internal(e.to_string()))?;
+        if let Some(c) = clinic_sync_proto::join_code_from_random(&b) {
+            break c;
+        }
+    };
+    l.transport()?.new_join_code(&clinic_sync_proto::NewJoinCode {
+        code: clinic_sync_proto::join_code_auth(&code),
+        sealed: None,
+        valid_minutes,
+    })?;
+    Ok(code)
+}

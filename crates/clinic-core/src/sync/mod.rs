@@ -1,0 +1,245 @@
+//! Sync with the clinic's server (optional: without a server nothing here runs).
+//!
+//! This PC pushes its change log from `sync_state.pushed_seq` and pulls the other PCs'
+//! changes from `sync_state.pulled_to`; both cursors move only after the server (or this
+//! database) has what they cover, so a push or pull repeated after a timeout changes
+//! nothing. Pulled changes are applied in server order, a batch per transaction, through
+//! `Write::apply_remote`: audited as "applied from device X", kept in `sync_inbox`, never
+//! added to this PC's change log (no echo).
+//!
+//! Versions of a record are ordered by hybrid-logical-clock stamp, then device
+//! (`store::hlc`); the greater wins on every PC and on the server. When the loser was not
+//! an ancestor of the winner (both PCs changed the record while apart), the loser is kept
+//! in `sync_conflicts` for an admin.
+
+pub mod apply;
+pub mod transport;
+
+use clinic_sync_proto::ErrorCode;
+use rusqlite::{Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use specta::Type;
+
+use crate::error::Result;
+use crate::ids::parse_ts;
+use crate::store::hlc::Hlc;
+use crate::store::{Actor, Db};
+use crate::Error as CrateError;
+
+pub use transport::Transport;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case", rename = "SyncTable")]
+pub enum Table {
+    /// This PC's link to the server (bookkeeping: not audited, not synced).
+    SyncState,
+    /// Other PCs' changes as they arrived (bookkeeping).
+    SyncInbox,
+    /// Versions that lost to another PC's: audited and synced like any record.
+    SyncConflicts,
+}
+
+impl crate::store::Table for Table {
+    fn journaled(self) -> bool {
+        matches!(self, Table::SyncConflicts)
+    }
+    /// A losing version may be a staff row with its secrets: the trail names the conflict,
+    /// the version itself stays in the (encrypted) table.
+    fn redacted(self) -> &'static [&'static str] {
+        match self {
+            Table::SyncConflicts => &["loser_after"],
+            _ => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
+#[serde(
+    tag = "code",
+    content = "params",
+    rename_all = "snake_case",
+    rename = "SyncError"
+)]
+pub enum Error {
+    #[error("this PC is not connected to a clinic server")]
+    NotConfigured,
+    #[error("the server address must start with https://")]
+    NotHttps,
+    #[error("the server certificate is not a PEM certificate")]
+    BadCertificate,
+    #[error("network: {message}")]
+    Network { message: String },
+    #[error("the server refused: {message}")]
+    Server {
+        #[specta(type = String)]
+        code: ErrorCode,
+        message: String,
+    },
+    #[error("this PC is already connected to a clinic server")]
+    AlreadyJoined,
+}
+
+impl From<Error> for CrateError {
+    fn from(e: Error) -> Self {
+        CrateError::domain(e)
+    }
+}
+
+/// The columns to keep out of the audit trail for an entity another PC sent, if it names a
+/// table some domain writes and syncs; none otherwise (the change is skipped). Every
+/// domain's `Table` enum is listed here (ARCHITECTURE.md, "Adding a domain").
+pub fn synced_table(entity: &str) -> Option<&'static [&'static str]> {
+    fn as_table<T: crate::store::Table + serde::de::DeserializeOwned>(
+        entity: &str,
+    ) -> Option<&'static [&'static str]> {
+        serde_json::from_value::<T>(serde_json::Value::String(entity.to_string()))
+            .ok()
+            .filter(|t| t.journaled() && t.synced())
+            .map(|t| t.redacted())
+    }
+    as_table::<crate::settings::Table>(entity)
+        .or_else(|| as_table::<crate::staff::Table>(entity))
+        .or_else(|| as_table::<crate::patients::Table>(entity))
+        .or_else(|| as_table::<crate::scheduling::Table>(entity))
+        .or_else(|| as_table::<crate::queue::Table>(entity))
+        .or_else(|| as_table::<crate::clinical::Table>(entity))
+        .or_else(|| as_table::<crate::pharmacy::Table>(entity))
+        .or_else(|| as_table::<crate::billing::Table>(entity))
+        .or_else(|| as_table::<Table>(entity))
+}
+
+/// Who sync's own writes are by, in the audit trail.
+pub fn actor() -> Actor {
+    Actor {
+        id: "sync".into(),
+        name: "sync".into(),
+    }
+}
+
+/// This PC's link to the server, as `sync_state` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub server_url: String,
+    pub server_cert: String,
+    pub clinic_id: String,
+    pub clinic_name: String,
+    pub device_id: String,
+    pub device_code: String,
+    pub token: String,
+    pub ready: bool,
+    pub snapshot_after: Option<String>,
+    pub snapshot_as_of: i64,
+    pub snapshot_done: i64,
+    pub snapshot_total: i64,
+    pub pushed_seq: i64,
+    pub pulled_to: i64,
+    pub hlc_seen: String,
+    pub last_sync_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+pub fn link(c: &Connection) -> Result<Option<Link>> {
+    Ok(c.prepare_cached(
+        "SELECT server_url, server_cert, clinic_id, clinic_name, device_id, device_code, token, phase,
+                snapshot_after, snapshot_as_of, snapshot_done, snapshot_total, pushed_seq, pulled_to,
+                hlc_seen, last_sync_at, last_error FROM sync_state",
+    )?
+    .query_row([], |r| {
+        Ok(Link {
+            server_url: r.get(0)?,
+            server_cert: r.get(1)?,
+            clinic_id: r.get(2)?,
+            clinic_name: r.get(3)?,
+            device_id: r.get(4)?,
+            device_code: r.get(5)?,
+            token: r.get(6)?,
+            ready: r.get::<_, String>(7)? == "ready",
+            snapshot_after: r.get(8)?,
+            snapshot_as_of: r.get(9)?,
+            snapshot_done: r.get(10)?,
+            snapshot_total: r.get(11)?,
+            pushed_seq: r.get(12)?,
+            pulled_to: r.get(13)?,
+            hlc_seen: r.get(14)?,
+            last_sync_at: r.get(15)?,
+            last_error: r.get(16)?,
+        })
+    })
+    .optional()?)
+}
+
+impl Link {
+    pub fn transport(&self) -> std::result::Result<Transport, Error> {
+        Transport::new(&self.server_url, &self.server_cert, Some(&self.token))
+    }
+}
+
+/// What one round of sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Type)]
+pub struct Report {
+    pub pushed: u32,
+    pub pulled: u32,
+    pub applied: u32,
+    pub conflicts: u32,
+}
+
+/// The stamp a change-log entry carries: its own, or (made before sync was on) its time.
+pub(crate) fn stamp_of(hlc: Option<String>, at: &str) -> Result<String> {
+    Ok(match hlc {
+        Some(h) => h,
+        None => {
+            let t = parse_ts(at)
+                .ok_or_else(|| CrateError::Internal(format!("change-log time {at:?}")))?;
+            Hlc::from_wall(t.timestamp_millis()).to_string()
+        }
+    })
+}
+
+/// Changes waiting to be pushed.
+pub fn waiting(c: &Connection) -> Result<i64> {
+    let pushed: i64 = match link(c)? {
+        Some(l) => l.pushed_seq,
+        None => return Ok(0),
+    };
+    Ok(c.query_row(
+        "SELECT count(*) FROM change_log WHERE seq > ?1",
+        [pushed],
+        |r| r.get(0),
+    )?)
+}
+
+/// One round: push what is waiting, then pull and apply what the others pushed. Records the
+/// outcome (time or error in words) in `sync_state`.
+pub fn sync_once(db: &Db) -> Result<Report> {
+    let link = db.read(link)?.ok_or(Error::NotConfigured)?;
+    let t = link.transport()?;
+    let out = (|| {
+        let pushed = apply::push_all(db, &t)?;
+        let (pulled, applied, conflicts) = apply::pull_all(db, &t)?;
+        Ok(Report {
+            pushed,
+            pulled,
+            applied,
+            conflicts,
+        })
+    })();
+    let error = out.as_ref().err().map(|e: &CrateError| e.to_string());
+    db.write(&actor(), |w| {
+        let now = w.now_ts();
+        if error.is_none() {
+            w.keep_draft(
+                Table::SyncState,
+                "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL, updated_at = ?1",
+                [&now],
+            )?;
+        } else {
+            w.keep_draft(
+                Table::SyncState,
+                "UPDATE sync_state SET last_error = ?2, updated_at = ?1",
+                (&now, &error),
+            )?;
+        }
+        Ok(())
+    })?;
+    out
+}

@@ -1,0 +1,160 @@
+//! The HTTPS client: reqwest over rustls, trusting exactly the clinic server's certificate
+//! (the one the admin gave this PC when it joined). Certificate checks are never off.
+
+use std::time::Duration;
+
+use clinic_sync_proto::*;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::Error;
+
+pub struct Transport {
+    base: String,
+    token: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+fn tls_config(cert_pem: &str) -> Result<rustls::ClientConfig, Error> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+        let c = c.map_err(|_| Error::BadCertificate)?;
+        roots.add(c).map_err(|_| Error::BadCertificate)?;
+    }
+    if roots.is_empty() {
+        return Err(Error::BadCertificate);
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|_| Error::BadCertificate)?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+impl Transport {
+    /// `server_url` is `https://host:port`; `cert_pem` the certificate to trust.
+    pub fn new(server_url: &str, cert_pem: &str, token: Option<&str>) -> Result<Transport, Error> {
+        if !server_url.starts_with("https://") {
+            return Err(Error::NotHttps);
+        }
+        let http = reqwest::blocking::Client::builder()
+            .tls_backend_preconfigured(tls_config(cert_pem)?)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| Error::Network {
+                message: e.to_string(),
+            })?;
+        Ok(Transport {
+            base: server_url.trim_end_matches('/').to_string(),
+            token: token.map(str::to_string),
+            http,
+        })
+    }
+
+    fn send<T: DeserializeOwned>(&self, rb: reqwest::blocking::RequestBuilder) -> Result<T, Error> {
+        let rb = match &self.token {
+            Some(t) => rb.bearer_auth(t),
+            None => rb,
+        };
+        let resp = rb.send().map_err(|e| Error::Network {
+            message: network_words(&e),
+        })?;
+        let status = resp.status();
+        let body = resp.bytes().map_err(|e| Error::Network {
+            message: network_words(&e),
+        })?;
+        if status.is_success() {
+            serde_json::from_slice(&body).map_err(|e| Error::Network {
+                message: format!("the server's answer was cut or malformed: {e}"),
+            })
+        } else {
+            match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(e) => Err(Error::Server {
+                    code: e.code,
+                    message: e.message,
+                }),
+                Err(_) => Err(Error::Network {
+                    message: format!("the server answered {status}"),
+                }),
+            }
+        }
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, Error> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str, q: &[(&str, String)]) -> Result<T, Error> {
+        self.send(self.http.get(format!("{}{path}", self.base)).query(q))
+    }
+
+    pub fn join(&self, req: &JoinRequest) -> Result<JoinResponse, Error> {
+        self.post("/v1/join", req)
+    }
+
+    pub fn push(&self, req: &PushRequest) -> Result<PushResponse, Error> {
+        self.post("/v1/push", req)
+    }
+
+    pub fn pull(&self, after: i64, limit: u32) -> Result<PullResponse, Error> {
+        self.get(
+            "/v1/pull",
+            &[("after", after.to_string()), ("limit", limit.to_string())],
+        )
+    }
+
+    pub fn snapshot(&self, after: Option<&str>, limit: u32) -> Result<SnapshotPage, Error> {
+        let mut q = vec![("limit", limit.to_string())];
+        if let Some(a) = after {
+            q.push(("after", a.to_string()));
+        }
+        self.get("/v1/snapshot", &q)
+    }
+
+    pub fn new_join_code(&self, req: &NewJoinCode) -> Result<JoinCode, Error> {
+        self.post("/v1/join-codes", req)
+    }
+
+    pub fn devices(&self) -> Result<Vec<Device>, Error> {
+        self.get("/v1/devices", &[])
+    }
+
+    pub fn revoke(&self, device_id: &str) -> Result<Device, Error> {
+        self.post(&format!("/v1/devices/{device_id}/revoke"), &())
+    }
+
+    pub fn audit_heads(&self, device_id: &str) -> Result<Vec<HeadRecord>, Error> {
+        self.get("/v1/audit-heads", &[("device", device_id.to_string())])
+    }
+
+    pub fn digest(&self) -> Result<String, Error> {
+        self.get("/v1/digest", &[])
+    }
+}
+
+/// What went wrong on the way, in words for the header's "last error".
+fn network_words(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "the server did not answer in time".into()
+    } else if e.is_connect() {
+        let mut src: Option<&dyn std::error::Error> = Some(e);
+        let mut text = String::new();
+        while let Some(s) = src {
+            text = s.to_string();
+            src = s.source();
+        }
+        if text.contains("certificate") || text.contains("Certificate") {
+            format!("the server's certificate is not the one this PC trusts ({text})")
+        } else {
+            format!("cannot reach the server ({text})")
+        }
+    } else {
+        format!("the connection broke ({e})")
+    }
+}
