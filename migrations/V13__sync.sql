@@ -32,9 +32,14 @@ CREATE TABLE sync_state (
     hlc_seen      TEXT NOT NULL DEFAULT '',
     last_sync_at  TEXT,
     last_error    TEXT,
-    updated_at    TEXT NOT NULL
+    created_at    TEXT NOT NULL,
+    created_by    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    updated_by    TEXT NOT NULL
 ) STRICT;
 
+-- Bookkeeping (sync_versions, sync_inbox) has no id or created/updated columns: it is
+-- written once per change and never edited by a person.
 -- Each synced row's current version, when sync is on, and the version it was made on top of.
 CREATE TABLE sync_versions (
     entity      TEXT NOT NULL,
@@ -43,7 +48,7 @@ CREATE TABLE sync_versions (
     device_id   TEXT NOT NULL,
     base        TEXT,
     PRIMARY KEY (entity, entity_id)
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 -- Other PCs' changes as they arrived: kept apart from this PC's change log, never pushed.
 CREATE TABLE sync_inbox (

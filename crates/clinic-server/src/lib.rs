@@ -164,9 +164,15 @@ impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
             .store
             .device_by_token(&sha256_hex(token))
             .await?
-            .ok_or(ApiError(ErrorCode::Unauthorized, "unknown device token".into()))?;
+            .ok_or(ApiError(
+                ErrorCode::Unauthorized,
+                "unknown device token".into(),
+            ))?;
         if device.revoked {
-            return Err(ApiError(ErrorCode::Revoked, "this device was revoked".into()));
+            return Err(ApiError(
+                ErrorCode::Revoked,
+                "this device was revoked".into(),
+            ));
         }
         if !state.limiter.allow(&device.device_id) {
             return Err(ApiError(
@@ -180,7 +186,9 @@ impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
 
 fn check_name(what: &str, s: &str, max: usize) -> Result<(), ApiError> {
     if s.trim().is_empty() || s.len() > max || s.chars().any(char::is_control) {
-        return Err(bad(format!("{what} must be 1 to {max} printable characters")));
+        return Err(bad(format!(
+            "{what} must be 1 to {max} printable characters"
+        )));
     }
     Ok(())
 }
@@ -199,7 +207,9 @@ fn check_push(req: &PushRequest) -> Result<(), ApiError> {
         }
         let entity_ok = !c.entity.is_empty()
             && c.entity.len() <= 64
-            && c.entity.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            && c.entity
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !entity_ok {
             return Err(bad("entity must be a table name"));
         }
@@ -233,12 +243,17 @@ async fn join<S: Store>(
         return Err(ApiError(ErrorCode::RateLimited, "too many joins".into()));
     }
     if req.code.len() != 64 || !req.code.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError(ErrorCode::JoinCodeInvalid, "malformed join code".into()));
+        return Err(ApiError(
+            ErrorCode::JoinCodeInvalid,
+            "malformed join code".into(),
+        ));
     }
     check_name("device name", &req.device_name, 100)?;
     if let Some(code) = &req.device_code {
         let ok = (2..=8).contains(&code.len())
-            && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if !ok {
             return Err(bad("a device code is 2 to 8 capital letters and digits"));
         }
@@ -288,7 +303,10 @@ async fn pull<S: Store>(
     Authed(device): Authed,
     Query(q): Query<PullQuery>,
 ) -> ApiResult<PullResponse> {
-    let limit = q.limit.unwrap_or(MAX_BATCH as u32).clamp(1, MAX_BATCH as u32);
+    let limit = q
+        .limit
+        .unwrap_or(MAX_BATCH as u32)
+        .clamp(1, MAX_BATCH as u32);
     Ok(Json(
         st.store
             .pull(&device, q.after.max(0), limit, (st.clock)())
@@ -408,8 +426,11 @@ pub async fn serve<S: Store>(
     state: Arc<AppState<S>>,
     addr: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
-) -> std::io::Result<(SocketAddr, axum_server::Handle, tokio::task::JoinHandle<std::io::Result<()>>)>
-{
+) -> std::io::Result<(
+    SocketAddr,
+    axum_server::Handle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
     let listener = std::net::TcpListener::bind(addr)?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;

@@ -95,7 +95,9 @@ async fn go<S: Store>(a: Args, store: S, fresh: bool) -> Result<(), String> {
     match a.command.as_str() {
         "new-clinic" => {
             let name = a.positional.first().ok_or("new-clinic NAME")?;
-            let (id, code) = bootstrap_clinic(&store, name, now).await.map_err(|e| e.to_string())?;
+            let (id, code) = bootstrap_clinic(&store, name, now)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("clinic {name} ({id})\njoin code for its first PC: {code}");
             Ok(())
         }

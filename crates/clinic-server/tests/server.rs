@@ -6,11 +6,11 @@ mod common;
 use std::collections::BTreeSet;
 
 use chrono::Duration;
+use clinic_server::bootstrap_clinic;
 use clinic_server::limit::RateLimiter;
 use clinic_server::store::postgres::PgStore;
 use clinic_server::store::sqlite::SqliteStore;
 use clinic_server::store::Store;
-use clinic_server::bootstrap_clinic;
 use clinic_sync_proto::*;
 use common::{generous, start, Api, TestClock};
 
@@ -34,7 +34,12 @@ fn push_of(changes: Vec<Change>) -> PushRequest {
     }
 }
 
-async fn join(api: &Api, code: &str, name: &str, device_code: Option<&str>) -> Result<JoinResponse, ErrorCode> {
+async fn join(
+    api: &Api,
+    code: &str,
+    name: &str,
+    device_code: Option<&str>,
+) -> Result<JoinResponse, ErrorCode> {
     api.post(
         "/v1/join",
         &JoinRequest {
@@ -67,7 +72,10 @@ async fn pull_all(dev: &Api, mut after: i64) -> (Vec<PulledChange>, i64) {
     let mut out = vec![];
     loop {
         let p: PullResponse = dev
-            .get("/v1/pull", &[("after", after.to_string()), ("limit", "7".into())])
+            .get(
+                "/v1/pull",
+                &[("after", after.to_string()), ("limit", "7".into())],
+            )
             .await
             .unwrap();
         out.extend(p.changes);
@@ -84,13 +92,22 @@ async fn suite<S: Store + Clone>(store: S) {
     let anon = Api::new(&server);
 
     // --- Joining: one-time codes, device codes, tokens.
-    let (_clinic, first_code) = bootstrap_clinic(&store, "North clinic", clock.now()).await.unwrap();
+    let (_clinic, first_code) = bootstrap_clinic(&store, "North clinic", clock.now())
+        .await
+        .unwrap();
     assert_eq!(
-        join(&anon, "AAAA-BBBB-CCCC-DDDD-EEEE", "Front desk", None).await.unwrap_err(),
+        join(&anon, "AAAA-BBBB-CCCC-DDDD-EEEE", "Front desk", None)
+            .await
+            .unwrap_err(),
         ErrorCode::JoinCodeInvalid
     );
-    let a = join(&anon, &first_code.to_lowercase(), "Front desk", Some("K3F")).await.unwrap();
-    assert_eq!((a.device_code.as_str(), a.clinic_name.as_str()), ("K3F", "North clinic"));
+    let a = join(&anon, &first_code.to_lowercase(), "Front desk", Some("K3F"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.device_code.as_str(), a.clinic_name.as_str()),
+        ("K3F", "North clinic")
+    );
     assert_eq!(
         join(&anon, &first_code, "Again", None).await.unwrap_err(),
         ErrorCode::JoinCodeInvalid,
@@ -122,7 +139,8 @@ async fn suite<S: Store + Clone>(store: S) {
     // --- Tokens.
     let none: Result<Vec<Device>, _> = anon.get("/v1/devices", &[]).await;
     assert_eq!(none.unwrap_err(), ErrorCode::Unauthorized);
-    let bogus: Result<Vec<Device>, _> = anon.with_token("not-a-token").get("/v1/devices", &[]).await;
+    let bogus: Result<Vec<Device>, _> =
+        anon.with_token("not-a-token").get("/v1/devices", &[]).await;
     assert_eq!(bogus.unwrap_err(), ErrorCode::Unauthorized);
     let devices: Vec<Device> = dev_a.get("/v1/devices", &[]).await.unwrap();
     assert_eq!(devices.len(), 2);
@@ -141,18 +159,37 @@ async fn suite<S: Store + Clone>(store: S) {
     let r: PushResponse = dev_a.post("/v1/push", &req).await.unwrap();
     assert_eq!((r.stored, r.duplicates, r.last_seq), (3, 0, 3));
     let again: PushResponse = dev_a.post("/v1/push", &req).await.unwrap();
-    assert_eq!((again.stored, again.duplicates, again.last_seq), (0, 3, 3), "a repeated push changes nothing");
+    assert_eq!(
+        (again.stored, again.duplicates, again.last_seq),
+        (0, 3, 3),
+        "a repeated push changes nothing"
+    );
     let overlap: PushResponse = dev_a
-        .post("/v1/push", &push_of(vec![batch[2].clone(), change(4, "p4", "a1", "0000000001000-00003")]))
+        .post(
+            "/v1/push",
+            &push_of(vec![
+                batch[2].clone(),
+                change(4, "p4", "a1", "0000000001000-00003"),
+            ]),
+        )
         .await
         .unwrap();
-    assert_eq!((overlap.stored, overlap.duplicates, overlap.last_seq), (1, 1, 4));
+    assert_eq!(
+        (overlap.stored, overlap.duplicates, overlap.last_seq),
+        (1, 1, 4)
+    );
     let rewrite: Result<PushResponse, _> = dev_a
-        .post("/v1/push", &push_of(vec![change(2, "p2", "EVIL", "0000000001000-00001")]))
+        .post(
+            "/v1/push",
+            &push_of(vec![change(2, "p2", "EVIL", "0000000001000-00001")]),
+        )
         .await;
     assert_eq!(rewrite.unwrap_err(), ErrorCode::SeqConflict);
     let gap: Result<PushResponse, _> = dev_a
-        .post("/v1/push", &push_of(vec![change(9, "p9", "x", "0000000001000-00009")]))
+        .post(
+            "/v1/push",
+            &push_of(vec![change(9, "p9", "x", "0000000001000-00009")]),
+        )
         .await;
     assert_eq!(gap.unwrap_err(), ErrorCode::BadRequest);
     let mut bad_entity = change(5, "p5", "x", "0000000001000-00005");
@@ -163,32 +200,60 @@ async fn suite<S: Store + Clone>(store: S) {
     // --- Pull: others' changes in server order, never one's own.
     let (got, cursor_b) = pull_all(&dev_b, 0).await;
     assert_eq!(got.len(), 4);
-    assert!(got.iter().all(|c| c.device_code == "K3F" && c.device_id == a.device_id));
-    assert_eq!(got.iter().map(|c| c.change.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert!(got
+        .iter()
+        .all(|c| c.device_code == "K3F" && c.device_id == a.device_id));
+    assert_eq!(
+        got.iter().map(|c| c.change.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert_eq!(got[1].change, batch[1]);
     let (own, cursor_a) = pull_all(&dev_a, 0).await;
     assert!(own.is_empty(), "no echo");
-    assert_eq!(cursor_a, cursor_b, "the cursor moves past one's own changes");
+    assert_eq!(
+        cursor_a, cursor_b,
+        "the cursor moves past one's own changes"
+    );
 
     // --- Both edit p1: every holder keeps the version with the greater (hlc, device).
     let _: PushResponse = dev_b
-        .post("/v1/push", &push_of(vec![change(1, "p1", "b-later", "0000000002000-00000")]))
+        .post(
+            "/v1/push",
+            &push_of(vec![change(1, "p1", "b-later", "0000000002000-00000")]),
+        )
         .await
         .unwrap();
     let _: PushResponse = dev_a
-        .post("/v1/push", &push_of(vec![change(5, "p1", "a-earlier", "0000000001500-00000")]))
+        .post(
+            "/v1/push",
+            &push_of(vec![change(5, "p1", "a-earlier", "0000000001500-00000")]),
+        )
         .await
         .unwrap();
-    let snap: SnapshotPage = dev_a.get("/v1/snapshot", &[("limit", "100".into())]).await.unwrap();
+    let snap: SnapshotPage = dev_a
+        .get("/v1/snapshot", &[("limit", "100".into())])
+        .await
+        .unwrap();
     let p1 = snap.rows.iter().find(|r| r.entity_id == "p1").unwrap();
     assert!(p1.after.as_deref().unwrap().contains("b-later"), "{p1:?}");
     assert_eq!(snap.total, 4);
     let (from_a, _) = pull_all(&dev_b, cursor_b).await;
-    assert_eq!(from_a.len(), 1, "the losing version is still delivered and kept");
+    assert_eq!(
+        from_a.len(),
+        1,
+        "the losing version is still delivered and kept"
+    );
 
     // --- Snapshot pages.
     let many: Vec<Change> = (6..31)
-        .map(|s| change(s, &format!("q{s:02}"), "bulk", &format!("0000000003000-{s:05}")))
+        .map(|s| {
+            change(
+                s,
+                &format!("q{s:02}"),
+                "bulk",
+                &format!("0000000003000-{s:05}"),
+            )
+        })
         .collect();
     let _: PushResponse = dev_a.post("/v1/push", &push_of(many)).await.unwrap();
     let mut seen = BTreeSet::new();
@@ -222,15 +287,25 @@ async fn suite<S: Store + Clone>(store: S) {
         .await
         .unwrap();
     assert_eq!(heads.len(), 1);
-    assert_eq!((heads[0].seq, heads[0].hash.as_str()), (10, "ab".repeat(32).as_str()));
+    assert_eq!(
+        (heads[0].seq, heads[0].hash.as_str()),
+        (10, "ab".repeat(32).as_str())
+    );
 
     // --- Another clinic on the same server sees nothing of this one, and can't touch it.
-    let (_other, other_code) = bootstrap_clinic(&store, "South clinic", clock.now()).await.unwrap();
-    let c = join(&anon, &other_code, "South desk", Some("K3F")).await.unwrap();
+    let (_other, other_code) = bootstrap_clinic(&store, "South clinic", clock.now())
+        .await
+        .unwrap();
+    let c = join(&anon, &other_code, "South desk", Some("K3F"))
+        .await
+        .unwrap();
     assert_eq!(c.device_code, "K3F", "device codes are per clinic");
     let dev_c = anon.with_token(&c.token);
     let (stolen, _) = pull_all(&dev_c, 0).await;
-    assert!(stolen.is_empty(), "another clinic's changes leaked: {stolen:?}");
+    assert!(
+        stolen.is_empty(),
+        "another clinic's changes leaked: {stolen:?}"
+    );
     let snap_c: SnapshotPage = dev_c.get("/v1/snapshot", &[]).await.unwrap();
     assert_eq!((snap_c.total, snap_c.rows.len()), (0, 0));
     let devs_c: Vec<Device> = dev_c.get("/v1/devices", &[]).await.unwrap();
@@ -245,11 +320,17 @@ async fn suite<S: Store + Clone>(store: S) {
         .await;
     assert_eq!(r.unwrap_err(), ErrorCode::NotFound);
     let _: PushResponse = dev_c
-        .post("/v1/push", &push_of(vec![change(1, "p1", "south", "0000000009000-00000")]))
+        .post(
+            "/v1/push",
+            &push_of(vec![change(1, "p1", "south", "0000000009000-00000")]),
+        )
         .await
         .unwrap();
     let d_a2: String = dev_a.get("/v1/digest", &[]).await.unwrap();
-    assert_eq!(d_a2, d_a, "another clinic's push changed this clinic's rows");
+    assert_eq!(
+        d_a2, d_a,
+        "another clinic's push changed this clinic's rows"
+    );
 
     // --- Revoking a device stops it at once.
     let revoked: Device = dev_a
@@ -258,14 +339,19 @@ async fn suite<S: Store + Clone>(store: S) {
         .unwrap();
     assert!(revoked.revoked_at.is_some());
     let r: Result<PushResponse, _> = dev_b
-        .post("/v1/push", &push_of(vec![change(2, "p2", "after-revoke", "0000000009000-00001")]))
+        .post(
+            "/v1/push",
+            &push_of(vec![change(2, "p2", "after-revoke", "0000000009000-00001")]),
+        )
         .await;
     assert_eq!(r.unwrap_err(), ErrorCode::Revoked);
     let r: Result<PullResponse, _> = dev_b.get("/v1/pull", &[("after", "0".into())]).await;
     assert_eq!(r.unwrap_err(), ErrorCode::Revoked);
 
     // --- The client checks the certificate: one it was not told to trust is refused.
-    let stranger = clinic_server::tls::self_signed(&["localhost".to_string()]).unwrap().0;
+    let stranger = clinic_server::tls::self_signed(&["localhost".to_string()])
+        .unwrap()
+        .0;
     let wrong = Api {
         http: common::http(&stranger),
         ..dev_a.clone()
@@ -330,7 +416,9 @@ async fn postgres_instances_share_one_database() {
     for i in 0..6 {
         let srv = if i % 2 == 0 { &srv1 } else { &srv2 };
         let code = invite(&admin, 10).await;
-        let j = join(&Api::new(srv), &code, &format!("PC {i}"), None).await.unwrap();
+        let j = join(&Api::new(srv), &code, &format!("PC {i}"), None)
+            .await
+            .unwrap();
         devices.push(Api::new(srv).with_token(&j.token));
     }
     let mut tasks = vec![];
@@ -340,7 +428,12 @@ async fn postgres_instances_share_one_database() {
                 let changes = (1..=20)
                     .map(|k| {
                         let seq = batch * 20 + k;
-                        change(seq, &format!("d{d}-{seq}"), "x", &format!("0000000005000-{seq:05}"))
+                        change(
+                            seq,
+                            &format!("d{d}-{seq}"),
+                            "x",
+                            &format!("0000000005000-{seq:05}"),
+                        )
                     })
                     .collect();
                 let r: PushResponse = dev.post("/v1/push", &push_of(changes)).await.unwrap();
@@ -354,7 +447,11 @@ async fn postgres_instances_share_one_database() {
     let (all, last) = pull_all(&admin, 0).await;
     assert_eq!(all.len(), 6 * 200);
     let seqs: Vec<i64> = all.iter().map(|c| c.server_seq).collect();
-    assert_eq!(seqs, (1..=1200).collect::<Vec<_>>(), "server order has gaps or repeats");
+    assert_eq!(
+        seqs,
+        (1..=1200).collect::<Vec<_>>(),
+        "server order has gaps or repeats"
+    );
     assert_eq!(last, 1200);
     srv1.handle.shutdown();
     srv2.handle.shutdown();

@@ -261,7 +261,10 @@ mod tests {
         assert_eq!(code.len(), 24);
         let typed = code.to_lowercase().replace('-', " ");
         assert_eq!(join_code_auth(&code), join_code_auth(&typed));
-        assert_ne!(join_code_auth(&code), hex::encode(join_code_seal_key(&code)));
+        assert_ne!(
+            join_code_auth(&code),
+            hex::encode(join_code_seal_key(&code))
+        );
         assert_eq!(join_code_from_random(&[250u8; 64]), None);
     }
 }

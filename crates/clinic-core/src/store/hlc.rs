@@ -59,7 +59,12 @@ impl Hlc {
 
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:013}-{:05}", self.ms.clamp(0, 9_999_999_999_999), self.counter)
+        write!(
+            f,
+            "{:013}-{:05}",
+            self.ms.clamp(0, 9_999_999_999_999),
+            self.counter
+        )
     }
 }
 
@@ -102,7 +107,10 @@ mod tests {
         assert_eq!(texts, sorted);
         assert_eq!(Hlc::parse(&texts[1]), Some(b));
         assert_eq!(texts[0], "0000000001000-00000");
-        let full = Hlc { ms: 7, counter: MAX_COUNTER };
+        let full = Hlc {
+            ms: 7,
+            counter: MAX_COUNTER,
+        };
         assert_eq!(full.tick(7), Hlc { ms: 8, counter: 0 });
         assert_eq!(Hlc::parse("12-3"), None);
     }

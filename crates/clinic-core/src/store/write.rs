@@ -396,7 +396,8 @@ impl<'c> Write<'c> {
                 Ok(Ok(v))
             }
             Err(e) => {
-                self.tx.execute_batch("ROLLBACK TO attempt; RELEASE attempt")?;
+                self.tx
+                    .execute_batch("ROLLBACK TO attempt; RELEASE attempt")?;
                 self.last_hash = saved;
                 Ok(Err(e))
             }
@@ -456,15 +457,24 @@ impl<'c> Write<'c> {
                 )));
             }
             if cols.get("id").and_then(Value::as_str) != Some(id) {
-                return Err(Error::Internal(format!("{entity} {id}: the row names another id")));
+                return Err(Error::Internal(format!(
+                    "{entity} {id}: the row names another id"
+                )));
             }
         }
         let before = row_image(&self.tx, entity, id)?;
         match after {
             Some(cols) => {
                 let names: Vec<&String> = cols.keys().collect();
-                let list = names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
-                let marks = (1..=names.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+                let list = names
+                    .iter()
+                    .map(|n| format!("\"{n}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let marks = (1..=names.len())
+                    .map(|i| format!("?{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let sets = names
                     .iter()
                     .filter(|n| n.as_str() != "id")
@@ -635,7 +645,9 @@ pub const LOCAL_ONLY: &[&str] = &[
 pub fn check_synced_table(conn: &Connection, entity: &str) -> Result<()> {
     let shape = !entity.is_empty()
         && entity.len() <= 64
-        && entity.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && entity
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     let exists = shape
         && conn
             .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?

@@ -202,9 +202,7 @@ fn apply_version(
     device_code: &str,
 ) -> Result<(&'static str, bool, u32)> {
     let current = w.version_of(entity, id)?;
-    let newer = current
-        .as_ref()
-        .is_none_or(|c| incoming.key() > c.key());
+    let newer = current.as_ref().is_none_or(|c| incoming.key() > c.key());
     if !newer {
         if current.as_ref().is_some_and(|c| c.key() == incoming.key()) {
             return Ok(("stale", false, 0));
@@ -223,7 +221,13 @@ fn apply_version(
             Ok(Value::Object(m)) => Some(m),
             _ => {
                 let n = record_conflict(
-                    w, entity, id, "refused", current.as_ref(), incoming, after,
+                    w,
+                    entity,
+                    id,
+                    "refused",
+                    current.as_ref(),
+                    incoming,
+                    after,
                     Some("the row is not a JSON object".into()),
                 )?;
                 return Ok(("refused", false, n));
@@ -344,8 +348,8 @@ pub fn join(
         w.keep_draft(
             Table::SyncState,
             "INSERT INTO sync_state (id, server_url, server_cert, clinic_id, clinic_name, device_id,
-                                     device_code, token, phase, updated_at)
-             VALUES ('this', ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'joining', ?8)",
+                                     device_code, token, phase, created_at, created_by, updated_at, updated_by)
+             VALUES ('this', ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'joining', ?8, 'sync', ?8, 'sync')",
             rusqlite::params![
                 server_url,
                 server_cert,
@@ -443,10 +447,11 @@ pub fn invite(db: &Db, valid_minutes: u32) -> Result<String> {
             break c;
         }
     };
-    l.transport()?.new_join_code(&clinic_sync_proto::NewJoinCode {
-        code: clinic_sync_proto::join_code_auth(&code),
-        sealed: None,
-        valid_minutes,
-    })?;
+    l.transport()?
+        .new_join_code(&clinic_sync_proto::NewJoinCode {
+            code: clinic_sync_proto::join_code_auth(&code),
+            sealed: None,
+            valid_minutes,
+        })?;
     Ok(code)
 }

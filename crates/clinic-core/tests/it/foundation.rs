@@ -84,7 +84,11 @@ fn migrations_run_from_empty_and_tables_are_strict() {
             )?
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        for t in tables {
+        // Sync's bookkeeping is written once per change and never edited (V13).
+        for t in tables
+            .into_iter()
+            .filter(|t| !["sync_versions", "sync_inbox"].contains(&t.as_str()))
+        {
             let cols: Vec<String> = db
                 .conn()
                 .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))?

@@ -88,7 +88,8 @@ fn db(core: &Core) -> std::sync::Arc<Db> {
 }
 
 fn count(db: &Db, sql: &str) -> i64 {
-    db.read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+    db.read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .unwrap()
 }
 
 #[test]
@@ -103,9 +104,14 @@ fn two_pcs_share_records_without_echo_or_loss() {
 
     // The first PC joins with the server's code and pushes what it has.
     let progress = std::cell::RefCell::new(vec![]);
-    let link = apply::join(&db(&a), &server.url, &server.cert, &server.first_code, "Front desk", &|d, t| {
-        progress.borrow_mut().push((d, t))
-    })
+    let link = apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "Front desk",
+        &|d, t| progress.borrow_mut().push((d, t)),
+    )
     .unwrap();
     assert!(link.ready);
     assert_eq!(link.device_code, db(&a).device().code);
@@ -118,9 +124,14 @@ fn two_pcs_share_records_without_echo_or_loss() {
     let b_clinic = new_clinic_named("Second PC");
     let b = admin_core(&b_clinic);
     let progress_b = std::cell::RefCell::new(vec![]);
-    let link_b = apply::join(&db(&b), &server.url, &server.cert, &code, "Room 1", &|d, t| {
-        progress_b.borrow_mut().push((d, t))
-    })
+    let link_b = apply::join(
+        &db(&b),
+        &server.url,
+        &server.cert,
+        &code,
+        "Room 1",
+        &|d, t| progress_b.borrow_mut().push((d, t)),
+    )
     .unwrap();
     assert!(link_b.ready);
     assert_ne!(link_b.device_id, link.device_id);
@@ -140,7 +151,10 @@ fn two_pcs_share_records_without_echo_or_loss() {
     let log_before = count(&db(&a), "SELECT count(*) FROM change_log");
     let ra = sync::sync_once(&db(&a)).unwrap();
     assert!(ra.applied >= 1, "{ra:?}");
-    assert_eq!(a.patient_get(anna.id.clone()).unwrap().family_name, "Sato-Ito");
+    assert_eq!(
+        a.patient_get(anna.id.clone()).unwrap().family_name,
+        "Sato-Ito"
+    );
     // Applying wrote nothing to A's change log but the conflicts it found: B was set up on
     // its own before joining, so its admin and settings clash with A's (joining before
     // set-up is not built yet) and are kept as refused versions.
@@ -154,7 +168,9 @@ fn two_pcs_share_records_without_echo_or_loss() {
             let mut st = c.prepare(
                 "SELECT DISTINCT entity FROM sync_conflicts WHERE kind = 'refused' ORDER BY entity",
             )?;
-            let v = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+            let v = st
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
             Ok(v)
         })
         .unwrap();
@@ -183,13 +199,18 @@ fn two_pcs_share_records_without_echo_or_loss() {
     let again = sync::sync_once(&db(&a)).unwrap();
     assert_eq!(again.applied, 0);
     assert!(again.pulled > 0);
-    assert_eq!(a.patient_get(anna.id.clone()).unwrap().family_name, "Sato-Ito");
+    assert_eq!(
+        a.patient_get(anna.id.clone()).unwrap().family_name,
+        "Sato-Ito"
+    );
 
     // Both change the same record while apart: the same winner everywhere, the loser kept.
     a_clinic.clock.advance(Duration::minutes(1));
     b_clinic.clock.advance(Duration::minutes(2));
-    a.patient_update(anna.id.clone(), patient("Anna", "From-A", "1980-02-01")).unwrap();
-    b.patient_update(anna.id.clone(), patient("Anna", "From-B", "1980-02-01")).unwrap();
+    a.patient_update(anna.id.clone(), patient("Anna", "From-A", "1980-02-01"))
+        .unwrap();
+    b.patient_update(anna.id.clone(), patient("Anna", "From-B", "1980-02-01"))
+        .unwrap();
     sync::sync_once(&db(&a)).unwrap();
     sync::sync_once(&db(&b)).unwrap();
     sync::sync_once(&db(&a)).unwrap();
@@ -207,6 +228,9 @@ fn two_pcs_share_records_without_echo_or_loss() {
                 )?)
             })
             .unwrap();
-        assert!(lost.contains("From-A"), "the losing version is kept: {lost}");
+        assert!(
+            lost.contains("From-A"),
+            "the losing version is kept: {lost}"
+        );
     }
 }

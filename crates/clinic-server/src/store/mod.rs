@@ -83,8 +83,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// (`crate::check`); a store enforces the guarantees in the module docs.
 pub trait Store: Send + Sync + 'static {
     /// Creates a clinic and returns its id.
-    fn create_clinic(&self, name: &str, now: DateTime<Utc>)
-        -> impl Future<Output = StoreResult<String>> + Send;
+    fn create_clinic(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<String>> + Send;
 
     /// Stores a one-time join code (by the hash of its server half).
     fn add_join_code(

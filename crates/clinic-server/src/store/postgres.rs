@@ -8,8 +8,8 @@
 
 use chrono::{DateTime, Utc};
 use clinic_sync_proto::{
-    Change, Device, ErrorCode, HeadRecord, PullResponse, PulledChange, PushRequest,
-    PushResponse, SnapshotPage, SnapshotRow,
+    Change, Device, ErrorCode, HeadRecord, PullResponse, PulledChange, PushRequest, PushResponse,
+    SnapshotPage, SnapshotRow,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -107,7 +107,8 @@ impl PgStore {
         let mut c = store.client().await?;
         let tx = c.transaction().await?;
         // Two instances starting together must not race on CREATE TABLE.
-        tx.execute("SELECT pg_advisory_xact_lock(7261001)", &[]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock(7261001)", &[])
+            .await?;
         tx.batch_execute(SCHEMA).await?;
         tx.commit().await?;
         Ok(store)
@@ -203,8 +204,11 @@ impl Store for PgStore {
         let (clinic_id, sealed, clinic_name): (String, Option<String>, String) =
             (found.get(0), found.get(1), found.get(2));
         // Serialises device-code choice within the clinic.
-        tx.execute("SELECT 1 FROM clinics WHERE id = $1 FOR UPDATE", &[&clinic_id])
-            .await?;
+        tx.execute(
+            "SELECT 1 FROM clinics WHERE id = $1 FOR UPDATE",
+            &[&clinic_id],
+        )
+        .await?;
         let taken = tx
             .query(
                 "SELECT code FROM devices WHERE clinic_id = $1",
@@ -230,7 +234,14 @@ impl Store for PgStore {
         tx.execute(
             "INSERT INTO devices (id, clinic_id, code, name, token_hash, joined_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&device.id, &clinic_id, &code, &device.name, &device.token_hash, &now_ts],
+            &[
+                &device.id,
+                &clinic_id,
+                &code,
+                &device.name,
+                &device.token_hash,
+                &now_ts,
+            ],
         )
         .await?;
         tx.execute(

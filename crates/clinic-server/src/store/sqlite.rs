@@ -182,7 +182,14 @@ impl Store for SqliteStore {
             tx.execute(
                 "INSERT INTO devices (id, clinic_id, code, name, token_hash, joined_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![device.id, clinic_id, code, device.name, device.token_hash, now_ts],
+                params![
+                    device.id,
+                    clinic_id,
+                    code,
+                    device.name,
+                    device.token_hash,
+                    now_ts
+                ],
             )?;
             tx.execute(
                 "UPDATE join_codes SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",
@@ -405,14 +412,16 @@ impl Store for SqliteStore {
         let clinic = device.clinic_id.clone();
         self.run(move |c| {
             let tx = c.transaction()?;
-            let as_of: i64 =
-                tx.query_row("SELECT last_seq FROM clinics WHERE id = ?1", [&clinic], |r| {
-                    r.get(0)
-                })?;
-            let total: i64 =
-                tx.query_row("SELECT count(*) FROM rows WHERE clinic_id = ?1", [&clinic], |r| {
-                    r.get(0)
-                })?;
+            let as_of: i64 = tx.query_row(
+                "SELECT last_seq FROM clinics WHERE id = ?1",
+                [&clinic],
+                |r| r.get(0),
+            )?;
+            let total: i64 = tx.query_row(
+                "SELECT count(*) FROM rows WHERE clinic_id = ?1",
+                [&clinic],
+                |r| r.get(0),
+            )?;
             let (e, i) = after.unwrap_or_default();
             let mut stmt = tx.prepare_cached(
                 "SELECT entity, entity_id, after, hlc, device_id FROM rows

@@ -20,7 +20,9 @@ fn pg_bin() -> PathBuf {
         .filter(|p| p.join("initdb").exists())
         .collect();
     found.sort();
-    found.pop().expect("no PostgreSQL server binaries under /usr/lib/postgresql")
+    found
+        .pop()
+        .expect("no PostgreSQL server binaries under /usr/lib/postgresql")
 }
 
 fn free_port() -> u16 {
@@ -34,7 +36,10 @@ fn free_port() -> u16 {
 impl Cluster {
     pub fn start() -> Cluster {
         let bin = pg_bin();
-        let dir = tempfile::Builder::new().prefix("clinicdesk-pg").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("clinicdesk-pg")
+            .tempdir()
+            .unwrap();
         let as_postgres = running_as_root();
         if as_postgres {
             let ok = Command::new("chown")
@@ -136,7 +141,14 @@ impl Drop for Cluster {
         let _ = std::panic::catch_unwind(|| {
             self.run(
                 "pg_ctl",
-                &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+                &[
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
             )
         });
     }
