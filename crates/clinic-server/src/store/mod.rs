@@ -164,11 +164,11 @@ pub fn ts(t: DateTime<Utc>) -> String {
 /// Which of a push's changes are new, after checking them against what the device has
 /// already pushed. `have(seq)` gives the stored content of a seq the server holds.
 /// Returns the changes to store (from `last_seq + 1`, no gaps) and the duplicate count.
-pub fn split_push<'a>(
-    req: &'a PushRequest,
+pub fn split_push(
+    req: &PushRequest,
     last_seq: i64,
     mut have: impl FnMut(i64) -> StoreResult<Option<clinic_sync_proto::Change>>,
-) -> StoreResult<(Vec<&'a clinic_sync_proto::Change>, u32)> {
+) -> StoreResult<(Vec<&clinic_sync_proto::Change>, u32)> {
     let mut fresh = Vec::new();
     let mut duplicates = 0;
     let mut expect = last_seq + 1;
