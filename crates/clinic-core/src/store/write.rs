@@ -355,17 +355,22 @@ impl<'c> Write<'c> {
             let clock = match found {
                 None => None,
                 Some((device_id, seen)) => {
-                    let logged: Option<String> = self
+                    // The newest entry's stamp; one made before sync was on is stamped from
+                    // its time when pushed, so a new stamp must come after that too.
+                    let logged: Option<(Option<String>, String)> = self
                         .tx
-                        .prepare_cached(
-                            "SELECT hlc FROM change_log WHERE hlc IS NOT NULL ORDER BY seq DESC LIMIT 1",
-                        )?
-                        .query_row([], |r| r.get(0))
+                        .prepare_cached("SELECT hlc, at FROM change_log ORDER BY seq DESC LIMIT 1")?
+                        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?;
-                    let last = [Some(seen), logged]
-                        .iter()
-                        .flatten()
-                        .filter_map(|t| Hlc::parse(t))
+                    let logged = logged.and_then(|(hlc, at)| match hlc {
+                        Some(h) => Hlc::parse(&h),
+                        None => {
+                            crate::ids::parse_ts(&at).map(|t| Hlc::from_wall(t.timestamp_millis()))
+                        }
+                    });
+                    let last = Hlc::parse(&seen)
+                        .into_iter()
+                        .chain(logged)
                         .max()
                         .unwrap_or_default();
                     Some(SyncClock { device_id, last })

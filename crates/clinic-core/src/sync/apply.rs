@@ -361,6 +361,29 @@ pub fn join(
                 now
             ],
         )?;
+        // Rows this PC made before sync was on get their versions now, stamped as the push
+        // will stamp their changes (from their time), so the next edit names them as its base.
+        let latest: Vec<(String, String, Option<String>, String)> = {
+            let mut st = w.conn().prepare(
+                "SELECT entity, entity_id, hlc, at FROM change_log
+                 WHERE seq IN (SELECT max(seq) FROM change_log GROUP BY entity, entity_id)",
+            )?;
+            let v = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            v
+        };
+        for (entity, entity_id, hlc, at) in latest {
+            if NOT_REPLICATED.contains(&entity.as_str()) {
+                continue;
+            }
+            w.keep_draft(
+                Table::SyncVersions,
+                "INSERT INTO sync_versions (entity, entity_id, hlc, device_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (entity, entity_id) DO NOTHING",
+                (&entity, &entity_id, stamp_of(hlc, &at)?, &joined.device_id),
+            )?;
+        }
         w.record_event(
             "sync_joined",
             Table::SyncState,

@@ -35,6 +35,8 @@ pub enum Table {
     SyncState,
     /// Other PCs' changes as they arrived (bookkeeping).
     SyncInbox,
+    /// Each synced row's current version (bookkeeping; the write path keeps it).
+    SyncVersions,
     /// Versions that lost to another PC's: audited and synced like any record.
     SyncConflicts,
 }

@@ -234,3 +234,60 @@ fn two_pcs_share_records_without_echo_or_loss() {
         );
     }
 }
+
+/// PC A's clock runs ten minutes ahead of B's. B edits a record after it has seen A's edit:
+/// B's edit wins everywhere although B's wall clock says it is older, and no conflict is
+/// recorded (B saw A's version).
+#[test]
+fn a_later_edit_wins_even_with_a_clock_ten_minutes_behind() {
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    a_clinic.clock.advance(Duration::minutes(10));
+    let a = admin_core(&a_clinic);
+    let p = registered(
+        a.patient_register(patient("Mali", "Chai", "1975-05-05"), false)
+            .unwrap(),
+    );
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "Ahead",
+        &|_, _| {},
+    )
+    .unwrap();
+    let code = apply::invite(&db(&a), 60).unwrap();
+    let b_clinic = new_clinic_named("Behind");
+    let b = admin_core(&b_clinic);
+    apply::join(
+        &db(&b),
+        &server.url,
+        &server.cert,
+        &code,
+        "Behind",
+        &|_, _| {},
+    )
+    .unwrap();
+
+    a.patient_update(p.id.clone(), patient("Mali", "First", "1975-05-05"))
+        .unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    sync::sync_once(&db(&b)).unwrap();
+    assert_eq!(b.patient_get(p.id.clone()).unwrap().family_name, "First");
+    b_clinic.clock.advance(Duration::seconds(5));
+    b.patient_update(p.id.clone(), patient("Mali", "Second", "1975-05-05"))
+        .unwrap();
+    sync::sync_once(&db(&b)).unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    assert_eq!(a.patient_get(p.id.clone()).unwrap().family_name, "Second");
+    assert_eq!(b.patient_get(p.id.clone()).unwrap().family_name, "Second");
+    let conflicts = count(
+        &db(&a),
+        &format!(
+            "SELECT count(*) FROM sync_conflicts WHERE entity_id = '{}'",
+            p.id
+        ),
+    );
+    assert_eq!(conflicts, 0, "a sequential edit was taken for a conflict");
+}
