@@ -486,6 +486,36 @@ impl KeySlots {
         Ok(())
     }
 
+    /// The slots another PC of the clinic needs to sign the same people in (it shares this
+    /// database's key): the database id and every slot, without attempt counters or the
+    /// failed sign-ins waiting to be audited, which are this PC's own.
+    pub(crate) fn export_for_peer(&self) -> Result<String> {
+        if self.rekey_pending() {
+            return Err(crate::Error::Busy);
+        }
+        let mut file = self.file.clone();
+        file.unknown.clear();
+        file.failed_signins.clear();
+        file.more_failed_signins = 0;
+        for s in &mut file.slots {
+            s.failed_attempts = 0;
+            s.last_failed_at = None;
+        }
+        Ok(serde_json::to_string(&file)?)
+    }
+
+    /// A slot file for `dir` from another PC's export (not yet written).
+    pub(crate) fn from_peer(dir: &Path, exported: &str) -> Result<KeySlots> {
+        let file: SlotFile = serde_json::from_str(exported).map_err(|e| corrupt(e.to_string()))?;
+        if !(1..=FORMAT).contains(&file.format) {
+            return Err(corrupt(format!("unknown format {}", file.format)));
+        }
+        Ok(KeySlots {
+            path: Self::path_in(dir),
+            file,
+        })
+    }
+
     pub fn database_id(&self) -> &str {
         &self.file.database_id
     }
@@ -533,6 +563,11 @@ impl KeySlots {
             return Err(crate::Error::Busy);
         }
         Ok(())
+    }
+
+    /// The recovery slot's public key, to record on a PC's device row.
+    pub(crate) fn recovery_public_key(&self) -> Option<String> {
+        self.recovery_slot().and_then(|s| s.public_key.clone())
     }
 
     pub(crate) fn recovery_slot(&self) -> Option<&Slot> {

@@ -332,7 +332,7 @@ pub fn join(
     server_cert: &str,
     code: &str,
     device_name: &str,
-    progress: &dyn Fn(i64, i64),
+    progress: &dyn Fn(i64, i64) -> bool,
 ) -> Result<Link> {
     if db.read(link)?.is_some() {
         return Err(Error::AlreadyJoined.into());
@@ -344,8 +344,22 @@ pub fn join(
         device_code: Some(db.device().code.clone()),
     })?;
     db.write(&actor(), |w| {
-        let now = w.now_ts();
-        w.keep_draft(
+        insert_link(w, server_url, server_cert, &joined)
+    })?;
+    download(db, progress)
+}
+
+/// Records the link a join made, and gives rows this PC made before sync was on their
+/// versions (stamped as the push will stamp their changes: from their time), so the next
+/// edit names them as its base.
+pub(crate) fn insert_link(
+    w: &mut Write<'_>,
+    server_url: &str,
+    server_cert: &str,
+    joined: &clinic_sync_proto::JoinResponse,
+) -> Result<()> {
+    let now = w.now_ts();
+    w.keep_draft(
             Table::SyncState,
             "INSERT INTO sync_state (id, server_url, server_cert, clinic_id, clinic_name, device_id,
                                      device_code, token, phase, created_at, created_by, updated_at, updated_by)
@@ -361,42 +375,41 @@ pub fn join(
                 now
             ],
         )?;
-        // Rows this PC made before sync was on get their versions now, stamped as the push
-        // will stamp their changes (from their time), so the next edit names them as its base.
-        let latest: Vec<(String, String, Option<String>, String)> = {
-            let mut st = w.conn().prepare(
-                "SELECT entity, entity_id, hlc, at FROM change_log
+    // Rows this PC made before sync was on get their versions now, stamped as the push
+    // will stamp their changes (from their time), so the next edit names them as its base.
+    let latest: Vec<(String, String, Option<String>, String)> = {
+        let mut st = w.conn().prepare(
+            "SELECT entity, entity_id, hlc, at FROM change_log
                  WHERE seq IN (SELECT max(seq) FROM change_log GROUP BY entity, entity_id)",
-            )?;
-            let v = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            v
-        };
-        for (entity, entity_id, hlc, at) in latest {
-            if NOT_REPLICATED.contains(&entity.as_str()) {
-                continue;
-            }
-            w.keep_draft(
-                Table::SyncVersions,
-                "INSERT INTO sync_versions (entity, entity_id, hlc, device_id) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (entity, entity_id) DO NOTHING",
-                (&entity, &entity_id, stamp_of(hlc, &at)?, &joined.device_id),
-            )?;
+        )?;
+        let v = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        v
+    };
+    for (entity, entity_id, hlc, at) in latest {
+        if NOT_REPLICATED.contains(&entity.as_str()) {
+            continue;
         }
-        w.record_event(
+        w.keep_draft(
+            Table::SyncVersions,
+            "INSERT INTO sync_versions (entity, entity_id, hlc, device_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (entity, entity_id) DO NOTHING",
+            (&entity, &entity_id, stamp_of(hlc, &at)?, &joined.device_id),
+        )?;
+    }
+    w.record_event(
             "sync_joined",
             Table::SyncState,
             &joined.device_id,
             Some(serde_json::json!({ "server": server_url, "clinic": joined.clinic_name, "device_code": joined.device_code })),
         )
-    })?;
-    download(db, progress)
 }
 
 /// Downloads the clinic's current rows page by page, each page one transaction, from the
-/// saved resume point; marks the link ready when done.
-pub fn download(db: &Db, progress: &dyn Fn(i64, i64)) -> Result<Link> {
+/// saved resume point; marks the link ready when done. `progress` gets (rows done, rows in
+/// all) after each page; false stops the download there (it resumes at the next call).
+pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
     let l = db.read(link)?.ok_or(Error::NotConfigured)?;
     if l.ready {
         return Ok(l);
@@ -450,31 +463,11 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64)) -> Result<Link> {
             Ok(())
         })?;
         done += page.rows.len() as i64;
-        progress(done, page.total);
+        let go_on = progress(done, page.total);
         match next {
-            Some(n) => after = Some(n),
-            None => break,
+            Some(n) if go_on => after = Some(n),
+            _ => break,
         }
     }
     db.read(link)?.ok_or_else(|| Error::NotConfigured.into())
-}
-
-/// A new join code for another PC of this clinic (or this one, restored). Returns the code
-/// as people type it.
-pub fn invite(db: &Db, valid_minutes: u32) -> Result<String> {
-    let l = db.read(link)?.ok_or(Error::NotConfigured)?;
-    let code = loop {
-        let mut b = [0u8; 64];
-        getrandom::fill(&mut b).map_err(|e| crate::Error::Internal(e.to_string()))?;
-        if let Some(c) = clinic_sync_proto::join_code_from_random(&b) {
-            break c;
-        }
-    };
-    l.transport()?
-        .new_join_code(&clinic_sync_proto::NewJoinCode {
-            code: clinic_sync_proto::join_code_auth(&code),
-            sealed: None,
-            valid_minutes,
-        })?;
-    Ok(code)
 }

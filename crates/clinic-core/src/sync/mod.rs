@@ -13,6 +13,7 @@
 //! in `sync_conflicts` for an admin.
 
 pub mod apply;
+pub mod join;
 pub mod transport;
 
 use clinic_sync_proto::ErrorCode;
@@ -79,6 +80,8 @@ pub enum Error {
     },
     #[error("this PC is already connected to a clinic server")]
     AlreadyJoined,
+    #[error("the join code does not open what the inviting PC sent")]
+    InvitationUnreadable,
 }
 
 impl From<Error> for CrateError {

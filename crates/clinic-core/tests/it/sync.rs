@@ -5,7 +5,7 @@ use std::sync::mpsc;
 
 use chrono::Duration;
 use clinic_core::store::Db;
-use clinic_core::sync::{self, apply};
+use clinic_core::sync::{self, apply, join};
 use clinic_core::Core;
 use clinic_server::limit::RateLimiter;
 use clinic_server::store::sqlite::SqliteStore;
@@ -87,6 +87,54 @@ fn db(core: &Core) -> std::sync::Arc<Db> {
     core.dev_db().unwrap()
 }
 
+/// A new PC with nothing on it, joined with a code from `a` (signed in as admin there):
+/// the clinic's admin signs in on it with the same password and second factor.
+pub struct NewPc {
+    pub _dir: tempfile::TempDir,
+    pub clock: TestClock,
+    pub core: Core,
+}
+
+pub fn join_new_pc(server: &TestServer, a_clinic: &Clinic, a: &Core, name: &str) -> NewPc {
+    let code = join::invite(&db(a), a_clinic.dir.path(), 60).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = TestClock::new();
+    clock.advance(a_clinic.clock.now() - clock.now());
+    let seen = std::cell::RefCell::new(vec![]);
+    let (_db, link) = join::join_new(
+        dir.path(),
+        clock.clock(),
+        &server.url,
+        &server.cert,
+        &code,
+        name,
+        &|d, t| {
+            seen.borrow_mut().push((d, t));
+            true
+        },
+    )
+    .unwrap();
+    assert!(link.ready);
+    let (done, total) = *seen.borrow().last().unwrap();
+    assert_eq!(done, total);
+    let core = Core::with_clock(dir.path(), clock.clock());
+    match core.login(ADMIN.into(), ADMIN_PW.into()).unwrap() {
+        clinic_core::session::LoginStep::Totp => {}
+        other => panic!("expected a TOTP step, got {other:?}"),
+    }
+    let totp =
+        clinic_core::session::auth::totp_code(&a_clinic.admin_totp, clock.now().timestamp() as u64)
+            .unwrap();
+    core.login_totp(totp.into())
+        .expect("the admin's second factor works on the new PC");
+    clock.advance(Duration::seconds(30));
+    NewPc {
+        _dir: dir,
+        clock,
+        core,
+    }
+}
+
 fn count(db: &Db, sql: &str) -> i64 {
     db.read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
         .unwrap()
@@ -110,7 +158,10 @@ fn two_pcs_share_records_without_echo_or_loss() {
         &server.cert,
         &server.first_code,
         "Front desk",
-        &|d, t| progress.borrow_mut().push((d, t)),
+        &|d, t| {
+            progress.borrow_mut().push((d, t));
+            true
+        },
     )
     .unwrap();
     assert!(link.ready);
@@ -119,25 +170,14 @@ fn two_pcs_share_records_without_echo_or_loss() {
     assert!(r.pushed > 0);
     assert_eq!(db(&a).read(sync::waiting).unwrap(), 0);
 
-    // A second PC joins with a code the first made, and downloads the clinic.
-    let code = apply::invite(&db(&a), 60).unwrap();
-    let b_clinic = new_clinic_named("Second PC");
-    let b = admin_core(&b_clinic);
-    let progress_b = std::cell::RefCell::new(vec![]);
-    let link_b = apply::join(
-        &db(&b),
-        &server.url,
-        &server.cert,
-        &code,
-        "Room 1",
-        &|d, t| progress_b.borrow_mut().push((d, t)),
-    )
-    .unwrap();
-    assert!(link_b.ready);
+    // A second PC with nothing on it joins with a code the first made, downloads the clinic,
+    // and the admin signs in there with the same password and second factor.
+    let pc_b = join_new_pc(&server, &a_clinic, &a, "Room 1");
+    let b = &pc_b.core;
+    let b_clinic = &pc_b;
+    let link_b = db(b).read(|c| Ok(sync::link(c)?.unwrap())).unwrap();
     assert_ne!(link_b.device_id, link.device_id);
-    let (done, total) = *progress_b.borrow().last().unwrap();
-    assert_eq!(done, total);
-    assert!(total > 0);
+    assert_ne!(link_b.device_code, link.device_code);
     let seen = b.patient_get(anna.id.clone()).unwrap();
     assert_eq!(seen.family_name, "Sato");
     assert_eq!(seen.mrn, anna.mrn, "record numbers travel as they are");
@@ -155,32 +195,12 @@ fn two_pcs_share_records_without_echo_or_loss() {
         a.patient_get(anna.id.clone()).unwrap().family_name,
         "Sato-Ito"
     );
-    // Applying wrote nothing to A's change log but the conflicts it found: B was set up on
-    // its own before joining, so its admin and settings clash with A's (joining before
-    // set-up is not built yet) and are kept as refused versions.
     let own = count(
         &db(&a),
-        &format!("SELECT count(*) FROM change_log WHERE seq > {log_before} AND entity <> 'sync_conflicts'"),
+        &format!("SELECT count(*) FROM change_log WHERE seq > {log_before}"),
     );
     assert_eq!(own, 0, "applied changes went into A's own change log");
-    let refused: Vec<String> = db(&a)
-        .read(|c| {
-            let mut st = c.prepare(
-                "SELECT DISTINCT entity FROM sync_conflicts WHERE kind = 'refused' ORDER BY entity",
-            )?;
-            let v = st
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(v)
-        })
-        .unwrap();
-    assert_eq!(refused, ["settings", "staff"]);
-    // A refused version's secrets stay out of the audit trail.
-    let leaked = count(
-        &db(&a),
-        "SELECT count(*) FROM audit_log WHERE entity = 'sync_conflicts' AND after LIKE '%totp_secret%'",
-    );
-    assert_eq!(leaked, 0);
+    assert_eq!(count(&db(&a), "SELECT count(*) FROM sync_conflicts"), 0);
     let applied_audit = count(
         &db(&a),
         "SELECT count(*) FROM audit_log WHERE action = 'sync_update' AND entity = 'patients' AND actor_name LIKE 'applied from device %'",
@@ -254,21 +274,12 @@ fn a_later_edit_wins_even_with_a_clock_ten_minutes_behind() {
         &server.cert,
         &server.first_code,
         "Ahead",
-        &|_, _| {},
+        &|_, _| true,
     )
     .unwrap();
-    let code = apply::invite(&db(&a), 60).unwrap();
-    let b_clinic = new_clinic_named("Behind");
-    let b = admin_core(&b_clinic);
-    apply::join(
-        &db(&b),
-        &server.url,
-        &server.cert,
-        &code,
-        "Behind",
-        &|_, _| {},
-    )
-    .unwrap();
+    let pc_b = join_new_pc(&server, &a_clinic, &a, "Behind");
+    pc_b.clock.advance(Duration::minutes(-10));
+    let (b, b_clinic) = (&pc_b.core, &pc_b);
 
     a.patient_update(p.id.clone(), patient("Mali", "First", "1975-05-05"))
         .unwrap();
@@ -290,4 +301,55 @@ fn a_later_edit_wins_even_with_a_clock_ten_minutes_behind() {
         ),
     );
     assert_eq!(conflicts, 0, "a sequential edit was taken for a conflict");
+}
+
+/// A PC set up on its own (its own admin, its own settings) and then joined to a clinic: its
+/// rows that clash with the clinic's are kept as refused versions, not applied and not lost,
+/// and a refused staff row's secrets stay out of the audit trail.
+#[test]
+fn a_pc_set_up_on_its_own_keeps_its_clashing_rows_as_refused() {
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "A",
+        &|_, _| true,
+    )
+    .unwrap();
+    let code = join::invite(&db(&a), a_clinic.dir.path(), 60).unwrap();
+    let b_clinic = new_clinic_named("Set up alone");
+    let b = admin_core(&b_clinic);
+    apply::join(&db(&b), &server.url, &server.cert, &code, "B", &|_, _| true).unwrap();
+    sync::sync_once(&db(&b)).unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    let refused: Vec<String> = db(&a)
+        .read(|c| {
+            let mut st = c.prepare(
+                "SELECT DISTINCT entity FROM sync_conflicts WHERE kind = 'refused' ORDER BY entity",
+            )?;
+            let v = st
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(v)
+        })
+        .unwrap();
+    assert_eq!(refused, ["settings", "staff"]);
+    let leaked = count(
+        &db(&a),
+        "SELECT count(*) FROM audit_log WHERE after LIKE '%totp_secret%' AND entity = 'sync_conflicts'",
+    );
+    assert_eq!(leaked, 0);
+    // B's own admin still signs in on B; A's admin is A's.
+    assert_eq!(
+        a.staff_accounts()
+            .unwrap()
+            .iter()
+            .filter(|s| s.username == ADMIN)
+            .count(),
+        1
+    );
 }
