@@ -94,3 +94,17 @@ CREATE TABLE sync_conflicts (
     updated_by    TEXT NOT NULL
 ) STRICT;
 CREATE INDEX sync_conflicts_open ON sync_conflicts (resolved_at, detected_at);
+
+-- Each account's key slot as the other PCs of the clinic need it (they share this database's
+-- key, so a slot made here opens their copy too): written by sync from this PC's slot file,
+-- and put into each PC's slot file when the account row names the same public key. The slot
+-- is sealed under the person's password (argon2id); it holds no key in the clear.
+CREATE TABLE key_slots (
+    id          TEXT PRIMARY KEY,
+    public_key  TEXT NOT NULL,
+    slot        TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    updated_by  TEXT NOT NULL
+) STRICT;

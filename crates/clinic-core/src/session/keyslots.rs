@@ -565,6 +565,53 @@ impl KeySlots {
         Ok(())
     }
 
+    /// Each staff slot as other PCs need it: (staff id, public key, slot JSON without this
+    /// PC's attempt counters).
+    pub(crate) fn shared_staff_slots(&self) -> Result<Vec<(String, String, String)>> {
+        let mut out = vec![];
+        for s in &self.file.slots {
+            if let (Some(id), Some(public)) = (s.staff_id(), &s.public_key) {
+                let mut shared = s.clone();
+                shared.failed_attempts = 0;
+                shared.last_failed_at = None;
+                shared.sealed_next = None;
+                out.push((
+                    id.to_string(),
+                    public.clone(),
+                    serde_json::to_string(&shared)?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The public key of the slot this PC holds for an account.
+    pub(crate) fn staff_public_key(&self, staff_id: &str) -> Option<&str> {
+        self.file
+            .slots
+            .iter()
+            .find(|s| s.matches_staff(staff_id))
+            .and_then(|s| s.public_key.as_deref())
+    }
+
+    /// Puts in an account's slot made on another PC of the clinic (same database key),
+    /// replacing this PC's. The slot must be the account's and carry `public_key`.
+    pub(crate) fn put_shared_staff_slot(
+        &mut self,
+        staff_id: &str,
+        public_key: &str,
+        slot_json: &str,
+    ) -> Result<()> {
+        self.refuse_during_rekey()?;
+        let slot: Slot = serde_json::from_str(slot_json).map_err(|e| corrupt(e.to_string()))?;
+        if !slot.matches_staff(staff_id) || slot.public_key.as_deref() != Some(public_key) {
+            return Err(corrupt("a shared slot names another account or key"));
+        }
+        self.file.slots.retain(|s| !s.matches_staff(staff_id));
+        self.file.slots.push(slot);
+        Ok(())
+    }
+
     /// The recovery slot's public key, to record on a PC's device row.
     pub(crate) fn recovery_public_key(&self) -> Option<String> {
         self.recovery_slot().and_then(|s| s.public_key.clone())

@@ -267,6 +267,11 @@ impl Db {
         Ok(())
     }
 
+    /// The data folder the database file is in.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     /// Whether `key` is the database's key.
     pub fn has_key(&self, key: &DbKey) -> bool {
         self.key.lock().as_slice() == key.as_slice()

@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod join;
+pub mod slots;
 pub mod transport;
 
 use clinic_sync_proto::ErrorCode;
@@ -40,17 +41,20 @@ pub enum Table {
     SyncVersions,
     /// Versions that lost to another PC's: audited and synced like any record.
     SyncConflicts,
+    /// Accounts' key slots as every PC of the clinic needs them (synced; `slots`).
+    KeySlots,
 }
 
 impl crate::store::Table for Table {
     fn journaled(self) -> bool {
-        matches!(self, Table::SyncConflicts)
+        matches!(self, Table::SyncConflicts | Table::KeySlots)
     }
     /// A losing version may be a staff row with its secrets: the trail names the conflict,
     /// the version itself stays in the (encrypted) table.
     fn redacted(self) -> &'static [&'static str] {
         match self {
             Table::SyncConflicts => &["loser_after"],
+            Table::KeySlots => &["slot"],
             _ => &[],
         }
     }
@@ -219,8 +223,10 @@ pub fn sync_once(db: &Db) -> Result<Report> {
     let link = db.read(link)?.ok_or(Error::NotConfigured)?;
     let t = link.transport()?;
     let out = (|| {
+        slots::publish(db)?;
         let pushed = apply::push_all(db, &t)?;
         let (pulled, applied, conflicts) = apply::pull_all(db, &t)?;
+        slots::adopt(db)?;
         Ok(Report {
             pushed,
             pulled,

@@ -90,7 +90,7 @@ fn db(core: &Core) -> std::sync::Arc<Db> {
 /// A new PC with nothing on it, joined with a code from `a` (signed in as admin there):
 /// the clinic's admin signs in on it with the same password and second factor.
 pub struct NewPc {
-    pub _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     pub clock: TestClock,
     pub core: Core,
 }
@@ -128,11 +128,7 @@ pub fn join_new_pc(server: &TestServer, a_clinic: &Clinic, a: &Core, name: &str)
     core.login_totp(totp.into())
         .expect("the admin's second factor works on the new PC");
     clock.advance(Duration::seconds(30));
-    NewPc {
-        _dir: dir,
-        clock,
-        core,
-    }
+    NewPc { dir, clock, core }
 }
 
 fn count(db: &Db, sql: &str) -> i64 {
@@ -351,5 +347,78 @@ fn a_pc_set_up_on_its_own_keeps_its_clashing_rows_as_refused() {
             .filter(|s| s.username == ADMIN)
             .count(),
         1
+    );
+}
+
+fn code_of<T: std::fmt::Debug>(r: clinic_core::Result<T>) -> String {
+    r.expect_err("expected an error").code()
+}
+
+/// A password change, or a disabled account, on one PC takes effect on the others at their
+/// next sync: the account's key slot travels with it.
+#[test]
+fn a_password_change_or_a_disabled_account_reaches_every_pc_at_its_next_sync() {
+    use clinic_core::perm::Role;
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "A",
+        &|_, _| true,
+    )
+    .unwrap();
+    let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
+    let first = "amber-Fox-lantern9";
+    let second = "quiet-Harbor-maple4";
+    let nina = a
+        .staff_create(new_staff("nina", vec![Role::Nurse], first))
+        .unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+
+    // Nina signs in on B with the password the admin gave her on A, and changes it there.
+    let nina_b = Core::with_clock(pc_b.dir.path(), pc_b.clock.clock());
+    nina_b
+        .login("nina".into(), first.into())
+        .expect("A's new account signs in on B");
+    nina_b.change_password(first.into(), second.into()).unwrap();
+    nina_b.logout().unwrap();
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+
+    let nina_a = Core::with_clock(a_clinic.dir.path(), a_clinic.clock.clock());
+    assert_eq!(
+        code_of(nina_a.login("nina".into(), second.into())),
+        "bad_credentials",
+        "A knew the new password before it synced"
+    );
+    sync::sync_once(&db(&a)).unwrap();
+    assert_eq!(
+        code_of(nina_a.login("nina".into(), first.into())),
+        "bad_credentials",
+        "the old password still opens A"
+    );
+    let nina_a = Core::with_clock(a_clinic.dir.path(), a_clinic.clock.clock());
+    nina_a
+        .login("nina".into(), second.into())
+        .expect("B's new password opens A after sync");
+    nina_a.logout().unwrap();
+
+    // The admin disables her on A; B refuses her after its next sync.
+    a.staff_set_active(clinic_core::staff::SetActive {
+        id: nina.id.clone(),
+        active: false,
+        initial_password: None,
+    })
+    .unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+    let again = Core::with_clock(pc_b.dir.path(), pc_b.clock.clock());
+    assert!(
+        again.login("nina".into(), second.into()).is_err(),
+        "a disabled account signs in on B"
     );
 }
