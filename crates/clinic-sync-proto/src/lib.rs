@@ -196,6 +196,26 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// SHA-256 over a clinic's current rows, added in (entity, entity_id) byte order: the
+/// server and every PC compute it the same way, so equal digests mean equal data.
+#[derive(Default)]
+pub struct RowDigest(sha2::Sha256);
+
+impl RowDigest {
+    pub fn add(&mut self, entity: &str, id: &str, after: &str) {
+        use sha2::Digest;
+        for part in [entity, id, after] {
+            self.0.update((part.len() as u64).to_le_bytes());
+            self.0.update(part.as_bytes());
+        }
+    }
+
+    pub fn finish(self) -> String {
+        use sha2::Digest;
+        hex::encode(self.0.finalize())
+    }
+}
+
 /// A join code as people type it: 20 letters and digits in groups of four
 /// (`7KQ2-M9XD-…`), about 100 bits. Case, spaces and dashes don't matter.
 pub fn normalize_join_code(code: &str) -> String {

@@ -202,6 +202,9 @@ fn apply_version(
     device_code: &str,
 ) -> Result<(&'static str, bool, u32)> {
     let current = w.version_of(entity, id)?;
+    // Two PCs that saw the same pair record the same conflict (same id): the versions of
+    // that row are one finding, merged by the greater version like any row, not a conflict.
+    let keep_losers = entity != "sync_conflicts";
     let newer = current.as_ref().is_none_or(|c| incoming.key() > c.key());
     if !newer {
         if current.as_ref().is_some_and(|c| c.key() == incoming.key()) {
@@ -209,7 +212,7 @@ fn apply_version(
         }
         // Older than what is held: concurrent unless the held version was made on it.
         let c = current.as_ref().expect("checked above");
-        let n = if c.base.as_deref() != Some(&incoming.text()) {
+        let n = if keep_losers && c.base.as_deref() != Some(&incoming.text()) {
             record_conflict(w, entity, id, "concurrent", Some(c), incoming, after, None)?
         } else {
             0
@@ -236,7 +239,7 @@ fn apply_version(
         None => None,
     };
     let mut n = 0;
-    if let Some(c) = &current {
+    if let Some(c) = current.as_ref().filter(|_| keep_losers) {
         if base != Some(c.text().as_str()) {
             // This PC's version (or another's it held) loses: keep it.
             let held = crate::store::row_text(w.conn(), entity, id)?;

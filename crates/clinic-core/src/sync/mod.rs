@@ -204,6 +204,29 @@ pub(crate) fn stamp_of(hlc: Option<String>, at: &str) -> Result<String> {
     })
 }
 
+/// `RowDigest` over every synced row this PC holds (rows sync has a version for: seeded
+/// rows nobody changed are on every PC and never travel), as the server computes it over its
+/// copy: equal digests, equal data.
+pub fn digest(c: &Connection) -> Result<String> {
+    let mut h = clinic_sync_proto::RowDigest::default();
+    let mut st =
+        c.prepare("SELECT entity, entity_id FROM sync_versions ORDER BY entity, entity_id")?;
+    let keys = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (entity, id) in keys {
+        if clinic_sync_proto::NOT_REPLICATED.contains(&entity.as_str())
+            || synced_table(&entity).is_none()
+        {
+            continue;
+        }
+        if let Some(text) = crate::store::row_text(c, &entity, &id)? {
+            h.add(&entity, &id, &text);
+        }
+    }
+    Ok(h.finish())
+}
+
 /// Changes waiting to be pushed.
 pub fn waiting(c: &Connection) -> Result<i64> {
     let pushed: i64 = match link(c)? {

@@ -131,6 +131,77 @@ pub fn join_new_pc(server: &TestServer, a_clinic: &Clinic, a: &Core, name: &str)
     NewPc { dir, clock, core }
 }
 
+/// Every PC's digest of its synced rows equals the server's.
+pub fn assert_same_everywhere(pcs: &[&Db]) {
+    let server = pcs[0]
+        .read(|c| Ok(sync::link(c)?.unwrap()))
+        .unwrap()
+        .transport()
+        .unwrap()
+        .digest()
+        .unwrap();
+    for (i, pc) in pcs.iter().enumerate() {
+        if pc.read(sync::digest).unwrap() != server {
+            panic!("PC {i} differs from the server: {:#?}", differences(pc));
+        }
+    }
+}
+
+/// What a PC holds that the server doesn't, and the other way round (entity, id, text).
+fn differences(pc: &Db) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let t = pc
+        .read(|c| Ok(sync::link(c)?.unwrap()))
+        .unwrap()
+        .transport()
+        .unwrap();
+    let mut server = BTreeMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = t.snapshot(after.as_deref(), 5000).unwrap();
+        for r in page.rows {
+            if let Some(a) = r.after {
+                server.insert((r.entity, r.entity_id), a);
+            }
+        }
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let mut mine = BTreeMap::new();
+    pc.read(|c| {
+        let mut st = c.prepare("SELECT entity, entity_id FROM sync_versions")?;
+        let keys = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (e, i) in keys {
+            if sync::synced_table(&e).is_none() {
+                continue;
+            }
+            if let Some(text) = clinic_core::store::row_text(c, &e, &i)? {
+                mine.insert((e, i), text);
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut out = vec![];
+    for (k, v) in &mine {
+        match server.get(k) {
+            None => out.push(format!("only on the PC: {k:?}")),
+            Some(sv) if sv != v => out.push(format!("differs {k:?}:\n  pc     {v}\n  server {sv}")),
+            _ => {}
+        }
+    }
+    for k in server.keys() {
+        if !mine.contains_key(k) {
+            out.push(format!("only on the server: {k:?}"));
+        }
+    }
+    out
+}
+
 fn count(db: &Db, sql: &str) -> i64 {
     db.read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
         .unwrap()
@@ -249,6 +320,13 @@ fn two_pcs_share_records_without_echo_or_loss() {
             "the losing version is kept: {lost}"
         );
     }
+    // Once each has synced twice more (each pushes the conflict it found), A, B and the
+    // server hold the same data.
+    for pc in [&a, b, &a, b] {
+        sync::sync_once(&db(pc)).unwrap();
+    }
+    assert_same_everywhere(&[&db(&a), &db(b)]);
+    assert_eq!(count(&db(&a), "SELECT count(*) FROM sync_conflicts"), 1);
 }
 
 /// PC A's clock runs ten minutes ahead of B's. B edits a record after it has seen A's edit:

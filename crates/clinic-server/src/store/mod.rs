@@ -151,7 +151,7 @@ pub trait Store: Send + Sync + 'static {
         device_id: &str,
     ) -> impl Future<Output = StoreResult<Vec<HeadRecord>>> + Send;
 
-    /// SHA-256 over the clinic's current rows in (entity, entity_id) order: two holders of
+    /// `RowDigest` over the clinic's current rows (deleted ones left out): two holders of
     /// the same data have the same digest.
     fn digest(&self, clinic_id: &str) -> impl Future<Output = StoreResult<String>> + Send;
 }
@@ -200,21 +200,4 @@ pub fn split_push(
         }
     }
     Ok((fresh, duplicates))
-}
-
-/// Adds one row version to a running digest.
-pub fn digest_row(h: &mut sha2::Sha256, entity: &str, id: &str, after: Option<&str>) {
-    use sha2::Digest;
-    h.update(entity.as_bytes());
-    h.update([0]);
-    h.update(id.as_bytes());
-    h.update([0]);
-    match after {
-        Some(a) => {
-            h.update([1]);
-            h.update(a.as_bytes());
-        }
-        None => h.update([2]),
-    }
-    h.update([0xff]);
 }

@@ -15,9 +15,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::sqlite::op_from;
-use super::{
-    digest_row, split_push, ts, DeviceAuth, Joined, NewDevice, Store, StoreError, StoreResult,
-};
+use super::{split_push, ts, DeviceAuth, Joined, NewDevice, Store, StoreError, StoreResult};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS clinics (
@@ -570,20 +568,18 @@ impl Store for PgStore {
     }
 
     async fn digest(&self, clinic_id: &str) -> StoreResult<String> {
-        use sha2::Digest;
         let rows = self
             .client()
             .await?
             .query(
-                "SELECT entity, entity_id, after FROM rows WHERE clinic_id = $1 ORDER BY entity, entity_id",
+                "SELECT entity, entity_id, after FROM rows WHERE clinic_id = $1 AND after IS NOT NULL ORDER BY entity, entity_id",
                 &[&clinic_id],
             )
             .await?;
-        let mut h = sha2::Sha256::new();
+        let mut h = clinic_sync_proto::RowDigest::default();
         for r in &rows {
-            let after: Option<String> = r.get(2);
-            digest_row(&mut h, r.get(0), r.get(1), after.as_deref());
+            h.add(r.get(0), r.get(1), r.get(2));
         }
-        Ok(hex::encode(h.finalize()))
+        Ok(h.finish())
     }
 }

@@ -12,9 +12,7 @@ use clinic_sync_proto::{
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{
-    digest_row, split_push, ts, DeviceAuth, Joined, NewDevice, Store, StoreError, StoreResult,
-};
+use super::{split_push, ts, DeviceAuth, Joined, NewDevice, Store, StoreError, StoreResult};
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -515,17 +513,16 @@ impl Store for SqliteStore {
     async fn digest(&self, clinic_id: &str) -> StoreResult<String> {
         let clinic = clinic_id.to_string();
         self.run(move |c| {
-            use sha2::Digest;
-            let mut h = sha2::Sha256::new();
+            let mut h = clinic_sync_proto::RowDigest::default();
             let mut stmt = c.prepare_cached(
-                "SELECT entity, entity_id, after FROM rows WHERE clinic_id = ?1 ORDER BY entity, entity_id",
+                "SELECT entity, entity_id, after FROM rows WHERE clinic_id = ?1 AND after IS NOT NULL ORDER BY entity, entity_id",
             )?;
             let mut rows = stmt.query([clinic])?;
             while let Some(r) = rows.next()? {
-                let (e, i, a): (String, String, Option<String>) = (r.get(0)?, r.get(1)?, r.get(2)?);
-                digest_row(&mut h, &e, &i, a.as_deref());
+                let (e, i, a): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                h.add(&e, &i, &a);
             }
-            Ok(hex::encode(h.finalize()))
+            Ok(h.finish())
         })
         .await
     }
