@@ -26,7 +26,7 @@ pub mod audit;
 pub mod hlc;
 mod write;
 
-pub use write::{check_synced_table, row_text, Actor, Origin, Write, LOCAL_ONLY};
+pub use write::{check_synced_table, row_text, Actor, Origin, Write, LOCAL_ONLY, LOCAL_ROWID};
 
 mod embedded {
     refinery::embed_migrations!("../../migrations");

@@ -321,6 +321,11 @@ impl<'c> Write<'c> {
             Some(_) if table_has_blobs(&self.tx, table.name())? => {
                 row_image_full(&self.tx, table.name(), id)?.map(|v| v.to_string())
             }
+            Some(Value::Object(m)) if m.contains_key(LOCAL_ROWID) => {
+                let mut m = m.clone();
+                m.remove(LOCAL_ROWID);
+                Some(Value::Object(m).to_string())
+            }
             _ => after_json,
         };
         self.tx
@@ -455,6 +460,9 @@ impl<'c> Write<'c> {
     ) -> Result<()> {
         check_synced_table(&self.tx, entity)?;
         if let Some(cols) = after {
+            if cols.contains_key(LOCAL_ROWID) {
+                return Err(Error::Internal(format!("{entity}: a row number travelled")));
+            }
             let known = table_columns(&self.tx, entity)?;
             if let Some(bad) = cols.keys().find(|k| !known.contains(*k)) {
                 return Err(Error::Internal(format!(
@@ -693,18 +701,25 @@ pub(crate) fn row_image(conn: &Connection, table: &str, id: &str) -> Result<Opti
     image(conn, table, id, false)
 }
 
-fn image(conn: &Connection, table: &str, id: &str, full_blobs: bool) -> Result<Option<Value>> {
+/// A column named `pk` is always this PC's own row number (an `INTEGER PRIMARY KEY` that a
+/// full-text index keys on): it never leaves the PC, and rows from other PCs get their own.
+pub const LOCAL_ROWID: &str = "pk";
+
+fn image(conn: &Connection, table: &str, id: &str, for_sync: bool) -> Result<Option<Value>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT * FROM {table} WHERE id = ?1"))?;
     let names: Vec<String> = stmt.column_names().into_iter().map(String::from).collect();
     stmt.query_row([id], |r| {
         let mut m = Map::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
+            if for_sync && name == LOCAL_ROWID {
+                continue;
+            }
             let v = match r.get_ref(i)? {
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(n) => Value::from(n),
                 ValueRef::Real(f) => Value::from(f),
                 ValueRef::Text(t) => Value::String(String::from_utf8_lossy(t).into_owned()),
-                ValueRef::Blob(b) if full_blobs => {
+                ValueRef::Blob(b) if for_sync => {
                     use base64::Engine;
                     serde_json::json!({ "b64": base64::engine::general_purpose::STANDARD.encode(b) })
                 }

@@ -50,7 +50,11 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
                     hlc: stamp_of(hlc, &at)?,
                     entity,
                     entity_id,
-                    after: if op == Op::Delete { None } else { after },
+                    after: if op == Op::Delete {
+                        None
+                    } else {
+                        without_rowid(after)
+                    },
                     op,
                     at,
                     base,
@@ -98,6 +102,20 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
         if req.changes.len() < MAX_BATCH {
             return Ok(stored);
         }
+    }
+}
+
+/// Entries logged before sync existed carry the PC's own row number; it never travels.
+fn without_rowid(after: Option<String>) -> Option<String> {
+    match after {
+        Some(a) if a.contains("\"pk\":") => match serde_json::from_str::<Value>(&a) {
+            Ok(Value::Object(mut m)) => {
+                m.remove(crate::store::LOCAL_ROWID);
+                Some(Value::Object(m).to_string())
+            }
+            _ => Some(a),
+        },
+        other => other,
     }
 }
 

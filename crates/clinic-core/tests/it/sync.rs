@@ -500,3 +500,100 @@ fn a_password_change_or_a_disabled_account_reaches_every_pc_at_its_next_sync() {
         "a disabled account signs in on B"
     );
 }
+
+/// Convergence: three PCs make random registrations and edits, go offline and online in a
+/// random order, then all sync. Every PC and the server hold the same data (one digest over
+/// every synced row), for each of several seeds.
+#[test]
+fn three_pcs_converge_after_random_work_offline_and_online() {
+    for seed in 1..=6u64 {
+        converge(seed);
+    }
+}
+
+fn converge(seed: u64) {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rnd = move |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "A",
+        &|_, _| true,
+    )
+    .unwrap();
+    let b = join_new_pc(&server, &a_clinic, &a, "B");
+    let c = join_new_pc(&server, &a_clinic, &a, "C");
+    // Clocks that disagree by up to ten minutes.
+    b.clock.advance(Duration::seconds(rnd(1200) as i64 - 600));
+    c.clock.advance(Duration::seconds(rnd(1200) as i64 - 600));
+    let pcs: [(&Core, &TestClock); 3] = [
+        (&a, &a_clinic.clock),
+        (&b.core, &b.clock),
+        (&c.core, &c.clock),
+    ];
+    let mut online = [true; 3];
+    let mut patients: Vec<String> = vec![];
+    for step in 0..40 {
+        let i = rnd(3) as usize;
+        let (core, clock) = pcs[i];
+        clock.advance(Duration::seconds(1 + rnd(5) as i64));
+        match rnd(10) {
+            0..=2 => {
+                let p = registered(
+                    core.patient_register(
+                        patient(
+                            &format!("P{seed}x{step}"),
+                            &format!("Fam{}", rnd(1000)),
+                            "1990-01-01",
+                        ),
+                        true,
+                    )
+                    .unwrap(),
+                );
+                patients.push(p.id);
+            }
+            3..=5 if !patients.is_empty() => {
+                let id = &patients[rnd(patients.len() as u64) as usize];
+                // Only a patient this PC has (another PC's may not have arrived yet).
+                if core.patient_get(id.clone()).is_ok() {
+                    core.patient_update(
+                        id.clone(),
+                        patient("Edited", &format!("By{i}n{}", rnd(1000)), "1990-01-01"),
+                    )
+                    .unwrap();
+                }
+            }
+            6 => online[i] = !online[i],
+            _ => {
+                if online[i] {
+                    sync::sync_once(&db(core)).unwrap();
+                }
+            }
+        }
+    }
+    // Everyone back online: two rounds bring every conflict record to everyone.
+    for _ in 0..3 {
+        for (core, _) in pcs {
+            sync::sync_once(&db(core)).unwrap();
+        }
+    }
+    assert_same_everywhere(&[&db(&a), &db(&b.core), &db(&c.core)]);
+    for (core, _) in pcs {
+        for id in &patients {
+            assert!(
+                core.patient_get(id.clone()).is_ok(),
+                "seed {seed}: a patient is missing"
+            );
+        }
+    }
+}
