@@ -49,6 +49,16 @@ pub fn audit_list(cx: &Cx, filter: AuditFilter) -> Result<AuditPage> {
     Ok(page)
 }
 
+/// The chain, and (with a sync server) the heads this PC pushed: a trail cut or rewritten
+/// after a push no longer matches what the server kept.
 pub fn audit_verify(cx: &Cx) -> Result<ChainStatus> {
-    cx.read(audit::verify)
+    let (mut status, link) = cx.read(|c| Ok((audit::verify(c)?, crate::sync::link(c)?)))?;
+    if let Some(l) = link {
+        if let Ok(heads) = l.transport().and_then(|t| t.audit_heads(&l.device_id)) {
+            let heads: Vec<(i64, String)> = heads.into_iter().map(|h| (h.seq, h.hash)).collect();
+            status.anchors_checked = heads.len() as i64;
+            status.anchor_broken_seq = cx.read(|c| audit::check_anchors(c, &heads))?;
+        }
+    }
+    Ok(status)
 }

@@ -186,6 +186,14 @@ pub struct ChainStatus {
     /// at the daily close, held by the sync server) shows that no entries were cut off the end.
     pub head_seq: Option<i64>,
     pub head_hash: Option<String>,
+    /// Heads this PC pushed to the sync server that were compared with the chain here (0
+    /// without a server, or when it could not be reached).
+    #[serde(default)]
+    pub anchors_checked: i64,
+    /// The first pushed head the chain here no longer has (cut off) or has with another hash
+    /// (rewritten, even if every link was recomputed); null if all match.
+    #[serde(default)]
+    pub anchor_broken_seq: Option<i64>,
 }
 
 /// Recomputes the whole chain and names the first broken link, and the head.
@@ -217,5 +225,22 @@ pub fn verify(conn: &Connection) -> Result<ChainStatus> {
         first_broken_id,
         head_seq,
         head_hash: head_seq.map(|_| prev),
+        anchors_checked: 0,
+        anchor_broken_seq: None,
     })
+}
+
+/// Compares the chain with heads kept away from this PC ((seq, hash), as the sync server
+/// holds them): the first whose entry is missing here or has another hash.
+pub fn check_anchors(conn: &Connection, heads: &[(i64, String)]) -> Result<Option<i64>> {
+    let mut stmt = conn.prepare_cached("SELECT hash FROM audit_log WHERE seq = ?1")?;
+    let mut sorted: Vec<&(i64, String)> = heads.iter().collect();
+    sorted.sort();
+    for (seq, hash) in sorted {
+        let here: Option<String> = stmt.query_row([seq], |r| r.get(0)).optional()?;
+        if here.as_deref() != Some(hash.as_str()) {
+            return Ok(Some(*seq));
+        }
+    }
+    Ok(None)
 }

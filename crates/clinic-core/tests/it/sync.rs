@@ -597,3 +597,49 @@ fn converge(seed: u64) {
         }
     }
 }
+
+/// Every push carries this PC's audit head; the server keeps them. A trail cut after a push
+/// still verifies as a chain, but no longer matches the heads the server kept.
+#[test]
+fn a_trail_cut_after_a_push_is_reported_against_the_server_heads() {
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "A",
+        &|_, _| true,
+    )
+    .unwrap();
+    registered(
+        a.patient_register(patient("Kit", "Tan", "1970-07-07"), false)
+            .unwrap(),
+    );
+    sync::sync_once(&db(&a)).unwrap();
+    let ok = a.audit_verify().unwrap();
+    assert!(ok.anchors_checked >= 1, "{ok:?}");
+    assert_eq!((ok.first_broken_seq, ok.anchor_broken_seq), (None, None));
+
+    // Someone with the key drops the trigger and cuts the newest entries off the end.
+    db(&a)
+        .raw_writer(|c| {
+            c.execute_batch(
+                "DROP TRIGGER audit_log_no_delete;
+                 DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log);",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let cut = a.audit_verify().unwrap();
+    assert_eq!(
+        cut.first_broken_seq, None,
+        "a cut tail leaves the chain itself intact"
+    );
+    assert!(
+        cut.anchor_broken_seq.is_some(),
+        "the cut was not noticed: {cut:?}"
+    );
+}
