@@ -317,6 +317,7 @@ async fn pull<S: Store>(
 #[derive(Deserialize)]
 struct SnapshotQuery {
     after: Option<String>,
+    entity: Option<String>,
     limit: Option<u32>,
 }
 
@@ -327,7 +328,9 @@ async fn snapshot<S: Store>(
 ) -> ApiResult<SnapshotPage> {
     let limit = q.limit.unwrap_or(5000).clamp(1, 20_000);
     let after = q.after.as_deref().map(parse_cursor).transpose()?;
-    Ok(Json(st.store.snapshot(&device, after, limit).await?))
+    Ok(Json(
+        st.store.snapshot(&device, after, q.entity, limit).await?,
+    ))
 }
 
 async fn new_join_code<S: Store>(

@@ -9,7 +9,7 @@
 //! | join | `POST /v1/join` (no token) | [`JoinRequest`] | [`JoinResponse`] |
 //! | push | `POST /v1/push` | [`PushRequest`] | [`PushResponse`] |
 //! | pull | `GET /v1/pull?after=N&limit=M` | | [`PullResponse`] |
-//! | snapshot | `GET /v1/snapshot?after=CURSOR&limit=M` | | [`SnapshotPage`] |
+//! | snapshot | `GET /v1/snapshot?after=CURSOR&entity=E&limit=M` | | [`SnapshotPage`] |
 //! | new join code | `POST /v1/join-codes` | [`NewJoinCode`] | [`JoinCode`] |
 //! | devices | `GET /v1/devices` | | `Vec<`[`Device`]`>` |
 //! | revoke | `POST /v1/devices/{id}/revoke` | | [`Device`] |

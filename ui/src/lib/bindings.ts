@@ -455,6 +455,16 @@ export type ChainStatus = {
 	 */
 	head_seq: number | null,
 	head_hash: string | null,
+	/**
+	 *  Heads this PC pushed to the sync server that were compared with the chain here (0
+	 *  without a server, or when it could not be reached).
+	 */
+	anchors_checked?: number,
+	/**
+	 *  The first pushed head the chain here no longer has (cut off) or has with another hash
+	 *  (rewritten, even if every link was recomputed); null if all match.
+	 */
+	anchor_broken_seq?: number | null,
 };
 
 export type CheckIn = {

@@ -201,6 +201,38 @@ fn clash(
         .optional()?)
 }
 
+/// Another active appointment of the same doctor or patient overlapping this one, when
+/// neither was booked over a clash on purpose (an emergency's `override_reason`): what two PCs
+/// booking the same slot while apart leave behind once they sync.
+pub fn double_booked(conn: &Connection, id: &str) -> Result<Option<String>> {
+    let row: Option<(String, String, String, String, bool, bool)> = conn
+        .prepare_cached(&format!(
+            "SELECT doctor_id, patient_id, starts_at, ends_at, status IN {ACTIVE_SQL}, override_reason IS NOT NULL
+             FROM appointments WHERE id = ?1"
+        ))?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .optional()?;
+    let Some((doctor, patient, start, end, active, overridden)) = row else {
+        return Ok(None);
+    };
+    if !active || overridden {
+        return Ok(None);
+    }
+    for (column, who) in [("doctor_id", &doctor), ("patient_id", &patient)] {
+        if let Some(other) = clash(conn, column, who, &start, &end, Some(id))? {
+            let on_purpose: bool = conn
+                .prepare_cached(
+                    "SELECT override_reason IS NOT NULL FROM appointments WHERE id = ?1",
+                )?
+                .query_row([&other], |r| r.get(0))?;
+            if !on_purpose {
+                return Ok(Some(other));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Busy intervals of a doctor (active appointments) overlapping [from, to).
 fn busy(
     conn: &Connection,

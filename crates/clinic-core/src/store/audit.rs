@@ -188,11 +188,9 @@ pub struct ChainStatus {
     pub head_hash: Option<String>,
     /// Heads this PC pushed to the sync server that were compared with the chain here (0
     /// without a server, or when it could not be reached).
-    #[serde(default)]
     pub anchors_checked: i64,
     /// The first pushed head the chain here no longer has (cut off) or has with another hash
     /// (rewritten, even if every link was recomputed); null if all match.
-    #[serde(default)]
     pub anchor_broken_seq: Option<i64>,
 }
 

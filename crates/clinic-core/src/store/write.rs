@@ -395,6 +395,13 @@ impl<'c> Write<'c> {
         }))
     }
 
+    /// Foreign keys of this transaction are checked at commit, not row by row: rows from
+    /// another PC may come child first.
+    pub fn defer_foreign_keys(&mut self) -> Result<()> {
+        self.tx.pragma_update(None, "defer_foreign_keys", true)?;
+        Ok(())
+    }
+
     /// Runs `f` in a savepoint: its error undoes only what `f` wrote, and the transaction
     /// goes on. Returns `f`'s result either way.
     pub fn attempt<T>(&mut self, f: impl FnOnce(&mut Write<'c>) -> Result<T>) -> Result<Result<T>> {

@@ -119,6 +119,51 @@ fn without_rowid(after: Option<String>) -> Option<String> {
     }
 }
 
+/// The synced tables, parents before children (by their foreign keys; ties by name): the
+/// order a new PC downloads them in.
+pub fn dependency_order(c: &rusqlite::Connection) -> Result<Vec<String>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?
+        .into_iter()
+        .filter(|t| super::synced_table(t).is_some())
+        .collect();
+    let mut parents: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for t in &tables {
+        let refs: Vec<String> = c
+            .prepare("SELECT \"table\" FROM pragma_foreign_key_list(?1)")?
+            .query_map([t], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        parents.insert(
+            t.clone(),
+            refs.into_iter()
+                .filter(|p| p != t && tables.contains(p))
+                .collect(),
+        );
+    }
+    let mut order = vec![];
+    while !parents.is_empty() {
+        let ready: Vec<String> = parents
+            .iter()
+            .filter(|(_, ps)| ps.iter().all(|p| order.contains(p)))
+            .map(|(t, _)| t.clone())
+            .collect();
+        // A cycle (none today) is broken by name order rather than stopping the download.
+        let take = if ready.is_empty() {
+            vec![parents.keys().next().cloned().unwrap_or_default()]
+        } else {
+            ready
+        };
+        for t in take {
+            parents.remove(&t);
+            order.push(t);
+        }
+    }
+    Ok(order)
+}
+
 /// Pulls and applies until the server has nothing newer. Returns (pulled, applied,
 /// conflicts).
 pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
@@ -134,6 +179,7 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
                 counts.0 += a as u32;
                 counts.1 += c;
             }
+            counts.1 += flag_double_bookings(w, &page.changes)?;
             let clock = w.clock_text()?;
             w.keep_draft(
                 Table::SyncState,
@@ -298,6 +344,50 @@ fn apply_version(
     }
 }
 
+/// Appointments that arrived and now overlap another active one (booked on two PCs while
+/// they were apart) are kept as `double_booking` findings, which reception sees; neither
+/// booking is changed. One finding per pair, the same id on every PC.
+fn flag_double_bookings(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
+    let mut n = 0;
+    for ch in changes.iter().filter(|c| c.change.entity == "appointments") {
+        let id = &ch.change.entity_id;
+        let Some(other) = crate::scheduling::appointments::double_booked(w.conn(), id)? else {
+            continue;
+        };
+        let (first, second) = if *id < other {
+            (id.clone(), other)
+        } else {
+            (other, id.clone())
+        };
+        let cid = hex::encode(
+            &Sha256::digest(format!("double_booking\0{first}\0{second}").as_bytes())[..16],
+        );
+        let exists = w
+            .conn()
+            .prepare_cached("SELECT 1 FROM sync_conflicts WHERE id = ?1")?
+            .exists([&cid])?;
+        if exists {
+            continue;
+        }
+        let now = w.now_ts();
+        w.insert_row(
+            Table::SyncConflicts,
+            &cid,
+            &[
+                ("entity", &"appointments"),
+                ("entity_id", &first),
+                ("kind", &"double_booking"),
+                ("loser_hlc", &ch.change.hlc),
+                ("loser_device", &ch.device_id),
+                ("detail", &second),
+                ("detected_at", &now),
+            ],
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Keeps a losing version in `sync_conflicts`, once: the id comes from the loser, so every
 /// PC that sees the same pair records the same row.
 #[allow(clippy::too_many_arguments)]
@@ -436,18 +526,29 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
         return Ok(l);
     }
     let t = l.transport()?;
-    let mut after = l.snapshot_after.clone();
+    let order = db.read(dependency_order)?;
+    // The resume point names the entity it is in; entities before it are done.
+    let (mut from_entity, mut after) =
+        match l.snapshot_after.as_deref().and_then(|c| c.split_once('/')) {
+            Some((e, _)) => (
+                order.iter().position(|x| x == e).unwrap_or(0),
+                l.snapshot_after.clone(),
+            ),
+            None => (0, None),
+        };
     let mut done = l.snapshot_done;
+    if order.is_empty() {
+        return Err(crate::Error::internal("no synced tables"));
+    }
     loop {
-        let page = t.snapshot(after.as_deref(), 5000)?;
+        let entity = Some(order[from_entity].clone());
+        let page = t.snapshot(after.as_deref(), entity.as_deref(), 5000)?;
         let next = page.next.clone();
+        let finished = next.is_none() && from_entity + 1 >= order.len();
         db.write(&actor(), |w| {
-            for r in &page.rows {
-                if NOT_REPLICATED.contains(&r.entity.as_str())
-                    || super::synced_table(&r.entity).is_none()
-                {
-                    continue;
-                }
+            // Within a page a child may come before its parent (ids of one table).
+            w.defer_foreign_keys()?;
+            for r in page.rows.iter().filter(|r| Some(&r.entity) == entity.as_ref()) {
                 w.observe(&r.hlc)?;
                 let v = Version {
                     hlc: r.hlc.clone(),
@@ -457,16 +558,21 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                 apply_version(w, &r.entity, &r.entity_id, r.after.as_deref(), &v, None, "server")?;
             }
             let clock = w.clock_text()?;
+            let resume = match (&next, order.get(from_entity + 1)) {
+                (Some(n), _) => Some(n.clone()),
+                (None, Some(e)) => Some(format!("{e}/")),
+                (None, None) => None,
+            };
             // The first page's cursor is where pulling starts: rows changed while the
             // download ran come again as changes, and the newer version wins.
             w.keep_draft(
                 Table::SyncState,
                 "UPDATE sync_state SET snapshot_after = ?1,
-                        snapshot_as_of = CASE WHEN snapshot_done = 0 THEN ?2 ELSE snapshot_as_of END,
+                        snapshot_as_of = CASE WHEN snapshot_done = 0 AND snapshot_as_of = 0 THEN ?2 ELSE snapshot_as_of END,
                         snapshot_done = ?3, snapshot_total = ?4,
                         hlc_seen = max(hlc_seen, coalesce(?5, '')), updated_at = ?6",
                 rusqlite::params![
-                    next,
+                    resume,
                     page.as_of,
                     done + page.rows.len() as i64,
                     page.total,
@@ -474,7 +580,7 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                     w.now_ts()
                 ],
             )?;
-            if next.is_none() {
+            if finished {
                 w.keep_draft(
                     Table::SyncState,
                     "UPDATE sync_state SET phase = 'ready', pulled_to = snapshot_as_of",
@@ -484,10 +590,16 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
             Ok(())
         })?;
         done += page.rows.len() as i64;
-        let go_on = progress(done, page.total);
+        let go_on = progress(done, page.total.max(done));
+        if finished || !go_on {
+            break;
+        }
         match next {
-            Some(n) if go_on => after = Some(n),
-            _ => break,
+            Some(n) => after = Some(n),
+            None => {
+                from_entity += 1;
+                after = None;
+            }
         }
     }
     db.read(link)?.ok_or_else(|| Error::NotConfigured.into())

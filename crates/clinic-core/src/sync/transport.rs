@@ -109,10 +109,18 @@ impl Transport {
         )
     }
 
-    pub fn snapshot(&self, after: Option<&str>, limit: u32) -> Result<SnapshotPage, Error> {
+    pub fn snapshot(
+        &self,
+        after: Option<&str>,
+        entity: Option<&str>,
+        limit: u32,
+    ) -> Result<SnapshotPage, Error> {
         let mut q = vec![("limit", limit.to_string())];
         if let Some(a) = after {
             q.push(("after", a.to_string()));
+        }
+        if let Some(e) = entity {
+            q.push(("entity", e.to_string()));
         }
         self.get("/v1/snapshot", &q)
     }

@@ -687,6 +687,7 @@ const MAY_EXECUTE: &[(&str, &str)] = &[
     ("store/write.rs", "apply_remote"),
     // A savepoint around one applied change.
     ("store/write.rs", "attempt"),
+    ("store/write.rs", "defer_foreign_keys"),
     // Drafts only: it refuses every journaled table.
     ("store/write.rs", "keep_draft"),
     ("store/mod.rs", "keyed_connection"),

@@ -76,23 +76,23 @@ pub fn registered(o: RegisterOutcome) -> clinic_core::patients::Patient {
     }
 }
 
-fn t(s: &str) -> DateTime<Utc> {
+pub fn t(s: &str) -> DateTime<Utc> {
     clinic_core::ids::parse_ts(s).unwrap()
 }
 
 /// Monday 2030-01-07, 08:00 in Bangkok (01:00 UTC).
-const MONDAY_8AM: &str = "2030-01-07T01:00:00Z";
+pub const MONDAY_8AM: &str = "2030-01-07T01:00:00Z";
 
-struct Desk {
-    c: Clinic,
-    core: Core,
-    spec: Specialization,
-    doctors: Vec<Doctor>,
+pub struct Desk {
+    pub c: Clinic,
+    pub core: Core,
+    pub spec: Specialization,
+    pub doctors: Vec<Doctor>,
 }
 
 /// A clinic at Monday 08:00 local with a General department ("C") and doctors working
 /// Monday to Saturday 09:00–17:00 in 15-minute slots.
-fn desk(n_doctors: usize) -> Desk {
+pub fn desk(n_doctors: usize) -> Desk {
     let c = new_clinic();
     *c.clock.0.lock() = t(MONDAY_8AM);
     let core = admin_core(&c);
@@ -131,7 +131,7 @@ fn desk(n_doctors: usize) -> Desk {
     }
 }
 
-fn book_input(patient: &str, doctor: &str, start: &str, minutes: u16) -> BookInput {
+pub fn book_input(patient: &str, doctor: &str, start: &str, minutes: u16) -> BookInput {
     BookInput {
         patient_id: patient.into(),
         doctor_id: doctor.into(),
@@ -143,7 +143,7 @@ fn book_input(patient: &str, doctor: &str, start: &str, minutes: u16) -> BookInp
     }
 }
 
-fn new_patient(core: &Core, given: &str, family: &str) -> String {
+pub fn new_patient(core: &Core, given: &str, family: &str) -> String {
     registered(
         core.patient_register(patient(given, family, "1980-05-05"), true)
             .unwrap(),

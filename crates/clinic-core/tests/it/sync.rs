@@ -158,7 +158,7 @@ fn differences(pc: &Db) -> Vec<String> {
     let mut server = BTreeMap::new();
     let mut after: Option<String> = None;
     loop {
-        let page = t.snapshot(after.as_deref(), 5000).unwrap();
+        let page = t.snapshot(after.as_deref(), None, 5000).unwrap();
         for r in page.rows {
             if let Some(a) = r.after {
                 server.insert((r.entity, r.entity_id), a);
@@ -642,4 +642,58 @@ fn a_trail_cut_after_a_push_is_reported_against_the_server_heads() {
         cut.anchor_broken_seq.is_some(),
         "the cut was not noticed: {cut:?}"
     );
+}
+
+/// The same slot booked on two PCs while they were apart: after sync both bookings are
+/// there, and the pair is a `double_booking` finding on every PC, never silently merged.
+#[test]
+fn a_slot_booked_on_two_pcs_while_apart_shows_as_a_double_booking() {
+    use crate::reception::{book_input, desk, new_patient};
+    let server = TestServer::start();
+    let d = desk(1);
+    let a = &d.core;
+    apply::join(
+        &db(a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "Desk 1",
+        &|_, _| true,
+    )
+    .unwrap();
+    let pc_b = join_new_pc(&server, &d.c, a, "Desk 2");
+    let b = &pc_b.core;
+    let doctor = d.doctors[0].id.clone();
+    let p = new_patient(a, "Ada", "One");
+    sync::sync_once(&db(a)).unwrap();
+    sync::sync_once(&db(b)).unwrap();
+    let q = new_patient(b, "Bo", "Two");
+    // Both offline: each books the doctor at 10:00 local.
+    a.appointment_book(book_input(&p, &doctor, "2030-01-07T03:00:00Z", 30))
+        .unwrap();
+    b.appointment_book(book_input(&q, &doctor, "2030-01-07T03:00:00Z", 30))
+        .unwrap();
+    // Each finds the pair when the other's booking arrives; a round more brings each the
+    // other's record of it.
+    for pc in [a, b, a, b, a, b] {
+        sync::sync_once(&db(pc)).unwrap();
+    }
+    for pc in [a, b] {
+        assert_eq!(
+            count(
+                &db(pc),
+                "SELECT count(*) FROM appointments WHERE status = 'scheduled'"
+            ),
+            2,
+            "a booking was lost"
+        );
+        assert_eq!(
+            count(
+                &db(pc),
+                "SELECT count(*) FROM sync_conflicts WHERE kind = 'double_booking'"
+            ),
+            1
+        );
+    }
+    assert_same_everywhere(&[&db(a), &db(b)]);
 }

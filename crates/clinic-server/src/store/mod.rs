@@ -127,11 +127,13 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<PullResponse>> + Send;
 
-    /// A page of the clinic's current rows, ordered by (entity, entity_id), after `after`.
+    /// A page of the clinic's current rows, ordered by (entity, entity_id), after `after`;
+    /// only those of entity `only` if given (a PC downloads parents before children).
     fn snapshot(
         &self,
         device: &DeviceAuth,
         after: Option<(String, String)>,
+        only: Option<String>,
         limit: u32,
     ) -> impl Future<Output = StoreResult<SnapshotPage>> + Send;
 

@@ -464,6 +464,7 @@ impl Store for PgStore {
         &self,
         device: &DeviceAuth,
         after: Option<(String, String)>,
+        only: Option<String>,
         limit: u32,
     ) -> StoreResult<SnapshotPage> {
         let mut c = self.client().await?;
@@ -482,13 +483,13 @@ impl Store for PgStore {
             .query_one("SELECT count(*) FROM rows WHERE clinic_id = $1", &[clinic])
             .await?
             .get(0);
-        let (e, i) = after.unwrap_or_default();
+        let (e, i) = after.unwrap_or_else(|| (only.clone().unwrap_or_default(), String::new()));
         let rows: Vec<SnapshotRow> = tx
             .query(
                 "SELECT entity, entity_id, after, hlc, device_id FROM rows
-                 WHERE clinic_id = $1 AND (entity, entity_id) > ($2, $3)
+                 WHERE clinic_id = $1 AND (entity, entity_id) > ($2, $3) AND ($5::text IS NULL OR entity = $5)
                  ORDER BY entity, entity_id LIMIT $4",
-                &[clinic, &e, &i, &(limit as i64)],
+                &[clinic, &e, &i, &(limit as i64), &only],
             )
             .await?
             .iter()

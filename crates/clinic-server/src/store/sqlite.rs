@@ -405,6 +405,7 @@ impl Store for SqliteStore {
         &self,
         device: &DeviceAuth,
         after: Option<(String, String)>,
+        only: Option<String>,
         limit: u32,
     ) -> StoreResult<SnapshotPage> {
         let clinic = device.clinic_id.clone();
@@ -420,14 +421,14 @@ impl Store for SqliteStore {
                 [&clinic],
                 |r| r.get(0),
             )?;
-            let (e, i) = after.unwrap_or_default();
+            let (e, i) = after.unwrap_or_else(|| (only.clone().unwrap_or_default(), String::new()));
             let mut stmt = tx.prepare_cached(
                 "SELECT entity, entity_id, after, hlc, device_id FROM rows
-                 WHERE clinic_id = ?1 AND (entity, entity_id) > (?2, ?3)
+                 WHERE clinic_id = ?1 AND (entity, entity_id) > (?2, ?3) AND (?5 IS NULL OR entity = ?5)
                  ORDER BY entity, entity_id LIMIT ?4",
             )?;
             let rows = stmt
-                .query_map(params![clinic, e, i, limit], |r| {
+                .query_map(params![clinic, e, i, limit, only], |r| {
                     Ok(SnapshotRow {
                         entity: r.get(0)?,
                         entity_id: r.get(1)?,

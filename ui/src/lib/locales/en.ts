@@ -184,6 +184,8 @@ export const en = {
   "staff.enabled_done": "Account {username} enabled.",
 
   "audit.chain_ok": "Chain intact: {count} entries verified",
+  "audit.anchors_ok": "Matches the {count} fingerprints the sync server kept",
+  "audit.anchor_broken": "Entry #{seq} no longer matches the fingerprint the sync server kept: entries were cut off or rewritten after they were sent",
   "audit.chain_broken": "Chain broken at entry #{seq}: the log was altered",
   "audit.chain_checking": "Checking the chain…",
   "audit.verify": "Verify again",

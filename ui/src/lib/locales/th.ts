@@ -185,6 +185,8 @@ export const th: Record<Key, string> = {
   "staff.enabled_done": "เปิดใช้บัญชี {username} แล้ว",
 
   "audit.chain_ok": "ห่วงโซ่สมบูรณ์: ตรวจสอบแล้ว {count} รายการ",
+  "audit.anchors_ok": "ตรงกับลายนิ้วมือ {count} รายการที่เซิร์ฟเวอร์ซิงค์เก็บไว้",
+  "audit.anchor_broken": "รายการ #{seq} ไม่ตรงกับลายนิ้วมือที่เซิร์ฟเวอร์ซิงค์เก็บไว้แล้ว: มีการตัดหรือเขียนรายการใหม่หลังจากส่งไปแล้ว",
   "audit.chain_broken": "ห่วงโซ่ขาดที่รายการ #{seq}: บันทึกถูกแก้ไข",
   "audit.chain_checking": "กำลังตรวจสอบห่วงโซ่…",
   "audit.verify": "ตรวจสอบอีกครั้ง",
