@@ -17,6 +17,8 @@ CREATE TABLE sync_state (
     clinic_name   TEXT NOT NULL,
     device_id     TEXT NOT NULL,
     device_code   TEXT NOT NULL,
+    -- This PC's number in the clinic (joining order): queue tickets carry it ("C2-014").
+    desk          INTEGER NOT NULL,
     token         TEXT NOT NULL,
     -- 'joining' until the whole clinic is downloaded, then 'ready'.
     phase         TEXT NOT NULL CHECK (phase IN ('joining', 'ready')),

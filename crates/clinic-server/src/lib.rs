@@ -278,6 +278,7 @@ async fn join<S: Store>(
         clinic_name: joined.clinic_name,
         device_id,
         device_code: joined.device_code,
+        device_number: joined.device_number,
         token,
         sealed: joined.sealed,
     }))

@@ -133,6 +133,9 @@ pub struct JoinResponse {
     pub clinic_name: String,
     pub device_id: String,
     pub device_code: String,
+    /// The device's place in the clinic, in joining order (1, 2, …): the desk number queue
+    /// tickets carry once sync is on, so two desks never hand out the same ticket.
+    pub device_number: u32,
     /// The device's secret: sent once, stored by the server only as a hash.
     pub token: String,
     /// Whatever the inviting PC sealed for the new one (opaque to the server).

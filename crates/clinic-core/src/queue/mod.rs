@@ -258,7 +258,12 @@ pub fn check_in(w: &mut Write<'_>, input: &CheckIn, tz: Tz) -> Result<Ticket> {
     }
     let code = doctors::specialization(w.conn(), &specialization_id)?.queue_code;
     let n = w.next_number("queue", &format!("{code}:{day}"))?;
-    let number = format!("{code}-{n:03}");
+    // Each PC counts its own tickets; once PCs sync, the desk number keeps two desks'
+    // tickets of one department apart ("C2-014").
+    let number = match crate::store::desk_number(w.conn())? {
+        Some(desk) => format!("{code}{desk}-{n:03}"),
+        None => format!("{code}-{n:03}"),
+    };
     let priority = input.priority.unwrap_or(default_priority);
     let id = new_id();
     w.insert(

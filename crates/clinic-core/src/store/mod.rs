@@ -78,6 +78,19 @@ pub trait Table: Serialize + Copy {
     }
 }
 
+/// This PC's desk number in its clinic once sync is on (`sync_state.desk`), none before:
+/// numbers people read aloud (queue tickets) carry it so two PCs never hand out the same.
+pub fn desk_number(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT desk FROM sync_state")?
+        .query_row([], |r| r.get(0))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?)
+}
+
 /// The store's own audited table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
 #[serde(rename_all = "snake_case", rename = "StoreTable")]

@@ -473,8 +473,8 @@ pub(crate) fn insert_link(
     w.keep_draft(
             Table::SyncState,
             "INSERT INTO sync_state (id, server_url, server_cert, clinic_id, clinic_name, device_id,
-                                     device_code, token, phase, created_at, created_by, updated_at, updated_by)
-             VALUES ('this', ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'joining', ?8, 'sync', ?8, 'sync')",
+                                     device_code, desk, token, phase, created_at, created_by, updated_at, updated_by)
+             VALUES ('this', ?1, ?2, ?3, ?4, ?5, ?6, ?9, ?7, 'joining', ?8, 'sync', ?8, 'sync')",
             rusqlite::params![
                 server_url,
                 server_cert,
@@ -483,7 +483,8 @@ pub(crate) fn insert_link(
                 joined.device_id,
                 joined.device_code,
                 joined.token,
-                now
+                now,
+                joined.device_number
             ],
         )?;
     // Rows this PC made before sync was on get their versions now, stamped as the push

@@ -697,3 +697,54 @@ fn a_slot_booked_on_two_pcs_while_apart_shows_as_a_double_booking() {
     }
     assert_same_everywhere(&[&db(a), &db(b)]);
 }
+
+/// Two desks of one department hand out tickets without colliding once sync is on: each
+/// ticket carries its desk's number.
+#[test]
+fn two_desks_of_one_department_never_hand_out_the_same_ticket() {
+    use crate::reception::{desk, new_patient};
+    use clinic_core::queue::CheckIn;
+    let server = TestServer::start();
+    let d = desk(1);
+    let a = &d.core;
+    apply::join(
+        &db(a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "Desk 1",
+        &|_, _| true,
+    )
+    .unwrap();
+    let pc_b = join_new_pc(&server, &d.c, a, "Desk 2");
+    let b = &pc_b.core;
+    let walk_in = |core: &Core, who: &str| {
+        let p = new_patient(core, who, "Walkin");
+        core.queue_check_in(CheckIn {
+            appointment_id: None,
+            patient_id: Some(p),
+            specialization_id: Some(d.spec.id.clone()),
+            doctor_id: None,
+            priority: None,
+        })
+        .unwrap()
+        .number
+    };
+    let from_a = walk_in(a, "Ann");
+    let from_b = walk_in(b, "Ben");
+    assert_eq!(from_a, "C1-001");
+    assert_eq!(from_b, "C2-001");
+    for pc in [a, b, a] {
+        sync::sync_once(&db(pc)).unwrap();
+    }
+    let numbers: Vec<String> = db(a)
+        .read(|c| {
+            let mut st = c.prepare("SELECT number FROM queue_tickets ORDER BY number")?;
+            let v = st
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(v)
+        })
+        .unwrap();
+    assert_eq!(numbers, ["C1-001", "C2-001"]);
+}

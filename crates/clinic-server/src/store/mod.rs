@@ -48,6 +48,7 @@ pub struct Joined {
     pub clinic_id: String,
     pub clinic_name: String,
     pub device_code: String,
+    pub device_number: u32,
     pub sealed: Option<String>,
 }
 

@@ -247,11 +247,13 @@ impl Store for PgStore {
             &[&code_hash, &now_ts, &device.id],
         )
         .await?;
+        let device_number = taken.len() as u32 + 1;
         tx.commit().await?;
         Ok(Joined {
             clinic_id,
             clinic_name,
             device_code: code,
+            device_number,
             sealed,
         })
     }

@@ -193,11 +193,17 @@ impl Store for SqliteStore {
                 "UPDATE join_codes SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",
                 params![code_hash, now_ts, device.id],
             )?;
+            let device_number: u32 = tx.query_row(
+                "SELECT count(*) FROM devices WHERE clinic_id = ?1",
+                [&clinic_id],
+                |r| r.get(0),
+            )?;
             tx.commit()?;
             Ok(Joined {
                 clinic_id,
                 clinic_name,
                 device_code: code,
+                device_number,
                 sealed,
             })
         })
