@@ -194,6 +194,30 @@ pub fn out_of_balance(conn: &Connection) -> Result<Vec<String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Sets a batch's on-hand to its ledger's sum, after moves made on other PCs arrived (two
+/// PCs dispensing from one batch while apart each wrote the balance they saw). Returns the
+/// shortfall when the moves together took more than there was: on-hand then stays at 0 and
+/// the batch shows in `out_of_balance` until a stock count settles it.
+pub fn rebalance(w: &mut Write<'_>, batch_id: &str) -> Result<Option<i64>> {
+    let (on_hand, sum): (i64, i64) = match w
+        .conn()
+        .prepare_cached(
+            "SELECT b.on_hand, coalesce((SELECT sum(quantity) FROM stock_moves WHERE batch_id = b.id), 0)
+             FROM batches b WHERE b.id = ?1",
+        )?
+        .query_row([batch_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+    {
+        Some(v) => v,
+        None => return Ok(None),
+    };
+    let target = sum.max(0);
+    if on_hand != target {
+        w.update_row(Table::Batches, batch_id, &[("on_hand", &target)])?;
+    }
+    Ok((sum < 0).then_some(sum))
+}
+
 /// A counted batch in a stock count.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Type)]
 pub struct CountLine {

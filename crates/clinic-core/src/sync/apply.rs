@@ -180,6 +180,7 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
                 counts.1 += c;
             }
             counts.1 += flag_double_bookings(w, &page.changes)?;
+            counts.1 += rebalance_stock(w, &page.changes)?;
             let clock = w.clock_text()?;
             w.keep_draft(
                 Table::SyncState,
@@ -254,6 +255,14 @@ fn base_of(ch: &PulledChange) -> Option<&str> {
     ch.change.base.as_deref()
 }
 
+/// Tables whose concurrent versions are not a conflict for people to resolve: the greater
+/// version wins and the other is dropped. A finding two PCs both recorded (same id), a key
+/// slot both published (same key), a batch whose on-hand each PC wrote from its own ledger
+/// (`rebalance_stock` derives it again from the merged ledger).
+fn merges_silently(entity: &str) -> bool {
+    matches!(entity, "sync_conflicts" | "key_slots" | "batches")
+}
+
 /// Puts one version of a row in place if it is newer than the one held; keeps the loser of
 /// a concurrent pair as a conflict. Returns (outcome, written, conflicts recorded).
 fn apply_version(
@@ -266,9 +275,7 @@ fn apply_version(
     device_code: &str,
 ) -> Result<(&'static str, bool, u32)> {
     let current = w.version_of(entity, id)?;
-    // Two PCs that saw the same pair record the same conflict (same id): the versions of
-    // that row are one finding, merged by the greater version like any row, not a conflict.
-    let keep_losers = entity != "sync_conflicts";
+    let keep_losers = !merges_silently(entity);
     let newer = current.as_ref().is_none_or(|c| incoming.key() > c.key());
     if !newer {
         if current.as_ref().is_some_and(|c| c.key() == incoming.key()) {
@@ -380,6 +387,66 @@ fn flag_double_bookings(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u
                 ("loser_hlc", &ch.change.hlc),
                 ("loser_device", &ch.device_id),
                 ("detail", &second),
+                ("detected_at", &now),
+            ],
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Batches whose ledger got moves from another PC: on-hand becomes the ledger's sum again
+/// (each PC wrote the balance it saw). A batch two PCs together took below zero is kept as a
+/// `stock_short` finding for the pharmacist (one per batch and shortfall, same id
+/// everywhere).
+fn rebalance_stock(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
+    let mut batches = std::collections::BTreeSet::new();
+    for ch in changes {
+        match ch.change.entity.as_str() {
+            "batches" => {
+                batches.insert(ch.change.entity_id.clone());
+            }
+            "stock_moves" => {
+                if let Some(Value::Object(m)) = ch
+                    .change
+                    .after
+                    .as_deref()
+                    .and_then(|a| serde_json::from_str(a).ok())
+                {
+                    if let Some(b) = m.get("batch_id").and_then(Value::as_str) {
+                        batches.insert(b.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut n = 0;
+    for batch in batches {
+        let Some(short) = crate::pharmacy::ledger::rebalance(w, &batch)? else {
+            continue;
+        };
+        let cid =
+            hex::encode(&Sha256::digest(format!("stock_short\0{batch}\0{short}").as_bytes())[..16]);
+        let exists = w
+            .conn()
+            .prepare_cached("SELECT 1 FROM sync_conflicts WHERE id = ?1")?
+            .exists([&cid])?;
+        if exists {
+            continue;
+        }
+        let now = w.now_ts();
+        let clock = w.clock_text()?.unwrap_or_default();
+        w.insert_row(
+            Table::SyncConflicts,
+            &cid,
+            &[
+                ("entity", &"batches"),
+                ("entity_id", &batch),
+                ("kind", &"stock_short"),
+                ("loser_hlc", &clock),
+                ("loser_device", &""),
+                ("detail", &short.to_string()),
                 ("detected_at", &now),
             ],
         )?;

@@ -79,6 +79,7 @@ pub fn invite(db: &Db, data_dir: &Path, valid_minutes: u32) -> Result<String> {
     let l = db.read(link)?.ok_or(Error::NotConfigured)?;
     let t = l.transport()?;
     // Everything this PC has goes first, so the new PC finds the accounts its slots open.
+    super::slots::publish(db)?;
     apply::push_all(db, &t)?;
     let code = loop {
         if let Some(c) = clinic_sync_proto::join_code_from_random(&random_bytes::<64>()) {

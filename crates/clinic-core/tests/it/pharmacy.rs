@@ -47,7 +47,7 @@ fn signed_rx(r: &Room, given: &str, family: &str, items: &[(&str, u32, u32)]) ->
     signed
 }
 
-fn stock_item(core: &Core, name: &str) -> StockItem {
+pub fn stock_item(core: &Core, name: &str) -> StockItem {
     core.stock_items(name.into(), None)
         .unwrap()
         .into_iter()
@@ -55,7 +55,7 @@ fn stock_item(core: &Core, name: &str) -> StockItem {
         .unwrap_or_else(|| panic!("{name} is not a stock item"))
 }
 
-fn receive(core: &Core, item: &str, lot: &str, expiry: String, qty: i64) -> String {
+pub fn receive(core: &Core, item: &str, lot: &str, expiry: String, qty: i64) -> String {
     core.stock_receive(ReceiveInput {
         item_id: item.into(),
         lot: lot.into(),

@@ -748,3 +748,107 @@ fn two_desks_of_one_department_never_hand_out_the_same_ticket() {
         .unwrap();
     assert_eq!(numbers, ["C1-001", "C2-001"]);
 }
+
+/// Two PCs take from one batch while apart: each wrote the balance it saw, so after sync the
+/// batch's on-hand is its ledger's sum again on every PC. When together they took more than
+/// there was, on-hand stays at 0 and the shortfall is a finding for the pharmacist.
+#[test]
+fn stock_taken_on_two_pcs_while_apart_balances_and_a_shortfall_is_reported() {
+    use crate::pharmacy::{receive, stock_item};
+    use clinic_core::pharmacy::ledger::{self, MoveKind};
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "Dispensary",
+        &|_, _| true,
+    )
+    .unwrap();
+    // The pharmacist, set up on A; the same account signs in on B.
+    let (pw0, pw) = ("first-Pharm-pass1", "steady-Pharm-pass2");
+    a.staff_create(new_staff(
+        "phil",
+        vec![clinic_core::perm::Role::Pharmacist],
+        pw0,
+    ))
+    .unwrap();
+    let phil_a = a_clinic.core();
+    login_any(&a_clinic, &phil_a, "phil", pw0);
+    phil_a.change_password(pw0.into(), pw.into()).unwrap();
+    let item = stock_item(&phil_a, "Amoxicillin");
+    let batch = receive(&phil_a, &item.id, "LOT-1", clinic_date(&a_clinic, 400), 10);
+    let pc_b = join_new_pc(&server, &a_clinic, &a, "Ward");
+    let b = &Core::with_clock(pc_b.dir.path(), pc_b.clock.clock());
+    b.login("phil".into(), pw.into()).unwrap();
+    let a = phil_a;
+    let on_hand = |core: &Core| {
+        core.stock_batches(item.id.clone(), true)
+            .unwrap()
+            .into_iter()
+            .find(|x| x.id == batch)
+            .unwrap()
+            .on_hand
+    };
+    assert_eq!(on_hand(b), 10);
+
+    a.stock_move(
+        batch.clone(),
+        MoveKind::Destroyed,
+        -3,
+        "broken vials".into(),
+    )
+    .unwrap();
+    b.stock_move(
+        batch.clone(),
+        MoveKind::Destroyed,
+        -4,
+        "dropped tray".into(),
+    )
+    .unwrap();
+    for pc in [&a, b, &a, b, &a, b] {
+        sync::sync_once(&db(pc)).unwrap();
+    }
+    for pc in [&a, b] {
+        assert_eq!(on_hand(pc), 3);
+        assert!(db(pc).read(ledger::out_of_balance).unwrap().is_empty());
+    }
+    assert_same_everywhere(&[&db(&a), &db(b)]);
+
+    // Together they take 4 of the 3 left.
+    a.stock_move(
+        batch.clone(),
+        MoveKind::Destroyed,
+        -2,
+        "expired early".into(),
+    )
+    .unwrap();
+    b.stock_move(
+        batch.clone(),
+        MoveKind::Destroyed,
+        -2,
+        "contaminated".into(),
+    )
+    .unwrap();
+    for pc in [&a, b, &a, b, &a, b] {
+        sync::sync_once(&db(pc)).unwrap();
+    }
+    for pc in [&a, b] {
+        assert_eq!(on_hand(pc), 0);
+        assert_eq!(
+            db(pc).read(ledger::out_of_balance).unwrap(),
+            [batch.clone()]
+        );
+        assert_eq!(
+            count(
+                &db(pc),
+                "SELECT count(*) FROM sync_conflicts WHERE kind = 'stock_short' AND detail = '-1'"
+            ),
+            1
+        );
+    }
+    assert_same_everywhere(&[&db(&a), &db(b)]);
+}
