@@ -63,7 +63,9 @@ generate:
 clean-demo:
 	rm -rf $(DEMO_DIR)
 
+# The sync fault tests start the server binary itself (and kill it): built first.
 test-core:
+	cargo build -p clinic-server --bin clinicdesk-server
 	cargo test -p clinic-core
 
 # The sync server's suite runs against SQLite and against a throwaway PostgreSQL cluster the
@@ -90,6 +92,7 @@ HOST_RUNNER_VAR = CARGO_TARGET_$(shell rustc -vV | sed -n 's/^host: //p' | tr a-
 PINNED := 2026-11-23T23:30:00Z,UTC 2026-03-08T07:30:00Z,America/New_York \
           2028-02-29T12:00:00Z,Australia/Sydney 2026-12-31T23:30:00Z,Pacific/Kiritimati
 test-core-pinned:
+	cargo build -q -p clinic-server --bin clinicdesk-server
 	cargo test -p clinic-core --no-run -q
 	@set -e; for pin in $(PINNED); do \
 		at=$${pin%,*}; zone=$${pin#*,}; \

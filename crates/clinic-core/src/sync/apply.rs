@@ -255,6 +255,35 @@ fn base_of(ch: &PulledChange) -> Option<&str> {
     ch.change.base.as_deref()
 }
 
+/// Columns that change without anyone editing the record: when two versions differ only in
+/// these, the greater simply wins (the same admin signing in on two PCs while they were
+/// apart is not a conflict).
+const BOOKKEEPING: &[&str] = &[
+    "created_at",
+    "created_by",
+    "updated_at",
+    "updated_by",
+    "totp_last_step",
+];
+
+fn same_but_bookkeeping(a: Option<&str>, b: Option<&str>) -> bool {
+    let strip = |t: Option<&str>| -> Option<Map<String, Value>> {
+        match serde_json::from_str::<Value>(t?) {
+            Ok(Value::Object(mut m)) => {
+                for k in BOOKKEEPING {
+                    m.remove(*k);
+                }
+                Some(m)
+            }
+            _ => None,
+        }
+    };
+    match (strip(a), strip(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
 /// Tables whose concurrent versions are not a conflict for people to resolve: the greater
 /// version wins and the other is dropped. A finding two PCs both recorded (same id), a key
 /// slot both published (same key), a batch whose on-hand each PC wrote from its own ledger
@@ -282,12 +311,15 @@ fn apply_version(
             return Ok(("stale", false, 0));
         }
         // Older than what is held: concurrent unless the held version was made on it.
-        let c = current.as_ref().expect("checked above");
-        let n = if keep_losers && c.base.as_deref() != Some(&incoming.text()) {
-            record_conflict(w, entity, id, "concurrent", Some(c), incoming, after, None)?
-        } else {
-            0
-        };
+        let mut n = 0;
+        if let Some(c) = current.as_ref().filter(|_| keep_losers) {
+            let held = crate::store::row_text(w.conn(), entity, id)?;
+            if c.base.as_deref() != Some(&incoming.text())
+                && !same_but_bookkeeping(held.as_deref(), after)
+            {
+                n = record_conflict(w, entity, id, "concurrent", Some(c), incoming, after, None)?;
+            }
+        }
         return Ok(("stale", false, n));
     }
     let cols: Option<Map<String, Value>> = match after {
@@ -311,9 +343,9 @@ fn apply_version(
     };
     let mut n = 0;
     if let Some(c) = current.as_ref().filter(|_| keep_losers) {
-        if base != Some(c.text().as_str()) {
+        let held = crate::store::row_text(w.conn(), entity, id)?;
+        if base != Some(c.text().as_str()) && !same_but_bookkeeping(held.as_deref(), after) {
             // This PC's version (or another's it held) loses: keep it.
-            let held = crate::store::row_text(w.conn(), entity, id)?;
             n += record_conflict(
                 w,
                 entity,

@@ -12,3 +12,4 @@ mod clinical;
 mod pharmacy;
 mod billing;
 mod sync;
+mod sync_faults;

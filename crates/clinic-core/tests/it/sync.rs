@@ -96,6 +96,10 @@ pub struct NewPc {
 }
 
 pub fn join_new_pc(server: &TestServer, a_clinic: &Clinic, a: &Core, name: &str) -> NewPc {
+    join_new_pc_at(&server.url, &server.cert, a_clinic, a, name)
+}
+
+pub fn join_new_pc_at(url: &str, cert: &str, a_clinic: &Clinic, a: &Core, name: &str) -> NewPc {
     let code = join::invite(&db(a), a_clinic.dir.path(), 60).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let clock = TestClock::new();
@@ -104,8 +108,8 @@ pub fn join_new_pc(server: &TestServer, a_clinic: &Clinic, a: &Core, name: &str)
     let (_db, link) = join::join_new(
         dir.path(),
         clock.clock(),
-        &server.url,
-        &server.cert,
+        url,
+        cert,
         &code,
         name,
         &|d, t| {
