@@ -213,6 +213,20 @@ macro_rules! for_each_command {
                 #[window] daily_close_save(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;
                 #[window] daily_close_print(id: String, language: Option<settings::Language>) -> Option<String> = BillingRead;
             }
+            // Sync with the clinic's server: status, joining, devices, conflicts.
+            sync {
+                sync_status() -> sync::Status = SyncStatus;
+                sync_now() -> sync::Status = SyncStatus;
+                sync_connect(input: sync::ConnectInput) -> sync::Status = SyncManage;
+                sync_invite(valid_minutes: u32) -> sync::Invite = SyncManage;
+                sync_devices() -> Vec<sync::DeviceRow> = SyncManage;
+                sync_revoke(device_id: String) -> Vec<sync::DeviceRow> = SyncManage;
+                sync_conflicts(open_only: bool) -> Vec<sync::Conflict> = SyncManage;
+                sync_conflict_resolve(id: String, note: String) -> sync::Conflict = SyncManage;
+                sync_double_bookings() -> Vec<sync::DoubleBooking> = AppointmentRead;
+                sync_join_start(input: sync::ConnectInput) -> () = Public;
+                sync_join_progress() -> sync::JoinProgress = Public;
+            }
         }
     };
 }

@@ -84,6 +84,24 @@ impl Core {
         Ok(Cx::new(&self.host, now, Some(db), Some(s.clone())))
     }
 
+    /// One round of sync in the background (the window's timer calls it): nothing without a
+    /// server, or while nobody has opened the database on this PC; a cut-off download
+    /// resumes first. Errors are kept in the sync state for the header, and returned.
+    pub fn sync_background(&self) -> Option<Result<crate::sync::Report>> {
+        let db = self.host.open_db()?;
+        let link = match db.read(crate::sync::link) {
+            Ok(Some(l)) => l,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        if !link.ready {
+            if let Err(e) = crate::sync::apply::download(&db, &|_, _| true) {
+                return Some(Err(e));
+            }
+        }
+        Some(crate::sync::sync_once(&db))
+    }
+
     /// For commands that live in the window layer (opening a window): checks the session
     /// and the permission exactly as a core command would.
     pub fn authorize(&self, cmd: Command) -> Result<()> {

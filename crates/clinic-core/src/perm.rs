@@ -57,6 +57,8 @@ impl Role {
                 BillingWrite,
                 InvoiceVoid,
                 DiscountOverLimit,
+                SyncStatus,
+                SyncManage,
             ],
             Role::Doctor => &[
                 StaffRead,
@@ -73,6 +75,7 @@ impl Role {
                 ClinicalWrite,
                 VitalsWrite,
                 PrescriptionRead,
+                SyncStatus,
             ],
             Role::Nurse => &[
                 StaffRead,
@@ -88,6 +91,7 @@ impl Role {
                 QueueCall,
                 VitalsWrite,
                 PrescriptionRead,
+                SyncStatus,
             ],
             Role::Receptionist => &[
                 StaffRead,
@@ -99,6 +103,7 @@ impl Role {
                 AppointmentWrite,
                 QueueRead,
                 QueueManage,
+                SyncStatus,
             ],
             Role::Pharmacist => &[
                 StaffRead,
@@ -109,6 +114,7 @@ impl Role {
                 StockRead,
                 StockWrite,
                 Dispense,
+                SyncStatus,
             ],
             Role::Cashier => &[
                 StaffRead,
@@ -116,6 +122,7 @@ impl Role {
                 AppointmentRead,
                 BillingRead,
                 BillingWrite,
+                SyncStatus,
             ],
         }
     }
@@ -182,6 +189,10 @@ pub enum Permission {
     InvoiceVoid,
     /// Discount beyond the cashier's limit (admins).
     DiscountOverLimit,
+    /// See whether this PC is in sync with the clinic's server, and sync now (everyone).
+    SyncStatus,
+    /// Connect this PC to a server, invite PCs, revoke them, resolve conflicts (admins).
+    SyncManage,
 }
 
 /// Whether someone holding `roles` may use something that needs `perm`.
@@ -237,6 +248,7 @@ pub enum Screen {
     Staff,
     Audit,
     Settings,
+    Sync,
     Account,
 }
 
@@ -275,6 +287,9 @@ pub fn screens_for(roles: &[Role]) -> Vec<Screen> {
     }
     if can(Permission::SettingsManage) {
         s.push(Screen::Settings);
+    }
+    if can(Permission::SyncManage) {
+        s.push(Screen::Sync);
     }
     s.push(Screen::Account);
     s

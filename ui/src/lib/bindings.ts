@@ -186,6 +186,17 @@ export const commands = {
 	receiptPrint: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("receipt_print", { id, language }),
 	dailyCloseSave: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("daily_close_save", { id, language }),
 	dailyClosePrint: (id: string, language: Language | null) => __TAURI_INVOKE<string | null>("daily_close_print", { id, language }),
+	syncStatus: () => __TAURI_INVOKE<Status>("sync_status"),
+	syncNow: () => __TAURI_INVOKE<Status>("sync_now"),
+	syncConnect: (input: ConnectInput) => __TAURI_INVOKE<Status>("sync_connect", { input }),
+	syncInvite: (validMinutes: number) => __TAURI_INVOKE<Invite>("sync_invite", { validMinutes }),
+	syncDevices: () => __TAURI_INVOKE<DeviceRow[]>("sync_devices"),
+	syncRevoke: (deviceId: string) => __TAURI_INVOKE<DeviceRow[]>("sync_revoke", { deviceId }),
+	syncConflicts: (openOnly: boolean) => __TAURI_INVOKE<Conflict[]>("sync_conflicts", { openOnly }),
+	syncConflictResolve: (id: string, note: string) => __TAURI_INVOKE<Conflict>("sync_conflict_resolve", { id, note }),
+	syncDoubleBookings: () => __TAURI_INVOKE<DoubleBooking[]>("sync_double_bookings"),
+	syncJoinStart: (input: ConnectInput) => __TAURI_INVOKE<null>("sync_join_start", { input }),
+	syncJoinProgress: () => __TAURI_INVOKE<JoinProgress>("sync_join_progress"),
 };
 
 /* Types */
@@ -459,12 +470,12 @@ export type ChainStatus = {
 	 *  Heads this PC pushed to the sync server that were compared with the chain here (0
 	 *  without a server, or when it could not be reached).
 	 */
-	anchors_checked?: number,
+	anchors_checked: number,
 	/**
 	 *  The first pushed head the chain here no longer has (cut off) or has with another hash
 	 *  (rewritten, even if every link was recomputed); null if all match.
 	 */
-	anchor_broken_seq?: number | null,
+	anchor_broken_seq: number | null,
 };
 
 export type CheckIn = {
@@ -547,6 +558,40 @@ export type CloseInput = {
 	follow_up_note: string,
 };
 
+export type Conflict = {
+	id: string,
+	kind: ConflictKind,
+	entity: string,
+	entity_id: string,
+	detected_at: string,
+	/**  The version kept aside (JSON of the row); hidden for accounts and key slots. */
+	kept_aside: string | null,
+	detail: string | null,
+	resolved_at: string | null,
+	resolved_by: string | null,
+	resolution: string | null,
+};
+
+export type ConflictKind = 
+/**  The same record changed on two PCs while apart: the later version is in place. */
+"concurrent" | 
+/**  A version this database's rules refused (a duplicate username, a signed note). */
+"refused" | 
+/**  One slot booked on two PCs while apart. */
+"double_booking" | 
+/**  Two PCs together took more of a batch than there was. */
+"stock_short";
+
+export type ConnectInput = {
+	/**  `https://host:port` of the clinic's server. */
+	server_url: string,
+	/**  The server's certificate (PEM), which this PC will trust and nothing else. */
+	server_cert: string,
+	join_code: string,
+	/**  What this PC is called in the device list ("Front desk"). */
+	device_name: string,
+};
+
 export type CountInput = {
 	note: string,
 	lines: CountLine[],
@@ -607,6 +652,19 @@ export type Denomination = {
 	/**  A note's or coin's value in minor units. */
 	value: number,
 	count: number,
+};
+
+export type DeviceRow = {
+	id: string,
+	code: string,
+	name: string,
+	joined_at: string,
+	last_seen_at: string | null,
+	revoked_at: string | null,
+	/**  Changes the server holds from it. */
+	last_seq: number,
+	/**  This PC. */
+	this_pc: boolean,
 };
 
 export type Diagnosis = {
@@ -691,6 +749,18 @@ export type Doctor = {
 };
 
 export type DoctorStatus = "pending" | "approved" | "suspended";
+
+/**  A pair of appointments for one slot, made on two PCs while apart. */
+export type DoubleBooking = {
+	conflict_id: string,
+	starts_at: string,
+	doctor: string,
+	first_appointment: string,
+	first_patient: string,
+	second_appointment: string,
+	second_patient: string,
+	detected_at: string,
+};
 
 export type Draft = {
 	encounter_id: string,
@@ -830,6 +900,12 @@ export type IcdCode = {
 	local_name: string | null,
 };
 
+export type Invite = {
+	/**  Shown once, to the admin, to type on the new PC. */
+	code: string,
+	expires_at: string,
+};
+
 export type Invoice = {
 	id: string,
 	/**  None while a draft. */
@@ -913,6 +989,16 @@ export type ItemInput = {
 	/**  "capsules". */
 	unit: string,
 	instructions: string,
+};
+
+/**  A new PC's download, as the set-up screen shows it. */
+export type JoinProgress = {
+	running: boolean,
+	done: number,
+	total: number,
+	/**  Finished well: sign in with your usual password. */
+	finished: boolean,
+	error: ApiError | null,
 };
 
 export type LabOrder = {
@@ -1276,7 +1362,11 @@ export type Permission =
 /**  Void an issued invoice (admins). */
 "invoice_void" | 
 /**  Discount beyond the cashier's limit (admins). */
-"discount_over_limit";
+"discount_over_limit" | 
+/**  See whether this PC is in sync with the clinic's server, and sync now (everyone). */
+"sync_status" | 
+/**  Connect this PC to a server, invite PCs, revoke them, resolve conflicts (admins). */
+"sync_manage";
 
 export type PharmacyError = { code: "insufficient_stock"; params: {
 	item: string,
@@ -1622,7 +1712,7 @@ export type SchedulingTable = "specializations" | "doctors" | "working_hours" | 
  *  The screens of the app. Which ones a person sees follows from their permissions,
  *  so the navigation never offers a screen whose commands would be refused.
  */
-export type Screen = "home" | "reception" | "calendar" | "queue" | "consultation" | "pharmacy" | "billing" | "doctors" | "staff" | "audit" | "settings" | "account";
+export type Screen = "home" | "reception" | "calendar" | "queue" | "consultation" | "pharmacy" | "billing" | "doctors" | "staff" | "audit" | "settings" | "sync" | "account";
 
 export type SearchPage = {
 	items: PatientSummary[],
@@ -1658,7 +1748,7 @@ export type SessionError = { code: "not_initialized" } | { code: "already_initia
 	path: string,
 } } | { code: "keyslot_corrupt"; params: {
 	detail: string,
-} } | { code: "recovery_key_outdated" } | { code: "key_outdated" };
+} } | { code: "recovery_key_outdated" } | { code: "key_outdated" } | { code: "rekey_while_synced" };
 
 /**  The sign-in and set-up forms' fields, as errors name them. */
 export type SessionField = "username" | "password" | "new_password" | "recovery_key";
@@ -1794,6 +1884,27 @@ export type StaffUpdate = {
 	language: Language,
 };
 
+/**  The header's sync state. */
+export type Status = {
+	/**  Connected to a server at all (without one, sync shows nothing). */
+	linked: boolean,
+	/**  The clinic is downloaded and sync runs. */
+	ready: boolean,
+	server_url: string | null,
+	clinic_name: string | null,
+	device_code: string | null,
+	desk: number | null,
+	last_sync_at: string | null,
+	/**  Changes made here the server does not have yet. */
+	waiting: number,
+	/**  The last round's error, in words; none after a good round. */
+	last_error: string | null,
+	open_conflicts: number,
+	double_bookings: number,
+	downloaded: number,
+	download_total: number,
+};
+
 export type StockCount = {
 	id: string,
 	note: string,
@@ -1857,6 +1968,27 @@ export type Supplier = {
 	email: string,
 	active: boolean,
 };
+
+export type SyncError = { code: "not_configured" } | { code: "not_https" } | { code: "bad_certificate" } | { code: "network"; params: {
+	message: string,
+} } | { code: "server"; params: {
+	code: string,
+	message: string,
+} } | { code: "already_joined" } | { code: "invitation_unreadable" } | { code: "already_resolved" };
+
+export type SyncField = "server_url" | "server_cert" | "join_code" | "device_name" | "valid_minutes" | "note";
+
+export type SyncTable = 
+/**  This PC's link to the server (bookkeeping: not audited, not synced). */
+"sync_state" | 
+/**  Other PCs' changes as they arrived (bookkeeping). */
+"sync_inbox" | 
+/**  Each synced row's current version (bookkeeping; the write path keeps it). */
+"sync_versions" | 
+/**  Versions that lost to another PC's: audited and synced like any record. */
+"sync_conflicts" | 
+/**  Accounts' key slots as every PC of the clinic needs them (synced; `slots`). */
+"key_slots";
 
 /**  Tax per line kind, in basis points (700 = 7 %). */
 export type TaxRates = {

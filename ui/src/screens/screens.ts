@@ -14,6 +14,7 @@ import Queue from "./Queue.svelte";
 import Reception from "./Reception.svelte";
 import Settings from "./Settings.svelte";
 import Staff from "./Staff.svelte";
+import Sync from "./Sync.svelte";
 
 export const SCREENS: Record<Screen, Component> = {
   home: Home,
@@ -27,5 +28,6 @@ export const SCREENS: Record<Screen, Component> = {
   staff: Staff,
   audit: Audit,
   settings: Settings,
+  sync: Sync,
   account: Account,
 };

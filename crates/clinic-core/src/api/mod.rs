@@ -14,3 +14,4 @@ pub mod scheduling;
 pub mod session;
 pub mod settings;
 pub mod staff;
+pub mod sync;

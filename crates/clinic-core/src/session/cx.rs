@@ -22,6 +22,18 @@ pub struct Host {
     clock: Clock,
     state: Mutex<State>,
     rekey: RekeyState,
+    join: Arc<TaskState>,
+}
+
+/// A long task that runs on a thread of its own while the window polls its progress (a new
+/// PC downloading its clinic): done and total, and how it ended.
+#[derive(Default)]
+pub struct TaskState {
+    pub running: AtomicBool,
+    pub done: std::sync::atomic::AtomicI64,
+    pub total: std::sync::atomic::AtomicI64,
+    /// None while running or before it ran; then Ok or the error.
+    pub outcome: Mutex<Option<std::result::Result<(), crate::ApiError>>>,
 }
 
 /// A re-key's progress, read without the session lock (the progress bar polls it while the
@@ -40,6 +52,7 @@ impl Host {
             clock,
             state: Mutex::new(State::default()),
             rekey: RekeyState::default(),
+            join: Arc::new(TaskState::default()),
         }
     }
 
@@ -57,6 +70,16 @@ impl Host {
 
     pub(crate) fn rekey(&self) -> &RekeyState {
         &self.rekey
+    }
+
+    /// A new PC joining its clinic (`sync::join`).
+    pub fn join_task(&self) -> &Arc<TaskState> {
+        &self.join
+    }
+
+    /// The open database, if someone is signed in here (for background work: sync).
+    pub fn open_db(&self) -> Option<Arc<Db>> {
+        self.state.lock().db.clone()
     }
 
     /// The sign-in state. Held briefly: never across SQL, except while signing in (which

@@ -22,7 +22,7 @@ pub mod keys;
 pub mod keyslots;
 pub mod signin;
 
-pub use cx::{Cx, Host};
+pub use cx::{Cx, Host, TaskState};
 pub use keys::{RecoveryKey, RekeyProgress, RekeyReport};
 
 /// The set-up wizard creates the device row (the store's table).
@@ -79,6 +79,8 @@ pub enum Error {
         "this window's key is no longer the database's (it was re-keyed elsewhere): sign in again"
     )]
     KeyOutdated,
+    #[error("this PC syncs with a clinic server: every PC shares the database key, so it can't be changed on one PC alone")]
+    RekeyWhileSynced,
 }
 
 impl From<Error> for crate::Error {

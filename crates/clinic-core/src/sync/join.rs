@@ -76,6 +76,11 @@ fn unseal(code: &str, sealed: &str) -> Result<Invitation> {
 /// A new join code for another PC of this clinic (or this one, restored), valid for
 /// `valid_minutes`. The code is shown once, to the admin; it opens the invitation.
 pub fn invite(db: &Db, data_dir: &Path, valid_minutes: u32) -> Result<String> {
+    Ok(invite_until(db, data_dir, valid_minutes)?.0)
+}
+
+/// `invite`, with when the code expires.
+pub fn invite_until(db: &Db, data_dir: &Path, valid_minutes: u32) -> Result<(String, String)> {
     let l = db.read(link)?.ok_or(Error::NotConfigured)?;
     let t = l.transport()?;
     // Everything this PC has goes first, so the new PC finds the accounts its slots open.
@@ -95,7 +100,7 @@ pub fn invite(db: &Db, data_dir: &Path, valid_minutes: u32) -> Result<String> {
             slots,
         },
     )?;
-    t.new_join_code(&NewJoinCode {
+    let made = t.new_join_code(&NewJoinCode {
         code: join_code_auth(&code),
         sealed: Some(sealed),
         valid_minutes,
@@ -108,7 +113,7 @@ pub fn invite(db: &Db, data_dir: &Path, valid_minutes: u32) -> Result<String> {
             Some(serde_json::json!({ "valid_minutes": valid_minutes })),
         )
     })?;
-    Ok(code)
+    Ok((code, made.expires_at))
 }
 
 /// Joins a PC that has no data yet: creates its database with the clinic's key and the

@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod join;
 pub mod slots;
+pub mod status;
 pub mod transport;
 
 use clinic_sync_proto::ErrorCode;
@@ -28,6 +29,9 @@ use crate::store::hlc::Hlc;
 use crate::store::{Actor, Db};
 use crate::Error as CrateError;
 
+pub use status::{
+    Conflict, ConflictKind, ConnectInput, DeviceRow, DoubleBooking, Invite, JoinProgress, Status,
+};
 pub use transport::Transport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -60,6 +64,18 @@ impl crate::store::Table for Table {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case", rename = "SyncField")]
+pub enum Field {
+    ServerUrl,
+    ServerCert,
+    JoinCode,
+    DeviceName,
+    ValidMinutes,
+    Note,
+}
+impl crate::error::FieldEnum for Field {}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Type)]
 #[serde(
     tag = "code",
@@ -86,6 +102,8 @@ pub enum Error {
     AlreadyJoined,
     #[error("the join code does not open what the inviting PC sent")]
     InvitationUnreadable,
+    #[error("this conflict is already resolved")]
+    AlreadyResolved,
 }
 
 impl From<Error> for CrateError {
