@@ -114,6 +114,7 @@ test-app: app
 E2E_PIN := 2026-03-10T03:00:00Z
 test-e2e: app tauri-driver
 	cargo build -p clinic-core --features dev-data --bin clinicdesk-cli
+	cargo build -p clinic-server --bin clinicdesk-server
 	cargo build -p clinicdesk-e2e --tests
 	FAKETIME="$$(( $$(date -d $(E2E_PIN) +%s) - $$(date +%s) ))" FAKETIME_DONT_FAKE_MONOTONIC=1 CLINICDESK_E2E_PIN=$(E2E_PIN) \
 	$(HOST_RUNNER_VAR)="env LD_PRELOAD=$(FAKETIME_LIB)" \

@@ -1897,8 +1897,8 @@ export type Status = {
 	last_sync_at: string | null,
 	/**  Changes made here the server does not have yet. */
 	waiting: number,
-	/**  The last round's error, in words; none after a good round. */
-	last_error: string | null,
+	/**  The last round's error (the window says it in words); none after a good round. */
+	last_error: ApiError | null,
 	open_conflicts: number,
 	double_bookings: number,
 	downloaded: number,

@@ -8,6 +8,8 @@ export function describe(e: unknown): string {
     const field = e.params.field ? tDyn(`field.${e.params.field}`) : "";
     return tDyn(`validation.${e.params.reason}`, { field, limit: e.params.limit ?? "" });
   }
+  // The sync server's refusals, by the server's own code.
+  if (e.code === "server" && e.params.code) return tDyn(`sync_server.${e.params.code}`);
   const params: Record<string, string> = { ...e.params };
   if (e.params.field) params.field = tDyn(`field.${e.params.field}`);
   if (e.params.permission) params.permission = tDyn(`permission.${e.params.permission}`);

@@ -162,6 +162,7 @@ pub struct Link {
     pub pulled_to: i64,
     pub hlc_seen: String,
     pub last_sync_at: Option<String>,
+    /// The last round's error as an `ApiError` in JSON.
     pub last_error: Option<String>,
 }
 
@@ -275,7 +276,15 @@ pub fn sync_once(db: &Db) -> Result<Report> {
             conflicts,
         })
     })();
-    let error = out.as_ref().err().map(|e: &CrateError| e.to_string());
+    // Kept as the error the window translates (code and params), not English text.
+    let error = out.as_ref().err().map(|e: &CrateError| {
+        serde_json::to_string(&crate::ApiError {
+            code: e.code(),
+            message: e.to_string(),
+            params: e.params(),
+        })
+        .unwrap_or_default()
+    });
     db.write(&actor(), |w| {
         let now = w.now_ts();
         if error.is_none() {

@@ -20,7 +20,7 @@ pub struct ConnectInput {
 }
 
 /// The header's sync state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Type)]
+#[derive(Debug, Clone, PartialEq, Serialize, Type)]
 pub struct Status {
     /// Connected to a server at all (without one, sync shows nothing).
     pub linked: bool,
@@ -33,8 +33,8 @@ pub struct Status {
     pub last_sync_at: Option<String>,
     /// Changes made here the server does not have yet.
     pub waiting: i64,
-    /// The last round's error, in words; none after a good round.
-    pub last_error: Option<String>,
+    /// The last round's error (the window says it in words); none after a good round.
+    pub last_error: Option<crate::ApiError>,
     pub open_conflicts: i64,
     pub double_bookings: i64,
     pub downloaded: i64,
@@ -75,7 +75,10 @@ pub fn status(c: &Connection) -> Result<Status> {
         desk,
         last_sync_at: l.last_sync_at.clone(),
         waiting: waiting(c)?,
-        last_error: l.last_error.clone(),
+        last_error: l
+            .last_error
+            .as_deref()
+            .and_then(|e| serde_json::from_str(e).ok()),
         open_conflicts: open("")?,
         double_bookings: open("double_booking")?,
         downloaded: l.snapshot_done,

@@ -1046,6 +1046,15 @@ export const en = {
   "sync.join_offer": "A clinic that already runs ClinicDesk with a server?",
   "sync.join": "Join the clinic",
   "sync.join_done": "The clinic is on this PC. Sign in with your usual password.",
+  "sync_server.unauthorized": "The server does not know this PC: connect it again with a new join code",
+  "sync_server.revoked": "This PC was revoked by an administrator: it can no longer sync",
+  "sync_server.join_code_invalid": "The server did not accept this join code: it is unknown, used or expired",
+  "sync_server.device_code_taken": "Another PC of this clinic already uses this device code",
+  "sync_server.seq_conflict": "The server holds a different change under the same number: contact support",
+  "sync_server.bad_request": "The server refused the request as malformed",
+  "sync_server.not_found": "The server has no such device in this clinic",
+  "sync_server.rate_limited": "Too many requests: sync will try again shortly",
+  "sync_server.internal": "The server failed: try again later",
 } as const;
 
 export type Key = keyof typeof en;
