@@ -72,6 +72,7 @@ impl App {
         keep: Option<tempfile::TempDir>,
         env: &[(&str, &std::path::Path)],
     ) -> App {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
         let native = free_port();
         let tauri_driver =

@@ -8,7 +8,7 @@ use specta::Type;
 use super::{link, waiting};
 use crate::error::Result;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Type)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Type)]
 pub struct ConnectInput {
     /// `https://host:port` of the clinic's server.
     pub server_url: String,
