@@ -332,7 +332,9 @@ fn start_background_sync(core: Arc<Core>) {
                 }));
                 pause = match round {
                     Ok(None) | Ok(Some(Ok(_))) => std::time::Duration::from_secs(1),
-                    Ok(Some(Err(_))) | Err(_) => (pause * 2).min(std::time::Duration::from_secs(30)),
+                    Ok(Some(Err(_))) | Err(_) => {
+                        (pause * 2).min(std::time::Duration::from_secs(30))
+                    }
                 };
             }
         })

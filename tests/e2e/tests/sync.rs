@@ -20,9 +20,17 @@ impl Drop for Server {
 
 /// The server on a free loopback port: (process, address, certificate, first join code).
 fn start_server(dir: &std::path::Path) -> (Server, String, String, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let bin = workspace_root().join("target/debug/clinicdesk-server");
-    assert!(bin.exists(), "{} missing: cargo build -p clinic-server", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing: cargo build -p clinic-server",
+        bin.display()
+    );
     let mut child = Command::new(bin)
         .args(["serve", "--data"])
         .arg(dir)
@@ -34,7 +42,10 @@ fn start_server(dir: &std::path::Path) -> (Server, String, String, String) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if let Some(c) = line.split("join code for its first PC (valid 7 days): ").nth(1) {
+        if let Some(c) = line
+            .split("join code for its first PC (valid 7 days): ")
+            .nth(1)
+        {
             code = c.trim().to_string();
         }
         if line.starts_with("listening on") {
@@ -44,7 +55,12 @@ fn start_server(dir: &std::path::Path) -> (Server, String, String, String) {
     // Keep draining what it prints.
     std::thread::spawn(move || for _ in lines {});
     let cert = std::fs::read_to_string(dir.join("server.crt")).unwrap();
-    (Server(child), format!("https://localhost:{port}"), cert, code)
+    (
+        Server(child),
+        format!("https://localhost:{port}"),
+        cert,
+        code,
+    )
 }
 
 /// Waits (longer than the harness's default: a whole clinic moves) for text in an element.
@@ -56,9 +72,15 @@ async fn wait_long(app: &App, id: &str, needle: &str) -> String {
             if t.contains(needle) {
                 return t;
             }
-            assert!(start.elapsed() < Duration::from_secs(180), "[data-testid={id}] says {t:?}, not {needle:?}");
+            assert!(
+                start.elapsed() < Duration::from_secs(180),
+                "[data-testid={id}] says {t:?}, not {needle:?}"
+            );
         }
-        assert!(start.elapsed() < Duration::from_secs(180), "no [data-testid={id}]");
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "no [data-testid={id}]"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -78,11 +100,22 @@ async fn an_admin_connects_the_clinic_and_a_new_pc_joins_and_signs_in() {
     let data = demo_clinic();
     let mut a = App::launch_in("sync-first-pc", data.path().to_path_buf(), None).await;
     a.sign_in("admin", "clinic-admin-demo").await;
-    assert!(!a.exists("sync-badge").await, "a PC without a server shows no sync state");
+    assert!(
+        !a.exists("sync-badge").await,
+        "a PC without a server shows no sync state"
+    );
     a.click("nav-sync").await;
 
     // A wrong code is refused in words, and nothing is connected.
-    fill_connect(&a, "sync-connect", &url, &cert, "AAAA-BBBB-CCCC-DDDD-EEEE", "Front desk").await;
+    fill_connect(
+        &a,
+        "sync-connect",
+        &url,
+        &cert,
+        "AAAA-BBBB-CCCC-DDDD-EEEE",
+        "Front desk",
+    )
+    .await;
     wait_long(&a, "sync-connect-error", "did not accept this join code").await;
     a.shot("wrong-code").await;
 

@@ -27,15 +27,24 @@ pub fn sync_now(cx: &Cx) -> Result<Status> {
 fn checked(input: &ConnectInput) -> Result<ConnectInput> {
     let server_url = validate::required(Field::ServerUrl, &input.server_url, 300)?;
     if !server_url.starts_with("https://") {
-        return Err(crate::Error::invalid(Field::ServerUrl, Reason::InvalidFormat));
+        return Err(crate::Error::invalid(
+            Field::ServerUrl,
+            Reason::InvalidFormat,
+        ));
     }
     let server_cert = validate::required(Field::ServerCert, &input.server_cert, 64 * 1024)?;
     if !server_cert.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(crate::Error::invalid(Field::ServerCert, Reason::InvalidFormat));
+        return Err(crate::Error::invalid(
+            Field::ServerCert,
+            Reason::InvalidFormat,
+        ));
     }
     let join_code = validate::required(Field::JoinCode, &input.join_code, 64)?;
     if clinic_sync_proto::normalize_join_code(&join_code).len() != 20 {
-        return Err(crate::Error::invalid(Field::JoinCode, Reason::InvalidFormat));
+        return Err(crate::Error::invalid(
+            Field::JoinCode,
+            Reason::InvalidFormat,
+        ));
     }
     Ok(ConnectInput {
         server_url,
@@ -64,7 +73,10 @@ pub fn sync_connect(cx: &Cx, input: ConnectInput) -> Result<Status> {
 
 pub fn sync_invite(cx: &Cx, valid_minutes: u32) -> Result<Invite> {
     if !(5..=7 * 24 * 60).contains(&valid_minutes) {
-        return Err(crate::Error::invalid(Field::ValidMinutes, Reason::OutOfRange));
+        return Err(crate::Error::invalid(
+            Field::ValidMinutes,
+            Reason::OutOfRange,
+        ));
     }
     let (code, expires_at) = join::invite_until(cx.db()?, cx.host().data_dir(), valid_minutes)?;
     Ok(Invite { code, expires_at })
@@ -131,7 +143,11 @@ pub fn sync_conflict_resolve(cx: &Cx, id: String, note: String) -> Result<Confli
         w.update_row(
             sync::Table::SyncConflicts,
             &id,
-            &[("resolved_at", &now), ("resolved_by", &by), ("resolution", &note)],
+            &[
+                ("resolved_at", &now),
+                ("resolved_by", &by),
+                ("resolution", &note),
+            ],
         )?;
         Ok(())
     })?;

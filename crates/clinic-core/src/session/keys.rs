@@ -242,9 +242,8 @@ pub fn rekey(cx: &Cx) -> Result<RekeyReport> {
     let host = cx.host();
     let dir = host.data_dir();
     let db = cx.db()?.clone();
-    let synced: bool = db.read(|c| {
-        Ok(c.prepare_cached("SELECT 1 FROM sync_state")?.exists([])?)
-    })?;
+    let synced: bool =
+        db.read(|c| Ok(c.prepare_cached("SELECT 1 FROM sync_state")?.exists([])?))?;
     if synced {
         return Err(Error::RekeyWhileSynced.into());
     }

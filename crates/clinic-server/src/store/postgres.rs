@@ -335,56 +335,65 @@ impl Store for PgStore {
             .await?
             .get(0);
         if n > 0 {
-            let ins = tx
-                .prepare(
-                    "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at, base)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .await?;
-            let row = tx
-                .prepare(
-                    "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (clinic_id, entity, entity_id) DO UPDATE
-                     SET after = excluded.after, hlc = excluded.hlc, device_id = excluded.device_id
-                     WHERE (rows.hlc, rows.device_id) < (excluded.hlc, excluded.device_id)",
-                )
-                .await?;
-            for (i, ch) in fresh.iter().enumerate() {
-                let server_seq = top - n + 1 + i as i64;
-                tx.execute(
-                    &ins,
-                    &[
-                        &device.clinic_id,
-                        &server_seq,
-                        &device.device_id,
-                        &ch.seq,
-                        &ch.entity,
-                        &ch.entity_id,
-                        &op_text(ch.op),
-                        &ch.after,
-                        &ch.hlc,
-                        &ch.at,
-                        &ch.base,
-                    ],
-                )
-                .await?;
-                if clinic_sync_proto::NOT_REPLICATED.contains(&ch.entity.as_str()) {
-                    continue;
+            // One statement per table for the whole batch (arrays), not a round trip per row.
+            let server_seqs: Vec<i64> = (0..n).map(|i| top - n + 1 + i).collect();
+            let col =
+                |f: &dyn Fn(&Change) -> String| fresh.iter().map(|c| f(c)).collect::<Vec<String>>();
+            let opt = |f: &dyn Fn(&Change) -> Option<String>| {
+                fresh.iter().map(|c| f(c)).collect::<Vec<Option<String>>>()
+            };
+            let seqs: Vec<i64> = fresh.iter().map(|c| c.seq).collect();
+            tx.execute(
+                "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at, base)
+                 SELECT $1, s, $2, q, e, i, o, a, h, t, b
+                 FROM UNNEST($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
+                             $9::text[], $10::text[], $11::text[]) AS x(s, q, e, i, o, a, h, t, b)",
+                &[
+                    &device.clinic_id,
+                    &device.device_id,
+                    &server_seqs,
+                    &seqs,
+                    &col(&|c| c.entity.clone()),
+                    &col(&|c| c.entity_id.clone()),
+                    &col(&|c| op_text(c.op).to_string()),
+                    &opt(&|c| c.after.clone()),
+                    &col(&|c| c.hlc.clone()),
+                    &col(&|c| c.at.clone()),
+                    &opt(&|c| c.base.clone()),
+                ],
+            )
+            .await?;
+            // Each row's greatest version in this batch (one statement can't touch a row twice).
+            let mut latest: std::collections::BTreeMap<(&str, &str), &Change> = Default::default();
+            for c in fresh
+                .iter()
+                .filter(|c| !clinic_sync_proto::NOT_REPLICATED.contains(&c.entity.as_str()))
+            {
+                let k = (c.entity.as_str(), c.entity_id.as_str());
+                if latest
+                    .get(&k)
+                    .is_none_or(|old| old.hlc.as_str() <= c.hlc.as_str())
+                {
+                    latest.insert(k, c);
                 }
-                tx.execute(
-                    &row,
-                    &[
-                        &device.clinic_id,
-                        &ch.entity,
-                        &ch.entity_id,
-                        &ch.after,
-                        &ch.hlc,
-                        &device.device_id,
-                    ],
-                )
-                .await?;
             }
+            let rows: Vec<&Change> = latest.into_values().collect();
+            tx.execute(
+                "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id)
+                 SELECT $1, e, i, a, h, $2 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[]) AS x(e, i, a, h)
+                 ON CONFLICT (clinic_id, entity, entity_id) DO UPDATE
+                 SET after = excluded.after, hlc = excluded.hlc, device_id = excluded.device_id
+                 WHERE (rows.hlc, rows.device_id) < (excluded.hlc, excluded.device_id)",
+                &[
+                    &device.clinic_id,
+                    &device.device_id,
+                    &rows.iter().map(|c| c.entity.clone()).collect::<Vec<_>>(),
+                    &rows.iter().map(|c| c.entity_id.clone()).collect::<Vec<_>>(),
+                    &rows.iter().map(|c| c.after.clone()).collect::<Vec<Option<String>>>(),
+                    &rows.iter().map(|c| c.hlc.clone()).collect::<Vec<_>>(),
+                ],
+            )
+            .await?;
         }
         let new_last = fresh.last().map(|c| c.seq).unwrap_or(last_seq);
         tx.execute(
