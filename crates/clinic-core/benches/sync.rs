@@ -1,0 +1,286 @@
+//! Sync figures (BENCHMARKS.md), against the real server (SQLite backend) in this process on
+//! loopback HTTPS, with real SQLCipher files:
+//! - steady state: a patient registered on one PC, seen on another, both running the app's
+//!   background round (every 500 ms);
+//! - 1,000 changes pushed by one PC and pulled and applied by another;
+//! - a new PC joining a clinic of N patients (default 1,000,000; `CLINICDESK_BENCH_SYNC_PATIENTS`):
+//!   the whole download, apply and search index, in a child process whose peak memory is
+//!   reported.
+//!
+//! `cargo bench -p clinic-core --features dev-data --bench sync` prints one JSON document.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clinic_core::dev::{demo, generate};
+use clinic_core::session::LoginStep;
+use clinic_core::store::{Actor, Db};
+use clinic_core::sync::{self, apply, join};
+use clinic_core::Core;
+use common::Stats;
+
+struct Server {
+    url: String,
+    cert: String,
+    first_code: String,
+    _rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn start_server() -> Server {
+    use clinic_server::{
+        bootstrap_clinic, limit::RateLimiter, store::sqlite::SqliteStore, tls, AppState,
+    };
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let path = dir.path().join("server.db");
+    let (url, cert, code) = rt.block_on(async move {
+        let store = SqliteStore::open(&path).unwrap();
+        let (_, code) = bootstrap_clinic(&store, "Bench", chrono::Utc::now())
+            .await
+            .unwrap();
+        let (cert, key) = tls::self_signed(&["localhost".into()]).unwrap();
+        let state = Arc::new(AppState {
+            store,
+            limiter: RateLimiter::new(100_000.0, 100_000),
+            clock: Arc::new(chrono::Utc::now),
+        });
+        let (addr, _h, _t) = clinic_server::serve(
+            state,
+            "127.0.0.1:0".parse().unwrap(),
+            tls::server_config(&cert, &key).unwrap(),
+        )
+        .await
+        .unwrap();
+        (format!("https://localhost:{}", addr.port()), cert, code)
+    });
+    Server {
+        url,
+        cert,
+        first_code: code,
+        _rt: rt,
+        _dir: dir,
+    }
+}
+
+fn admin(dir: &std::path::Path) -> Core {
+    let core = Core::new(dir);
+    let LoginStep::Done { .. } = core
+        .login("admin".into(), "clinic-admin-demo".into())
+        .unwrap()
+    else {
+        panic!("demo accounts have no second factor");
+    };
+    core
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| (kb / 1024.0 * 10.0).round() / 10.0)
+        .unwrap_or(0.0)
+}
+
+/// The child process: joins a new PC and reports time and peak memory.
+fn join_child(url: &str, cert_path: &str, code: &str, dir: &str) {
+    let cert = std::fs::read_to_string(cert_path).unwrap();
+    let t = Instant::now();
+    let (db, link) = join::join_new(
+        std::path::Path::new(dir),
+        clinic_core::ids::system_clock(),
+        url,
+        &cert,
+        code,
+        "Bench PC",
+        &|done, total| {
+            if done % 100_000 < 5000 {
+                eprintln!("downloaded {done} of {total}");
+            }
+            true
+        },
+    )
+    .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let patients: i64 = db
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM patients", [], |r| r.get(0))?))
+        .unwrap();
+    let indexed: i64 = db
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM patients_fts", [], |r| r.get(0))?))
+        .unwrap();
+    assert!(link.ready);
+    println!(
+        "{}",
+        serde_json::json!({ "seconds": (secs * 10.0).round() / 10.0, "patients": patients, "search_index_rows": indexed, "peak_rss_mib": peak_rss_mib(), "rows": link.snapshot_done })
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("join-child") {
+        join_child(&args[2], &args[3], &args[4], &args[5]);
+        return;
+    }
+    let n_big: u64 = std::env::var("CLINICDESK_BENCH_SYNC_PATIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let server = start_server();
+    let actor = Actor {
+        id: "bench".into(),
+        name: "Generated".into(),
+    };
+
+    let a_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    demo::create_sized(
+        a_dir.path(),
+        demo::Size {
+            doctors: 2,
+            patients: 200,
+            days: 1,
+            max_appointments: 0,
+        },
+        |_| {},
+    )
+    .unwrap();
+    let a = admin(a_dir.path());
+    let db_a: Arc<Db> = a.dev_db().unwrap();
+    apply::join(
+        &db_a,
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "A",
+        &|_, _| true,
+    )
+    .unwrap();
+    sync::sync_once(&db_a).unwrap();
+    let b_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let code = join::invite(&db_a, a_dir.path(), 60).unwrap();
+    join::join_new(
+        b_dir.path(),
+        clinic_core::ids::system_clock(),
+        &server.url,
+        &server.cert,
+        &code,
+        "B",
+        &|_, _| true,
+    )
+    .unwrap();
+    let b = admin(b_dir.path());
+    let db_b: Arc<Db> = b.dev_db().unwrap();
+
+    // 1,000 changes: A pushes them, B pulls and applies them.
+    let mut seed = 1;
+    // Made before the clock starts: only moving them is measured.
+    let mut moved = vec![];
+    for _ in 0..5 {
+        seed += 1;
+        generate::patients(&db_a, &actor, 1000, seed, |_| {}).unwrap();
+        let t = Instant::now();
+        sync::sync_once(&db_a).unwrap();
+        let r = sync::sync_once(&db_b).unwrap();
+        moved.push(t.elapsed());
+        assert!(r.applied >= 1000, "{r:?}");
+    }
+    moved.sort();
+    let thousand = Stats {
+        name: "push_and_pull_1000_changes".into(),
+        samples: moved,
+    };
+
+    // Steady state: both PCs run the app's background round; a change on A shows on B.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut loops = vec![];
+    for db in [db_a.clone(), db_b.clone()] {
+        let stop = stop.clone();
+        loops.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let _ = sync::sync_once(&db);
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }));
+    }
+    let mut rng = 7u64;
+    let visible = Stats::measure("change_visible_on_another_pc", 2, 30, |_| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(rng % 500));
+        let ids = generate::patients(&db_a, &actor, 1, rng, |_| {}).unwrap();
+        let id = ids[0].clone();
+        loop {
+            let there: bool = db_b
+                .read(|c| {
+                    Ok(c.prepare_cached("SELECT 1 FROM patients WHERE id = ?1")?
+                        .exists([&id])?)
+                })
+                .unwrap();
+            if there {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    stop.store(true, Ordering::SeqCst);
+    for l in loops {
+        l.join().unwrap();
+    }
+
+    // A clinic of n_big patients, and a new PC joining it in a process of its own.
+    let t = Instant::now();
+    generate::patients(&db_a, &actor, n_big, 99, |done| {
+        if done % 100_000 == 0 {
+            eprintln!("generated {done} patients");
+        }
+    })
+    .unwrap();
+    let generated_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    sync::sync_once(&db_a).unwrap();
+    let pushed_s = t.elapsed().as_secs_f64();
+    let code = join::invite(&db_a, a_dir.path(), 60).unwrap();
+    let c_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let cert_path = c_dir.path().join("server.crt");
+    std::fs::write(&cert_path, &server.cert).unwrap();
+    let pc_dir = c_dir.path().join("pc");
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "join-child",
+            &server.url,
+            cert_path.to_str().unwrap(),
+            &code,
+            pc_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let joined: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "sync": [thousand.json(), visible.json()],
+            "join": {
+                "clinic_patients": n_big,
+                "generated_s": (generated_s * 10.0).round() / 10.0,
+                "first_pc_push_s": (pushed_s * 10.0).round() / 10.0,
+                "new_pc": joined,
+            }
+        }))
+        .unwrap()
+    );
+}
