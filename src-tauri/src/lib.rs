@@ -317,21 +317,22 @@ pub fn export_bindings(path: &std::path::Path) {
         .expect("export TypeScript bindings");
 }
 
-/// Sync in the background: a round every second while rounds succeed (a change on one PC
-/// shows on the others within about two seconds), backing off to half a minute while the
-/// server can't be reached. Does nothing without a server or while nobody has signed in.
+/// Sync in the background: a round every half second while rounds succeed (a change on one
+/// PC shows on the others within about a second: BENCHMARKS.md), backing off to half a
+/// minute while the server can't be reached. Does nothing without a server or while nobody has signed in.
 fn start_background_sync(core: Arc<Core>) {
     std::thread::Builder::new()
         .name("sync".into())
         .spawn(move || {
-            let mut pause = std::time::Duration::from_secs(1);
+            let every = std::time::Duration::from_millis(500);
+            let mut pause = every;
             loop {
                 std::thread::sleep(pause);
                 let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     core.sync_background()
                 }));
                 pause = match round {
-                    Ok(None) | Ok(Some(Ok(_))) => std::time::Duration::from_secs(1),
+                    Ok(None) | Ok(Some(Ok(_))) => every,
                     Ok(Some(Err(_))) | Err(_) => {
                         (pause * 2).min(std::time::Duration::from_secs(30))
                     }

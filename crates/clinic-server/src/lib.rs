@@ -64,7 +64,9 @@ impl IntoResponse for ApiError {
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorCode::Revoked => StatusCode::FORBIDDEN,
             ErrorCode::JoinCodeInvalid => StatusCode::FORBIDDEN,
-            ErrorCode::DeviceCodeTaken | ErrorCode::SeqConflict => StatusCode::CONFLICT,
+            ErrorCode::DeviceCodeTaken | ErrorCode::SeqConflict | ErrorCode::ClinicHasDevices => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -216,15 +218,10 @@ fn check_push(req: &PushRequest) -> Result<(), ApiError> {
         check_name("entity_id", &c.entity_id, 128)?;
         check_name("hlc", &c.hlc, 64)?;
         check_name("at", &c.at, 64)?;
-        match (&c.op, &c.after) {
-            (clinic_sync_proto::Op::Delete, None) => {}
-            (clinic_sync_proto::Op::Delete, Some(_)) => return Err(bad("a delete has no after")),
-            (_, None) => return Err(bad("an insert or update has its after-image")),
-            (_, Some(a)) => {
-                if !a.starts_with('{') {
-                    return Err(bad("after must be a JSON object"));
-                }
-            }
+        // The content is the PCs' business (sealed under the clinic's key): only its
+        // presence is checked. A delete may carry a sealed marker.
+        if c.op != clinic_sync_proto::Op::Delete && c.after.as_deref().is_none_or(str::is_empty) {
+            return Err(bad("an insert or update has its after-image"));
         }
     }
     if let Some(h) = &req.audit_head {

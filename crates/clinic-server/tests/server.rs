@@ -116,9 +116,10 @@ async fn suite<S: Store + Clone>(store: S) {
     let dev_a = anon.with_token(&a.token);
 
     let code = invite(&dev_a, 60).await;
+    // Only a clinic's first PC brings data (and a device code) of its own.
     assert_eq!(
-        join(&anon, &code, "Room 1", Some("K3F")).await.unwrap_err(),
-        ErrorCode::DeviceCodeTaken
+        join(&anon, &code, "Room 1", Some("Q7Z")).await.unwrap_err(),
+        ErrorCode::ClinicHasDevices
     );
     // The refused join did not use the code up.
     let b = join(&anon, &code, "Room 1", None).await.unwrap();

@@ -185,6 +185,9 @@ pub enum ErrorCode {
     JoinCodeInvalid,
     /// Another device of the clinic has this device code.
     DeviceCodeTaken,
+    /// A PC with data of its own can only be a clinic's first: the others join empty (their
+    /// data would be sealed under another key).
+    ClinicHasDevices,
     /// A change with a seq the server has, but different content.
     SeqConflict,
     BadRequest,

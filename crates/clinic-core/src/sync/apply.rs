@@ -8,6 +8,7 @@ use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::seal::Sealer;
 use super::{actor, link, stamp_of, Error, Link, Table, Transport};
 use crate::error::Result;
 use crate::store::hlc::Version;
@@ -16,6 +17,7 @@ use crate::store::{Db, Origin, Write};
 /// Pushes everything after `pushed_seq`, a batch at a time. Returns the changes the server
 /// stored now.
 pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
+    let sealer = Sealer::new(&db.key());
     let mut stored = 0;
     loop {
         let (req, pushed) = db.read(|c| {
@@ -45,16 +47,20 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
                     "update" => Op::Update,
                     _ => Op::Delete,
                 };
+                let hlc = stamp_of(hlc, &at)?;
+                // Sealed: the server sees which row changed, never what it holds. A delete
+                // carries a sealed marker, so a server can't make one up either.
+                let content = match op {
+                    Op::Delete => Some(DELETED.to_string()),
+                    _ => without_rowid(after),
+                };
+                let after = content.map(|c| sealer.seal(&entity, &entity_id, &hlc, &c));
                 changes.push(Change {
                     seq,
-                    hlc: stamp_of(hlc, &at)?,
+                    hlc,
                     entity,
                     entity_id,
-                    after: if op == Op::Delete {
-                        None
-                    } else {
-                        without_rowid(after)
-                    },
+                    after,
                     op,
                     at,
                     base,
@@ -103,6 +109,67 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
             return Ok(stored);
         }
     }
+}
+
+/// What a delete's sealed content is.
+const DELETED: &str = "deleted";
+
+/// A page of pulled changes with each version's content opened (a delete's `after` becomes
+/// none), and apart those whose seal does not open for their row and stamp: forged, moved or
+/// replayed by someone without the clinic's key.
+fn open_page(
+    sealer: &Sealer,
+    changes: Vec<PulledChange>,
+) -> (Vec<PulledChange>, Vec<PulledChange>) {
+    let (mut opened, mut unreadable) = (vec![], vec![]);
+    for mut ch in changes {
+        let c = &ch.change;
+        let plain = c
+            .after
+            .as_deref()
+            .and_then(|a| sealer.open(&c.entity, &c.entity_id, &c.hlc, a));
+        match (c.op, plain) {
+            (Op::Delete, Some(p)) if p == DELETED => {
+                ch.change.after = None;
+                opened.push(ch);
+            }
+            (Op::Insert | Op::Update, Some(p)) => {
+                ch.change.after = Some(p);
+                opened.push(ch);
+            }
+            _ => unreadable.push(ch),
+        }
+    }
+    (opened, unreadable)
+}
+
+/// A pulled change whose seal did not open: kept in the inbox and as a `refused` conflict
+/// (without its content), never applied.
+fn refuse_unreadable(w: &mut Write<'_>, ch: &PulledChange) -> Result<u32> {
+    let seen = w
+        .conn()
+        .prepare_cached("SELECT 1 FROM sync_inbox WHERE server_seq = ?1")?
+        .exists([ch.server_seq])?;
+    if seen {
+        return Ok(0);
+    }
+    let v = Version {
+        hlc: ch.change.hlc.clone(),
+        device: ch.device_id.clone(),
+        base: None,
+    };
+    let n = record_conflict(
+        w,
+        &ch.change.entity,
+        &ch.change.entity_id,
+        "refused",
+        None,
+        &v,
+        None,
+        Some("its sealed content does not open with this clinic's key".into()),
+    )?;
+    inbox(w, ch, "unreadable")?;
+    Ok(n)
 }
 
 /// Entries logged before sync existed carry the PC's own row number; it never travels.
@@ -167,20 +234,25 @@ pub fn dependency_order(c: &rusqlite::Connection) -> Result<Vec<String>> {
 /// Pulls and applies until the server has nothing newer. Returns (pulled, applied,
 /// conflicts).
 pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
+    let sealer = Sealer::new(&db.key());
     let (mut pulled, mut applied, mut conflicts) = (0, 0, 0);
     loop {
         let from = db.read(|c| Ok(link(c)?.ok_or(Error::NotConfigured)?.pulled_to))?;
         let page: PullResponse = t.pull(from, MAX_BATCH as u32)?;
         pulled += page.changes.len() as u32;
+        let (opened, unreadable) = open_page(&sealer, page.changes);
         let (a, c) = db.write(&actor(), |w| {
             let mut counts = (0, 0);
-            for ch in &page.changes {
+            for ch in &opened {
                 let (a, c) = apply_pulled(w, ch)?;
                 counts.0 += a as u32;
                 counts.1 += c;
             }
-            counts.1 += flag_double_bookings(w, &page.changes)?;
-            counts.1 += rebalance_stock(w, &page.changes)?;
+            for ch in &unreadable {
+                counts.1 += refuse_unreadable(w, ch)?;
+            }
+            counts.1 += flag_double_bookings(w, &opened)?;
+            counts.1 += rebalance_stock(w, &opened)?;
             let clock = w.clock_text()?;
             w.keep_draft(
                 Table::SyncState,
@@ -229,10 +301,15 @@ fn apply_pulled(w: &mut Write<'_>, ch: &PulledChange) -> Result<(bool, u32)> {
             &ch.device_code,
         )?
     };
+    inbox(w, ch, outcome)?;
+    Ok((written, conflicts))
+}
+
+fn inbox(w: &mut Write<'_>, ch: &PulledChange, outcome: &str) -> Result<()> {
     w.keep_draft(
         Table::SyncInbox,
         "INSERT INTO sync_inbox (server_seq, device_id, device_code, seq, entity, entity_id, op, hlc, base, outcome, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9, ?10)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         rusqlite::params![
             ch.server_seq,
             ch.device_id,
@@ -242,11 +319,12 @@ fn apply_pulled(w: &mut Write<'_>, ch: &PulledChange) -> Result<(bool, u32)> {
             ch.change.entity_id,
             format!("{:?}", ch.change.op).to_lowercase(),
             ch.change.hlc,
+            ch.change.base,
             outcome,
             w.now_ts()
         ],
     )?;
-    Ok((written, conflicts))
+    Ok(())
 }
 
 /// The base a pulled change was made on. The wire does not carry it yet for changes made
@@ -626,6 +704,7 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
         return Ok(l);
     }
     let t = l.transport()?;
+    let sealer = Sealer::new(&db.key());
     let order = db.read(dependency_order)?;
     // The resume point names the entity it is in; entities before it are done.
     let (mut from_entity, mut after) =
@@ -655,7 +734,26 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                     device: r.device_id.clone(),
                     base: None,
                 };
-                apply_version(w, &r.entity, &r.entity_id, r.after.as_deref(), &v, None, "server")?;
+                let content = match &r.after {
+                    None => None,
+                    Some(a) => match sealer.open(&r.entity, &r.entity_id, &r.hlc, a) {
+                        Some(p) => Some(p),
+                        None => {
+                            record_conflict(
+                                w,
+                                &r.entity,
+                                &r.entity_id,
+                                "refused",
+                                None,
+                                &v,
+                                None,
+                                Some("its sealed content does not open with this clinic's key".into()),
+                            )?;
+                            continue;
+                        }
+                    },
+                };
+                apply_version(w, &r.entity, &r.entity_id, content.as_deref(), &v, None, "server")?;
             }
             let clock = w.clock_text()?;
             let resume = match (&next, order.get(from_entity + 1)) {

@@ -14,6 +14,7 @@
 
 pub mod apply;
 pub mod join;
+pub mod seal;
 pub mod slots;
 pub mod status;
 pub mod transport;
@@ -224,26 +225,36 @@ pub(crate) fn stamp_of(hlc: Option<String>, at: &str) -> Result<String> {
 }
 
 /// `RowDigest` over every synced row this PC holds (rows sync has a version for: seeded
-/// rows nobody changed are on every PC and never travel), as the server computes it over its
-/// copy: equal digests, equal data.
-pub fn digest(c: &Connection) -> Result<String> {
-    let mut h = clinic_sync_proto::RowDigest::default();
-    let mut st =
-        c.prepare("SELECT entity, entity_id FROM sync_versions ORDER BY entity, entity_id")?;
-    let keys = st
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    for (entity, id) in keys {
-        if clinic_sync_proto::NOT_REPLICATED.contains(&entity.as_str())
-            || synced_table(&entity).is_none()
-        {
-            continue;
+/// rows nobody changed are on every PC and never travel), sealed as they travel, as the
+/// server computes it over its copy: equal digests, equal data.
+pub fn digest(db: &crate::store::Db) -> Result<String> {
+    let sealer = seal::Sealer::new(&db.key());
+    db.read(|c| {
+        let mut h = clinic_sync_proto::RowDigest::default();
+        let mut st = c.prepare(
+            "SELECT entity, entity_id, hlc FROM sync_versions ORDER BY entity, entity_id",
+        )?;
+        let keys = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (entity, id, hlc) in keys {
+            if clinic_sync_proto::NOT_REPLICATED.contains(&entity.as_str())
+                || synced_table(&entity).is_none()
+            {
+                continue;
+            }
+            if let Some(text) = crate::store::row_text(c, &entity, &id)? {
+                h.add(&entity, &id, &sealer.seal(&entity, &id, &hlc, &text));
+            }
         }
-        if let Some(text) = crate::store::row_text(c, &entity, &id)? {
-            h.add(&entity, &id, &text);
-        }
-    }
-    Ok(h.finish())
+        Ok(h.finish())
+    })
 }
 
 /// Changes waiting to be pushed.

@@ -21,7 +21,7 @@ pub struct TestServer {
     pub first_code: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl TestServer {
@@ -67,7 +67,7 @@ impl TestServer {
             first_code,
             stop: Some(stop_tx),
             thread: Some(thread),
-            _dir: dir,
+            dir,
         }
     }
 }
@@ -145,7 +145,7 @@ pub fn assert_same_everywhere(pcs: &[&Db]) {
         .digest()
         .unwrap();
     for (i, pc) in pcs.iter().enumerate() {
-        if pc.read(sync::digest).unwrap() != server {
+        if sync::digest(pc).unwrap() != server {
             panic!("PC {i} differs from the server: {:#?}", differences(pc));
         }
     }
@@ -165,7 +165,7 @@ fn differences(pc: &Db) -> Vec<String> {
         let page = t.snapshot(after.as_deref(), None, 5000).unwrap();
         for r in page.rows {
             if let Some(a) = r.after {
-                server.insert((r.entity, r.entity_id), a);
+                server.insert((r.entity, r.entity_id), (r.hlc, a));
             }
         }
         match page.next {
@@ -173,23 +173,46 @@ fn differences(pc: &Db) -> Vec<String> {
             None => break,
         }
     }
+    // The server's copy is sealed: opened with the clinic's key to compare.
+    let sealer = sync::seal::Sealer::new(&pc.key());
     let mut mine = BTreeMap::new();
+    let mut stamps = BTreeMap::new();
     pc.read(|c| {
-        let mut st = c.prepare("SELECT entity, entity_id FROM sync_versions")?;
+        let mut st = c.prepare("SELECT entity, entity_id, hlc FROM sync_versions")?;
         let keys = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        for (e, i) in keys {
+        for (e, i, h) in keys {
             if sync::synced_table(&e).is_none() {
                 continue;
             }
             if let Some(text) = clinic_core::store::row_text(c, &e, &i)? {
+                stamps.insert((e.clone(), i.clone()), h);
                 mine.insert((e, i), text);
             }
         }
         Ok(())
     })
     .unwrap();
+    let server: BTreeMap<(String, String), String> = server
+        .into_iter()
+        .map(|((e, i), (h, a))| {
+            let open = sealer
+                .open(&e, &i, &h, &a)
+                .unwrap_or_else(|| format!("UNOPENED {a}"));
+            let note = match stamps.get(&(e.clone(), i.clone())) {
+                Some(mine) if *mine != h => format!(" (server version {h}, PC {mine})"),
+                _ => String::new(),
+            };
+            ((e, i), format!("{open}{note}"))
+        })
+        .collect();
     let mut out = vec![];
     for (k, v) in &mine {
         match server.get(k) {
@@ -381,11 +404,11 @@ fn a_later_edit_wins_even_with_a_clock_ten_minutes_behind() {
     assert_eq!(conflicts, 0, "a sequential edit was taken for a conflict");
 }
 
-/// A PC set up on its own (its own admin, its own settings) and then joined to a clinic: its
-/// rows that clash with the clinic's are kept as refused versions, not applied and not lost,
-/// and a refused staff row's secrets stay out of the audit trail.
+/// A PC set up on its own (its own key, its own admin) can't join a clinic that has PCs
+/// already: what it holds is sealed under another key. It is told so in words, and keeps
+/// its data; a PC joins such a clinic empty, from its set-up screen.
 #[test]
-fn a_pc_set_up_on_its_own_keeps_its_clashing_rows_as_refused() {
+fn a_pc_set_up_on_its_own_cannot_join_a_clinic_that_has_pcs() {
     let server = TestServer::start();
     let a_clinic = new_clinic();
     let a = admin_core(&a_clinic);
@@ -401,35 +424,17 @@ fn a_pc_set_up_on_its_own_keeps_its_clashing_rows_as_refused() {
     let code = join::invite(&db(&a), a_clinic.dir.path(), 60).unwrap();
     let b_clinic = new_clinic_named("Set up alone");
     let b = admin_core(&b_clinic);
-    apply::join(&db(&b), &server.url, &server.cert, &code, "B", &|_, _| true).unwrap();
-    sync::sync_once(&db(&b)).unwrap();
-    sync::sync_once(&db(&a)).unwrap();
-    let refused: Vec<String> = db(&a)
-        .read(|c| {
-            let mut st = c.prepare(
-                "SELECT DISTINCT entity FROM sync_conflicts WHERE kind = 'refused' ORDER BY entity",
-            )?;
-            let v = st
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(v)
-        })
-        .unwrap();
-    assert_eq!(refused, ["settings", "staff"]);
-    let leaked = count(
-        &db(&a),
-        "SELECT count(*) FROM audit_log WHERE after LIKE '%totp_secret%' AND entity = 'sync_conflicts'",
-    );
-    assert_eq!(leaked, 0);
-    // B's own admin still signs in on B; A's admin is A's.
+    let refused =
+        apply::join(&db(&b), &server.url, &server.cert, &code, "B", &|_, _| true).unwrap_err();
+    assert_eq!(refused.code(), "server");
     assert_eq!(
-        a.staff_accounts()
-            .unwrap()
-            .iter()
-            .filter(|s| s.username == ADMIN)
-            .count(),
-        1
+        refused.params().get("code").map(String::as_str),
+        Some("clinic_has_devices")
     );
+    assert!(db(&b).read(sync::link).unwrap().is_none(), "half connected");
+    // The code is not used up: an empty PC joins with it.
+    let pc = join_new_pc_at(&server.url, &server.cert, &a_clinic, &a, "C");
+    assert!(sync::sync_once(&db(&pc.core)).is_ok());
 }
 
 fn code_of<T: std::fmt::Debug>(r: clinic_core::Result<T>) -> String {
@@ -855,4 +860,64 @@ fn stock_taken_on_two_pcs_while_apart_balances_and_a_shortfall_is_reported() {
         );
     }
     assert_same_everywhere(&[&db(&a), &db(b)]);
+}
+
+/// A server that tampers with what it holds (moves a sealed version to another record, or
+/// replays an old one as newer, or makes one up) gets nothing applied: the seal opens only for
+/// its record and version, under the clinic's key. The change is kept as a refused conflict.
+#[test]
+fn a_server_that_forges_moves_or_replays_a_change_gets_nothing_applied() {
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "A",
+        &|_, _| true,
+    )
+    .unwrap();
+    let kim = registered(
+        a.patient_register(patient("Kim", "Original", "1960-06-06"), false)
+            .unwrap(),
+    );
+    let lee = registered(
+        a.patient_register(patient("Lee", "Other", "1961-06-06"), false)
+            .unwrap(),
+    );
+    let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
+    let b = &pc_b.core;
+    a.patient_update(lee.id.clone(), patient("Lee", "Changed", "1961-06-06"))
+        .unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+
+    // The server puts Lee's new sealed version under Kim's record, with a newer stamp.
+    let server_db = rusqlite::Connection::open(server.dir.path().join("server.db")).unwrap();
+    let n = server_db
+        .execute(
+            "UPDATE changes SET entity_id = ?1, hlc = '9999999999999-00000'
+             WHERE server_seq = (SELECT max(server_seq) FROM changes WHERE entity = 'patients')",
+            [&kim.id],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    sync::sync_once(&db(b)).unwrap();
+    assert_eq!(
+        b.patient_get(kim.id.clone()).unwrap().family_name,
+        "Original",
+        "a moved version was applied"
+    );
+    assert_eq!(
+        count(&db(b), "SELECT count(*) FROM sync_conflicts WHERE kind = 'refused' AND detail LIKE '%does not open%'"),
+        1
+    );
+    assert_eq!(
+        count(
+            &db(b),
+            "SELECT count(*) FROM sync_inbox WHERE outcome = 'unreadable'"
+        ),
+        1
+    );
 }

@@ -216,6 +216,12 @@ impl Store for PgStore {
             .iter()
             .map(|r| r.get::<_, String>(0))
             .collect::<std::collections::HashSet<_>>();
+        if device.code.is_some() && !taken.is_empty() {
+            return Err(StoreError::api(
+                ErrorCode::ClinicHasDevices,
+                "this clinic has PCs already: a PC with data of its own can't join it",
+            ));
+        }
         let code = match &device.code {
             Some(code) if taken.contains(code) => {
                 return Err(StoreError::api(
@@ -389,7 +395,11 @@ impl Store for PgStore {
                     &device.device_id,
                     &rows.iter().map(|c| c.entity.clone()).collect::<Vec<_>>(),
                     &rows.iter().map(|c| c.entity_id.clone()).collect::<Vec<_>>(),
-                    &rows.iter().map(|c| c.after.clone()).collect::<Vec<Option<String>>>(),
+                    // A deleted row's version stays as a tombstone without content.
+                    &rows
+                        .iter()
+                        .map(|c| c.after.clone().filter(|_| c.op != clinic_sync_proto::Op::Delete))
+                        .collect::<Vec<Option<String>>>(),
                     &rows.iter().map(|c| c.hlc.clone()).collect::<Vec<_>>(),
                 ],
             )

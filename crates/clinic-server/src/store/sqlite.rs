@@ -158,6 +158,17 @@ impl Store for SqliteStore {
                     .optional()?
                     .is_some())
             };
+            let devices: i64 = tx.query_row(
+                "SELECT count(*) FROM devices WHERE clinic_id = ?1",
+                [&clinic_id],
+                |r| r.get(0),
+            )?;
+            if device.code.is_some() && devices > 0 {
+                return Err(StoreError::api(
+                    ErrorCode::ClinicHasDevices,
+                    "this clinic has PCs already: a PC with data of its own can't join it",
+                ));
+            }
             let code = match &device.code {
                 Some(code) if taken(code)? => {
                     return Err(StoreError::api(
@@ -315,11 +326,13 @@ impl Store for SqliteStore {
                     if clinic_sync_proto::NOT_REPLICATED.contains(&ch.entity.as_str()) {
                         continue;
                     }
+                    // A deleted row's version stays as a tombstone without content.
+                    let content = (ch.op != Op::Delete).then_some(&ch.after);
                     row.execute(params![
                         device.clinic_id,
                         ch.entity,
                         ch.entity_id,
-                        ch.after,
+                        content.cloned().flatten(),
                         ch.hlc,
                         device.device_id
                     ])?;

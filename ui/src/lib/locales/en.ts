@@ -1055,6 +1055,7 @@ export const en = {
   "sync_server.not_found": "The server has no such device in this clinic",
   "sync_server.rate_limited": "Too many requests: sync will try again shortly",
   "sync_server.internal": "The server failed: try again later",
+  "sync_server.clinic_has_devices": "A PC with data of its own can only be a clinic's first: join this clinic from a new PC's set-up screen",
 } as const;
 
 export type Key = keyof typeof en;

@@ -1,0 +1,127 @@
+//! What leaves the PC is sealed: each row version's content is encrypted (XChaCha20-Poly1305)
+//! under a key derived from the clinic's database key, which every PC of the clinic has and the
+//! server never does. The seal is bound to the table, the row and the version's clock stamp,
+//! so the server can't move a sealed row to another record or present an old version as a
+//! newer one. The nonce is derived from the key and the content (as SIV does), so the same
+//! version always seals the same way: the server's copy and each PC's can be compared by
+//! digest.
+//!
+//! Text form: `s1:` and the base64 of nonce (24 bytes) and ciphertext.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::store::DbKey;
+
+const PREFIX: &str = "s1:";
+
+pub struct Sealer {
+    key: Zeroizing<[u8; 32]>,
+}
+
+fn bound(entity: &str, id: &str, hlc: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(entity.len() + id.len() + hlc.len() + 2);
+    for (i, part) in [entity, id, hlc].iter().enumerate() {
+        if i > 0 {
+            v.push(0);
+        }
+        v.extend_from_slice(part.as_bytes());
+    }
+    v
+}
+
+impl Sealer {
+    pub fn new(db_key: &DbKey) -> Sealer {
+        let mut h = Sha256::new();
+        h.update(b"clinicdesk sync rows v1\0");
+        h.update(db_key.as_slice());
+        Sealer {
+            key: Zeroizing::new(h.finalize().into()),
+        }
+    }
+
+    /// The sealed text of a row version.
+    pub fn seal(&self, entity: &str, id: &str, hlc: &str, content: &str) -> String {
+        let aad = bound(entity, id, hlc);
+        let mut h = Sha256::new();
+        h.update(b"nonce\0");
+        h.update(self.key.as_slice());
+        h.update(&aad);
+        h.update([0]);
+        h.update(content.as_bytes());
+        let nonce: [u8; 32] = h.finalize().into();
+        let nonce = &nonce[..24];
+        let ct = XChaCha20Poly1305::new(self.key.as_ref().into())
+            .encrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: content.as_bytes(),
+                    aad: &aad,
+                },
+            )
+            .unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(ct);
+        format!("{PREFIX}{}", B64.encode(out))
+    }
+
+    /// The content of a sealed version, if it opens for this table, row and stamp.
+    pub fn open(&self, entity: &str, id: &str, hlc: &str, sealed: &str) -> Option<String> {
+        let bytes = B64.decode(sealed.strip_prefix(PREFIX)?).ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let plain = XChaCha20Poly1305::new(self.key.as_ref().into())
+            .decrypt(
+                XNonce::from_slice(&bytes[..24]),
+                Payload {
+                    msg: &bytes[24..],
+                    aad: &bound(entity, id, hlc),
+                },
+            )
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seal_opens_only_for_its_row_and_version_and_is_repeatable() {
+        let s = Sealer::new(&Zeroizing::new([7u8; 32]));
+        let a = s.seal("patients", "p1", "0000000001000-00000", r#"{"id":"p1"}"#);
+        assert_eq!(
+            a,
+            s.seal("patients", "p1", "0000000001000-00000", r#"{"id":"p1"}"#)
+        );
+        assert!(!a.contains("p1"));
+        assert_eq!(
+            s.open("patients", "p1", "0000000001000-00000", &a)
+                .as_deref(),
+            Some(r#"{"id":"p1"}"#)
+        );
+        assert_eq!(
+            s.open("patients", "p2", "0000000001000-00000", &a),
+            None,
+            "moved to another row"
+        );
+        assert_eq!(
+            s.open("patients", "p1", "0000000009000-00000", &a),
+            None,
+            "replayed as newer"
+        );
+        assert_eq!(s.open("staff", "p1", "0000000001000-00000", &a), None);
+        let other = Sealer::new(&Zeroizing::new([8u8; 32]));
+        assert_eq!(
+            other.open("patients", "p1", "0000000001000-00000", &a),
+            None,
+            "another clinic's key"
+        );
+    }
+}
