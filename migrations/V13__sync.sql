@@ -79,7 +79,7 @@ CREATE TABLE sync_conflicts (
     id            TEXT PRIMARY KEY,
     entity        TEXT NOT NULL,
     entity_id     TEXT NOT NULL,
-    kind          TEXT NOT NULL CHECK (kind IN ('concurrent', 'refused', 'double_booking', 'stock_short')),
+    kind          TEXT NOT NULL CHECK (kind IN ('concurrent', 'refused', 'double_booking', 'stock_short', 'overpaid')),
     winner_hlc    TEXT,
     winner_device TEXT,
     loser_hlc     TEXT NOT NULL,

@@ -580,7 +580,9 @@ export type ConflictKind =
 /**  One slot booked on two PCs while apart. */
 "double_booking" | 
 /**  Two PCs together took more of a batch than there was. */
-"stock_short";
+"stock_short" | 
+/**  One invoice paid at two desks while they were apart, beyond its total. */
+"overpaid";
 
 export type ConnectInput = {
 	/**  `https://host:port` of the clinic's server. */

@@ -692,7 +692,7 @@ pub fn void(w: &mut Write<'_>, id: &str, reason: &str) -> Result<Invoice> {
 }
 
 /// Records what was paid on an invoice and moves its status (payments call this).
-pub(super) fn set_paid(w: &mut Write<'_>, id: &str, paid: i64, total: i64) -> Result<()> {
+pub(crate) fn set_paid(w: &mut Write<'_>, id: &str, paid: i64, total: i64) -> Result<()> {
     let status = if paid >= total {
         InvoiceStatus::Paid
     } else if paid > 0 {

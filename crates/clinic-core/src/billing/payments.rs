@@ -204,3 +204,30 @@ pub fn take(w: &mut Write<'_>, input: &PaymentInput, till: &Till<'_>) -> Result<
         invoice: invoices::get(w.conn(), &inv.id)?,
     })
 }
+
+/// Sets an issued invoice's paid amount and status from its payments, after payments made on
+/// other PCs arrived (each PC wrote the total it saw). Returns how much was paid beyond the
+/// total, if any. Drafts and voided invoices are left as they are.
+pub fn rebalance(w: &mut Write<'_>, invoice_id: &str) -> Result<Option<i64>> {
+    let row: Option<(String, i64, i64, i64)> = w
+        .conn()
+        .prepare_cached(
+            "SELECT i.status, i.total, i.paid,
+                    coalesce((SELECT sum(amount) FROM payments p WHERE p.invoice_id = i.id), 0)
+             FROM invoices i WHERE i.id = ?1",
+        )?
+        .query_row([invoice_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((status, total, paid, sum)) = row else {
+        return Ok(None);
+    };
+    if status == "draft" || status == "void" {
+        return Ok(None);
+    }
+    if paid != sum {
+        invoices::set_paid(w, invoice_id, sum, total)?;
+    }
+    Ok((sum > total).then_some(sum - total))
+}

@@ -186,6 +186,9 @@ fn without_rowid(after: Option<String>) -> Option<String> {
     }
 }
 
+/// Downloaded before everything else (they reference nothing).
+const FIRST: &[&str] = &["settings", "staff", "key_slots"];
+
 /// The synced tables, parents before children (by their foreign keys; ties by name): the
 /// order a new PC downloads them in.
 pub fn dependency_order(c: &rusqlite::Connection) -> Result<Vec<String>> {
@@ -210,7 +213,16 @@ pub fn dependency_order(c: &rusqlite::Connection) -> Result<Vec<String>> {
                 .collect(),
         );
     }
-    let mut order = vec![];
+    // Accounts and settings first: a PC whose download was cut off can be signed in to
+    // (and so resume) only once it has them.
+    let mut order: Vec<String> = FIRST
+        .iter()
+        .filter(|t| parents.contains_key(**t))
+        .map(|t| t.to_string())
+        .collect();
+    for t in &order {
+        parents.remove(t);
+    }
     while !parents.is_empty() {
         let ready: Vec<String> = parents
             .iter()
@@ -253,6 +265,7 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
             }
             counts.1 += flag_double_bookings(w, &opened)?;
             counts.1 += rebalance_stock(w, &opened)?;
+            counts.1 += rebalance_invoices(w, &opened)?;
             let clock = w.clock_text()?;
             w.keep_draft(
                 Table::SyncState,
@@ -344,11 +357,20 @@ const BOOKKEEPING: &[&str] = &[
     "totp_last_step",
 ];
 
-fn same_but_bookkeeping(a: Option<&str>, b: Option<&str>) -> bool {
+/// Columns each PC derives from other rows, recomputed after every pull (`rebalance_stock`,
+/// `rebalance_invoices`): two versions differing only in these are not a conflict either.
+const DERIVED: &[(&str, &[&str])] = &[("batches", &["on_hand"]), ("invoices", &["paid", "status"])];
+
+fn same_but_bookkeeping(entity: &str, a: Option<&str>, b: Option<&str>) -> bool {
+    let derived = DERIVED
+        .iter()
+        .find(|(e, _)| *e == entity)
+        .map(|(_, cols)| *cols)
+        .unwrap_or_default();
     let strip = |t: Option<&str>| -> Option<Map<String, Value>> {
         match serde_json::from_str::<Value>(t?) {
             Ok(Value::Object(mut m)) => {
-                for k in BOOKKEEPING {
+                for k in BOOKKEEPING.iter().chain(derived) {
                     m.remove(*k);
                 }
                 Some(m)
@@ -364,10 +386,9 @@ fn same_but_bookkeeping(a: Option<&str>, b: Option<&str>) -> bool {
 
 /// Tables whose concurrent versions are not a conflict for people to resolve: the greater
 /// version wins and the other is dropped. A finding two PCs both recorded (same id), a key
-/// slot both published (same key), a batch whose on-hand each PC wrote from its own ledger
-/// (`rebalance_stock` derives it again from the merged ledger).
+/// slot both published (same key).
 fn merges_silently(entity: &str) -> bool {
-    matches!(entity, "sync_conflicts" | "key_slots" | "batches")
+    matches!(entity, "sync_conflicts" | "key_slots")
 }
 
 /// Puts one version of a row in place if it is newer than the one held; keeps the loser of
@@ -393,7 +414,7 @@ fn apply_version(
         if let Some(c) = current.as_ref().filter(|_| keep_losers) {
             let held = crate::store::row_text(w.conn(), entity, id)?;
             if c.base.as_deref() != Some(&incoming.text())
-                && !same_but_bookkeeping(held.as_deref(), after)
+                && !same_but_bookkeeping(entity, held.as_deref(), after)
             {
                 n = record_conflict(w, entity, id, "concurrent", Some(c), incoming, after, None)?;
             }
@@ -422,7 +443,8 @@ fn apply_version(
     let mut n = 0;
     if let Some(c) = current.as_ref().filter(|_| keep_losers) {
         let held = crate::store::row_text(w.conn(), entity, id)?;
-        if base != Some(c.text().as_str()) && !same_but_bookkeeping(held.as_deref(), after) {
+        if base != Some(c.text().as_str()) && !same_but_bookkeeping(entity, held.as_deref(), after)
+        {
             // This PC's version (or another's it held) loses: keep it.
             n += record_conflict(
                 w,
@@ -536,33 +558,80 @@ fn rebalance_stock(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
         let Some(short) = crate::pharmacy::ledger::rebalance(w, &batch)? else {
             continue;
         };
-        let cid =
-            hex::encode(&Sha256::digest(format!("stock_short\0{batch}\0{short}").as_bytes())[..16]);
-        let exists = w
-            .conn()
-            .prepare_cached("SELECT 1 FROM sync_conflicts WHERE id = ?1")?
-            .exists([&cid])?;
-        if exists {
-            continue;
-        }
-        let now = w.now_ts();
-        let clock = w.clock_text()?.unwrap_or_default();
-        w.insert_row(
-            Table::SyncConflicts,
-            &cid,
-            &[
-                ("entity", &"batches"),
-                ("entity_id", &batch),
-                ("kind", &"stock_short"),
-                ("loser_hlc", &clock),
-                ("loser_device", &""),
-                ("detail", &short.to_string()),
-                ("detected_at", &now),
-            ],
-        )?;
-        n += 1;
+        n += record_finding(w, "batches", &batch, "stock_short", &short.to_string())?;
     }
     Ok(n)
+}
+
+/// Invoices paid on two PCs while apart: each wrote the total it saw, so after a pull an
+/// invoice's paid amount and status are its payments' sum again. Paid beyond its total (the
+/// same bill settled at two desks) is an `overpaid` finding for the cashier (one per invoice
+/// and amount, the same id everywhere).
+fn rebalance_invoices(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
+    let mut invoices = std::collections::BTreeSet::new();
+    for ch in changes {
+        match ch.change.entity.as_str() {
+            "invoices" => {
+                invoices.insert(ch.change.entity_id.clone());
+            }
+            "payments" => {
+                if let Some(Value::Object(m)) = ch
+                    .change
+                    .after
+                    .as_deref()
+                    .and_then(|a| serde_json::from_str(a).ok())
+                {
+                    if let Some(i) = m.get("invoice_id").and_then(Value::as_str) {
+                        invoices.insert(i.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut n = 0;
+    for invoice in invoices {
+        let Some(over) = crate::billing::payments::rebalance(w, &invoice)? else {
+            continue;
+        };
+        n += record_finding(w, "invoices", &invoice, "overpaid", &over.to_string())?;
+    }
+    Ok(n)
+}
+
+/// A finding about a record (not a version): one per record and detail, the same id on every
+/// PC that finds it.
+fn record_finding(
+    w: &mut Write<'_>,
+    entity: &str,
+    id: &str,
+    kind: &str,
+    detail: &str,
+) -> Result<u32> {
+    let cid = hex::encode(&Sha256::digest(format!("{kind}\0{id}\0{detail}").as_bytes())[..16]);
+    let exists = w
+        .conn()
+        .prepare_cached("SELECT 1 FROM sync_conflicts WHERE id = ?1")?
+        .exists([&cid])?;
+    if exists {
+        return Ok(0);
+    }
+    let now = w.now_ts();
+    let clock = w.clock_text()?.unwrap_or_default();
+    w.insert_row(
+        Table::SyncConflicts,
+        &cid,
+        &[
+            ("entity", &entity),
+            ("entity_id", &id),
+            ("kind", &kind),
+            ("loser_hlc", &clock),
+            ("loser_device", &""),
+            ("detail", &detail),
+            ("detected_at", &now),
+        ],
+    )?;
+    Ok(1)
 }
 
 /// Keeps a losing version in `sync_conflicts`, once: the id comes from the loser, so every

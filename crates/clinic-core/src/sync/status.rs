@@ -118,6 +118,8 @@ pub enum ConflictKind {
     DoubleBooking,
     /// Two PCs together took more of a batch than there was.
     StockShort,
+    /// One invoice paid at two desks while they were apart, beyond its total.
+    Overpaid,
 }
 crate::text_column!(ConflictKind);
 

@@ -2,6 +2,7 @@
 //! SQLCipher file, joined to one clinic.
 
 use std::sync::mpsc;
+use std::sync::Arc;
 
 use chrono::Duration;
 use clinic_core::store::Db;
@@ -510,8 +511,9 @@ fn a_password_change_or_a_disabled_account_reaches_every_pc_at_its_next_sync() {
     );
 }
 
-/// Convergence: three PCs make random registrations and edits, go offline and online in a
-/// random order, then all sync. Every PC and the server hold the same data (one digest over
+/// Convergence: three PCs make random registrations, edits, bookings and payments (two PCs
+/// apart may book one slot, or take payments on one bill), go offline and online in a random
+/// order, then all sync. Every PC and the server hold the same data (one digest over
 /// every synced row), for each of several seeds.
 #[test]
 fn three_pcs_converge_after_random_work_offline_and_online() {
@@ -529,10 +531,12 @@ fn converge(seed: u64) {
         state % n
     };
     let server = TestServer::start();
-    let a_clinic = new_clinic();
-    let a = admin_core(&a_clinic);
+    // A clinic with a doctor working 09:00-17:00 in 15-minute slots, on a Monday at 08:00.
+    let d = crate::reception::desk(1);
+    let doctor = d.doctors[0].id.clone();
+    let (a_clinic, a) = (&d.c, &d.core);
     apply::join(
-        &db(&a),
+        &db(a),
         &server.url,
         &server.cert,
         &server.first_code,
@@ -540,23 +544,24 @@ fn converge(seed: u64) {
         &|_, _| true,
     )
     .unwrap();
-    let b = join_new_pc(&server, &a_clinic, &a, "B");
-    let c = join_new_pc(&server, &a_clinic, &a, "C");
+    let b = join_new_pc(&server, a_clinic, a, "B");
+    let c = join_new_pc(&server, a_clinic, a, "C");
     // Clocks that disagree by up to ten minutes.
     b.clock.advance(Duration::seconds(rnd(1200) as i64 - 600));
     c.clock.advance(Duration::seconds(rnd(1200) as i64 - 600));
     let pcs: [(&Core, &TestClock); 3] = [
-        (&a, &a_clinic.clock),
+        (a, &a_clinic.clock),
         (&b.core, &b.clock),
         (&c.core, &c.clock),
     ];
     let mut online = [true; 3];
     let mut patients: Vec<String> = vec![];
-    for step in 0..40 {
+    let mut invoices: Vec<String> = vec![];
+    for step in 0..48 {
         let i = rnd(3) as usize;
         let (core, clock) = pcs[i];
         clock.advance(Duration::seconds(1 + rnd(5) as i64));
-        match rnd(10) {
+        match rnd(12) {
             0..=2 => {
                 let p = registered(
                     core.patient_register(
@@ -582,7 +587,62 @@ fn converge(seed: u64) {
                     .unwrap();
                 }
             }
-            6 => online[i] = !online[i],
+            6 if !patients.is_empty() => {
+                // A booking in one of the day's 32 slots: two PCs apart may take the same one.
+                let id = &patients[rnd(patients.len() as u64) as usize];
+                if core.patient_get(id.clone()).is_ok() {
+                    let slot = chrono::DateTime::parse_from_rfc3339("2030-01-07T02:00:00Z")
+                        .unwrap()
+                        + Duration::minutes(15 * rnd(32) as i64);
+                    let starts = slot
+                        .to_utc()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    // Refused here when this PC already has the slot taken.
+                    let _ = core
+                        .appointment_book(crate::reception::book_input(id, &doctor, &starts, 15));
+                }
+            }
+            7 if !patients.is_empty() => {
+                // A payment: on an invoice this PC has with something still due (two desks
+                // apart may take the same bill), or on a new one.
+                use clinic_core::billing::invoices::LineInput;
+                use clinic_core::billing::payments::{Method, PaymentInput};
+                let open = invoices.iter().find_map(|id: &String| {
+                    core.invoice_get(id.clone())
+                        .ok()
+                        .filter(|inv| inv.balance > 0)
+                });
+                let inv = match open {
+                    Some(inv) => inv,
+                    None => {
+                        let id = &patients[rnd(patients.len() as u64) as usize];
+                        let Ok(draft) = core.invoice_new(id.clone()) else {
+                            continue;
+                        };
+                        core.invoice_line_add(LineInput {
+                            invoice_id: draft.id.clone(),
+                            price_id: None,
+                            kind: clinic_core::billing::LineKind::Service,
+                            description: "Dressing".into(),
+                            quantity: 1,
+                            unit_price: 30_000,
+                        })
+                        .unwrap();
+                        let issued = core.invoice_issue(draft.id.clone()).unwrap();
+                        invoices.push(issued.id.clone());
+                        issued
+                    }
+                };
+                core.payment_take(PaymentInput {
+                    invoice_id: inv.id.clone(),
+                    method: Method::Cash,
+                    amount: inv.balance.min(10_000 + 1_000 * rnd(20) as i64),
+                    tendered: None,
+                    reason: String::new(),
+                })
+                .unwrap();
+            }
+            8 => online[i] = !online[i],
             _ => {
                 if online[i] {
                     sync::sync_once(&db(core)).unwrap();
@@ -596,7 +656,12 @@ fn converge(seed: u64) {
             sync::sync_once(&db(core)).unwrap();
         }
     }
-    assert_same_everywhere(&[&db(&a), &db(&b.core), &db(&c.core)]);
+    assert_same_everywhere(&[&db(a), &db(&b.core), &db(&c.core)]);
+    let booked = |core: &Core| count(&db(core), "SELECT count(*) FROM appointments");
+    assert_eq!(
+        (booked(a), booked(&b.core)),
+        (booked(&c.core), booked(&c.core))
+    );
     for (core, _) in pcs {
         for id in &patients {
             assert!(
@@ -920,4 +985,71 @@ fn a_server_that_forges_moves_or_replays_a_change_gets_nothing_applied() {
         ),
         1
     );
+}
+
+/// A download cut off half way resumes where it stopped: nothing missing, nothing twice.
+#[test]
+fn a_cut_off_download_resumes_where_it_stopped() {
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    let actor = clinic_core::store::Actor {
+        id: "gen".into(),
+        name: "Generated".into(),
+    };
+    clinic_core::dev::generate::patients(&db(&a), &actor, 12_000, 5, |_| {}).unwrap();
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "A",
+        &|_, _| true,
+    )
+    .unwrap();
+    let code = join::invite(&db(&a), a_clinic.dir.path(), 60).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pages = std::cell::Cell::new(0);
+    // The PC is switched off after its second page.
+    let (pc, link) = join::join_new(
+        dir.path(),
+        a_clinic.clock.clock(),
+        &server.url,
+        &server.cert,
+        &code,
+        "B",
+        &|_, _| {
+            pages.set(pages.get() + 1);
+            pages.get() < 2
+        },
+    )
+    .unwrap();
+    assert!(!link.ready);
+    let partial = count(&pc, "SELECT count(*) FROM patients");
+    assert!(partial < 12_000, "{partial}");
+    drop(pc);
+    // Started again: the next sign-in opens it, and the download goes on from its cursor.
+    let b = Core::with_clock(dir.path(), a_clinic.clock.clock());
+    match b.login(ADMIN.into(), ADMIN_PW.into()).unwrap() {
+        clinic_core::session::LoginStep::Totp => {}
+        other => panic!("{other:?}"),
+    }
+    b.login_totp(code_at(&a_clinic).into()).unwrap();
+    let again = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let seen = again.clone();
+    let link = apply::download(&db(&b), &move |done, _| {
+        seen.store(done, std::sync::atomic::Ordering::SeqCst);
+        true
+    })
+    .unwrap();
+    assert!(link.ready);
+    assert_eq!(count(&db(&b), "SELECT count(*) FROM patients"), 12_000);
+    assert!(again.load(std::sync::atomic::Ordering::SeqCst) >= 12_000);
+    sync::sync_once(&db(&b)).unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    assert_same_everywhere(&[&db(&a), &db(&b)]);
+}
+
+fn code_at(c: &Clinic) -> String {
+    clinic_core::session::auth::totp_code(&c.admin_totp, c.clock.now().timestamp() as u64).unwrap()
 }

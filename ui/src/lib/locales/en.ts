@@ -1056,6 +1056,8 @@ export const en = {
   "sync_server.rate_limited": "Too many requests: sync will try again shortly",
   "sync_server.internal": "The server failed: try again later",
   "sync_server.clinic_has_devices": "A PC with data of its own can only be a clinic's first: join this clinic from a new PC's set-up screen",
+  "sync.download_wait": "This PC is still downloading the clinic: it can be used once everything has arrived.",
+  "conflict_kind.overpaid": "Overpaid",
 } as const;
 
 export type Key = keyof typeof en;
