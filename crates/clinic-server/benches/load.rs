@@ -124,7 +124,7 @@ async fn run<S: Store + Clone>(name: &str, store: S) -> serde_json::Value {
     // Everyone pulls what the others pushed.
     let started = Instant::now();
     let mut tasks = vec![];
-    for pc in pcs.iter().cloned() {
+    for pc in pcs.clone() {
         tasks.push(tokio::spawn(async move {
             let (mut after, mut got, mut lat) = (0i64, 0usize, vec![]);
             loop {

@@ -130,7 +130,7 @@ pub fn join_new_pc_at(url: &str, cert: &str, a_clinic: &Clinic, a: &Core, name: 
     let totp =
         clinic_core::session::auth::totp_code(&a_clinic.admin_totp, clock.now().timestamp() as u64)
             .unwrap();
-    core.login_totp(totp.into())
+    core.login_totp(totp)
         .expect("the admin's second factor works on the new PC");
     clock.advance(Duration::seconds(30));
     NewPc { dir, clock, core }
@@ -281,7 +281,7 @@ fn two_pcs_share_records_without_echo_or_loss() {
     let mut input = patient("Anna", "Sato-Ito", "1980-02-01");
     input.phones = vec![];
     b.patient_update(anna.id.clone(), input).unwrap();
-    let rb = sync::sync_once(&db(&b)).unwrap();
+    let rb = sync::sync_once(&db(b)).unwrap();
     assert!(rb.pushed >= 1);
     let log_before = count(&db(&a), "SELECT count(*) FROM change_log");
     let ra = sync::sync_once(&db(&a)).unwrap();
@@ -301,7 +301,7 @@ fn two_pcs_share_records_without_echo_or_loss() {
         "SELECT count(*) FROM audit_log WHERE action = 'sync_update' AND entity = 'patients' AND actor_name LIKE 'applied from device %'",
     );
     assert_eq!(applied_audit, 1);
-    let rb2 = sync::sync_once(&db(&b)).unwrap();
+    let rb2 = sync::sync_once(&db(b)).unwrap();
     assert_eq!(rb2.applied, 0, "B got its own change back: {rb2:?}");
 
     // A pull repeated after a lost answer (the cursor rewound) changes nothing.
@@ -327,13 +327,13 @@ fn two_pcs_share_records_without_echo_or_loss() {
     b.patient_update(anna.id.clone(), patient("Anna", "From-B", "1980-02-01"))
         .unwrap();
     sync::sync_once(&db(&a)).unwrap();
-    sync::sync_once(&db(&b)).unwrap();
+    sync::sync_once(&db(b)).unwrap();
     sync::sync_once(&db(&a)).unwrap();
     let on_a = a.patient_get(anna.id.clone()).unwrap().family_name;
     let on_b = b.patient_get(anna.id.clone()).unwrap().family_name;
     assert_eq!(on_a, on_b, "the PCs disagree");
     assert_eq!(on_a, "From-B", "B's clock is later, so B's version wins");
-    for pc in [&a, &b] {
+    for pc in [&a, b] {
         let lost: String = db(pc)
             .read(|c| {
                 Ok(c.query_row(
@@ -386,12 +386,12 @@ fn a_later_edit_wins_even_with_a_clock_ten_minutes_behind() {
     a.patient_update(p.id.clone(), patient("Mali", "First", "1975-05-05"))
         .unwrap();
     sync::sync_once(&db(&a)).unwrap();
-    sync::sync_once(&db(&b)).unwrap();
+    sync::sync_once(&db(b)).unwrap();
     assert_eq!(b.patient_get(p.id.clone()).unwrap().family_name, "First");
     b_clinic.clock.advance(Duration::seconds(5));
     b.patient_update(p.id.clone(), patient("Mali", "Second", "1975-05-05"))
         .unwrap();
-    sync::sync_once(&db(&b)).unwrap();
+    sync::sync_once(&db(b)).unwrap();
     sync::sync_once(&db(&a)).unwrap();
     assert_eq!(a.patient_get(p.id.clone()).unwrap().family_name, "Second");
     assert_eq!(b.patient_get(p.id.clone()).unwrap().family_name, "Second");
@@ -914,7 +914,7 @@ fn stock_taken_on_two_pcs_while_apart_balances_and_a_shortfall_is_reported() {
         assert_eq!(on_hand(pc), 0);
         assert_eq!(
             db(pc).read(ledger::out_of_balance).unwrap(),
-            [batch.clone()]
+            std::slice::from_ref(&batch)
         );
         assert_eq!(
             count(
@@ -1034,7 +1034,7 @@ fn a_cut_off_download_resumes_where_it_stopped() {
         clinic_core::session::LoginStep::Totp => {}
         other => panic!("{other:?}"),
     }
-    b.login_totp(code_at(&a_clinic).into()).unwrap();
+    b.login_totp(code_at(&a_clinic)).unwrap();
     let again = Arc::new(std::sync::atomic::AtomicI64::new(0));
     let seen = again.clone();
     let link = apply::download(&db(&b), &move |done, _| {

@@ -1,5 +1,6 @@
 //! A real server on a loopback port with a self-signed certificate, and a client that
-//! trusts exactly that certificate.
+//! trusts exactly that certificate. (Shared with the load bench, which uses only part of it.)
+#![allow(dead_code)]
 
 pub mod pg;
 
