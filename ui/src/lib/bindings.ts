@@ -582,7 +582,9 @@ export type ConflictKind =
 /**  Two PCs together took more of a batch than there was. */
 "stock_short" | 
 /**  One invoice paid at two desks while they were apart, beyond its total. */
-"overpaid";
+"overpaid" | 
+/**  One prescription dispensed on two PCs while apart, beyond what was prescribed. */
+"over_dispensed";
 
 export type ConnectInput = {
 	/**  `https://host:port` of the clinic's server. */

@@ -590,40 +590,52 @@ pub fn dispense(
             out.push(dispensing(w.conn(), &id)?);
         }
     }
-    // Done once every item has all it was prescribed.
-    let mut done = true;
+    let (status, _) = settle_fill(w, &rx)?;
+    Ok(DispenseOutcome {
+        status,
+        dispensings: out,
+        warnings,
+    })
+}
+
+/// Where a prescription stands from what was dispensed on it (done once every item has all it
+/// was prescribed), written to its fill row when that differs. The row's id is the
+/// prescription's, so PCs that dispense one prescription while apart write one row, and sync
+/// settles it again after a pull. Returns the status and the units given beyond the
+/// prescription (two PCs apart filling the same one).
+pub(crate) fn settle_fill(w: &mut Write<'_>, rx: &Prescription) -> Result<(FillStatus, i64)> {
+    let (mut done, mut any, mut over) = (true, false, 0);
     for item in &rx.items {
-        if dispensed_of(w.conn(), &item.id)? < item.quantity as i64 {
-            done = false;
-        }
+        let given = dispensed_of(w.conn(), &item.id)?;
+        done &= given >= item.quantity as i64;
+        any |= given > 0;
+        over += (given - item.quantity as i64).max(0);
     }
     let status = if done {
         FillStatus::Done
     } else {
         FillStatus::Partial
     };
-    let fill: Option<String> = w
+    let fill: Option<(String, FillStatus)> = w
         .conn()
-        .prepare_cached("SELECT id FROM prescription_fills WHERE prescription_id = ?1")?
-        .query_row([&rx.id], |r| r.get(0))
+        .prepare_cached("SELECT id, status FROM prescription_fills WHERE prescription_id = ?1")?
+        .query_row([&rx.id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match fill {
-        Some(id) => {
+        Some((_, held)) if held == status => {}
+        Some((id, _)) => {
             w.update_row(Table::PrescriptionFills, &id, &[("status", &status)])?;
         }
-        None => {
+        None if any => {
             w.insert_row(
                 Table::PrescriptionFills,
-                &new_id(),
+                &rx.id,
                 &[("prescription_id", &rx.id), ("status", &status)],
             )?;
         }
+        None => {}
     }
-    Ok(DispenseOutcome {
-        status,
-        dispensings: out,
-        warnings,
-    })
+    Ok((status, over))
 }
 
 /// A charge waiting for billing.

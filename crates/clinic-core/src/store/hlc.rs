@@ -50,11 +50,6 @@ impl Hlc {
             }
         }
     }
-
-    /// A stamp for changes made before sync was on: their wall-clock time.
-    pub fn from_wall(ms: i64) -> Hlc {
-        Hlc { ms, counter: 0 }
-    }
 }
 
 impl fmt::Display for Hlc {

@@ -360,22 +360,19 @@ impl<'c> Write<'c> {
             let clock = match found {
                 None => None,
                 Some((device_id, seen)) => {
-                    // The newest entry's stamp; one made before sync was on is stamped from
-                    // its time when pushed, so a new stamp must come after that too.
-                    let logged: Option<(Option<String>, String)> = self
+                    // After the greatest stamp seen (`hlc_seen`: the join set it past the
+                    // stamps of changes made before sync was on, `sync::PresyncClock`) and
+                    // the newest this PC made (its last change-log entry).
+                    let logged: Option<String> = self
                         .tx
-                        .prepare_cached("SELECT hlc, at FROM change_log ORDER BY seq DESC LIMIT 1")?
-                        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-                        .optional()?;
-                    let logged = logged.and_then(|(hlc, at)| match hlc {
-                        Some(h) => Hlc::parse(&h),
-                        None => {
-                            crate::ids::parse_ts(&at).map(|t| Hlc::from_wall(t.timestamp_millis()))
-                        }
-                    });
-                    let last = Hlc::parse(&seen)
-                        .into_iter()
-                        .chain(logged)
+                        .prepare_cached("SELECT hlc FROM change_log ORDER BY seq DESC LIMIT 1")?
+                        .query_row([], |r| r.get(0))
+                        .optional()?
+                        .flatten();
+                    let last = [Some(seen), logged]
+                        .iter()
+                        .flatten()
+                        .filter_map(|h| Hlc::parse(h))
                         .max()
                         .unwrap_or_default();
                     Some(SyncClock { device_id, last })

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::seal::Sealer;
-use super::{actor, link, stamp_of, Error, Link, Table, Transport};
+use super::{actor, link, Error, Link, PresyncClock, Table, Transport};
 use crate::error::Result;
 use crate::store::hlc::Version;
 use crate::store::{Db, Origin, Write};
@@ -20,8 +20,13 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
     let sealer = Sealer::new(&db.key());
     let mut stored = 0;
     loop {
-        let (req, pushed) = db.read(|c| {
+        let (req, pushed, presync) = db.read(|c| {
             let pushed = link(c)?.ok_or(Error::NotConfigured)?.pushed_seq;
+            let mut presync = PresyncClock::resume(&c.query_row(
+                "SELECT presync_hlc FROM sync_state",
+                [],
+                |r| r.get::<_, String>(0),
+            )?);
             let mut stmt = c.prepare_cached(
                 "SELECT seq, entity, entity_id, op, after, hlc, at, base FROM change_log
                  WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -47,7 +52,7 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
                     "update" => Op::Update,
                     _ => Op::Delete,
                 };
-                let hlc = stamp_of(hlc, &at)?;
+                let hlc = presync.stamp(hlc, &at)?;
                 // Sealed: the server sees which row changed, never what it holds. A delete
                 // carries a sealed marker, so a server can't make one up either.
                 let content = match op {
@@ -84,6 +89,7 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
                     audit_head,
                 },
                 pushed,
+                presync,
             ))
         })?;
         if req.changes.is_empty() && stored > 0 {
@@ -101,8 +107,10 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
         db.write(&actor(), |w| {
             w.keep_draft(
                 Table::SyncState,
-                "UPDATE sync_state SET pushed_seq = max(pushed_seq, ?1), updated_at = ?2",
-                (sent_to, w.now_ts()),
+                "UPDATE sync_state SET pushed_seq = max(pushed_seq, ?1),
+                        presync_hlc = CASE WHEN ?1 > pushed_seq THEN ?3 ELSE presync_hlc END,
+                        updated_at = ?2",
+                (sent_to, w.now_ts(), presync.state()),
             )
         })?;
         if req.changes.len() < MAX_BATCH {
@@ -266,6 +274,7 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
             counts.1 += flag_double_bookings(w, &opened)?;
             counts.1 += rebalance_stock(w, &opened)?;
             counts.1 += rebalance_invoices(w, &opened)?;
+            counts.1 += rebalance_fills(w, &opened)?;
             let clock = w.clock_text()?;
             w.keep_draft(
                 Table::SyncState,
@@ -358,8 +367,13 @@ const BOOKKEEPING: &[&str] = &[
 ];
 
 /// Columns each PC derives from other rows, recomputed after every pull (`rebalance_stock`,
-/// `rebalance_invoices`): two versions differing only in these are not a conflict either.
-const DERIVED: &[(&str, &[&str])] = &[("batches", &["on_hand"]), ("invoices", &["paid", "status"])];
+/// `rebalance_invoices`, `rebalance_fills`): two versions differing only in these are not a
+/// conflict either.
+const DERIVED: &[(&str, &[&str])] = &[
+    ("batches", &["on_hand"]),
+    ("invoices", &["paid", "status"]),
+    ("prescription_fills", &["status"]),
+];
 
 fn same_but_bookkeeping(entity: &str, a: Option<&str>, b: Option<&str>) -> bool {
     let derived = DERIVED
@@ -532,27 +546,7 @@ fn flag_double_bookings(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u
 /// `stock_short` finding for the pharmacist (one per batch and shortfall, same id
 /// everywhere).
 fn rebalance_stock(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
-    let mut batches = std::collections::BTreeSet::new();
-    for ch in changes {
-        match ch.change.entity.as_str() {
-            "batches" => {
-                batches.insert(ch.change.entity_id.clone());
-            }
-            "stock_moves" => {
-                if let Some(Value::Object(m)) = ch
-                    .change
-                    .after
-                    .as_deref()
-                    .and_then(|a| serde_json::from_str(a).ok())
-                {
-                    if let Some(b) = m.get("batch_id").and_then(Value::as_str) {
-                        batches.insert(b.to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let batches = touched(changes, "batches", "stock_moves", "batch_id");
     let mut n = 0;
     for batch in batches {
         let Some(short) = crate::pharmacy::ledger::rebalance(w, &batch)? else {
@@ -568,27 +562,7 @@ fn rebalance_stock(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
 /// same bill settled at two desks) is an `overpaid` finding for the cashier (one per invoice
 /// and amount, the same id everywhere).
 fn rebalance_invoices(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
-    let mut invoices = std::collections::BTreeSet::new();
-    for ch in changes {
-        match ch.change.entity.as_str() {
-            "invoices" => {
-                invoices.insert(ch.change.entity_id.clone());
-            }
-            "payments" => {
-                if let Some(Value::Object(m)) = ch
-                    .change
-                    .after
-                    .as_deref()
-                    .and_then(|a| serde_json::from_str(a).ok())
-                {
-                    if let Some(i) = m.get("invoice_id").and_then(Value::as_str) {
-                        invoices.insert(i.to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    let invoices = touched(changes, "invoices", "payments", "invoice_id");
     let mut n = 0;
     for invoice in invoices {
         let Some(over) = crate::billing::payments::rebalance(w, &invoice)? else {
@@ -597,6 +571,62 @@ fn rebalance_invoices(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32
         n += record_finding(w, "invoices", &invoice, "overpaid", &over.to_string())?;
     }
     Ok(n)
+}
+
+/// Prescriptions dispensed on two PCs while apart: each wrote the fill status it saw, so after
+/// a pull the status is settled again from all the dispensings. Units given beyond the
+/// prescription are an `over_dispensed` finding for the pharmacist (one per prescription and
+/// excess, the same id everywhere).
+fn rebalance_fills(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
+    let mut prescriptions = touched(changes, "", "dispensings", "prescription_id");
+    prescriptions.extend(touched(
+        changes,
+        "",
+        "prescription_fills",
+        "prescription_id",
+    ));
+    let mut n = 0;
+    for id in prescriptions {
+        let Ok(rx) = crate::clinical::prescriptions::get(w.conn(), &id) else {
+            continue; // not here yet: settled when it arrives with its dispensings
+        };
+        let (_, over) = crate::pharmacy::dispense::settle_fill(w, &rx)?;
+        if over > 0 {
+            n += record_finding(w, "prescriptions", &id, "over_dispensed", &over.to_string())?;
+        }
+    }
+    Ok(n)
+}
+
+/// The records a page of changes touched: rows of `entity` itself, and the rows that changes
+/// of `child` name in their `field` (a payment's invoice).
+fn touched(
+    changes: &[PulledChange],
+    entity: &str,
+    child: &str,
+    field: &str,
+) -> std::collections::BTreeSet<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for ch in changes {
+        let e = ch.change.entity.as_str();
+        if e == entity {
+            ids.insert(ch.change.entity_id.clone());
+        } else if e == child {
+            let after: Option<Value> = ch
+                .change
+                .after
+                .as_deref()
+                .and_then(|a| serde_json::from_str(a).ok());
+            if let Some(id) = after
+                .as_ref()
+                .and_then(|m| m.get(field))
+                .and_then(Value::as_str)
+            {
+                ids.insert(id.to_string());
+            }
+        }
+    }
+    ids
 }
 
 /// A finding about a record (not a version): one per record and detail, the same id on every
@@ -734,28 +764,38 @@ pub(crate) fn insert_link(
             ],
         )?;
     // Rows this PC made before sync was on get their versions now, stamped as the push
-    // will stamp their changes (from their time), so the next edit names them as its base.
-    let latest: Vec<(String, String, Option<String>, String)> = {
+    // will stamp their changes, so the next edit names them as its base; the clock goes on
+    // from the last of those stamps.
+    let mut presync = PresyncClock::default();
+    let mut latest = vec![];
+    {
         let mut st = w.conn().prepare(
-            "SELECT entity, entity_id, hlc, at FROM change_log
-                 WHERE seq IN (SELECT max(seq) FROM change_log GROUP BY entity, entity_id)",
+            "SELECT entity, entity_id, hlc, at,
+                    seq = max(seq) OVER (PARTITION BY entity, entity_id) AS latest
+               FROM change_log ORDER BY seq",
         )?;
-        let v = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        v
-    };
-    for (entity, entity_id, hlc, at) in latest {
-        if NOT_REPLICATED.contains(&entity.as_str()) {
-            continue;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let (entity, entity_id): (String, String) = (r.get(0)?, r.get(1)?);
+            let stamp = presync.stamp(r.get(2)?, &r.get::<_, String>(3)?)?;
+            if r.get::<_, bool>(4)? && !NOT_REPLICATED.contains(&entity.as_str()) {
+                latest.push((entity, entity_id, stamp));
+            }
         }
+    }
+    for (entity, entity_id, stamp) in latest {
         w.keep_draft(
             Table::SyncVersions,
             "INSERT INTO sync_versions (entity, entity_id, hlc, device_id) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (entity, entity_id) DO NOTHING",
-            (&entity, &entity_id, stamp_of(hlc, &at)?, &joined.device_id),
+            (&entity, &entity_id, &stamp, &joined.device_id),
         )?;
     }
+    w.keep_draft(
+        Table::SyncState,
+        "UPDATE sync_state SET hlc_seen = max(hlc_seen, ?1)",
+        [presync.state()],
+    )?;
     w.record_event(
             "sync_joined",
             Table::SyncState,

@@ -212,16 +212,34 @@ pub struct Report {
     pub conflicts: u32,
 }
 
-/// The stamp a change-log entry carries: its own, or (made before sync was on) its time.
-pub(crate) fn stamp_of(hlc: Option<String>, at: &str) -> Result<String> {
-    Ok(match hlc {
-        Some(h) => h,
-        None => {
-            let t = parse_ts(at)
-                .ok_or_else(|| CrateError::Internal(format!("change-log time {at:?}")))?;
-            Hlc::from_wall(t.timestamp_millis()).to_string()
-        }
-    })
+/// Stamps for change-log entries: an entry's own, or, for one made before sync was on (it has
+/// none), its time ticked in log order like a clock. So two versions of a record written in
+/// one millisecond (a write that inserts a row and then updates it) still sort in the order
+/// they were made. The push and the join walk the same entries from the same state, so they
+/// stamp alike; the push keeps the state at `pushed_seq` (`sync_state.presync_hlc`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PresyncClock(Hlc);
+
+impl PresyncClock {
+    pub fn resume(state: &str) -> PresyncClock {
+        PresyncClock(Hlc::parse(state).unwrap_or_default())
+    }
+
+    pub fn stamp(&mut self, hlc: Option<String>, at: &str) -> Result<String> {
+        Ok(match hlc {
+            Some(h) => h,
+            None => {
+                let t = parse_ts(at)
+                    .ok_or_else(|| CrateError::Internal(format!("change-log time {at:?}")))?;
+                self.0 = self.0.tick(t.timestamp_millis());
+                self.0.to_string()
+            }
+        })
+    }
+
+    pub fn state(&self) -> String {
+        self.0.to_string()
+    }
 }
 
 /// `RowDigest` over every synced row this PC holds (rows sync has a version for: seeded

@@ -120,6 +120,8 @@ pub enum ConflictKind {
     StockShort,
     /// One invoice paid at two desks while they were apart, beyond its total.
     Overpaid,
+    /// One prescription dispensed on two PCs while apart, beyond what was prescribed.
+    OverDispensed,
 }
 crate::text_column!(ConflictKind);
 

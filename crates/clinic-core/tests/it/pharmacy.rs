@@ -17,7 +17,7 @@ use crate::clinical::{drug_id, item, register, room, signed_in, walk_in, Room};
 use crate::support::*;
 
 /// A signed prescription for a new patient: `(drug, quantity, days)` per item.
-fn signed_rx(r: &Room, given: &str, family: &str, items: &[(&str, u32, u32)]) -> Prescription {
+pub fn signed_rx(r: &Room, given: &str, family: &str, items: &[(&str, u32, u32)]) -> Prescription {
     let pat = register(&r.doctor, given, family, "1980-03-03");
     walk_in(r, &pat);
     let e = r.doctor.encounter_call_next().unwrap();

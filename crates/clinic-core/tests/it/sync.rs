@@ -230,6 +230,22 @@ fn differences(pc: &Db) -> Vec<String> {
     out
 }
 
+/// Syncs the PCs in turn until a whole round moves nothing: what a pull settles (findings,
+/// derived columns) travels in the next round.
+pub fn sync_until_still(pcs: &[&Core]) {
+    for round in 1.. {
+        let mut moved = 0;
+        for pc in pcs {
+            let r = sync::sync_once(&db(pc)).unwrap();
+            moved += r.pushed + r.pulled;
+        }
+        if moved == 0 {
+            return;
+        }
+        assert!(round < 8, "still moving after {round} rounds");
+    }
+}
+
 fn count(db: &Db, sql: &str) -> i64 {
     db.read(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
         .unwrap()
@@ -511,18 +527,25 @@ fn a_password_change_or_a_disabled_account_reaches_every_pc_at_its_next_sync() {
     );
 }
 
-/// Convergence: three PCs make random registrations, edits, bookings and payments (two PCs
-/// apart may book one slot, or take payments on one bill), go offline and online in a random
-/// order, then all sync. Every PC and the server hold the same data (one digest over
-/// every synced row), for each of several seeds.
+/// Convergence: three PCs make random registrations, edits, bookings, dispensings and
+/// payments (two PCs apart may book one slot, fill one prescription, give the last units of a
+/// batch or take payments on one bill), go offline and online in a random order, then all
+/// sync. Every PC and the server hold the same data (one digest over every synced row), for
+/// each seed. The first PC's records from before sync was on (a visit opened and closed in
+/// one millisecond) reach the others as they are.
 #[test]
 fn three_pcs_converge_after_random_work_offline_and_online() {
-    for seed in 1..=6u64 {
-        converge(seed);
-    }
+    // Ten seeds in every run; CLINICDESK_SYNC_SEEDS=200 tries more (3 s each).
+    let seeds = std::env::var("CLINICDESK_SYNC_SEEDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(10u64);
+    let dispensed: u32 = (1..=seeds).map(converge).sum();
+    assert!(dispensed > 0, "no seed dispensed anything");
 }
 
-fn converge(seed: u64) {
+/// One run; returns how many dispensings succeeded.
+fn converge(seed: u64) -> u32 {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut rnd = move |n: u64| {
         state ^= state << 13;
@@ -531,10 +554,20 @@ fn converge(seed: u64) {
         state % n
     };
     let server = TestServer::start();
-    // A clinic with a doctor working 09:00-17:00 in 15-minute slots, on a Monday at 08:00.
-    let d = crate::reception::desk(1);
-    let doctor = d.doctors[0].id.clone();
-    let (a_clinic, a) = (&d.c, &d.core);
+    // A clinic with a doctor who works around the clock in 15-minute slots, a pharmacist,
+    // 40 units of one medication and six signed prescriptions for 10 each (more than the
+    // stock: PCs apart may dispense the same units, or the same prescription twice).
+    let r = crate::clinical::room();
+    let doctor = r.admin.doctor_list().unwrap()[0].id.clone();
+    let (a_clinic, a) = (&r.c, &r.admin);
+    let phil_a = crate::clinical::signed_in(&r, "phil");
+    let item = crate::pharmacy::stock_item(&phil_a, "Amoxicillin");
+    crate::pharmacy::receive(&phil_a, &item.id, "LOT-1", clinic_date(a_clinic, 400), 40);
+    let prescriptions: Vec<_> = (0..6)
+        .map(|n| {
+            crate::pharmacy::signed_rx(&r, &format!("Rx{n}"), "Conv", &[("Amoxicillin", 10, 5)])
+        })
+        .collect();
     apply::join(
         &db(a),
         &server.url,
@@ -546,6 +579,16 @@ fn converge(seed: u64) {
     .unwrap();
     let b = join_new_pc(&server, a_clinic, a, "B");
     let c = join_new_pc(&server, a_clinic, a, "C");
+    let pharmacist = |pc: &NewPc| {
+        let core = Core::with_clock(pc.dir.path(), pc.clock.clock());
+        assert!(matches!(
+            core.login("phil".into(), "Second-pass-22".into()).unwrap(),
+            clinic_core::session::LoginStep::Done { .. }
+        ));
+        core
+    };
+    let dispensary = [phil_a, pharmacist(&b), pharmacist(&c)];
+    let mut dispensed = 0;
     // Clocks that disagree by up to ten minutes.
     b.clock.advance(Duration::seconds(rnd(1200) as i64 - 600));
     c.clock.advance(Duration::seconds(rnd(1200) as i64 - 600));
@@ -561,7 +604,7 @@ fn converge(seed: u64) {
         let i = rnd(3) as usize;
         let (core, clock) = pcs[i];
         clock.advance(Duration::seconds(1 + rnd(5) as i64));
-        match rnd(12) {
+        match rnd(13) {
             0..=2 => {
                 let p = registered(
                     core.patient_register(
@@ -642,7 +685,28 @@ fn converge(seed: u64) {
                 })
                 .unwrap();
             }
-            8 => online[i] = !online[i],
+            8 => {
+                // A dispensing of part of a prescription, from what this PC thinks is left.
+                let rx = &prescriptions[rnd(prescriptions.len() as u64) as usize];
+                let done = dispensary[i].dispense(clinic_core::pharmacy::dispense::DispenseInput {
+                    prescription_id: rx.id.clone(),
+                    lines: vec![clinic_core::pharmacy::dispense::DispenseLine {
+                        prescription_item_id: rx.items[0].id.clone(),
+                        quantity: 1 + rnd(6) as i64,
+                        ..Default::default()
+                    }],
+                });
+                match done {
+                    Ok(_) => dispensed += 1,
+                    // This PC has the prescription filled (in part or whole), or its stock gone.
+                    Err(e) => assert!(
+                        ["over_dispense", "insufficient_stock", "not_signed"]
+                            .contains(&e.code().as_str()),
+                        "seed {seed}: {e:?}"
+                    ),
+                }
+            }
+            9 => online[i] = !online[i],
             _ => {
                 if online[i] {
                     sync::sync_once(&db(core)).unwrap();
@@ -650,13 +714,24 @@ fn converge(seed: u64) {
             }
         }
     }
-    // Everyone back online: two rounds bring every conflict record to everyone.
-    for _ in 0..3 {
-        for (core, _) in pcs {
-            sync::sync_once(&db(core)).unwrap();
-        }
-    }
+    // Everyone back online.
+    sync_until_still(&[a, &b.core, &c.core]);
     assert_same_everywhere(&[&db(a), &db(&b.core), &db(&c.core)]);
+    // Stock dispensed twice while apart is reported on every PC, and otherwise balances.
+    let short = |core: &Core| {
+        (
+            db(core)
+                .read(clinic_core::pharmacy::ledger::out_of_balance)
+                .unwrap(),
+            count(
+                &db(core),
+                "SELECT count(*) FROM sync_conflicts WHERE kind = 'stock_short'",
+            ),
+        )
+    };
+    assert_eq!(short(a), short(&b.core));
+    assert_eq!(short(a), short(&c.core));
+    assert_eq!(short(a).0.is_empty(), short(a).1 == 0, "seed {seed}");
     let booked = |core: &Core| count(&db(core), "SELECT count(*) FROM appointments");
     assert_eq!(
         (booked(a), booked(&b.core)),
@@ -670,6 +745,7 @@ fn converge(seed: u64) {
             );
         }
     }
+    dispensed
 }
 
 /// Every push carries this PC's audit head; the server keeps them. A trail cut after a push
@@ -925,6 +1001,72 @@ fn stock_taken_on_two_pcs_while_apart_balances_and_a_shortfall_is_reported() {
         );
     }
     assert_same_everywhere(&[&db(&a), &db(b)]);
+}
+
+/// One prescription dispensed on two PCs while apart: both dispensings stay, its fill status
+/// is settled from both, and what was given beyond the prescription is reported on each PC.
+#[test]
+fn a_prescription_filled_on_two_pcs_while_apart_is_settled_and_the_excess_reported() {
+    use clinic_core::pharmacy::dispense::{DispenseInput, DispenseLine, FillStatus};
+    let server = TestServer::start();
+    let r = crate::clinical::room();
+    let phil_a = crate::clinical::signed_in(&r, "phil");
+    let item = crate::pharmacy::stock_item(&phil_a, "Amoxicillin");
+    crate::pharmacy::receive(&phil_a, &item.id, "LOT-1", clinic_date(&r.c, 400), 100);
+    let rx = crate::pharmacy::signed_rx(&r, "Ann", "Apart", &[("Amoxicillin", 10, 5)]);
+    apply::join(
+        &db(&r.admin),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "Dispensary",
+        &|_, _| true,
+    )
+    .unwrap();
+    let pc_b = join_new_pc(&server, &r.c, &r.admin, "Ward");
+    let phil_b = Core::with_clock(pc_b.dir.path(), pc_b.clock.clock());
+    phil_b
+        .login("phil".into(), "Second-pass-22".into())
+        .unwrap();
+    let give = |core: &Core, quantity| {
+        core.dispense(DispenseInput {
+            prescription_id: rx.id.clone(),
+            lines: vec![DispenseLine {
+                prescription_item_id: rx.items[0].id.clone(),
+                quantity,
+                ..Default::default()
+            }],
+        })
+        .unwrap()
+        .status
+    };
+    assert_eq!(give(&phil_a, 6), FillStatus::Partial);
+    assert_eq!(give(&phil_b, 7), FillStatus::Partial);
+    sync_until_still(&[&phil_a, &phil_b]);
+    for pc in [&phil_a, &phil_b] {
+        // 13 given of 10: filled (off the queue), and 3 too many reported.
+        assert!(pc
+            .dispense_queue()
+            .unwrap()
+            .iter()
+            .all(|q| q.prescription_id != rx.id));
+        assert_eq!(count(&db(pc), "SELECT count(*) FROM dispensings"), 2);
+        assert_eq!(
+            count(
+                &db(pc),
+                "SELECT count(*) FROM prescription_fills WHERE status = 'done'"
+            ),
+            1
+        );
+        assert_eq!(
+            count(
+                &db(pc),
+                "SELECT count(*) FROM sync_conflicts WHERE kind = 'over_dispensed' AND detail = '3'"
+            ),
+            1
+        );
+    }
+    assert_same_everywhere(&[&db(&phil_a), &db(&phil_b)]);
 }
 
 /// A server that tampers with what it holds (moves a sealed version to another record, or

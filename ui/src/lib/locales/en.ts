@@ -1058,6 +1058,7 @@ export const en = {
   "sync_server.clinic_has_devices": "A PC with data of its own can only be a clinic's first: join this clinic from a new PC's set-up screen",
   "sync.download_wait": "This PC is still downloading the clinic: it can be used once everything has arrived.",
   "conflict_kind.overpaid": "Overpaid",
+  "conflict_kind.over_dispensed": "Dispensed twice",
 } as const;
 
 export type Key = keyof typeof en;

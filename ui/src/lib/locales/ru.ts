@@ -1059,4 +1059,5 @@ export const ru: Record<Key, string> = {
   "sync_server.clinic_has_devices": "ПК со своими данными может быть только первым в клинике: присоединяйте новый ПК с экрана настройки",
   "sync.download_wait": "Этот ПК ещё загружает клинику: работать можно, когда загрузится всё.",
   "conflict_kind.overpaid": "Переплата",
+  "conflict_kind.over_dispensed": "Выдано сверх назначения",
 };

@@ -1059,4 +1059,5 @@ export const th: Record<Key, string> = {
   "sync_server.clinic_has_devices": "เครื่องที่มีข้อมูลของตัวเองเป็นได้แค่เครื่องแรกของคลินิก: เข้าร่วมคลินิกนี้จากหน้าตั้งค่าของเครื่องใหม่",
   "sync.download_wait": "เครื่องนี้ยังดาวน์โหลดคลินิกอยู่: ใช้งานได้เมื่อดาวน์โหลดครบแล้ว",
   "conflict_kind.overpaid": "ชำระเกิน",
+  "conflict_kind.over_dispensed": "จ่ายยาเกินใบสั่ง",
 };
