@@ -24,6 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use clinic_sync_proto::{
     Device, ErrorBody, ErrorCode, HeadRecord, JoinCode, JoinRequest, JoinResponse, NewJoinCode,
     PullResponse, PushRequest, PushResponse, SnapshotPage, MAX_BATCH, MAX_BODY_BYTES,
+    MAX_PAGE_BYTES,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -305,11 +306,50 @@ async fn pull<S: Store>(
         .limit
         .unwrap_or(MAX_BATCH as u32)
         .clamp(1, MAX_BATCH as u32);
-    Ok(Json(
-        st.store
-            .pull(&device, q.after.max(0), limit, (st.clock)())
-            .await?,
-    ))
+    let page = st
+        .store
+        .pull(&device, q.after.max(0), limit, (st.clock)())
+        .await?;
+    Ok(Json(trim_pull(page)))
+}
+
+/// How many of `sizes` fit in `MAX_PAGE_BYTES` (at least one).
+fn fitting(sizes: impl Iterator<Item = usize>) -> usize {
+    let mut total = 0;
+    let mut n = 0;
+    for size in sizes {
+        if n > 0 && total + size > MAX_PAGE_BYTES {
+            break;
+        }
+        total += size;
+        n += 1;
+    }
+    n
+}
+
+fn size_of(after: &Option<String>) -> usize {
+    after.as_ref().map_or(0, String::len) + 256
+}
+
+/// A pull page cut at `MAX_PAGE_BYTES`; the next pull starts after its last change.
+fn trim_pull(mut page: PullResponse) -> PullResponse {
+    let n = fitting(page.changes.iter().map(|c| size_of(&c.change.after)));
+    if n < page.changes.len() {
+        page.changes.truncate(n);
+        page.next = page.changes.last().map_or(page.next, |c| c.server_seq);
+        page.more = true;
+    }
+    page
+}
+
+/// A snapshot page cut at `MAX_PAGE_BYTES`; the next page starts after its last row.
+fn trim_snapshot(mut page: SnapshotPage) -> SnapshotPage {
+    let n = fitting(page.rows.iter().map(|r| size_of(&r.after)));
+    if n < page.rows.len() {
+        page.rows.truncate(n);
+        page.next = page.rows.last().map(|r| cursor(&r.entity, &r.entity_id));
+    }
+    page
 }
 
 #[derive(Deserialize)]
@@ -326,9 +366,8 @@ async fn snapshot<S: Store>(
 ) -> ApiResult<SnapshotPage> {
     let limit = q.limit.unwrap_or(5000).clamp(1, 20_000);
     let after = q.after.as_deref().map(parse_cursor).transpose()?;
-    Ok(Json(
-        st.store.snapshot(&device, after, q.entity, limit).await?,
-    ))
+    let page = st.store.snapshot(&device, after, q.entity, limit).await?;
+    Ok(Json(trim_snapshot(page)))
 }
 
 async fn new_join_code<S: Store>(

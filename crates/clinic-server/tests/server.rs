@@ -333,6 +333,59 @@ async fn suite<S: Store + Clone>(store: S) {
         "another clinic's push changed this clinic's rows"
     );
 
+    // --- Pages stop at MAX_PAGE_BYTES whatever the rows hold (a PC reads answers of at most
+    // MAX_RESPONSE_BYTES): three 7 MiB rows come two, then one.
+    let big = |seq: i64, id: &str| {
+        let mut c = change(seq, id, "", "0000000009100-00000");
+        c.after = Some("x".repeat(7 << 20));
+        c
+    };
+    let _: PushResponse = dev_c
+        .post(
+            "/v1/push",
+            &push_of(vec![big(2, "b1"), big(3, "b2"), big(4, "b3")]),
+        )
+        .await
+        .unwrap();
+    let d = join(&anon, &invite(&dev_c, 60).await, "South ward", None)
+        .await
+        .unwrap();
+    let dev_d = anon.with_token(&d.token);
+    let (mut pages, mut after) = (vec![], 0);
+    loop {
+        let p: PullResponse = dev_d
+            .get("/v1/pull", &[("after", after.to_string())])
+            .await
+            .unwrap();
+        pages.push(
+            p.changes
+                .iter()
+                .filter(|c| c.change.entity_id.starts_with('b'))
+                .count(),
+        );
+        after = p.next;
+        if !p.more {
+            break;
+        }
+    }
+    assert_eq!(pages, [2, 1]);
+    let (mut pages, mut next) = (vec![], None::<String>);
+    loop {
+        let q: Vec<(&str, String)> = next.iter().map(|n| ("after", n.clone())).collect();
+        let p: SnapshotPage = dev_d.get("/v1/snapshot", &q).await.unwrap();
+        pages.push(
+            p.rows
+                .iter()
+                .map(|r| r.entity_id.clone())
+                .collect::<Vec<_>>(),
+        );
+        next = p.next;
+        if next.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, [vec!["b1", "b2"], vec!["b3", "p1"]]);
+
     // --- Revoking a device stops it at once.
     let revoked: Device = dev_a
         .post(&format!("/v1/devices/{}/revoke", b.device_id), &())

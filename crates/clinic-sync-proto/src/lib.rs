@@ -23,6 +23,13 @@ pub const MAX_BATCH: usize = 1000;
 /// server keeps their changes but not in the clinic's rows, and other PCs skip them.
 pub const NOT_REPLICATED: &[&str] = &["device"];
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// A pull or snapshot page stops adding rows once it holds this much content (it always holds
+/// at least one), so a page stays under `MAX_RESPONSE_BYTES` whatever rows PCs made: one row
+/// fits in a push body.
+pub const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+/// The largest answer a PC reads: a server that sends more (by mistake or to exhaust the PC's
+/// memory) gets a network error, and the PC works on.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

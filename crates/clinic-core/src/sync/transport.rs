@@ -66,9 +66,7 @@ impl Transport {
             message: network_words(&e),
         })?;
         let status = resp.status();
-        let body = resp.bytes().map_err(|e| Error::Network {
-            message: network_words(&e),
-        })?;
+        let body = read_capped(resp, MAX_RESPONSE_BYTES)?;
         if status.is_success() {
             serde_json::from_slice(&body).map_err(|e| Error::Network {
                 message: format!("the server's answer was cut or malformed: {e}"),
@@ -147,6 +145,26 @@ impl Transport {
 }
 
 /// What went wrong on the way, in words for the header's "last error".
+/// Reads an answer of at most `cap` bytes; a larger one is refused before it fills memory.
+fn read_capped(body: impl std::io::Read, cap: usize) -> Result<Vec<u8>, Error> {
+    use std::io::Read as _;
+    let mut buf = Vec::new();
+    body.take(cap as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::Network {
+            message: match e.get_ref().and_then(|i| i.downcast_ref::<reqwest::Error>()) {
+                Some(re) => network_words(re),
+                None => e.to_string(),
+            },
+        })?;
+    if buf.len() > cap {
+        return Err(Error::Network {
+            message: format!("the server's answer is larger than {} MiB", cap >> 20),
+        });
+    }
+    Ok(buf)
+}
+
 fn network_words(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         "the server did not answer in time".into()
@@ -164,5 +182,21 @@ fn network_words(e: &reqwest::Error) -> String {
         }
     } else {
         format!("the connection broke ({e})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_over_the_cap_is_refused_and_one_at_the_cap_read() {
+        let at = vec![b'x'; 1000];
+        assert_eq!(read_capped(&at[..], 1000).unwrap().len(), 1000);
+        let over = vec![b'x'; 1001];
+        match read_capped(&over[..], 1000) {
+            Err(Error::Network { message }) => assert!(message.contains("larger"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
