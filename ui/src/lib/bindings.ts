@@ -387,7 +387,7 @@ export type BillingError = { code: "invoice_not_draft"; params: {
 } } | { code: "no_price"; params: {
 	code: string,
 	day: string,
-} };
+} } | { code: "line_from_visit" };
 
 export type BillingField = "invoice" | "line" | "kind" | "code" | "description" | "quantity" | "unit_price" | "amount" | "discount" | "discount_reason" | "effective_from" | "tax_rate" | "discount_limit" | "method" | "tendered" | "reason" | "provider" | "policy_number" | "coverage" | "valid_until" | "claim" | "counted" | "note" | "encounter" | "patient";
 

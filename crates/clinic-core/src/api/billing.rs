@@ -72,7 +72,8 @@ pub fn invoice_line_add(cx: &Cx, input: LineInput) -> Result<Invoice> {
 }
 
 pub fn invoice_line_remove(cx: &Cx, line_id: String) -> Result<Invoice> {
-    cx.write(|w| invoices::remove_line(w, &line_id))
+    let exceed = may_exceed(cx)?;
+    cx.write(|w| invoices::remove_line(w, &line_id, exceed))
 }
 
 pub fn invoice_line_discount(

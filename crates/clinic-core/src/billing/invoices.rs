@@ -468,9 +468,15 @@ fn line_invoice(
 }
 
 /// Removes a draft's line; what it billed (a dispensed item) waits to be billed again.
-pub fn remove_line(w: &mut Write<'_>, line_id: &str) -> Result<Invoice> {
+/// Removes a line. One the visit brought (its consultation, lab tests, dispensed items) only for
+/// those who may discount beyond the cashier's limit (`may_exceed`): removing it is a discount
+/// of all of it.
+pub fn remove_line(w: &mut Write<'_>, line_id: &str, may_exceed: bool) -> Result<Invoice> {
     let (invoice_id, table, source) = line_invoice(w.conn(), line_id)?;
     draft(w.conn(), &invoice_id)?;
+    if table.is_some() && !may_exceed {
+        return Err(Error::LineFromVisit.into());
+    }
     w.delete(Table::InvoiceLines, line_id)?;
     if let (Some("billable_items"), Some(b)) = (table.as_deref(), source) {
         w.update_row(

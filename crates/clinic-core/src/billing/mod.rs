@@ -100,6 +100,8 @@ pub enum Error {
     ClaimStep { from: String, to: String },
     #[error("no price for {code} on {day}")]
     NoPrice { code: String, day: String },
+    #[error("a line the visit brought is removed by an administrator")]
+    LineFromVisit,
 }
 
 impl From<Error> for CrateError {

@@ -176,6 +176,16 @@ fn a_visit_is_invoiced_paid_in_part_then_in_full_refunded_receipted_and_the_day_
     assert_eq!(with.total, 76_235 + 6_000);
     let dressing = with.lines.last().unwrap().id.clone();
     assert_eq!(cash.invoice_line_remove(dressing).unwrap().total, 76_235);
+    // A line the visit brought is not the cashier's to remove (it would be a discount of all
+    // of it, past the limit): the consultation stays.
+    let consultation = with.lines[0].id.clone();
+    assert_eq!(
+        cash.invoice_line_remove(consultation.clone())
+            .unwrap_err()
+            .code(),
+        "line_from_visit"
+    );
+    assert_eq!(cash.invoice_get(inv.id.clone()).unwrap().lines.len(), 3);
 
     // Discounts need a reason and stay within the cashier's 10 % of the invoice (755.00 here)
     // all together, unless an admin gives them: splitting one into several doesn't help.

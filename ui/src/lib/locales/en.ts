@@ -1059,6 +1059,7 @@ export const en = {
   "sync.download_wait": "This PC is still downloading the clinic: it can be used once everything has arrived.",
   "conflict_kind.overpaid": "Overpaid",
   "conflict_kind.over_dispensed": "Dispensed twice",
+  "error.line_from_visit": "A line the visit brought is removed by an administrator.",
 } as const;
 
 export type Key = keyof typeof en;

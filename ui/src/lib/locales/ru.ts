@@ -1060,4 +1060,5 @@ export const ru: Record<Key, string> = {
   "sync.download_wait": "Этот ПК ещё загружает клинику: работать можно, когда загрузится всё.",
   "conflict_kind.overpaid": "Переплата",
   "conflict_kind.over_dispensed": "Выдано сверх назначения",
+  "error.line_from_visit": "Строку, пришедшую из визита, удаляет администратор.",
 };

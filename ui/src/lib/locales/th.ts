@@ -1060,4 +1060,5 @@ export const th: Record<Key, string> = {
   "sync.download_wait": "เครื่องนี้ยังดาวน์โหลดคลินิกอยู่: ใช้งานได้เมื่อดาวน์โหลดครบแล้ว",
   "conflict_kind.overpaid": "ชำระเกิน",
   "conflict_kind.over_dispensed": "จ่ายยาเกินใบสั่ง",
+  "error.line_from_visit": "รายการที่มาจากการตรวจต้องให้ผู้ดูแลระบบเป็นผู้ลบ",
 };
