@@ -227,7 +227,12 @@ impl PresyncClock {
 
     pub fn stamp(&mut self, hlc: Option<String>, at: &str) -> Result<String> {
         Ok(match hlc {
-            Some(h) => h,
+            Some(h) => {
+                // Entries after it (there are none today: sync, once on, stays on) would
+                // still sort after it.
+                self.0 = self.0.max(Hlc::parse(&h).unwrap_or_default());
+                h
+            }
             None => {
                 let t = parse_ts(at)
                     .ok_or_else(|| CrateError::Internal(format!("change-log time {at:?}")))?;
