@@ -5,7 +5,9 @@
 //! - 1,000 changes pushed by one PC and pulled and applied by another;
 //! - a new PC joining a clinic of N patients (default 1,000,000; `CLINICDESK_BENCH_SYNC_PATIENTS`):
 //!   the whole download, apply and search index, in a child process whose peak memory is
-//!   reported.
+//!   reported;
+//! - a PC that worked without sync (`CLINICDESK_BENCH_SYNC_HISTORY` patients, default 100,000)
+//!   connecting: stamping its history and its first push.
 //!
 //! `cargo bench -p clinic-core --features dev-data --bench sync` prints one JSON document.
 
@@ -270,6 +272,47 @@ fn main() {
     );
     let joined: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
+    // A clinic that worked without sync (n_history patients) connects
+    // its PC to a new server: stamping its history (`PresyncClock`) and the first push.
+    let n_history: u64 = std::env::var("CLINICDESK_BENCH_SYNC_HISTORY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let other = start_server();
+    let h_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    demo::create_sized(
+        h_dir.path(),
+        demo::Size {
+            doctors: 2,
+            patients: 200,
+            days: 1,
+            max_appointments: 0,
+        },
+        |_| {},
+    )
+    .unwrap();
+    let db_h: Arc<Db> = admin(h_dir.path()).dev_db().unwrap();
+    for seed in [5, 6] {
+        generate::patients(&db_h, &actor, n_history / 2, seed, |_| {}).unwrap();
+    }
+    let entries: i64 = db_h
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM change_log", [], |r| r.get(0))?))
+        .unwrap();
+    let t = Instant::now();
+    apply::join(
+        &db_h,
+        &other.url,
+        &other.cert,
+        &other.first_code,
+        "History",
+        &|_, _| true,
+    )
+    .unwrap();
+    let history_join_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    sync::sync_once(&db_h).unwrap();
+    let history_push_s = t.elapsed().as_secs_f64();
+
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
@@ -279,6 +322,11 @@ fn main() {
                 "generated_s": (generated_s * 10.0).round() / 10.0,
                 "first_pc_push_s": (pushed_s * 10.0).round() / 10.0,
                 "new_pc": joined,
+            },
+            "connect_with_history": {
+                "change_log_entries": entries,
+                "join_s": (history_join_s * 10.0).round() / 10.0,
+                "first_push_s": (history_push_s * 10.0).round() / 10.0,
             }
         }))
         .unwrap()
