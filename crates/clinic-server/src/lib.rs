@@ -41,9 +41,17 @@ pub struct AppState<S> {
     pub clock: Clock,
 }
 
+/// The largest join request read.
+pub const JOIN_BODY_BYTES: usize = 16 * 1024;
+
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
     Router::new()
-        .route("/v1/join", post(join::<S>))
+        // Unauthenticated: a join is a few hundred bytes, so a flood of large bodies is
+        // refused before it is read.
+        .route(
+            "/v1/join",
+            post(join::<S>).layer(DefaultBodyLimit::max(JOIN_BODY_BYTES)),
+        )
         .route("/v1/push", post(push::<S>))
         .route("/v1/pull", get(pull::<S>))
         .route("/v1/snapshot", get(snapshot::<S>))
@@ -147,6 +155,14 @@ fn parse_cursor(s: &str) -> Result<(String, String), ApiError> {
         .ok_or_else(|| bad("the cursor is entity/id"))
 }
 
+/// The caller's address (the connection's peer), for limits on unauthenticated callers.
+fn peer(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".into(), |c| c.0.ip().to_string())
+}
+
 /// The authenticated device of a request, rate-limited.
 pub struct Authed(pub DeviceAuth);
 
@@ -157,20 +173,28 @@ impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
         parts: &mut Parts,
         state: &Arc<AppState<S>>,
     ) -> Result<Self, Self::Rejection> {
+        // Unknown tokens count against the caller's address; one that has used them up is
+        // turned away before its guesses cost a database lookup.
+        let from = format!("bad-token:{}", peer(parts));
+        if state.limiter.exhausted(&from) {
+            return Err(ApiError(
+                ErrorCode::RateLimited,
+                "too many requests with unknown tokens".into(),
+            ));
+        }
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or(ApiError(ErrorCode::Unauthorized, "no device token".into()))?;
-        let device = state
-            .store
-            .device_by_token(&sha256_hex(token))
-            .await?
-            .ok_or(ApiError(
+        let Some(device) = state.store.device_by_token(&sha256_hex(token)).await? else {
+            state.limiter.allow(&from);
+            return Err(ApiError(
                 ErrorCode::Unauthorized,
                 "unknown device token".into(),
-            ))?;
+            ));
+        };
         if device.revoked {
             return Err(ApiError(
                 ErrorCode::Revoked,
@@ -217,7 +241,22 @@ fn check_push(req: &PushRequest) -> Result<(), ApiError> {
             return Err(bad("entity must be a table name"));
         }
         check_name("entity_id", &c.entity_id, 128)?;
-        check_name("hlc", &c.hlc, 64)?;
+        // A clock stamp as PCs make them (`{ms:013}-{counter:05}`): stamps compare as text,
+        // so a made-up one ("~~~~") would win over every real version for good.
+        let stamp_ok = c.hlc.len() == 19
+            && c.hlc.bytes().enumerate().all(|(i, b)| {
+                if i == 13 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            });
+        if !stamp_ok {
+            return Err(bad("hlc must be a clock stamp (13 digits, '-', 5 digits)"));
+        }
+        if let Some(base) = &c.base {
+            check_name("base", base, 128)?;
+        }
         check_name("at", &c.at, 64)?;
         // The content is the PCs' business (sealed under the clinic's key): only its
         // presence is checked. A delete may carry a sealed marker.
@@ -233,11 +272,12 @@ fn check_push(req: &PushRequest) -> Result<(), ApiError> {
 
 async fn join<S: Store>(
     State(st): State<Arc<AppState<S>>>,
+    axum::extract::ConnectInfo(from): axum::extract::ConnectInfo<SocketAddr>,
     Json(req): Json<JoinRequest>,
 ) -> ApiResult<JoinResponse> {
-    // Unauthenticated: one bucket for every join, against a flood (a code has ~99 bits,
-    // so guessing is hopeless anyway).
-    if !st.limiter.allow("join") {
+    // Unauthenticated: a bucket per address, against a flood (a code has ~99 bits, so
+    // guessing is hopeless anyway); one caller's flood doesn't stop another's join.
+    if !st.limiter.allow(&format!("join:{}", from.ip())) {
         return Err(ApiError(ErrorCode::RateLimited, "too many joins".into()));
     }
     if req.code.len() != 64 || !req.code.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -327,13 +367,22 @@ fn fitting(sizes: impl Iterator<Item = usize>) -> usize {
     n
 }
 
-fn size_of(after: &Option<String>) -> usize {
-    after.as_ref().map_or(0, String::len) + 256
+/// A change's or row's size as the answer carries it (JSON-escaped content, its base).
+fn size_of(after: &Option<String>, base: &Option<String>) -> usize {
+    let json = |t: &Option<String>| {
+        t.as_ref()
+            .map_or(0, |t| serde_json::to_string(t).map_or(t.len(), |j| j.len()))
+    };
+    json(after) + json(base) + 256
 }
 
 /// A pull page cut at `MAX_PAGE_BYTES`; the next pull starts after its last change.
 fn trim_pull(mut page: PullResponse) -> PullResponse {
-    let n = fitting(page.changes.iter().map(|c| size_of(&c.change.after)));
+    let n = fitting(
+        page.changes
+            .iter()
+            .map(|c| size_of(&c.change.after, &c.change.base)),
+    );
     if n < page.changes.len() {
         page.changes.truncate(n);
         page.next = page.changes.last().map_or(page.next, |c| c.server_seq);
@@ -344,7 +393,7 @@ fn trim_pull(mut page: PullResponse) -> PullResponse {
 
 /// A snapshot page cut at `MAX_PAGE_BYTES`; the next page starts after its last row.
 fn trim_snapshot(mut page: SnapshotPage) -> SnapshotPage {
-    let n = fitting(page.rows.iter().map(|r| size_of(&r.after)));
+    let n = fitting(page.rows.iter().map(|r| size_of(&r.after, &None)));
     if n < page.rows.len() {
         page.rows.truncate(n);
         page.next = page.rows.last().map(|r| cursor(&r.entity, &r.entity_id));
@@ -479,6 +528,6 @@ pub async fn serve<S: Store>(
     let app = router(state);
     let server = axum_server::from_tcp_rustls(listener, config)
         .handle(handle.clone())
-        .serve(app.into_make_service());
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>());
     Ok((bound, handle, tokio::spawn(server)))
 }

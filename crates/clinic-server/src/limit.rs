@@ -20,21 +20,39 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token from the device's bucket; false when it is empty.
-    pub fn allow(&self, device: &str) -> bool {
+    /// Takes one token from the key's bucket (a device, or an address); false when it is empty.
+    pub fn allow(&self, key: &str) -> bool {
+        self.bucket(key, true)
+    }
+
+    /// Whether the key's bucket is empty, taking nothing: an address that has used up its
+    /// failures is turned away before the request costs a database lookup.
+    pub fn exhausted(&self, key: &str) -> bool {
+        !self.bucket(key, false)
+    }
+
+    fn bucket(&self, key: &str, take: bool) -> bool {
         let now = Instant::now();
         let mut buckets = match self.buckets.lock() {
             Ok(b) => b,
             Err(p) => p.into_inner(),
         };
-        let (tokens, last) = buckets
-            .entry(device.to_string())
-            .or_insert((self.burst, now));
+        if !take && !buckets.contains_key(key) {
+            return true;
+        }
+        // Bounded: a flood from many addresses can't grow the map without end (a full map
+        // starts again, which at worst gives each key a fresh burst).
+        if buckets.len() > 100_000 {
+            buckets.clear();
+        }
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((self.burst, now));
         *tokens =
             (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
         *last = now;
         if *tokens >= 1.0 {
-            *tokens -= 1.0;
+            if take {
+                *tokens -= 1.0;
+            }
             true
         } else {
             false

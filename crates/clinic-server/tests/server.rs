@@ -386,7 +386,29 @@ async fn suite<S: Store + Clone>(store: S) {
     }
     assert_eq!(pages, [vec!["b1", "b2"], vec!["b3", "p1"]]);
 
-    // --- Revoking a device stops it at once.
+    // --- A made-up clock stamp (it would win over every real version) is refused.
+    let r: Result<PushResponse, _> = dev_c
+        .post(
+            "/v1/push",
+            &push_of(vec![change(5, "p1", "forever", "~~~~~~~~~~~~~~~~~~~")]),
+        )
+        .await;
+    assert_eq!(r.unwrap_err(), ErrorCode::BadRequest);
+
+    // --- A join body over its small limit is refused before it is read.
+    let huge = serde_json::json!({ "code": "0".repeat(64), "device_name": "x".repeat(1 << 20) });
+    let status = anon
+        .http
+        .post(format!("{}/v1/join", anon.base))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 413);
+
+    // --- Revoking a device stops it at once, and its unused join codes with it.
+    let b_code = invite(&dev_b, 60).await;
     let revoked: Device = dev_a
         .post(&format!("/v1/devices/{}/revoke", b.device_id), &())
         .await
@@ -401,6 +423,11 @@ async fn suite<S: Store + Clone>(store: S) {
     assert_eq!(r.unwrap_err(), ErrorCode::Revoked);
     let r: Result<PullResponse, _> = dev_b.get("/v1/pull", &[("after", "0".into())]).await;
     assert_eq!(r.unwrap_err(), ErrorCode::Revoked);
+    assert_eq!(
+        join(&anon, &b_code, "Back door", None).await.unwrap_err(),
+        ErrorCode::JoinCodeInvalid,
+        "a revoked device's join code still works"
+    );
 
     // --- The client checks the certificate: one it was not told to trust is refused.
     let stranger = clinic_server::tls::self_signed(&["localhost".to_string()])
@@ -433,6 +460,15 @@ async fn suite<S: Store + Clone>(store: S) {
     let dev_c_tight = Api::new(&tight).with_token(&c.token);
     let r: Result<Vec<Device>, _> = dev_c_tight.get("/v1/devices", &[]).await;
     assert!(r.is_ok(), "the limit is per device");
+    // Guessed tokens count against the address: after the burst, turned away unlooked.
+    let guesser = Api::new(&tight).with_token("not-a-token");
+    let mut codes = vec![];
+    for _ in 0..7 {
+        let r: Result<Vec<Device>, _> = guesser.get("/v1/devices", &[]).await;
+        codes.push(r.unwrap_err());
+    }
+    assert_eq!(codes[..5], [ErrorCode::Unauthorized; 5]);
+    assert_eq!(codes[5..], [ErrorCode::RateLimited; 2]);
     tight.handle.shutdown();
 }
 

@@ -404,8 +404,12 @@ pub struct LineInput {
     pub unit_price: i64,
 }
 
+/// The most an invoice's lines may come to before discount and tax (ten trillion in major
+/// units): with tax at most doubling it, every sum stays far inside `i64`.
+pub const MAX_INVOICE_GROSS: i64 = 1_000_000_000_000_000;
+
 pub fn add_line(w: &mut Write<'_>, input: &LineInput, today: NaiveDate) -> Result<Invoice> {
-    draft(w.conn(), &input.invoice_id)?;
+    let inv = draft(w.conn(), &input.invoice_id)?;
     if !(1..=1_000_000).contains(&input.quantity) {
         return Err(CrateError::invalid(Field::Quantity, Reason::OutOfRange));
     }
@@ -439,6 +443,19 @@ pub fn add_line(w: &mut Write<'_>, input: &LineInput, today: NaiveDate) -> Resul
             (input.kind, d, input.unit_price)
         }
     };
+    let gross = inv
+        .lines
+        .iter()
+        .map(|l| l.quantity as i128 * l.unit_price as i128)
+        .sum::<i128>()
+        + input.quantity as i128 * unit_price as i128;
+    if gross > MAX_INVOICE_GROSS as i128 {
+        return Err(CrateError::invalid_limit(
+            Field::UnitPrice,
+            Reason::OutOfRange,
+            MAX_INVOICE_GROSS,
+        ));
+    }
     let s = super::settings(w.conn())?;
     insert_line(
         w,
@@ -478,6 +495,9 @@ pub fn remove_line(w: &mut Write<'_>, line_id: &str, may_exceed: bool) -> Result
         return Err(Error::LineFromVisit.into());
     }
     w.delete(Table::InvoiceLines, line_id)?;
+    // The discounts given must still hold for the lines left (a discount sized on a line
+    // that is then removed is not a way past the limit).
+    discounts_hold(w.conn(), &get(w.conn(), &invoice_id)?, may_exceed)?;
     if let (Some("billable_items"), Some(b)) = (table.as_deref(), source) {
         w.update_row(
             crate::pharmacy::Table::BillableItems,
@@ -486,6 +506,30 @@ pub fn remove_line(w: &mut Write<'_>, line_id: &str, may_exceed: bool) -> Result
         )?;
     }
     get(w.conn(), &invoice_id)
+}
+
+/// Whether an invoice's discounts together are within its lines (the invoice's own discount
+/// at most what the lines come to) and, for those who may not exceed it, the cashier's limit.
+fn discounts_hold(conn: &Connection, inv: &Invoice, may_exceed: bool) -> Result<()> {
+    if inv.discount > inv.lines_total {
+        return Err(CrateError::invalid_limit(
+            Field::Discount,
+            Reason::OutOfRange,
+            inv.lines_total,
+        ));
+    }
+    let s = super::settings(conn)?;
+    let gross: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
+    let limit = money::share(
+        gross,
+        s.cashier_discount_limit_bp as i64,
+        money::Rounding::HalfUp,
+    );
+    let given = inv.discount + inv.lines.iter().map(|l| l.discount).sum::<i64>();
+    if given > limit && !may_exceed {
+        return Err(Error::DiscountOverLimit { limit }.into());
+    }
+    Ok(())
 }
 
 /// Checks a discount of `amount` (at most `max`) and its reason. `others` is what the invoice
@@ -608,6 +652,8 @@ pub fn issue(w: &mut Write<'_>, id: &str, device_code: &str, today: NaiveDate) -
     if inv.lines.is_empty() {
         return Err(Error::InvoiceEmpty.into());
     }
+    // Never a total below nothing (the invoice's discount sized before a line's own).
+    discounts_hold(w.conn(), &inv, true)?;
     let s = super::settings(w.conn())?;
     let year = today.year();
     let n = w.next_number("invoice", &year.to_string())?;

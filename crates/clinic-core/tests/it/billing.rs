@@ -187,6 +187,39 @@ fn a_visit_is_invoiced_paid_in_part_then_in_full_refunded_receipted_and_the_day_
     );
     assert_eq!(cash.invoice_get(inv.id.clone()).unwrap().lines.len(), 3);
 
+    // A discount sized on a huge typed line doesn't outlive it: the line can't be removed
+    // while the discount stands (it would write the visit off past the cashier's limit).
+    let typed = |quantity, unit_price| LineInput {
+        invoice_id: inv.id.clone(),
+        kind: LineKind::Service,
+        description: "Decoy".into(),
+        quantity,
+        unit_price,
+        ..Default::default()
+    };
+    let too_big = cash
+        .invoice_line_add(typed(1_000_000, 10_000_000_000))
+        .unwrap_err();
+    assert_eq!(
+        too_big.params().get("field").map(String::as_str),
+        Some("unit_price"),
+        "an invoice over ten trillion is refused before its sums overflow"
+    );
+    let decoy = cash.invoice_line_add(typed(100_000, 1_000_000)).unwrap();
+    let decoy_line = decoy.lines.last().unwrap().id.clone();
+    cash.invoice_discount(inv.id.clone(), 76_235, "decoy".into())
+        .unwrap();
+    assert_eq!(
+        cash.invoice_line_remove(decoy_line.clone())
+            .unwrap_err()
+            .code(),
+        "discount_over_limit"
+    );
+    assert_eq!(cash.invoice_get(inv.id.clone()).unwrap().lines.len(), 4);
+    cash.invoice_discount(inv.id.clone(), 0, String::new())
+        .unwrap();
+    assert_eq!(cash.invoice_line_remove(decoy_line).unwrap().total, 76_235);
+
     // Discounts need a reason and stay within the cashier's 10 % of the invoice (755.00 here)
     // all together, unless an admin gives them: splitting one into several doesn't help.
     let (consult, lab) = (inv.lines[0].id.clone(), inv.lines[1].id.clone());

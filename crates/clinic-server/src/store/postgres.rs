@@ -560,6 +560,13 @@ impl Store for PgStore {
             &[&device_id, &clinic_id, &ts(now)],
         )
         .await?;
+        // Its join codes not yet used die with it (see the SQLite store).
+        c.execute(
+            "UPDATE join_codes SET expires_at = $3
+             WHERE created_by = $1 AND clinic_id = $2 AND used_at IS NULL AND expires_at > $3",
+            &[&device_id, &clinic_id, &ts(now)],
+        )
+        .await?;
         c.query_opt(
             &format!("SELECT {DEVICE_COLUMNS} WHERE id = $1 AND clinic_id = $2"),
             &[&device_id, &clinic_id],

@@ -497,6 +497,13 @@ impl Store for SqliteStore {
                  WHERE id = ?1 AND clinic_id = ?2",
                 params![id, clinic, ts(now)],
             )?;
+            // Its join codes not yet used die with it: a device about to be revoked can't
+            // keep a way back in.
+            c.execute(
+                "UPDATE join_codes SET expires_at = ?3
+                 WHERE created_by = ?1 AND clinic_id = ?2 AND used_at IS NULL AND expires_at > ?3",
+                params![id, clinic, ts(now)],
+            )?;
             c.query_row(
                 &format!("SELECT {DEVICE_COLUMNS} WHERE id = ?1 AND clinic_id = ?2"),
                 params![id, clinic],
