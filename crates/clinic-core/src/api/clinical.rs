@@ -300,5 +300,14 @@ pub fn patient_timeline(
             .map(|t| t.with_timezone(&tz).date_naive().to_string())
             .unwrap_or_default()
     };
-    cx.read(|c| crate::clinical::records::timeline(c, &query, day))
+    // The chart's history shows notes and results: the view is audited, as a visit's is.
+    cx.write(|w| {
+        w.record_event(
+            "view_history",
+            crate::patients::Table::Patients,
+            &query.patient_id,
+            None,
+        )?;
+        crate::clinical::records::timeline(w.conn(), &query, day)
+    })
 }

@@ -1100,6 +1100,16 @@ fn lab_results_records_attachments_and_the_timeline() {
         })
         .unwrap();
     assert!(later.is_empty());
+    // Each look at the chart's history is audited against the patient.
+    let looked: i64 = with_db(&r.admin, |db| {
+        Ok(db.conn().query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'view_history' AND entity_id = ?1",
+            [&pat],
+            |row| row.get(0),
+        )?)
+    })
+    .unwrap();
+    assert_eq!(looked, 3);
     assert_eq!(
         rita.patient_timeline(TimelineQuery {
             patient_id: pat,

@@ -1060,6 +1060,7 @@ export const en = {
   "conflict_kind.overpaid": "Overpaid",
   "conflict_kind.over_dispensed": "Dispensed twice",
   "error.line_from_visit": "A line the visit brought is removed by an administrator.",
+  "audit_action.view_history": "Viewed the chart history",
 } as const;
 
 export type Key = keyof typeof en;

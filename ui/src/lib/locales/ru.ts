@@ -1061,4 +1061,5 @@ export const ru: Record<Key, string> = {
   "conflict_kind.overpaid": "Переплата",
   "conflict_kind.over_dispensed": "Выдано сверх назначения",
   "error.line_from_visit": "Строку, пришедшую из визита, удаляет администратор.",
+  "audit_action.view_history": "Просмотр истории карты",
 };

@@ -1061,4 +1061,5 @@ export const th: Record<Key, string> = {
   "conflict_kind.overpaid": "ชำระเกิน",
   "conflict_kind.over_dispensed": "จ่ายยาเกินใบสั่ง",
   "error.line_from_visit": "รายการที่มาจากการตรวจต้องให้ผู้ดูแลระบบเป็นผู้ลบ",
+  "audit_action.view_history": "ดูประวัติเวชระเบียน",
 };
