@@ -17,18 +17,18 @@ use zeroize::Zeroizing;
 
 use crate::store::DbKey;
 
-const PREFIX: &str = "s1:";
+const PREFIX: &str = "s2:";
 
 pub struct Sealer {
     key: Zeroizing<[u8; 32]>,
 }
 
+/// What a seal is bound to: each part length-prefixed, so no two different (table, row,
+/// stamp) triples read the same whatever bytes a server puts in them.
 fn bound(entity: &str, id: &str, hlc: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(entity.len() + id.len() + hlc.len() + 2);
-    for (i, part) in [entity, id, hlc].iter().enumerate() {
-        if i > 0 {
-            v.push(0);
-        }
+    let mut v = Vec::with_capacity(entity.len() + id.len() + hlc.len() + 12);
+    for part in [entity, id, hlc] {
+        v.extend_from_slice(&(part.len() as u32).to_le_bytes());
         v.extend_from_slice(part.as_bytes());
     }
     v
@@ -117,6 +117,9 @@ mod tests {
             "replayed as newer"
         );
         assert_eq!(s.open("staff", "p1", "0000000001000-00000", &a), None);
+        // Parts can't slide into each other (a row id carrying a separator and a stamp).
+        let b = s.seal("patients", "p1\0x", "0000000001000-00000", "{}");
+        assert_eq!(s.open("patients", "p1", "x\00000000001000-00000", &b), None);
         let other = Sealer::new(&Zeroizing::new([8u8; 32]));
         assert_eq!(
             other.open("patients", "p1", "0000000001000-00000", &a),

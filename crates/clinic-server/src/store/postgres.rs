@@ -249,7 +249,8 @@ impl Store for PgStore {
         )
         .await?;
         tx.execute(
-            "UPDATE join_codes SET used_at = $2, used_by = $3 WHERE code_hash = $1",
+            // Handed over once, kept no longer (see the SQLite store).
+            "UPDATE join_codes SET used_at = $2, used_by = $3, sealed = NULL WHERE code_hash = $1",
             &[&code_hash, &now_ts, &device.id],
         )
         .await?;
@@ -562,7 +563,7 @@ impl Store for PgStore {
         .await?;
         // Its join codes not yet used die with it (see the SQLite store).
         c.execute(
-            "UPDATE join_codes SET expires_at = $3
+            "UPDATE join_codes SET expires_at = $3, sealed = NULL
              WHERE created_by = $1 AND clinic_id = $2 AND used_at IS NULL AND expires_at > $3",
             &[&device_id, &clinic_id, &ts(now)],
         )

@@ -201,7 +201,9 @@ impl Store for SqliteStore {
                 ],
             )?;
             tx.execute(
-                "UPDATE join_codes SET used_at = ?2, used_by = ?3 WHERE code_hash = ?1",
+                // The sealed invitation is handed over once and kept no longer: a copy of
+                // the server's files taken later can't open it with the code.
+                "UPDATE join_codes SET used_at = ?2, used_by = ?3, sealed = NULL WHERE code_hash = ?1",
                 params![code_hash, now_ts, device.id],
             )?;
             let device_number: u32 = tx.query_row(
@@ -500,7 +502,7 @@ impl Store for SqliteStore {
             // Its join codes not yet used die with it: a device about to be revoked can't
             // keep a way back in.
             c.execute(
-                "UPDATE join_codes SET expires_at = ?3
+                "UPDATE join_codes SET expires_at = ?3, sealed = NULL
                  WHERE created_by = ?1 AND clinic_id = ?2 AND used_at IS NULL AND expires_at > ?3",
                 params![id, clinic, ts(now)],
             )?;
