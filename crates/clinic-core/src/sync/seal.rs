@@ -119,7 +119,8 @@ mod tests {
         assert_eq!(s.open("staff", "p1", "0000000001000-00000", &a), None);
         // Parts can't slide into each other (a row id carrying a separator and a stamp).
         let b = s.seal("patients", "p1\0x", "0000000001000-00000", "{}");
-        assert_eq!(s.open("patients", "p1", "x\00000000001000-00000", &b), None);
+        let slid = format!("x\0{}", "0000000001000-00000");
+        assert_eq!(s.open("patients", "p1", &slid, &b), None);
         let other = Sealer::new(&Zeroizing::new([8u8; 32]));
         assert_eq!(
             other.open("patients", "p1", "0000000001000-00000", &a),
