@@ -83,6 +83,21 @@ fn admin(dir: &std::path::Path) -> Core {
     core
 }
 
+/// A demo clinic of 200 patients in `dir`, for a PC to start from.
+fn small_clinic(dir: &std::path::Path) {
+    demo::create_sized(
+        dir,
+        demo::Size {
+            doctors: 2,
+            patients: 200,
+            days: 1,
+            max_appointments: 0,
+        },
+        |_| {},
+    )
+    .unwrap();
+}
+
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
@@ -143,17 +158,7 @@ fn main() {
     };
 
     let a_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    demo::create_sized(
-        a_dir.path(),
-        demo::Size {
-            doctors: 2,
-            patients: 200,
-            days: 1,
-            max_appointments: 0,
-        },
-        |_| {},
-    )
-    .unwrap();
+    small_clinic(a_dir.path());
     let a = admin(a_dir.path());
     let db_a: Arc<Db> = a.dev_db().unwrap();
     apply::join(
@@ -280,17 +285,7 @@ fn main() {
         .unwrap_or(100_000);
     let other = start_server();
     let h_dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    demo::create_sized(
-        h_dir.path(),
-        demo::Size {
-            doctors: 2,
-            patients: 200,
-            days: 1,
-            max_appointments: 0,
-        },
-        |_| {},
-    )
-    .unwrap();
+    small_clinic(h_dir.path());
     let db_h: Arc<Db> = admin(h_dir.path()).dev_db().unwrap();
     for seed in [5, 6] {
         generate::patients(&db_h, &actor, n_history / 2, seed, |_| {}).unwrap();

@@ -508,6 +508,13 @@ pub fn remove_line(w: &mut Write<'_>, line_id: &str, may_exceed: bool) -> Result
     get(w.conn(), &invoice_id)
 }
 
+/// What a cashier may discount an invoice by, all discounts together: `limit_bp` of its lines
+/// before discount and tax.
+fn cashier_limit(inv: &Invoice, limit_bp: u32) -> i64 {
+    let gross: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
+    money::share(gross, limit_bp as i64, money::Rounding::HalfUp)
+}
+
 /// Whether an invoice's discounts together are within its lines (the invoice's own discount
 /// at most what the lines come to) and, for those who may not exceed it, the cashier's limit.
 fn discounts_hold(conn: &Connection, inv: &Invoice, may_exceed: bool) -> Result<()> {
@@ -518,13 +525,7 @@ fn discounts_hold(conn: &Connection, inv: &Invoice, may_exceed: bool) -> Result<
             inv.lines_total,
         ));
     }
-    let s = super::settings(conn)?;
-    let gross: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
-    let limit = money::share(
-        gross,
-        s.cashier_discount_limit_bp as i64,
-        money::Rounding::HalfUp,
-    );
+    let limit = cashier_limit(inv, super::settings(conn)?.cashier_discount_limit_bp);
     let given = inv.discount + inv.lines.iter().map(|l| l.discount).sum::<i64>();
     if given > limit && !may_exceed {
         return Err(Error::DiscountOverLimit { limit }.into());
@@ -556,8 +557,7 @@ fn check_discount(
     if amount > 0 && reason.chars().count() < 3 {
         return Err(CrateError::invalid(Field::DiscountReason, Reason::Required));
     }
-    let gross: i64 = inv.lines.iter().map(|l| l.quantity * l.unit_price).sum();
-    let limit = money::share(gross, limit_bp as i64, money::Rounding::HalfUp);
+    let limit = cashier_limit(inv, limit_bp);
     if others + amount > limit && !may_exceed {
         return Err(Error::DiscountOverLimit {
             limit: (limit - others).max(0),
