@@ -30,6 +30,7 @@ pub fn staff_create(cx: &Cx, input: NewStaff) -> Result<Staff> {
 pub fn staff_update(cx: &Cx, input: StaffUpdate) -> Result<Staff> {
     let acting = cx.staff_id()?.to_string();
     let updated = cx.write(|w| staff::update(w, &input, &acting))?;
+    accounts::regrant(cx, &updated)?;
     signin::refresh_staff(cx, &updated)?;
     Ok(updated)
 }

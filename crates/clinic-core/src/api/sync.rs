@@ -1,7 +1,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::error::{Reason, Result};
-use crate::session::Cx;
+use crate::session::{accounts, Cx};
 use crate::store::Table as _;
 use crate::sync::{
     self, apply, join, link, status, Conflict, ConnectInput, DeviceRow, DoubleBooking, Field,
@@ -59,6 +59,9 @@ fn checked(input: &ConnectInput) -> Result<ConnectInput> {
 pub fn sync_connect(cx: &Cx, input: ConnectInput) -> Result<Status> {
     let input = checked(&input)?;
     let db = cx.db()?;
+    // Accounts from before grants get one now, signed by the admin connecting: other PCs
+    // take their slots only with one.
+    accounts::grant_ungranted(cx)?;
     apply::join(
         db,
         &input.server_url,

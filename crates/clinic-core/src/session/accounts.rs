@@ -24,9 +24,18 @@ pub fn create(cx: &Cx, input: &NewStaff) -> Result<Staff> {
     auth::check_password_policy(&input.initial_password, &username)?;
     let lang = cx.read(settings::clinic)?.default_language;
     let id = new_id();
+    let signer = cx.signer();
     let public = keys::write_slot(cx, |s, key| {
-        s.set_staff(&id, &username, &input.initial_password, key)
-    })?;
+        s.set_staff(
+            &id,
+            &username,
+            &input.initial_password,
+            key,
+            &input.roles,
+            signer.as_ref(),
+        )
+    })?
+    .0;
     crash_point("account_slot_saved");
     let created = cx.write_durable(|w| staff::create(w, &id, &public, input, lang, true));
     if created.is_err() {
@@ -45,12 +54,21 @@ pub fn set_active(cx: &Cx, input: &SetActive) -> Result<Staff> {
     let dir = cx.host().data_dir();
     let acting = cx.staff_id()?.to_string();
     let person = cx.read(|c| staff::get(c, &input.id))?;
+    let signer = cx.signer();
     if input.active {
         let pw = input.initial_password.as_deref().unwrap_or("");
         auth::check_password_policy(pw, &person.username)?;
         let public = keys::write_slot(cx, |s, key| {
-            s.set_staff(&person.id, &person.username, pw, key)
-        })?;
+            s.set_staff(
+                &person.id,
+                &person.username,
+                pw,
+                key,
+                &person.roles,
+                signer.as_ref(),
+            )
+        })?
+        .0;
         return cx.write_durable(|w| {
             staff::set_active(w, &person.id, true, &acting)?;
             staff::password_changed(w, &person.id, true)?;
@@ -61,7 +79,10 @@ pub fn set_active(cx: &Cx, input: &SetActive) -> Result<Staff> {
     let disabled = cx.write_durable(|w| staff::set_active(w, &person.id, false, &acting))?;
     crash_point("account_disabled");
     KeySlots::modify(dir, |s| {
-        s.remove_staff(&person.id);
+        match &signer {
+            Some(by) => s.revoke(&person.id, &person.username, &person.roles, by),
+            None => s.remove_staff(&person.id),
+        }
         Ok(())
     })?;
     Ok(disabled)
@@ -75,12 +96,53 @@ pub fn reset_password(cx: &Cx, id: &str, new_password: &str) -> Result<Staff> {
         return Err(Error::AccountDisabled.into());
     }
     auth::check_password_policy(new_password, &person.username)?;
+    let signer = cx.signer();
     let public = keys::write_slot(cx, |s, key| {
-        s.set_staff(&person.id, &person.username, new_password, key)
-    })?;
+        s.set_staff(
+            &person.id,
+            &person.username,
+            new_password,
+            key,
+            &person.roles,
+            signer.as_ref(),
+        )
+    })?
+    .0;
     cx.write_durable(|w| {
         staff::password_changed(w, &person.id, true)?;
         staff::set_slot_key(w, &person.id, &public)?;
         staff::get(w.conn(), &person.id)
+    })
+}
+
+/// After an administrator changes an account's roles: the account's grant says so, so every
+/// PC signs the person in with the new roles (`session::grants`).
+pub fn regrant(cx: &Cx, updated: &Staff) -> Result<()> {
+    let Some(signer) = cx.signer().filter(|_| updated.active) else {
+        return Ok(());
+    };
+    let roles_now = KeySlots::load(cx.host().data_dir())?
+        .grant_of(&updated.id)
+        .map(|g| g.same_roles(&updated.roles));
+    if roles_now != Some(false) {
+        return Ok(());
+    }
+    keys::write_slot(cx, |s, _| s.grant(&updated.id, &updated.roles, &signer))
+}
+
+/// Signs a grant, with the roles their account row has, for every account whose slot has
+/// none (made before grants). Needs an administrator's signer.
+pub fn grant_ungranted(cx: &Cx) -> Result<()> {
+    let Some(signer) = cx.signer() else {
+        return Ok(());
+    };
+    let people = cx.read(staff::list)?;
+    keys::write_slot(cx, |s, _| {
+        for p in people.iter().filter(|p| p.active) {
+            if s.public_key_of(&p.id).is_some() && s.grant_of(&p.id).is_none() {
+                s.grant(&p.id, &p.roles, &signer)?;
+            }
+        }
+        Ok(())
     })
 }

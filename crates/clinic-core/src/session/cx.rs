@@ -149,6 +149,13 @@ impl<'a> Cx<'a> {
         Ok(&self.session()?.staff.id)
     }
 
+    /// What the signed-in person signs account grants with: their slot's signer
+    /// (`session::grants`); none for a slot from before signers.
+    pub(crate) fn signer(&self) -> Option<super::grants::Signer> {
+        let id = self.staff_id().ok()?.to_string();
+        self.host().state().signer.clone().filter(|s| s.by == id)
+    }
+
     pub fn roles(&self) -> Result<&[Role]> {
         Ok(&self.session()?.staff.roles)
     }

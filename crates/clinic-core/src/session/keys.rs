@@ -143,10 +143,10 @@ pub struct RecoveryKey {
 /// record. Under the re-key lock (shared: no re-key runs meanwhile, in any window), and only
 /// while this window's key still opens the file: after a re-key elsewhere it would seal a key
 /// that opens nothing.
-pub(crate) fn write_slot(
+pub(crate) fn write_slot<T>(
     cx: &Cx,
-    f: impl FnOnce(&mut KeySlots, &DbKey) -> Result<String>,
-) -> Result<String> {
+    f: impl FnOnce(&mut KeySlots, &DbKey) -> Result<T>,
+) -> Result<T> {
     let dir = cx.host().data_dir();
     let db = cx.db()?;
     let lock = rekey_lock(dir)?;

@@ -36,9 +36,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::grants::{Grant, GrantBody, Signer, RECOVERY};
 use super::Error;
 use crate::error::Result;
 use crate::ids::random_bytes;
+use crate::perm::Role;
 use crate::store::DbKey;
 
 pub const SLOT_FILE: &str = "keyslots.json";
@@ -79,6 +81,10 @@ struct SlotFile {
     /// Failed sign-ins beyond the list's limit: counted, never dropped unaudited.
     #[serde(default)]
     more_failed_signins: u64,
+    /// The grants that disabled accounts (`grants`): kept so a replayed older grant can't
+    /// bring an account back, and so other PCs receive them.
+    #[serde(default)]
+    revoked: Vec<Grant>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +101,16 @@ pub struct Kdf {
 pub enum Owner {
     Staff { staff_id: String, username: String },
     Recovery,
+}
+
+impl Owner {
+    /// Who this slot signs grants as.
+    fn signer_id(&self) -> String {
+        match self {
+            Owner::Staff { staff_id, .. } => staff_id.clone(),
+            Owner::Recovery => RECOVERY.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -128,6 +144,12 @@ pub struct Slot {
     /// Format 2: the database key, sealed to `public_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed_key: Option<String>,
+    /// Format 2: the Ed25519 key that the slot's secret signs grants with (`grants`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signing_key: Option<String>,
+    /// What lets the account sign in with this slot, with which roles (`grants`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<Grant>,
     /// During a re-key: the new database key, sealed to `public_key`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sealed_next: Option<String>,
@@ -145,6 +167,8 @@ pub struct Slot {
 pub struct Opened {
     pub staff_id: String,
     pub keys: Vec<DbKey>,
+    /// The slot's signer (none for a format-1 slot).
+    pub signer: Option<Signer>,
     /// A format-1 slot: re-create it (with the password just checked) to upgrade it.
     pub legacy: bool,
 }
@@ -254,7 +278,7 @@ fn unseal(secret: &crypto_box::SecretKey, sealed: &str) -> Result<DbKey> {
 
 /// A new format-2 slot: a fresh key pair, its secret wrapped under `secret` (a password or
 /// the recovery key), `key` sealed to it.
-fn new_slot(owner: Owner, secret: &[u8], key: &DbKey, database_id: &str) -> Result<Slot> {
+fn new_slot(owner: Owner, secret: &[u8], key: &DbKey, database_id: &str) -> Result<(Slot, Signer)> {
     let kdf = Kdf {
         alg: "argon2id".into(),
         m_kib: KDF_M_KIB,
@@ -275,7 +299,10 @@ fn new_slot(owner: Owner, secret: &[u8], key: &DbKey, database_id: &str) -> Resu
         )
         .map_err(|_| crate::Error::internal("key wrapping failed"))?;
     let public = pair.public_key();
-    Ok(Slot {
+    let signer = Signer::from_slot_secret(&owner.signer_id(), &pair.to_bytes());
+    let slot = Slot {
+        signing_key: Some(signer.verifying_key()),
+        grant: None,
         owner,
         kdf,
         nonce: B64.encode(nonce),
@@ -286,11 +313,18 @@ fn new_slot(owner: Owner, secret: &[u8], key: &DbKey, database_id: &str) -> Resu
         wrapped_key: None,
         failed_attempts: 0,
         last_failed_at: None,
-    })
+    };
+    Ok((slot, signer))
+}
+
+/// What `secret` opens in a slot: the keys, and the slot's signer (none for format 1).
+struct SlotOpened {
+    keys: Vec<DbKey>,
+    signer: Option<Signer>,
 }
 
 /// The keys `secret` opens in `slot`; `None` when the secret is wrong.
-fn open_slot(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<(Vec<DbKey>, bool)>> {
+fn open_slot(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<SlotOpened>> {
     let kek = derive(secret, &slot.kdf)?;
     let nonce = B64.decode(&slot.nonce).map_err(|_| corrupt("bad nonce"))?;
     if nonce.len() != 24 {
@@ -314,7 +348,10 @@ fn open_slot(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<(Ve
     };
     let plain = Zeroizing::new(plain);
     if legacy {
-        return Ok(Some((vec![key32(&plain)?], true)));
+        return Ok(Some(SlotOpened {
+            keys: vec![key32(&plain)?],
+            signer: None,
+        }));
     }
     let mut secret_bytes: Zeroizing<[u8; 32]> = Zeroizing::new([0; 32]);
     if plain.len() != 32 {
@@ -331,7 +368,11 @@ fn open_slot(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<(Ve
     if let Some(next) = &slot.sealed_next {
         keys.push(unseal(&sk, next)?);
     }
-    Ok(Some((keys, false)))
+    let signer = Signer::from_slot_secret(&slot.owner.signer_id(), &secret_bytes);
+    Ok(Some(SlotOpened {
+        keys,
+        signer: Some(signer),
+    }))
 }
 
 /// The same work as a real slot, for a username that has none: the answer takes as long.
@@ -359,6 +400,40 @@ fn remove_stale_temps(dir: &Path) {
         if name.starts_with("keyslots.json.") && name.ends_with(".tmp") {
             let _ = std::fs::remove_file(e.path());
         }
+    }
+}
+
+/// A `key_slots` row's content: an account's slot, or the grant that disabled it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Shared {
+    Revoked { revoked: Grant },
+    Slot(Box<Slot>),
+}
+
+/// An account's grant as other PCs take it: a `key_slots` row.
+pub(crate) struct SharedGrant {
+    pub staff_id: String,
+    pub rank: Rank,
+    /// The slot's public key (empty for a disabling).
+    pub public_key: String,
+    /// The slot without this PC's attempt counters, or `{"revoked": grant}`.
+    pub content: String,
+}
+
+/// How grants order: by generation, then by signature (any fixed order settles a tie).
+pub(crate) type Rank = (u64, String);
+
+fn rank(g: &Grant) -> Rank {
+    (g.body.gen, g.sig.clone())
+}
+
+/// The rank of the grant in a `key_slots` row's content (none: the least).
+pub(crate) fn shared_rank(shared: &str) -> Rank {
+    match serde_json::from_str::<Shared>(shared) {
+        Ok(Shared::Revoked { revoked }) => rank(&revoked),
+        Ok(Shared::Slot(s)) => s.grant.as_ref().map(rank).unwrap_or_default(),
+        Err(_) => Default::default(),
     }
 }
 
@@ -410,6 +485,7 @@ impl KeySlots {
                 unknown: vec![],
                 failed_signins: vec![],
                 more_failed_signins: 0,
+                revoked: vec![],
             },
         }
     }
@@ -536,25 +612,31 @@ impl KeySlots {
             .collect()
     }
 
-    /// Adds or replaces the slot of an account, with a new key pair. Returns its public key,
-    /// which the caller records on the account (re-keying seals only to recorded keys).
+    /// Adds or replaces the slot of an account, with a new key pair, and signs its grant
+    /// (`grants`) with `roles` as `signer` (the acting person's slot; the new slot's own when
+    /// `None`). Returns its public key, which the caller records on the account (re-keying
+    /// seals only to recorded keys), and the new slot's signer.
     pub fn set_staff(
         &mut self,
         staff_id: &str,
         username: &str,
         password: &str,
         key: &DbKey,
-    ) -> Result<String> {
+        roles: &[Role],
+        signer: Option<&Signer>,
+    ) -> Result<(String, Signer)> {
         self.refuse_during_rekey()?;
         let owner = Owner::Staff {
             staff_id: staff_id.into(),
             username: username.into(),
         };
-        let slot = new_slot(owner, password.as_bytes(), key, &self.file.database_id)?;
+        let (slot, own) = new_slot(owner, password.as_bytes(), key, &self.file.database_id)?;
         let public = slot.public_key.clone().unwrap_or_default();
+        let gen = self.rank_of(staff_id).0 + 1;
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
         self.file.slots.push(slot);
-        Ok(public)
+        self.sign_slot(staff_id, roles, signer.unwrap_or(&own), gen)?;
+        Ok((public, own))
     }
 
     /// A slot sealed now would hold only the old key of a re-key under way.
@@ -565,51 +647,190 @@ impl KeySlots {
         Ok(())
     }
 
-    /// Each staff slot as other PCs need it: (staff id, public key, slot JSON without this
-    /// PC's attempt counters).
-    pub(crate) fn shared_staff_slots(&self) -> Result<Vec<(String, String, String)>> {
-        let mut out = vec![];
-        for s in &self.file.slots {
-            if let (Some(id), Some(public)) = (s.staff_id(), &s.public_key) {
-                let mut shared = s.clone();
-                shared.failed_attempts = 0;
-                shared.last_failed_at = None;
-                shared.sealed_next = None;
-                out.push((
-                    id.to_string(),
-                    public.clone(),
-                    serde_json::to_string(&shared)?,
-                ));
-            }
-        }
-        Ok(out)
-    }
+    // -----------------------------------------------------------------------------------
+    // Grants (see `session::grants`).
 
-    /// The public key of the slot this PC holds for an account.
-    pub(crate) fn staff_public_key(&self, staff_id: &str) -> Option<&str> {
+    /// The grant this PC holds for an account: its slot's, or the one that disabled it.
+    pub fn grant_of(&self, staff_id: &str) -> Option<&Grant> {
         self.file
             .slots
             .iter()
             .find(|s| s.matches_staff(staff_id))
-            .and_then(|s| s.public_key.as_deref())
+            .and_then(|s| s.grant.as_ref())
+            .or_else(|| {
+                self.file
+                    .revoked
+                    .iter()
+                    .find(|g| g.body.staff_id == staff_id)
+            })
     }
 
-    /// Puts in an account's slot made on another PC of the clinic (same database key),
-    /// replacing this PC's. The slot must be the account's and carry `public_key`.
-    pub(crate) fn put_shared_staff_slot(
+    /// Where a grant for an account stands among those this PC holds: a greater rank wins
+    /// (a tie of two administrators' grants made apart is settled the same way everywhere).
+    fn rank_of(&self, staff_id: &str) -> Rank {
+        self.grant_of(staff_id).map(rank).unwrap_or_default()
+    }
+
+    /// Signs a grant for the slot this PC holds for an account, with `roles`, newer than any
+    /// grant it holds for the account. A format-1 slot gets none.
+    pub fn grant(&mut self, staff_id: &str, roles: &[Role], signer: &Signer) -> Result<()> {
+        let gen = self.rank_of(staff_id).0 + 1;
+        self.sign_slot(staff_id, roles, signer, gen)
+    }
+
+    fn sign_slot(
         &mut self,
         staff_id: &str,
-        public_key: &str,
-        slot_json: &str,
+        roles: &[Role],
+        signer: &Signer,
+        gen: u64,
     ) -> Result<()> {
-        self.refuse_during_rekey()?;
-        let slot: Slot = serde_json::from_str(slot_json).map_err(|e| corrupt(e.to_string()))?;
-        if !slot.matches_staff(staff_id) || slot.public_key.as_deref() != Some(public_key) {
-            return Err(corrupt("a shared slot names another account or key"));
-        }
-        self.file.slots.retain(|s| !s.matches_staff(staff_id));
-        self.file.slots.push(slot);
+        let slot = self
+            .file
+            .slots
+            .iter_mut()
+            .find(|s| s.matches_staff(staff_id))
+            .ok_or_else(|| corrupt("no slot to grant"))?;
+        let (Some(public_key), Some(signing_key), Owner::Staff { username, .. }) =
+            (&slot.public_key, &slot.signing_key, &slot.owner)
+        else {
+            return Ok(());
+        };
+        slot.grant = Some(signer.sign(GrantBody {
+            staff_id: staff_id.into(),
+            username: username.clone(),
+            roles: roles.to_vec(),
+            active: true,
+            public_key: public_key.clone(),
+            signing_key: signing_key.clone(),
+            gen,
+        }));
+        self.file.revoked.retain(|g| g.body.staff_id != staff_id);
         Ok(())
+    }
+
+    /// Removes an account's slot, keeping a signed grant that says it is disabled.
+    pub fn revoke(&mut self, staff_id: &str, username: &str, roles: &[Role], signer: &Signer) {
+        let gen = self.rank_of(staff_id).0 + 1;
+        let g = signer.sign(GrantBody {
+            staff_id: staff_id.into(),
+            username: username.into(),
+            roles: roles.to_vec(),
+            active: false,
+            public_key: String::new(),
+            signing_key: String::new(),
+            gen,
+        });
+        self.remove_staff(staff_id);
+        self.file.revoked.retain(|g| g.body.staff_id != staff_id);
+        self.file.revoked.push(g);
+    }
+
+    /// Whether this PC takes `g` from another PC: newer than the grant it holds for the
+    /// account, signed with a slot it trusts, by an administrator or the recovery key, or by
+    /// the account itself changing nothing but its slot.
+    pub fn admits(&self, g: &Grant) -> bool {
+        let b = &g.body;
+        if rank(g) <= self.rank_of(&b.staff_id) {
+            return false;
+        }
+        let signer = if g.by == RECOVERY {
+            self.recovery_slot()
+        } else {
+            self.file.slots.iter().find(|s| s.matches_staff(&g.by))
+        };
+        let Some(signer) = signer else {
+            return false;
+        };
+        if !signer
+            .signing_key
+            .as_deref()
+            .is_some_and(|k| g.signed_with(k))
+        {
+            return false;
+        }
+        if g.by == RECOVERY {
+            return true;
+        }
+        let Some(held) = &signer.grant else {
+            return false;
+        };
+        if held.body.roles.contains(&Role::Admin) {
+            return true;
+        }
+        g.by == b.staff_id
+            && b.active
+            && held.same_roles(&b.roles)
+            && held.body.username == b.username
+    }
+
+    /// Takes an account's slot, or its disabling, that another PC published (`shared`), if
+    /// this PC admits its grant. Returns whether anything changed.
+    pub(crate) fn adopt_shared(&mut self, staff_id: &str, shared: &str) -> Result<bool> {
+        self.refuse_during_rekey()?;
+        let (grant, slot) = match serde_json::from_str::<Shared>(shared) {
+            Ok(Shared::Revoked { revoked }) => (revoked, None),
+            Ok(Shared::Slot(s)) => match s.grant.clone() {
+                Some(g) => (g, Some(*s)),
+                None => return Ok(false),
+            },
+            Err(_) => return Ok(false),
+        };
+        if grant.body.staff_id != staff_id || !self.admits(&grant) {
+            return Ok(false);
+        }
+        match slot {
+            Some(mut slot) if grant.body.active => {
+                let fits = slot.matches_staff(staff_id)
+                    && slot.matches_username(&grant.body.username)
+                    && slot.public_key.as_deref() == Some(grant.body.public_key.as_str())
+                    && slot.signing_key.as_deref() == Some(grant.body.signing_key.as_str());
+                if !fits {
+                    return Ok(false);
+                }
+                slot.failed_attempts = 0;
+                slot.last_failed_at = None;
+                slot.sealed_next = None;
+                self.file.slots.retain(|s| !s.matches_staff(staff_id));
+                self.file.revoked.retain(|g| g.body.staff_id != staff_id);
+                self.file.slots.push(slot);
+            }
+            None if !grant.body.active => {
+                self.remove_staff(staff_id);
+                self.file.revoked.retain(|g| g.body.staff_id != staff_id);
+                self.file.revoked.push(grant);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Each account's grant as other PCs take it.
+    pub(crate) fn shared_grants(&self) -> Result<Vec<SharedGrant>> {
+        let mut out = vec![];
+        for s in &self.file.slots {
+            if let (Some(id), Some(public), Some(g)) = (s.staff_id(), &s.public_key, &s.grant) {
+                let mut shared = s.clone();
+                shared.failed_attempts = 0;
+                shared.last_failed_at = None;
+                shared.sealed_next = None;
+                out.push(SharedGrant {
+                    staff_id: id.to_string(),
+                    rank: rank(g),
+                    public_key: public.clone(),
+                    content: serde_json::to_string(&shared)?,
+                });
+            }
+        }
+        for g in &self.file.revoked {
+            out.push(SharedGrant {
+                staff_id: g.body.staff_id.clone(),
+                rank: rank(g),
+                public_key: String::new(),
+                content: serde_json::to_string(&serde_json::json!({ "revoked": g }))?,
+            });
+        }
+        Ok(out)
     }
 
     /// The recovery slot's public key, to record on a PC's device row.
@@ -653,7 +874,7 @@ impl KeySlots {
     /// Replaces the recovery slot. Returns its public key, to record in the database.
     pub fn set_recovery(&mut self, recovery_key: &str, key: &DbKey) -> Result<String> {
         self.refuse_during_rekey()?;
-        let slot = new_slot(
+        let (slot, _) = new_slot(
             Owner::Recovery,
             recovery_key.as_bytes(),
             key,
@@ -754,10 +975,11 @@ impl KeySlots {
         let slot = &self.file.slots[idx];
         let staff_id = slot.staff_id().expect("matched by username").to_string();
         match open_slot(slot, password.as_bytes(), &db_id)? {
-            Some((keys, legacy)) => Ok(Opened {
+            Some(o) => Ok(Opened {
                 staff_id,
-                keys,
-                legacy,
+                legacy: o.signer.is_none(),
+                keys: o.keys,
+                signer: o.signer,
             }),
             None => {
                 self.note_failure(username, "password", now);
@@ -772,7 +994,7 @@ impl KeySlots {
         staff_id: &str,
         password: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<DbKey>> {
+    ) -> Result<Opened> {
         let db_id = self.file.database_id.clone();
         let slot = self
             .file
@@ -788,7 +1010,12 @@ impl KeySlots {
             Owner::Recovery => String::new(),
         };
         match open_slot(slot, password.as_bytes(), &db_id)? {
-            Some((keys, _)) => Ok(keys),
+            Some(o) => Ok(Opened {
+                staff_id: staff_id.to_string(),
+                legacy: o.signer.is_none(),
+                keys: o.keys,
+                signer: o.signer,
+            }),
             None => {
                 self.note_failure(&username, "unlock", now);
                 Err(self.record_failure(staff_id, now).into())
@@ -833,7 +1060,7 @@ impl KeySlots {
         &mut self,
         recovery_key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<DbKey>> {
+    ) -> Result<Opened> {
         let db_id = self.file.database_id.clone();
         let idx = self
             .file
@@ -845,11 +1072,16 @@ impl KeySlots {
             return Err(Error::TooManyAttempts { seconds: secs }.into());
         }
         match open_slot(&self.file.slots[idx], recovery_key.as_bytes(), &db_id)? {
-            Some((keys, _)) => {
+            Some(o) => {
                 let slot = &mut self.file.slots[idx];
                 slot.failed_attempts = 0;
                 slot.last_failed_at = None;
-                Ok(keys)
+                Ok(Opened {
+                    staff_id: String::new(),
+                    legacy: o.signer.is_none(),
+                    keys: o.keys,
+                    signer: o.signer,
+                })
             }
             None => {
                 self.note_failure("", "recovery_key", now);
@@ -953,6 +1185,15 @@ mod tests {
         assert_eq!(lockout_delay_secs(40), MAX_DELAY_SECS);
     }
 
+    impl KeySlots {
+        fn clone_for_test(&self) -> KeySlots {
+            KeySlots {
+                path: self.path.clone(),
+                file: self.file.clone(),
+            }
+        }
+    }
+
     fn staff(id: &str) -> Owner {
         Owner::Staff {
             staff_id: id.into(),
@@ -963,13 +1204,13 @@ mod tests {
     #[test]
     fn a_slot_opens_with_its_password_only_and_only_for_its_database() {
         let key: DbKey = Zeroizing::new(random_bytes());
-        let slot = new_slot(staff("s1"), b"correct horse battery", &key, "db1").unwrap();
-        let (keys, legacy) = open_slot(&slot, b"correct horse battery", "db1")
+        let (slot, _) = new_slot(staff("s1"), b"correct horse battery", &key, "db1").unwrap();
+        let o = open_slot(&slot, b"correct horse battery", "db1")
             .unwrap()
             .unwrap();
         assert_eq!(
-            (keys.len(), keys[0].as_slice(), legacy),
-            (1, key.as_slice(), false)
+            (o.keys.len(), o.keys[0].as_slice(), o.signer.is_some()),
+            (1, key.as_slice(), true)
         );
         assert!(open_slot(&slot, b"wrong horse battery", "db1")
             .unwrap()
@@ -1014,8 +1255,14 @@ mod tests {
             Zeroizing::new(random_bytes()),
         );
         let mut slots = KeySlots::create(dir.path(), "db1");
-        let a = slots.set_staff("a", "ann", "ann-password-1", &k1).unwrap();
-        let b = slots.set_staff("b", "bob", "bob-password-1", &k1).unwrap();
+        let a = slots
+            .set_staff("a", "ann", "ann-password-1", &k1, &[Role::Admin], None)
+            .unwrap()
+            .0;
+        let b = slots
+            .set_staff("b", "bob", "bob-password-1", &k1, &[Role::Nurse], None)
+            .unwrap()
+            .0;
         let r = slots.set_recovery("RECOVERY", &k1).unwrap();
         let old = slots.file.clone();
         let recipients = [("a".to_string(), a), ("b".to_string(), b)];
@@ -1052,5 +1299,95 @@ mod tests {
                 .to_vec(),
             k1.to_vec()
         );
+    }
+
+    #[test]
+    fn a_pc_admits_grants_from_admins_or_the_account_itself_and_never_an_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let key: DbKey = Zeroizing::new(random_bytes());
+        // This PC's slot file: an admin and a nurse, as it trusts them.
+        let mut here = KeySlots::create(dir.path(), "db1");
+        let (_, admin) = here
+            .set_staff("a", "ann", "ann-password-1", &key, &[Role::Admin], None)
+            .unwrap();
+        here.set_staff(
+            "n",
+            "nia",
+            "nia-password-1",
+            &key,
+            &[Role::Nurse],
+            Some(&admin),
+        )
+        .unwrap();
+        let nurse = here
+            .check_password("n", "nia-password-1", Utc::now())
+            .unwrap()
+            .signer
+            .unwrap();
+        // Another PC's copy, where grants are signed.
+        let mut there = KeySlots {
+            path: here.path.clone(),
+            file: here.file.clone(),
+        };
+        let shared = |s: &KeySlots, id: &str| {
+            s.shared_grants()
+                .unwrap()
+                .into_iter()
+                .find(|g| g.staff_id == id)
+                .unwrap()
+                .content
+        };
+
+        // The nurse changes her own password: taken.
+        there
+            .set_staff(
+                "n",
+                "nia",
+                "nia-password-2",
+                &key,
+                &[Role::Nurse],
+                Some(&nurse),
+            )
+            .unwrap();
+        let own_change = shared(&there, "n");
+        assert!(here
+            .clone_for_test()
+            .adopt_shared("n", &own_change)
+            .unwrap());
+        // She makes herself an admin, or signs a new admin slot: refused.
+        let mut raised = there.clone_for_test();
+        raised.grant("n", &[Role::Admin], &nurse).unwrap();
+        assert!(!here
+            .clone_for_test()
+            .adopt_shared("n", &shared(&raised, "n"))
+            .unwrap());
+        let mut planted = there.clone_for_test();
+        planted
+            .set_staff(
+                "a",
+                "ann",
+                "stolen-pass-9",
+                &key,
+                &[Role::Admin],
+                Some(&nurse),
+            )
+            .unwrap();
+        assert!(!here
+            .clone_for_test()
+            .adopt_shared("a", &shared(&planted, "a"))
+            .unwrap());
+        // The admin disables her: taken. Then the old grant, replayed: refused.
+        there.revoke("n", "nia", &[Role::Nurse], &admin);
+        let mut after = here.clone_for_test();
+        assert!(after.adopt_shared("n", &shared(&there, "n")).unwrap());
+        assert!(after.public_key_of("n").is_none());
+        assert!(!after.adopt_shared("n", &own_change).unwrap(), "replayed");
+        // A slot whose grant names another key: refused.
+        let mut swapped: Slot = serde_json::from_str(&own_change).unwrap();
+        swapped.public_key = here.public_key_of("a");
+        assert!(!here
+            .clone_for_test()
+            .adopt_shared("n", &serde_json::to_string(&swapped).unwrap())
+            .unwrap());
     }
 }

@@ -19,6 +19,7 @@ pub mod accounts;
 pub mod auth;
 mod cx;
 pub mod keys;
+pub mod grants;
 pub mod keyslots;
 pub mod signin;
 
@@ -174,6 +175,8 @@ pub struct State {
     pub(crate) db: Option<std::sync::Arc<Db>>,
     pub(crate) session: Option<Session>,
     pub(crate) pending: Option<Pending>,
+    /// The slot signer of the person signing in or signed in (`grants`).
+    pub(crate) signer: Option<grants::Signer>,
 }
 
 /// A signed-in person. Commands get a copy as they start (`Cx::session`).

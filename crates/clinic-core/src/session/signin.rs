@@ -96,12 +96,16 @@ fn setup_files(host: &Host, clinic: ClinicProfile, input: &SetupInput) -> Result
             initial_password: input.admin_password.clone(),
         };
         let id = ids::new_id();
-        let admin_public = slots.set_staff(
-            &id,
-            &admin.username.trim().to_lowercase(),
-            &admin.initial_password,
-            &key,
-        )?;
+        let admin_public = slots
+            .set_staff(
+                &id,
+                &admin.username.trim().to_lowercase(),
+                &admin.initial_password,
+                &key,
+                &admin.roles,
+                None,
+            )?
+            .0;
         staff::create(w, &id, &admin_public, &admin, lang, false)?;
         let recovery_public = slots.set_recovery(&recovery_key, &key)?;
         Db::set_recovery_public_key(w, &db.device().id, &recovery_public)?;
@@ -127,7 +131,7 @@ pub fn recovery_sheet(cx: &Cx, out: crate::print::Output, recovery_key: &str) ->
         let keys = KeySlots::modify(host.data_dir(), |s| {
             s.open_with_recovery_key(&normalized, cx.now())
         })?;
-        let db = open_with_keys(host, &keys)?;
+        let db = open_with_keys(host, &keys.keys)?;
         let (clinic, header) =
             db.read(|c| Ok((settings::clinic(c)?, crate::print::clinic_header(c)?)))?;
         let device = db.device().id.clone();
@@ -180,15 +184,26 @@ pub fn login(cx: &Cx, username: &str, password: &str) -> Result<LoginStep> {
         Err(crate::Error::NotFound { .. }) => return Err(Error::BadCredentials.into()),
         other => other?,
     };
+    let person = as_granted(&KeySlots::load(host.data_dir())?, person);
     if !person.active {
         return Err(Error::AccountDisabled.into());
     }
+    st.signer = opened.signer;
     if opened.legacy {
         // A slot from before key pairs: re-made now that the password is at hand (its public
-        // key is recorded when the sign-in completes).
-        KeySlots::modify(host.data_dir(), |s| {
-            s.set_staff(&person.id, &person.username, password, &db.key())
+        // key is recorded when the sign-in completes). Its grant is its own: other PCs take
+        // it only once an administrator signs one.
+        let (_, own) = KeySlots::modify(host.data_dir(), |s| {
+            s.set_staff(
+                &person.id,
+                &person.username,
+                password,
+                &db.key(),
+                &person.roles,
+                None,
+            )
         })?;
+        st.signer = Some(own);
     }
     st.db = Some(db);
     if totp.secret.is_some() {
@@ -326,21 +341,19 @@ fn finish_login(
     let dir = cx.host().data_dir();
     let db = st.db.clone().ok_or(Error::NotAuthenticated)?;
     let tz = db.read(settings::clinic)?.tz();
+    let slots = KeySlots::load(dir)?;
     let session = Session {
-        staff: person,
+        staff: as_granted(&slots, person),
         policy,
         tz,
         last_active: cx.now(),
         locked: false,
     };
-    let (failures, more, slot_public) = {
-        let slots = KeySlots::load(dir)?;
-        (
-            slots.failed_signins().to_vec(),
-            slots.more_failed_signins(),
-            slots.public_key_of(&session.staff.id),
-        )
-    };
+    let (failures, more, slot_public) = (
+        slots.failed_signins().to_vec(),
+        slots.more_failed_signins(),
+        slots.public_key_of(&session.staff.id),
+    );
     let recorded = db.read(|c| staff::slot_key(c, &session.staff.id))?;
     // The failed sign-ins since the last one are audited; the key pair that just opened the
     // database is recorded on the account (accounts from before, or a slot written just
@@ -404,10 +417,10 @@ pub fn recover_account(
     let mut st = host.state();
     let dir = host.data_dir();
     load_slots(dir)?;
-    let keys = KeySlots::modify(dir, |s| {
+    let opened = KeySlots::modify(dir, |s| {
         s.open_with_recovery_key(&ids::normalize_code(recovery_key), cx.now())
     })?;
-    let db = open_with_keys(host, &keys)?;
+    let db = open_with_keys(host, &opened.keys)?;
     let username = crate::validate::username(username, super::Field::Username)?;
     let person = db
         .read(staff::list)?
@@ -418,8 +431,16 @@ pub fn recover_account(
     let key = db.key();
     // Slot first, then the account row (see `session::accounts`).
     let public = KeySlots::modify(dir, |s| {
-        s.set_staff(&person.id, &person.username, new_password, &key)
-    })?;
+        s.set_staff(
+            &person.id,
+            &person.username,
+            new_password,
+            &key,
+            &person.roles,
+            opened.signer.as_ref(),
+        )
+    })?
+    .0;
     db.write_durable(&Actor::recovery_key(), |w| {
         staff::password_changed(w, &person.id, false)?;
         staff::set_slot_key(w, &person.id, &public)?;
@@ -443,12 +464,24 @@ fn with_session<T>(cx: &Cx, f: impl FnOnce(&mut Session) -> T) -> Result<T> {
     }
 }
 
-/// After a change to the signed-in person's own account: the session carries it.
+/// After a change to the signed-in person's own account: the session carries it (with the
+/// roles of the account's grant).
 pub fn refresh_staff(cx: &Cx, updated: &Staff) -> Result<()> {
     if cx.staff_id()? == updated.id {
-        with_session(cx, |s| s.staff = updated.clone())?;
+        let updated = as_granted(&KeySlots::load(cx.host().data_dir())?, updated.clone());
+        with_session(cx, |s| s.staff = updated)?;
     }
     Ok(())
+}
+
+/// A person with the roles their grant gives (`grants`), whatever the `staff` row says: a row
+/// another PC sent may have been written by anyone with that PC's folder and a password. An
+/// account from before grants keeps its row's roles.
+fn as_granted(slots: &KeySlots, mut person: Staff) -> Staff {
+    if let Some(g) = slots.grant_of(&person.id).filter(|g| g.body.active) {
+        person.roles = g.body.roles.clone();
+    }
+    person
 }
 
 /// After a settings change: the session's policy and zone follow.
@@ -480,7 +513,7 @@ pub fn unlock(cx: &Cx, password: &str) -> Result<SessionInfo> {
     let staff_id = cx.staff_id()?.to_string();
     let now = cx.now();
     let dir = cx.host().data_dir();
-    let keys = KeySlots::modify(dir, |s| s.check_password(&staff_id, password, now))?;
+    let keys = KeySlots::modify(dir, |s| s.check_password(&staff_id, password, now))?.keys;
     if !keys.iter().any(|k| cx.db().is_ok_and(|db| db.has_key(k))) {
         return Err(Error::BadCredentials.into());
     }
@@ -520,7 +553,7 @@ pub fn change_password(cx: &Cx, old_password: &str, new_password: &str) -> Resul
     let dir = cx.host().data_dir();
     let now = cx.now();
     let (id, username) = (s.staff.id.clone(), s.staff.username.clone());
-    KeySlots::modify(dir, |slots| slots.check_password(&id, old_password, now))?;
+    let old = KeySlots::modify(dir, |slots| slots.check_password(&id, old_password, now))?;
     auth::check_password_policy(new_password, &username)?;
     if old_password == new_password {
         return Err(crate::Error::invalid(
@@ -529,9 +562,20 @@ pub fn change_password(cx: &Cx, old_password: &str, new_password: &str) -> Resul
         ));
     }
     // Slot first, then the account row (see `session::accounts`).
+    // The grant is signed with the old slot: other PCs take a new password only from the
+    // password they trust (`grants`), with the roles they trust.
+    let roles = s.staff.roles.clone();
     let public = keys::write_slot(cx, |slots, key| {
-        slots.set_staff(&id, &username, new_password, key)
-    })?;
+        slots.set_staff(
+            &id,
+            &username,
+            new_password,
+            key,
+            &roles,
+            old.signer.as_ref(),
+        )
+    })?
+    .0;
     crash_point("password_slot_saved");
     let updated = cx.write_durable(|w| {
         staff::password_changed(w, &id, false)?;

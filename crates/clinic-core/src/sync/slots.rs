@@ -1,62 +1,47 @@
 //! Staff across PCs. Every PC of a clinic shares one database key (a new PC gets it sealed in
 //! its invitation, `join`), so an account's key slot made on one PC opens every PC's copy.
-//! Sync carries the slots as rows of `key_slots`:
-//! - before a push, `publish` copies each active account's slot from this PC's slot file
-//!   into `key_slots` when the account row names that slot's public key and the row holds
-//!   another (a new account, a new password, a reset, re-enabling);
-//! - after a pull, `adopt` puts each `key_slots` slot into this PC's slot file when the
-//!   account row names it, and removes the slots of accounts disabled anywhere.
+//! Sync carries the slots, each with its signed grant (`session::grants`), as rows of
+//! `key_slots`:
+//! - before a push, `publish` copies each account's grant from this PC's slot file into
+//!   `key_slots` when it ranks above the row's: the slot (a new account, a new password, a
+//!   reset, new roles, re-enabling) or the grant that disabled the account;
+//! - after a pull, `adopt` takes each row's slot or disabling into this PC's slot file when
+//!   this PC admits its grant: signed by an administrator or the recovery key it trusts, or
+//!   by the account itself changing only its password, and newer than what it holds.
 //!
 //! So a password change, a reset or a disabled account on one PC takes effect on every PC at
-//! its next sync. A row and an account that disagree (one of them not yet arrived) wait for
-//! the next round. Attempt counters stay each PC's own.
+//! its next sync, and a row someone wrote with only a PC's folder and a staff password (which
+//! open the database, not an administrator's slot) is never taken. The `staff` row's own
+//! columns decide nothing here. Attempt counters stay each PC's own.
 
 use rusqlite::OptionalExtension;
 
 use super::{actor, Table};
 use crate::error::Result;
-use crate::session::keyslots::KeySlots;
+use crate::session::keyslots::{shared_rank, KeySlots};
 use crate::store::Db;
 
-/// Copies changed slots of active accounts into `key_slots`. Returns how many.
+/// Copies grants that rank above their `key_slots` row into it. Returns how many.
 pub fn publish(db: &Db) -> Result<u32> {
-    let shared = KeySlots::load(db.dir())?.shared_staff_slots()?;
+    let shared = KeySlots::load(db.dir())?.shared_grants()?;
     db.write(&actor(), |w| {
         let mut n = 0;
-        for (id, public, slot) in &shared {
-            let named: Option<(String, bool)> = w
-                .conn()
-                .prepare_cached("SELECT slot_public_key, active FROM staff WHERE id = ?1")?
-                .query_row([id], |r| {
-                    Ok((
-                        r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                        r.get(1)?,
-                    ))
-                })
-                .optional()?;
-            if named != Some((public.clone(), true)) {
-                continue;
-            }
+        for g in &shared {
+            let id = &g.staff_id;
             let held: Option<String> = w
                 .conn()
-                .prepare_cached("SELECT public_key FROM key_slots WHERE id = ?1")?
+                .prepare_cached("SELECT slot FROM key_slots WHERE id = ?1")?
                 .query_row([id], |r| r.get(0))
                 .optional()?;
+            let cols: [(&str, &dyn rusqlite::ToSql); 2] =
+                [("public_key", &g.public_key), ("slot", &g.content)];
             match held {
-                Some(p) if p == *public => continue,
+                Some(h) if shared_rank(&h) >= g.rank => continue,
                 Some(_) => {
-                    w.update_row(
-                        Table::KeySlots,
-                        id,
-                        &[("public_key", public), ("slot", slot)],
-                    )?;
+                    w.update_row(Table::KeySlots, id, &cols)?;
                 }
                 None => {
-                    w.insert_row(
-                        Table::KeySlots,
-                        id,
-                        &[("public_key", public), ("slot", slot)],
-                    )?;
+                    w.insert_row(Table::KeySlots, id, &cols)?;
                 }
             }
             n += 1;
@@ -65,44 +50,29 @@ pub fn publish(db: &Db) -> Result<u32> {
     })
 }
 
-/// Brings this PC's slot file in line with `key_slots` and the accounts. Returns the slots
-/// put in or removed.
+/// Takes into this PC's slot file each `key_slots` row whose grant it admits, until none is
+/// left (a new administrator's grant comes before the grants they signed). Returns how many.
 pub fn adopt(db: &Db) -> Result<u32> {
-    let (shared, disabled) = db.read(|c| {
-        let mut st = c.prepare_cached(
-            "SELECT k.id, k.public_key, k.slot FROM key_slots k
-             JOIN staff s ON s.id = k.id
-             WHERE s.active = 1 AND s.slot_public_key = k.public_key",
-        )?;
-        let shared = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?
+    let rows = db.read(|c| {
+        let mut st = c.prepare_cached("SELECT id, slot FROM key_slots ORDER BY id")?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut st = c.prepare_cached("SELECT id FROM staff WHERE active = 0")?;
-        let disabled = st
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok((shared, disabled))
+        Ok(rows)
     })?;
     KeySlots::modify(db.dir(), |s| {
         let mut n = 0;
-        for (id, public, slot) in &shared {
-            if s.staff_public_key(id) != Some(public.as_str()) {
-                s.put_shared_staff_slot(id, public, slot)?;
-                n += 1;
+        loop {
+            let mut changed = false;
+            for (id, slot) in &rows {
+                if s.adopt_shared(id, slot)? {
+                    changed = true;
+                    n += 1;
+                }
+            }
+            if !changed {
+                return Ok(n);
             }
         }
-        for id in &disabled {
-            if s.staff_public_key(id).is_some() {
-                s.remove_staff(id);
-                n += 1;
-            }
-        }
-        Ok(n)
     })
 }

@@ -527,6 +527,161 @@ fn a_password_change_or_a_disabled_account_reaches_every_pc_at_its_next_sync() {
     );
 }
 
+/// Someone with one PC's folder and a receptionist's password opens that PC's database,
+/// which holds the clinic's key: they can write any synced row and push it. They give the
+/// admin account a slot of their own (with a grant the new slot and the receptionist sign),
+/// make the receptionist an admin, and disable the doctor. The other PC takes none of it: the
+/// admin still signs in there with the real password, the forged one opens nothing, the
+/// receptionist has her own role, and the doctor still signs in.
+#[test]
+fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_pcs() {
+    use clinic_core::perm::Role;
+    use clinic_core::session::keyslots::KeySlots;
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "A",
+        &|_, _| true,
+    )
+    .unwrap();
+    let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
+    let (rita_pw, drew_pw) = ("amber-Fox-lantern9", "quiet-Harbor-maple4");
+    let rita = a
+        .staff_create(new_staff("rita", vec![Role::Receptionist], rita_pw))
+        .unwrap();
+    let drew = a
+        .staff_create(new_staff("drew", vec![Role::Doctor], drew_pw))
+        .unwrap();
+    let admin_id = a.session_info().unwrap().staff_id;
+    sync::sync_once(&db(&a)).unwrap();
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+
+    // What an admin signs does travel: Rita also takes payments, on B too.
+    a.staff_update(clinic_core::staff::StaffUpdate {
+        id: rita.id.clone(),
+        full_name: rita.full_name.clone(),
+        email: String::new(),
+        phone: String::new(),
+        roles: vec![Role::Receptionist, Role::Cashier],
+        language: rita.language,
+    })
+    .unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+    let r = Core::with_clock(pc_b.dir.path(), pc_b.clock.clock());
+    r.login("rita".into(), rita_pw.into()).unwrap();
+    let mut roles = r.session_info().unwrap().roles;
+    roles.sort_by_key(|r| r.as_str());
+    assert_eq!(roles, vec![Role::Cashier, Role::Receptionist]);
+    r.logout().unwrap();
+
+    // On B, with Rita's password: her slot's signer, and the database it opens.
+    let b_dir = pc_b.dir.path();
+    let b_db = db(&pc_b.core);
+    let rita_signer = KeySlots::modify(b_dir, |s| {
+        s.check_password(&rita.id, rita_pw, a_clinic.clock.now())
+    })
+    .unwrap()
+    .signer
+    .unwrap();
+    let forged_pw = "stolen-Admin-pass7";
+    let forged_public = KeySlots::modify(b_dir, |s| {
+        let (public, own) = s.set_staff(
+            &admin_id,
+            ADMIN,
+            forged_pw,
+            &b_db.key(),
+            &[Role::Admin],
+            None,
+        )?;
+        // Signed by Rita, and by the new slot itself: neither is an admin's trusted slot.
+        s.grant(&admin_id, &[Role::Admin], &rita_signer)?;
+        s.grant(&rita.id, &[Role::Admin, Role::Receptionist], &rita_signer)?;
+        s.revoke(&drew.id, "drew", &[Role::Doctor], &own);
+        Ok(public)
+    })
+    .unwrap();
+    let forger = clinic_core::store::Actor {
+        id: rita.id.clone(),
+        name: "Rita".into(),
+    };
+    b_db.write(&forger, |w| {
+        let staff = clinic_core::staff::Table::Staff;
+        w.update(
+            staff,
+            &admin_id,
+            "UPDATE staff SET slot_public_key = ?2 WHERE id = ?1",
+            (&admin_id, &forged_public),
+        )?;
+        w.update(
+            staff,
+            &rita.id,
+            "UPDATE staff SET roles = '[\"admin\",\"receptionist\"]' WHERE id = ?1",
+            [&rita.id],
+        )?;
+        w.update(
+            staff,
+            &drew.id,
+            "UPDATE staff SET active = 0 WHERE id = ?1",
+            [&drew.id],
+        )
+    })
+    .unwrap();
+    let pushed = sync::sync_once(&b_db).unwrap().pushed;
+    assert!(pushed >= 6, "the forged rows left B ({pushed})");
+    sync::sync_once(&db(&a)).unwrap();
+    let forged_rows: i64 = db(&a)
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM key_slots WHERE public_key = ?1",
+                [&forged_public],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    assert_eq!(forged_rows, 1, "A received the forged slot");
+
+    // A's slot file took none of it: the admin's slot is the one A had, Drew keeps his.
+    let slots_a = KeySlots::load(a_clinic.dir.path()).unwrap();
+    assert_ne!(
+        slots_a.public_key_of(&admin_id).as_deref(),
+        Some(forged_public.as_str()),
+        "the forged admin slot was taken"
+    );
+    assert!(
+        slots_a.public_key_of(&drew.id).is_some(),
+        "the forged disabling removed Drew's slot"
+    );
+    assert!(slots_a
+        .grant_of(&rita.id)
+        .unwrap()
+        .same_roles(&[Role::Receptionist, Role::Cashier]));
+
+    // On A: the forged password opens nothing; the real ones still work, with real roles.
+    let on_a = || Core::with_clock(a_clinic.dir.path(), a_clinic.clock.clock());
+    assert_eq!(
+        code_of(on_a().login(ADMIN.into(), forged_pw.into())),
+        "bad_credentials",
+        "the forged admin password opens A"
+    );
+    let r = on_a();
+    r.login("rita".into(), rita_pw.into()).unwrap();
+    let mut roles = r.session_info().unwrap().roles;
+    roles.sort_by_key(|r| r.as_str());
+    assert_eq!(
+        roles,
+        vec![Role::Cashier, Role::Receptionist],
+        "Rita made herself an admin"
+    );
+    a_clinic.clock.advance(Duration::seconds(30));
+    login_with_totp(&a_clinic, &on_a(), ADMIN, ADMIN_PW, &a_clinic.admin_totp);
+}
+
 /// Convergence: three PCs make random registrations, edits, bookings, dispensings and
 /// payments (two PCs apart may book one slot, fill one prescription, give the last units of a
 /// batch or take payments on one bill), go offline and online in a random order, then all

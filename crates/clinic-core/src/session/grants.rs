@@ -1,0 +1,162 @@
+//! Account grants: who may sign in on every PC of a clinic, with which roles, and with which
+//! key slot. Every PC holds the clinic's database key, so anyone with one PC's folder and a
+//! staff password can write any synced row, a `key_slots` row included. A slot from another
+//! PC is therefore put into this PC's slot file only with a grant this PC can check
+//! (`KeySlots::admits`):
+//! - signed by an administrator, or by the recovery key, whose slot this PC already trusts;
+//! - or signed by the account itself with the slot this PC trusts for it, changing nothing
+//!   but the slot (a person changing their own password);
+//! - and newer (`gen`) than the grant this PC holds for the account, so an old grant can't be
+//!   replayed to bring back an old password or a disabled account.
+//!
+//! Each slot has an Ed25519 signing key derived from its X25519 secret, so only the password
+//! (or the recovery key) that opens the slot signs with it. Signing in takes the roles from
+//! the grant, not from the `staff` row, which a forged change could rewrite.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::perm::Role;
+
+/// What signs for the recovery key in `Grant::by`.
+pub const RECOVERY: &str = "recovery";
+
+/// A slot's signing secret (the Ed25519 seed derived from its X25519 secret).
+#[derive(Clone)]
+pub struct Signer {
+    /// The staff id whose slot it is, or `RECOVERY`.
+    pub by: String,
+    seed: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer({})", self.by)
+    }
+}
+
+impl Signer {
+    /// The signer of a slot whose X25519 secret is `slot_secret`.
+    pub(crate) fn from_slot_secret(by: &str, slot_secret: &[u8; 32]) -> Signer {
+        let mut h = Sha256::new();
+        h.update(b"clinicdesk slot signing v1\0");
+        h.update(slot_secret);
+        Signer {
+            by: by.to_string(),
+            seed: Zeroizing::new(h.finalize().into()),
+        }
+    }
+
+    /// The public half, base64, as slots and grants record it.
+    pub fn verifying_key(&self) -> String {
+        B64.encode(
+            SigningKey::from_bytes(&self.seed)
+                .verifying_key()
+                .as_bytes(),
+        )
+    }
+
+    pub fn sign(&self, body: GrantBody) -> Grant {
+        let sig = SigningKey::from_bytes(&self.seed).sign(&message(&body));
+        Grant {
+            body,
+            by: self.by.clone(),
+            sig: B64.encode(sig.to_bytes()),
+        }
+    }
+}
+
+/// What a grant says about an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantBody {
+    pub staff_id: String,
+    pub username: String,
+    pub roles: Vec<Role>,
+    /// False: the account is disabled, and no slot opens it.
+    pub active: bool,
+    /// The slot's X25519 public key (empty when disabled).
+    pub public_key: String,
+    /// The slot's Ed25519 verifying key (empty when disabled).
+    pub signing_key: String,
+    /// One more than the grant it replaces.
+    pub gen: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub body: GrantBody,
+    /// The staff id of the signer, or `RECOVERY`.
+    pub by: String,
+    pub sig: String,
+}
+
+fn message(body: &GrantBody) -> Vec<u8> {
+    let mut m = b"clinicdesk account grant v1\0".to_vec();
+    m.extend(serde_json::to_vec(body).unwrap_or_default());
+    m
+}
+
+impl Grant {
+    /// Whether the signature is `signing_key`'s (base64 Ed25519 verifying key).
+    pub fn signed_with(&self, signing_key: &str) -> bool {
+        let (Ok(k), Ok(s)) = (B64.decode(signing_key), B64.decode(&self.sig)) else {
+            return false;
+        };
+        let (Ok(k), Ok(s)) = (<[u8; 32]>::try_from(k), <[u8; 64]>::try_from(s)) else {
+            return false;
+        };
+        let Ok(k) = VerifyingKey::from_bytes(&k) else {
+            return false;
+        };
+        k.verify(&message(&self.body), &Signature::from_bytes(&s))
+            .is_ok()
+    }
+
+    /// Roles compared as sets.
+    pub fn same_roles(&self, roles: &[Role]) -> bool {
+        let mut a = self.body.roles.clone();
+        let mut b = roles.to_vec();
+        a.sort_by_key(|r| r.as_str());
+        b.sort_by_key(|r| r.as_str());
+        a.dedup();
+        b.dedup();
+        a == b
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(gen: u64) -> GrantBody {
+        GrantBody {
+            staff_id: "s1".into(),
+            username: "nina".into(),
+            roles: vec![Role::Nurse],
+            active: true,
+            public_key: "pk".into(),
+            signing_key: "vk".into(),
+            gen,
+        }
+    }
+
+    #[test]
+    fn a_grant_verifies_only_unchanged_and_with_its_signers_key() {
+        let a = Signer::from_slot_secret("admin", &[1; 32]);
+        let b = Signer::from_slot_secret("other", &[2; 32]);
+        let g = a.sign(body(1));
+        assert!(g.signed_with(&a.verifying_key()));
+        assert!(!g.signed_with(&b.verifying_key()));
+        let mut raised = g.clone();
+        raised.body.roles = vec![Role::Admin];
+        assert!(!raised.signed_with(&a.verifying_key()));
+        let mut later = g.clone();
+        later.body.gen = 2;
+        assert!(!later.signed_with(&a.verifying_key()));
+        assert!(!g.signed_with("not base64"));
+    }
+}
