@@ -8,7 +8,7 @@ use rusqlite::OptionalExtension;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::seal::Sealer;
+use super::seal::{Bound, Sealer};
 use super::{actor, link, Error, Link, PresyncClock, Table, Transport};
 use crate::error::Result;
 use crate::store::hlc::Version;
@@ -21,7 +21,8 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
     let mut stored = 0;
     loop {
         let (req, pushed, presync) = db.read(|c| {
-            let pushed = link(c)?.ok_or(Error::NotConfigured)?.pushed_seq;
+            let l = link(c)?.ok_or(Error::NotConfigured)?;
+            let (pushed, device) = (l.pushed_seq, l.device_id);
             let mut presync = PresyncClock::resume(&c.query_row(
                 "SELECT presync_hlc FROM sync_state",
                 [],
@@ -59,7 +60,13 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
                     Op::Delete => Some(DELETED.to_string()),
                     _ => without_rowid(after),
                 };
-                let after = content.map(|c| sealer.seal(&entity, &entity_id, &hlc, &c));
+                let version = Bound {
+                    entity: &entity,
+                    id: &entity_id,
+                    hlc: &hlc,
+                    device: &device,
+                };
+                let after = content.map(|c| sealer.seal(version, &c));
                 changes.push(Change {
                     seq,
                     hlc,
@@ -132,10 +139,15 @@ fn open_page(
     let (mut opened, mut unreadable) = (vec![], vec![]);
     for mut ch in changes {
         let c = &ch.change;
-        let plain = c
-            .after
-            .as_deref()
-            .and_then(|a| sealer.open(&c.entity, &c.entity_id, &c.hlc, a));
+        let plain = c.after.as_deref().and_then(|a| {
+            let at = Bound {
+                entity: &c.entity,
+                id: &c.entity_id,
+                hlc: &c.hlc,
+                device: &ch.device_id,
+            };
+            sealer.open(at, a)
+        });
         match (c.op, plain) {
             (Op::Delete, Some(p)) if p == DELETED => {
                 ch.change.after = None;
@@ -845,7 +857,15 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                 };
                 let content = match &r.after {
                     None => None,
-                    Some(a) => match sealer.open(&r.entity, &r.entity_id, &r.hlc, a) {
+                    Some(a) => match sealer.open(
+                        Bound {
+                            entity: &r.entity,
+                            id: &r.entity_id,
+                            hlc: &r.hlc,
+                            device: &r.device_id,
+                        },
+                        a,
+                    ) {
                         Some(p) => Some(p),
                         None => {
                             record_conflict(

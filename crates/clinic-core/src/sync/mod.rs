@@ -255,7 +255,7 @@ pub fn digest(db: &crate::store::Db) -> Result<String> {
     db.read(|c| {
         let mut h = clinic_sync_proto::RowDigest::default();
         let mut st = c.prepare(
-            "SELECT entity, entity_id, hlc FROM sync_versions ORDER BY entity, entity_id",
+            "SELECT entity, entity_id, hlc, device_id FROM sync_versions ORDER BY entity, entity_id",
         )?;
         let keys = st
             .query_map([], |r| {
@@ -263,17 +263,24 @@ pub fn digest(db: &crate::store::Db) -> Result<String> {
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        for (entity, id, hlc) in keys {
+        for (entity, id, hlc, device) in keys {
             if clinic_sync_proto::NOT_REPLICATED.contains(&entity.as_str())
                 || synced_table(&entity).is_none()
             {
                 continue;
             }
             if let Some(text) = crate::store::row_text(c, &entity, &id)? {
-                h.add(&entity, &id, &sealer.seal(&entity, &id, &hlc, &text));
+                let at = seal::Bound {
+                    entity: &entity,
+                    id: &id,
+                    hlc: &hlc,
+                    device: &device,
+                };
+                h.add(&entity, &id, &sealer.seal(at, &text));
             }
         }
         Ok(h.finish())

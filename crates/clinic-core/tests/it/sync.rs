@@ -166,7 +166,7 @@ fn differences(pc: &Db) -> Vec<String> {
         let page = t.snapshot(after.as_deref(), None, 5000).unwrap();
         for r in page.rows {
             if let Some(a) = r.after {
-                server.insert((r.entity, r.entity_id), (r.hlc, a));
+                server.insert((r.entity, r.entity_id), (r.hlc, r.device_id, a));
             }
         }
         match page.next {
@@ -203,9 +203,15 @@ fn differences(pc: &Db) -> Vec<String> {
     .unwrap();
     let server: BTreeMap<(String, String), String> = server
         .into_iter()
-        .map(|((e, i), (h, a))| {
+        .map(|((e, i), (h, d, a))| {
+            let version = sync::seal::Bound {
+                entity: &e,
+                id: &i,
+                hlc: &h,
+                device: &d,
+            };
             let open = sealer
-                .open(&e, &i, &h, &a)
+                .open(version, &a)
                 .unwrap_or_else(|| format!("UNOPENED {a}"));
             let note = match stamps.get(&(e.clone(), i.clone())) {
                 Some(mine) if *mine != h => format!(" (server version {h}, PC {mine})"),
@@ -1278,6 +1284,37 @@ fn a_server_that_forges_moves_or_replays_a_change_gets_nothing_applied() {
     assert_eq!(
         count(
             &db(b),
+            "SELECT count(*) FROM sync_inbox WHERE outcome = 'unreadable'"
+        ),
+        1
+    );
+
+    // The server credits A's next change to B: it opens for A only, so C refuses it.
+    a_clinic.clock.advance(Duration::seconds(30));
+    let pc_c = join_new_pc(&server, &a_clinic, &a, "C");
+    a.patient_update(lee.id.clone(), patient("Lee", "Again", "1961-06-06"))
+        .unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    let b_device = db(b)
+        .read(|c| Ok(sync::link(c)?.unwrap().device_id))
+        .unwrap();
+    let n = server_db
+        .execute(
+            "UPDATE changes SET device_id = ?1
+             WHERE server_seq = (SELECT max(server_seq) FROM changes WHERE entity = 'patients')",
+            [&b_device],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    sync::sync_once(&db(&pc_c.core)).unwrap();
+    assert_eq!(
+        pc_c.core.patient_get(lee.id.clone()).unwrap().family_name,
+        "Changed",
+        "a change credited to another PC was applied"
+    );
+    assert_eq!(
+        count(
+            &db(&pc_c.core),
             "SELECT count(*) FROM sync_inbox WHERE outcome = 'unreadable'"
         ),
         1
