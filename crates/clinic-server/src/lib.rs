@@ -296,6 +296,7 @@ async fn join<S: Store>(
             return Err(bad("a device code is 2 to 8 capital letters and digits"));
         }
     }
+    st.store.forget_expired_invitations((st.clock)()).await?;
     let token = random_token();
     let device_id = uuid::Uuid::now_v7().to_string();
     let joined = st
@@ -433,6 +434,7 @@ async fn new_join_code<S: Store>(
     if req.sealed.as_ref().is_some_and(|s| s.len() > 64 * 1024) {
         return Err(bad("the sealed part is too large"));
     }
+    st.store.forget_expired_invitations((st.clock)()).await?;
     let expires = (st.clock)() + Duration::minutes(req.valid_minutes.into());
     st.store
         .add_join_code(
@@ -525,6 +527,20 @@ pub async fn serve<S: Store>(
     let bound = listener.local_addr()?;
     let handle = axum_server::Handle::new();
     let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+    // Expired invitations go even when nobody joins or invites (`forget_expired_invitations`).
+    let sweeper = Arc::downgrade(&state);
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            every.tick().await;
+            let Some(st) = sweeper.upgrade() else {
+                return;
+            };
+            if let Err(e) = st.store.forget_expired_invitations((st.clock)()).await {
+                eprintln!("clinicdesk-server: forgetting expired invitations: {e}");
+            }
+        }
+    });
     let app = router(state);
     let server = axum_server::from_tcp_rustls(listener, config)
         .handle(handle.clone())

@@ -100,6 +100,14 @@ pub trait Store: Send + Sync + 'static {
         by_device: Option<&str>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// Drops the sealed invitations of codes expired by `now` (used and cancelled ones drop
+    /// theirs at once): a later copy of the server's files plus the code opens nothing.
+    /// Returns how many.
+    fn forget_expired_invitations(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
     /// Uses up a join code and creates the device, in one transaction.
     fn redeem(
         &self,

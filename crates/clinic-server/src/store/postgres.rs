@@ -175,6 +175,17 @@ impl Store for PgStore {
         Ok(())
     }
 
+    async fn forget_expired_invitations(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(self
+            .client()
+            .await?
+            .execute(
+                "UPDATE join_codes SET sealed = NULL WHERE sealed IS NOT NULL AND expires_at <= $1",
+                &[&ts(now)],
+            )
+            .await?)
+    }
+
     async fn redeem(
         &self,
         code_hash: &str,

@@ -119,6 +119,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn forget_expired_invitations(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let now = ts(now);
+        self.run(move |c| {
+            Ok(c.execute(
+                "UPDATE join_codes SET sealed = NULL WHERE sealed IS NOT NULL AND expires_at <= ?1",
+                [now],
+            )? as u64)
+        })
+        .await
+    }
+
     async fn redeem(
         &self,
         code_hash: &str,
