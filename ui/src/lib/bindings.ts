@@ -1752,7 +1752,7 @@ export type SessionError = { code: "not_initialized" } | { code: "already_initia
 	path: string,
 } } | { code: "keyslot_corrupt"; params: {
 	detail: string,
-} } | { code: "recovery_key_outdated" } | { code: "key_outdated" } | { code: "rekey_while_synced" };
+} } | { code: "recovery_key_outdated" } | { code: "key_outdated" } | { code: "signer_outdated" } | { code: "rekey_while_synced" };
 
 /**  The sign-in and set-up forms' fields, as errors name them. */
 export type SessionField = "username" | "password" | "new_password" | "recovery_key";

@@ -24,7 +24,7 @@ pub fn create(cx: &Cx, input: &NewStaff) -> Result<Staff> {
     auth::check_password_policy(&input.initial_password, &username)?;
     let lang = cx.read(settings::clinic)?.default_language;
     let id = new_id();
-    let signer = cx.signer();
+    let signer = cx.signer()?;
     let public = keys::write_slot(cx, |s, key| {
         s.set_staff(
             &id,
@@ -54,7 +54,7 @@ pub fn set_active(cx: &Cx, input: &SetActive) -> Result<Staff> {
     let dir = cx.host().data_dir();
     let acting = cx.staff_id()?.to_string();
     let person = cx.read(|c| staff::get(c, &input.id))?;
-    let signer = cx.signer();
+    let signer = cx.signer()?;
     if input.active {
         let pw = input.initial_password.as_deref().unwrap_or("");
         auth::check_password_policy(pw, &person.username)?;
@@ -96,7 +96,7 @@ pub fn reset_password(cx: &Cx, id: &str, new_password: &str) -> Result<Staff> {
         return Err(Error::AccountDisabled.into());
     }
     auth::check_password_policy(new_password, &person.username)?;
-    let signer = cx.signer();
+    let signer = cx.signer()?;
     let public = keys::write_slot(cx, |s, key| {
         s.set_staff(
             &person.id,
@@ -118,7 +118,7 @@ pub fn reset_password(cx: &Cx, id: &str, new_password: &str) -> Result<Staff> {
 /// After an administrator changes an account's roles: the account's grant says so, so every
 /// PC signs the person in with the new roles (`session::grants`).
 pub fn regrant(cx: &Cx, updated: &Staff) -> Result<()> {
-    let Some(signer) = cx.signer().filter(|_| updated.active) else {
+    let Some(signer) = cx.signer()?.filter(|_| updated.active) else {
         return Ok(());
     };
     let roles_now = KeySlots::load(cx.host().data_dir())?
@@ -133,7 +133,7 @@ pub fn regrant(cx: &Cx, updated: &Staff) -> Result<()> {
 /// Signs a grant, with the roles their account row has, for every account whose slot has
 /// none (made before grants). Needs an administrator's signer.
 pub fn grant_ungranted(cx: &Cx) -> Result<()> {
-    let Some(signer) = cx.signer() else {
+    let Some(signer) = cx.signer()? else {
         return Ok(());
     };
     let people = cx.read(staff::list)?;

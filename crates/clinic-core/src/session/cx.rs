@@ -150,10 +150,19 @@ impl<'a> Cx<'a> {
     }
 
     /// What the signed-in person signs account grants with: their slot's signer
-    /// (`session::grants`); none for a slot from before signers.
-    pub(crate) fn signer(&self) -> Option<super::grants::Signer> {
-        let id = self.staff_id().ok()?.to_string();
-        self.host().state().signer.clone().filter(|s| s.by == id)
+    /// (`session::grants`); none for a slot from before signers. Once their slot was replaced
+    /// (a new password on another PC), other PCs would refuse what the old one signs: they
+    /// sign in again.
+    pub(crate) fn signer(&self) -> Result<Option<super::grants::Signer>> {
+        let id = self.staff_id()?.to_string();
+        let Some(signer) = self.host().state().signer.clone().filter(|s| s.by == id) else {
+            return Ok(None);
+        };
+        let current = super::keyslots::KeySlots::load(self.host().data_dir())?.signing_key_of(&id);
+        if current != Some(signer.verifying_key()) {
+            return Err(Error::SignerOutdated.into());
+        }
+        Ok(Some(signer))
     }
 
     pub fn roles(&self) -> Result<&[Role]> {

@@ -5,7 +5,10 @@
 //! (`KeySlots::admits`):
 //! - signed by an administrator, or by the recovery key, whose slot this PC already trusts;
 //! - or signed by the account itself with the slot this PC trusts for it, changing nothing
-//!   but the slot (a person changing their own password);
+//!   but the slot (a person changing their own password); a PC that missed the slots in
+//!   between (a password changed twice while it was off, or at first sign-in before it ever
+//!   saw the account) follows the chain of earlier grants the new one carries (`prev`, at most
+//!   `MAX_CHAIN`) back to one it trusts;
 //! - and newer (`gen`) than the grant this PC holds for the account, so an old grant can't be
 //!   replayed to bring back an old password or a disabled account.
 //!
@@ -24,6 +27,9 @@ use crate::perm::Role;
 
 /// What signs for the recovery key in `Grant::by`.
 pub const RECOVERY: &str = "recovery";
+
+/// Earlier grants a person's own change carries, at most.
+pub const MAX_CHAIN: usize = 16;
 
 /// A slot's signing secret (the Ed25519 seed derived from its X25519 secret).
 #[derive(Clone)]
@@ -60,12 +66,18 @@ impl Signer {
         )
     }
 
-    pub fn sign(&self, body: GrantBody) -> Grant {
+    /// A grant of `body`; `prev` (the grant it replaces) goes with it when a person signs for
+    /// their own account, so a PC that missed it can still check the chain.
+    pub fn sign(&self, body: GrantBody, prev: Option<&Grant>) -> Grant {
         let sig = SigningKey::from_bytes(&self.seed).sign(&message(&body));
+        let prev = prev
+            .filter(|p| self.by == body.staff_id && p.body.staff_id == body.staff_id)
+            .map(|p| Box::new(p.truncated(MAX_CHAIN - 1)));
         Grant {
             body,
             by: self.by.clone(),
             sig: B64.encode(sig.to_bytes()),
+            prev,
         }
     }
 }
@@ -92,6 +104,10 @@ pub struct Grant {
     /// The staff id of the signer, or `RECOVERY`.
     pub by: String,
     pub sig: String,
+    /// For a person's own change: the grant it replaced (not signed over: each link is
+    /// checked by its own signature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<Box<Grant>>,
 }
 
 fn message(body: &GrantBody) -> Vec<u8> {
@@ -101,6 +117,28 @@ fn message(body: &GrantBody) -> Vec<u8> {
 }
 
 impl Grant {
+    /// This grant with at most `links` earlier grants behind it.
+    fn truncated(&self, links: usize) -> Grant {
+        Grant {
+            prev: match (&self.prev, links) {
+                (Some(p), n) if n > 0 => Some(Box::new(p.truncated(n - 1))),
+                _ => None,
+            },
+            ..self.clone()
+        }
+    }
+
+    /// Whether `self` is its account's own change from `held`: signed by the account, the
+    /// same person with the same roles, both active.
+    pub fn own_change_from(&self, held: &Grant) -> bool {
+        self.by == self.body.staff_id
+            && held.body.staff_id == self.body.staff_id
+            && self.body.active
+            && held.body.active
+            && held.same_roles(&self.body.roles)
+            && held.body.username == self.body.username
+    }
+
     /// Whether the signature is `signing_key`'s (base64 Ed25519 verifying key).
     pub fn signed_with(&self, signing_key: &str) -> bool {
         let (Ok(k), Ok(s)) = (B64.decode(signing_key), B64.decode(&self.sig)) else {
@@ -148,7 +186,7 @@ mod tests {
     fn a_grant_verifies_only_unchanged_and_with_its_signers_key() {
         let a = Signer::from_slot_secret("admin", &[1; 32]);
         let b = Signer::from_slot_secret("other", &[2; 32]);
-        let g = a.sign(body(1));
+        let g = a.sign(body(1), None);
         assert!(g.signed_with(&a.verifying_key()));
         assert!(!g.signed_with(&b.verifying_key()));
         let mut raised = g.clone();

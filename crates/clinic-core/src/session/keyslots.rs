@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::grants::{Grant, GrantBody, Signer, RECOVERY};
+use super::grants::{Grant, GrantBody, Signer, MAX_CHAIN, RECOVERY};
 use super::Error;
 use crate::error::Result;
 use crate::ids::random_bytes;
@@ -633,9 +633,10 @@ impl KeySlots {
         let (slot, own) = new_slot(owner, password.as_bytes(), key, &self.file.database_id)?;
         let public = slot.public_key.clone().unwrap_or_default();
         let gen = self.rank_of(staff_id).0 + 1;
+        let prior = self.slot_grant(staff_id).cloned();
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
         self.file.slots.push(slot);
-        self.sign_slot(staff_id, roles, signer.unwrap_or(&own), gen)?;
+        self.sign_slot(staff_id, roles, signer.unwrap_or(&own), gen, prior)?;
         Ok((public, own))
     }
 
@@ -649,6 +650,15 @@ impl KeySlots {
 
     // -----------------------------------------------------------------------------------
     // Grants (see `session::grants`).
+
+    /// The key an account's slot signs grants with.
+    pub(crate) fn signing_key_of(&self, staff_id: &str) -> Option<String> {
+        self.file
+            .slots
+            .iter()
+            .find(|s| s.matches_staff(staff_id))
+            .and_then(|s| s.signing_key.clone())
+    }
 
     /// The grant this PC holds for an account: its slot's, or the one that disabled it.
     pub fn grant_of(&self, staff_id: &str) -> Option<&Grant> {
@@ -675,7 +685,16 @@ impl KeySlots {
     /// grant it holds for the account. A format-1 slot gets none.
     pub fn grant(&mut self, staff_id: &str, roles: &[Role], signer: &Signer) -> Result<()> {
         let gen = self.rank_of(staff_id).0 + 1;
-        self.sign_slot(staff_id, roles, signer, gen)
+        let prior = self.slot_grant(staff_id).cloned();
+        self.sign_slot(staff_id, roles, signer, gen, prior)
+    }
+
+    fn slot_grant(&self, staff_id: &str) -> Option<&Grant> {
+        self.file
+            .slots
+            .iter()
+            .find(|s| s.matches_staff(staff_id))
+            .and_then(|s| s.grant.as_ref())
     }
 
     fn sign_slot(
@@ -684,6 +703,7 @@ impl KeySlots {
         roles: &[Role],
         signer: &Signer,
         gen: u64,
+        prior: Option<Grant>,
     ) -> Result<()> {
         let slot = self
             .file
@@ -696,15 +716,18 @@ impl KeySlots {
         else {
             return Ok(());
         };
-        slot.grant = Some(signer.sign(GrantBody {
-            staff_id: staff_id.into(),
-            username: username.clone(),
-            roles: roles.to_vec(),
-            active: true,
-            public_key: public_key.clone(),
-            signing_key: signing_key.clone(),
-            gen,
-        }));
+        slot.grant = Some(signer.sign(
+            GrantBody {
+                staff_id: staff_id.into(),
+                username: username.clone(),
+                roles: roles.to_vec(),
+                active: true,
+                public_key: public_key.clone(),
+                signing_key: signing_key.clone(),
+                gen,
+            },
+            prior.as_ref(),
+        ));
         self.file.revoked.retain(|g| g.body.staff_id != staff_id);
         Ok(())
     }
@@ -712,56 +735,68 @@ impl KeySlots {
     /// Removes an account's slot, keeping a signed grant that says it is disabled.
     pub fn revoke(&mut self, staff_id: &str, username: &str, roles: &[Role], signer: &Signer) {
         let gen = self.rank_of(staff_id).0 + 1;
-        let g = signer.sign(GrantBody {
-            staff_id: staff_id.into(),
-            username: username.into(),
-            roles: roles.to_vec(),
-            active: false,
-            public_key: String::new(),
-            signing_key: String::new(),
-            gen,
-        });
+        let g = signer.sign(
+            GrantBody {
+                staff_id: staff_id.into(),
+                username: username.into(),
+                roles: roles.to_vec(),
+                active: false,
+                public_key: String::new(),
+                signing_key: String::new(),
+                gen,
+            },
+            None,
+        );
         self.remove_staff(staff_id);
         self.file.revoked.retain(|g| g.body.staff_id != staff_id);
         self.file.revoked.push(g);
     }
 
     /// Whether this PC takes `g` from another PC: newer than the grant it holds for the
-    /// account, signed with a slot it trusts, by an administrator or the recovery key, or by
-    /// the account itself changing nothing but its slot.
+    /// account, and vouched for by a slot it trusts (`vouched`).
     pub fn admits(&self, g: &Grant) -> bool {
-        let b = &g.body;
-        if rank(g) <= self.rank_of(&b.staff_id) {
-            return false;
-        }
+        rank(g) > self.rank_of(&g.body.staff_id) && self.vouched(g, 0)
+    }
+
+    /// Whether `g` is signed by the recovery key's slot or an administrator's that this PC
+    /// trusts, or is the account's own change from the slot this PC trusts for it or from an
+    /// earlier grant (`prev`) that is itself vouched for.
+    fn vouched(&self, g: &Grant, depth: usize) -> bool {
         let signer = if g.by == RECOVERY {
             self.recovery_slot()
         } else {
             self.file.slots.iter().find(|s| s.matches_staff(&g.by))
         };
-        let Some(signer) = signer else {
-            return false;
-        };
-        if !signer
-            .signing_key
-            .as_deref()
-            .is_some_and(|k| g.signed_with(k))
-        {
-            return false;
+        if let Some(signer) = signer {
+            if signer
+                .signing_key
+                .as_deref()
+                .is_some_and(|k| g.signed_with(k))
+            {
+                if g.by == RECOVERY {
+                    return true;
+                }
+                if let Some(held) = &signer.grant {
+                    if held.body.roles.contains(&Role::Admin) || g.own_change_from(held) {
+                        return true;
+                    }
+                }
+            }
         }
-        if g.by == RECOVERY {
-            return true;
+        match &g.prev {
+            Some(p) if depth < MAX_CHAIN => {
+                rank(p) < rank(g)
+                    && g.own_change_from(p)
+                    && g.signed_with(&p.body.signing_key)
+                    && (self.grant_of(&p.body.staff_id) == Some(&**p) || self.vouched(p, depth + 1))
+            }
+            _ => false,
         }
-        let Some(held) = &signer.grant else {
-            return false;
-        };
-        if held.body.roles.contains(&Role::Admin) {
-            return true;
-        }
-        g.by == b.staff_id
-            && b.active
-            && held.same_roles(&b.roles)
-            && held.body.username == b.username
+    }
+
+    /// Whether a `key_slots` row's grant is newer than the one this PC holds for the account.
+    pub(crate) fn newer_than_held(&self, staff_id: &str, shared: &str) -> bool {
+        shared_rank(shared) > self.rank_of(staff_id)
     }
 
     /// Takes an account's slot, or its disabling, that another PC published (`shared`), if
@@ -1339,7 +1374,7 @@ mod tests {
         };
 
         // The nurse changes her own password: taken.
-        there
+        let (_, second) = there
             .set_staff(
                 "n",
                 "nia",
@@ -1353,6 +1388,34 @@ mod tests {
         assert!(here
             .clone_for_test()
             .adopt_shared("n", &own_change)
+            .unwrap());
+        // And again, before this PC saw the first change: it follows the chain back to the
+        // slot it trusts; so does a PC that never saw her account, back to the admin's grant.
+        let mut twice = there.clone_for_test();
+        twice
+            .set_staff(
+                "n",
+                "nia",
+                "nia-password-3",
+                &key,
+                &[Role::Nurse],
+                Some(&second),
+            )
+            .unwrap();
+        let twice = shared(&twice, "n");
+        assert!(here.clone_for_test().adopt_shared("n", &twice).unwrap());
+        let mut never = here.clone_for_test();
+        never.remove_staff("n");
+        assert!(never.adopt_shared("n", &twice).unwrap());
+        // A chain whose first link no trusted slot signed: refused.
+        let mut cut_slot: Slot = serde_json::from_str(&twice).unwrap();
+        let mut cut = cut_slot.grant.clone().unwrap();
+        cut.prev.as_mut().unwrap().prev = None;
+        cut_slot.grant = Some(cut);
+        let mut never = here.clone_for_test();
+        never.remove_staff("n");
+        assert!(!never
+            .adopt_shared("n", &serde_json::to_string(&cut_slot).unwrap())
             .unwrap());
         // She makes herself an admin, or signs a new admin slot: refused.
         let mut raised = there.clone_for_test();

@@ -80,6 +80,8 @@ pub enum Error {
         "this window's key is no longer the database's (it was re-keyed elsewhere): sign in again"
     )]
     KeyOutdated,
+    #[error("your password was changed on another PC since you signed in here: sign in again")]
+    SignerOutdated,
     #[error("this PC syncs with a clinic server: every PC shares the database key, so it can't be changed on one PC alone")]
     RekeyWhileSynced,
 }

@@ -565,7 +565,7 @@ pub fn change_password(cx: &Cx, old_password: &str, new_password: &str) -> Resul
     // The grant is signed with the old slot: other PCs take a new password only from the
     // password they trust (`grants`), with the roles they trust.
     let roles = s.staff.roles.clone();
-    let public = keys::write_slot(cx, |slots, key| {
+    let (public, own) = keys::write_slot(cx, |slots, key| {
         slots.set_staff(
             &id,
             &username,
@@ -574,8 +574,9 @@ pub fn change_password(cx: &Cx, old_password: &str, new_password: &str) -> Resul
             &roles,
             old.signer.as_ref(),
         )
-    })?
-    .0;
+    })?;
+    // What this person signs from now on is signed with the new slot.
+    cx.host().state().signer = Some(own);
     crash_point("password_slot_saved");
     let updated = cx.write_durable(|w| {
         staff::password_changed(w, &id, false)?;

@@ -12,7 +12,7 @@ use super::seal::{Bound, Sealer};
 use super::{actor, link, Error, Link, PresyncClock, Table, Transport};
 use crate::error::Result;
 use crate::store::hlc::Version;
-use crate::store::{Db, Origin, Write};
+use crate::store::{Db, Origin, Table as _, Write};
 
 /// Pushes everything after `pushed_seq`, a batch at a time. Returns the changes the server
 /// stored now.
@@ -190,6 +190,24 @@ fn refuse_unreadable(w: &mut Write<'_>, ch: &PulledChange) -> Result<u32> {
     )?;
     inbox(w, ch, "unreadable")?;
     Ok(n)
+}
+
+/// A `key_slots` row this PC does not admit (`slots::adopt`): kept as a `refused` conflict
+/// (once per version, without its content).
+pub(crate) fn refuse_account_change(w: &mut Write<'_>, staff_id: &str) -> Result<u32> {
+    let Some(v) = w.version_of(Table::KeySlots.name(), staff_id)? else {
+        return Ok(0);
+    };
+    record_conflict(
+        w,
+        Table::KeySlots.name(),
+        staff_id,
+        "refused",
+        None,
+        &v,
+        None,
+        Some("an account change that no administrator this PC trusts signed: its key slot was not taken".into()),
+    )
 }
 
 /// Entries logged before sync existed carry the PC's own row number; it never travels.

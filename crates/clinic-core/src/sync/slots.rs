@@ -16,7 +16,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::{actor, Table};
+use super::{actor, apply, Table};
 use crate::error::Result;
 use crate::session::keyslots::{shared_rank, KeySlots};
 use crate::store::Db;
@@ -51,7 +51,9 @@ pub fn publish(db: &Db) -> Result<u32> {
 }
 
 /// Takes into this PC's slot file each `key_slots` row whose grant it admits, until none is
-/// left (a new administrator's grant comes before the grants they signed). Returns how many.
+/// left (a new administrator's grant comes before the grants they signed). A row newer than
+/// what this PC holds that it does not admit (signed by no slot it trusts, or by a slot since
+/// replaced) is kept as a `refused` conflict for an administrator. Returns how many it took.
 pub fn adopt(db: &Db) -> Result<u32> {
     let rows = db.read(|c| {
         let mut st = c.prepare_cached("SELECT id, slot FROM key_slots ORDER BY id")?;
@@ -60,7 +62,7 @@ pub fn adopt(db: &Db) -> Result<u32> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     })?;
-    KeySlots::modify(db.dir(), |s| {
+    let (n, refused) = KeySlots::modify(db.dir(), |s| {
         let mut n = 0;
         loop {
             let mut changed = false;
@@ -71,8 +73,23 @@ pub fn adopt(db: &Db) -> Result<u32> {
                 }
             }
             if !changed {
-                return Ok(n);
+                break;
             }
         }
-    })
+        let refused: Vec<&String> = rows
+            .iter()
+            .filter(|(id, slot)| s.newer_than_held(id, slot))
+            .map(|(id, _)| id)
+            .collect();
+        Ok((n, refused))
+    })?;
+    if !refused.is_empty() {
+        db.write(&actor(), |w| {
+            for id in refused {
+                apply::refuse_account_change(w, id)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(n)
 }

@@ -531,6 +531,29 @@ fn a_password_change_or_a_disabled_account_reaches_every_pc_at_its_next_sync() {
         again.login("nina".into(), second.into()).is_err(),
         "a disabled account signs in on B"
     );
+
+    // The admin changes their password on B while still signed in on A: what A's window would
+    // sign with the old slot, other PCs would refuse, so A asks them to sign in again.
+    let new_admin_pw = "granite-Owl-harbor3";
+    pc_b.core
+        .change_password(ADMIN_PW.into(), new_admin_pw.into())
+        .unwrap();
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    assert_eq!(
+        code_of(a.staff_create(new_staff("omar", vec![Role::Cashier], first))),
+        "signer_outdated"
+    );
+    a_clinic.clock.advance(Duration::seconds(30));
+    let a = Core::with_clock(a_clinic.dir.path(), a_clinic.clock.clock());
+    login_with_totp(&a_clinic, &a, ADMIN, new_admin_pw, &a_clinic.admin_totp);
+    a.staff_create(new_staff("omar", vec![Role::Cashier], first))
+        .unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+    Core::with_clock(pc_b.dir.path(), pc_b.clock.clock())
+        .login("omar".into(), first.into())
+        .expect("an account the admin made after signing in again reaches B");
 }
 
 /// Someone with one PC's folder and a receptionist's password opens that PC's database,
@@ -662,6 +685,14 @@ fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_p
     assert!(
         slots_a.public_key_of(&drew.id).is_some(),
         "the forged disabling removed Drew's slot"
+    );
+    assert_eq!(
+        count(
+            &db(&a),
+            "SELECT count(*) FROM sync_conflicts WHERE entity = 'key_slots' AND kind = 'refused'"
+        ),
+        3,
+        "the admin sees the three refused account changes"
     );
     assert!(slots_a
         .grant_of(&rita.id)

@@ -452,6 +452,7 @@ export const en = {
   "audit_action.view_appointments": "Viewed the appointments",
   "error.recovery_key_outdated": "The recovery key is not one this database knows. Make a new recovery key (Settings → Keys), then re-key.",
   "error.key_outdated": "This window still holds the database’s old key (it was re-keyed elsewhere). Sign out and sign in again.",
+  "error.signer_outdated": "Your password was changed on another PC since you signed in here. Sign out and sign in again with the new password.",
   "paper.print": "Print…",
   "paper.save_pdf": "Save as PDF…",
   "paper.preparing": "Preparing…",
