@@ -1,26 +1,36 @@
 //! Staff accounts. Changes that touch a key slot go through `session::accounts`.
 
 use crate::error::Result;
+use crate::session::keyslots::KeySlots;
 use crate::session::Cx;
 use crate::session::{accounts, signin};
 use crate::staff::{self, NewStaff, SetActive, Staff, StaffPick, StaffUpdate};
 
 /// Colleagues for pickers: names and roles only.
 pub fn staff_list(cx: &Cx) -> Result<Vec<StaffPick>> {
-    Ok(cx
-        .read(staff::list)?
+    Ok(staff_accounts(cx)?
         .into_iter()
         .map(StaffPick::from)
         .collect())
 }
 
-/// The accounts with their details, for the administrator's staff screen.
+/// The accounts with their details, for the administrator's staff screen, with the roles
+/// their grants give (`session::grants`): what signing in gives them, and what an edit keeps.
 pub fn staff_accounts(cx: &Cx) -> Result<Vec<Staff>> {
-    cx.read(staff::list)
+    let slots = KeySlots::load(cx.host().data_dir())?;
+    Ok(cx
+        .read(staff::list)?
+        .into_iter()
+        .map(|p| accounts::as_granted(&slots, p))
+        .collect())
 }
 
 pub fn staff_get(cx: &Cx, id: String) -> Result<Staff> {
-    cx.read(|c| staff::get(c, &id))
+    let slots = KeySlots::load(cx.host().data_dir())?;
+    Ok(accounts::as_granted(
+        &slots,
+        cx.read(|c| staff::get(c, &id))?,
+    ))
 }
 
 pub fn staff_create(cx: &Cx, input: NewStaff) -> Result<Staff> {

@@ -80,7 +80,7 @@ pub fn set_active(cx: &Cx, input: &SetActive) -> Result<Staff> {
     crash_point("account_disabled");
     KeySlots::modify(dir, |s| {
         match &signer {
-            Some(by) => s.revoke(&person.id, &person.username, &person.roles, by),
+            Some(by) => s.revoke(&person.id, &person.username, &person.roles, by)?,
             None => s.remove_staff(&person.id),
         }
         Ok(())
@@ -116,9 +116,10 @@ pub fn reset_password(cx: &Cx, id: &str, new_password: &str) -> Result<Staff> {
 }
 
 /// After an administrator changes an account's roles: the account's grant says so, so every
-/// PC signs the person in with the new roles (`session::grants`).
+/// PC signs the person in with the new roles (`session::grants`); for a disabled account, its
+/// disabling does, and re-enabling gives them.
 pub fn regrant(cx: &Cx, updated: &Staff) -> Result<()> {
-    let Some(signer) = cx.signer()?.filter(|_| updated.active) else {
+    let Some(signer) = cx.signer()? else {
         return Ok(());
     };
     let roles_now = KeySlots::load(cx.host().data_dir())?
@@ -131,11 +132,16 @@ pub fn regrant(cx: &Cx, updated: &Staff) -> Result<()> {
 }
 
 /// Signs a grant, with the roles their account row has, for every account whose slot has
-/// none (made before grants). Needs an administrator's signer.
+/// none (made before grants), as the administrator connecting this PC to a server. Only
+/// before the first link: until then every row was written on this PC, so its roles are the
+/// ones an administrator here gave.
 pub fn grant_ungranted(cx: &Cx) -> Result<()> {
     let Some(signer) = cx.signer()? else {
         return Ok(());
     };
+    if cx.read(crate::sync::link)?.is_some() {
+        return Ok(());
+    }
     let people = cx.read(staff::list)?;
     keys::write_slot(cx, |s, _| {
         for p in people.iter().filter(|p| p.active) {
@@ -145,4 +151,14 @@ pub fn grant_ungranted(cx: &Cx) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// A person with the roles their grant gives (`grants`), whatever the `staff` row says: a row
+/// another PC sent may have been written by anyone with that PC's folder and a password. An
+/// account from before grants keeps its row's roles.
+pub(crate) fn as_granted(slots: &KeySlots, mut person: Staff) -> Staff {
+    if let Some(g) = slots.grant_of(&person.id) {
+        person.roles = g.body.roles.clone();
+    }
+    person
 }

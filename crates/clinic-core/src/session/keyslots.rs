@@ -359,6 +359,18 @@ fn open_slot(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<Slo
     }
     secret_bytes.copy_from_slice(&plain);
     let sk = crypto_box::SecretKey::from(*secret_bytes);
+    let signer = Signer::from_slot_secret(&slot.owner.signer_id(), &secret_bytes);
+    // A slot is its public key's (which its grant names) only if the secret inside is that
+    // key's: a slot someone wrapped their own secret in, under a real grant, opens nothing.
+    let public = B64.encode(sk.public_key().as_bytes());
+    if slot.public_key.as_deref() != Some(public.as_str())
+        || slot
+            .signing_key
+            .as_ref()
+            .is_some_and(|k| *k != signer.verifying_key())
+    {
+        return Ok(None);
+    }
     let mut keys = vec![unseal(
         &sk,
         slot.sealed_key
@@ -368,7 +380,6 @@ fn open_slot(slot: &Slot, secret: &[u8], database_id: &str) -> Result<Option<Slo
     if let Some(next) = &slot.sealed_next {
         keys.push(unseal(&sk, next)?);
     }
-    let signer = Signer::from_slot_secret(&slot.owner.signer_id(), &secret_bytes);
     Ok(Some(SlotOpened {
         keys,
         signer: Some(signer),
@@ -414,18 +425,20 @@ enum Shared {
 /// An account's grant as other PCs take it: a `key_slots` row.
 pub(crate) struct SharedGrant {
     pub staff_id: String,
-    pub rank: Rank,
     /// The slot's public key (empty for a disabling).
     pub public_key: String,
     /// The slot without this PC's attempt counters, or `{"revoked": grant}`.
     pub content: String,
 }
 
-/// How grants order: by generation, then by signature (any fixed order settles a tie).
-pub(crate) type Rank = (u64, String);
+/// How grants order: by generation; at the same generation, one signed by someone else (an
+/// administrator, the recovery key) above the person's own (a demotion made while they
+/// changed their password elsewhere stands); then by signature (any fixed order settles a
+/// tie).
+pub(crate) type Rank = (u64, bool, String);
 
 fn rank(g: &Grant) -> Rank {
-    (g.body.gen, g.sig.clone())
+    (g.body.gen, g.by != g.body.staff_id, g.sig.clone())
 }
 
 /// The rank of the grant in a `key_slots` row's content (none: the least).
@@ -435,6 +448,21 @@ pub(crate) fn shared_rank(shared: &str) -> Rank {
         Ok(Shared::Slot(s)) => s.grant.as_ref().map(rank).unwrap_or_default(),
         Err(_) => Default::default(),
     }
+}
+
+/// Whether `next` is its account's own change from `p`: the next generation, signed by `p`'s
+/// slot.
+fn follows(next: &Grant, p: &Grant) -> bool {
+    next.own_change_from(p)
+        && p.body.gen.checked_add(1) == Some(next.body.gen)
+        && next.signed_with(&p.body.signing_key)
+}
+
+/// The KDF this version makes slots with (`new_slot`), the only one taken from another PC.
+fn standard_kdf(kdf: &Kdf) -> bool {
+    kdf.alg == "argon2id"
+        && (kdf.m_kib, kdf.t, kdf.p) == (KDF_M_KIB, KDF_T, KDF_P)
+        && B64.decode(&kdf.salt).is_ok_and(|s| s.len() == 16)
 }
 
 /// The slot file of one data folder.
@@ -603,6 +631,12 @@ impl KeySlots {
             .find(|s| s.matches_username(username))
     }
 
+    /// The account whose slot signs in with `username`.
+    pub(crate) fn staff_id_for_username(&self, username: &str) -> Option<String> {
+        self.slot_for_username(username)
+            .and_then(|s| s.staff_id().map(String::from))
+    }
+
     /// The accounts that have a slot.
     pub fn staff_ids(&self) -> Vec<String> {
         self.file
@@ -613,9 +647,13 @@ impl KeySlots {
     }
 
     /// Adds or replaces the slot of an account, with a new key pair, and signs its grant
-    /// (`grants`) with `roles` as `signer` (the acting person's slot; the new slot's own when
-    /// `None`). Returns its public key, which the caller records on the account (re-keying
-    /// seals only to recorded keys), and the new slot's signer.
+    /// (`grants`) as `signer` (the acting person's slot; the new slot's own when `None`).
+    /// The grant keeps the username and roles of the grant this PC holds for the account,
+    /// whatever the caller read from the account row (another PC may have sent a row anyone
+    /// with a PC's folder wrote); `username` and `roles` count only for an account it holds
+    /// none for (a new one, or one from before grants). Returns the slot's public key, which
+    /// the caller records on the account (re-keying seals only to recorded keys), and the new
+    /// slot's signer.
     pub fn set_staff(
         &mut self,
         staff_id: &str,
@@ -626,17 +664,31 @@ impl KeySlots {
         signer: Option<&Signer>,
     ) -> Result<(String, Signer)> {
         self.refuse_during_rekey()?;
+        let (username, roles) = match self.grant_of(staff_id) {
+            Some(g) => (g.body.username.clone(), g.body.roles.clone()),
+            None => (username.to_string(), roles.to_vec()),
+        };
+        if self
+            .file
+            .slots
+            .iter()
+            .any(|s| s.matches_username(&username) && !s.matches_staff(staff_id))
+        {
+            return Err(crate::Error::Duplicate {
+                field: crate::staff::Field::Username.into(),
+            });
+        }
         let owner = Owner::Staff {
             staff_id: staff_id.into(),
-            username: username.into(),
+            username,
         };
+        let gen = self.next_gen(staff_id)?;
         let (slot, own) = new_slot(owner, password.as_bytes(), key, &self.file.database_id)?;
         let public = slot.public_key.clone().unwrap_or_default();
-        let gen = self.rank_of(staff_id).0 + 1;
         let prior = self.slot_grant(staff_id).cloned();
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
         self.file.slots.push(slot);
-        self.sign_slot(staff_id, roles, signer.unwrap_or(&own), gen, prior)?;
+        self.sign_slot(staff_id, &roles, signer.unwrap_or(&own), gen, prior)?;
         Ok((public, own))
     }
 
@@ -681,12 +733,30 @@ impl KeySlots {
         self.grant_of(staff_id).map(rank).unwrap_or_default()
     }
 
-    /// Signs a grant for the slot this PC holds for an account, with `roles`, newer than any
-    /// grant it holds for the account. A format-1 slot gets none.
+    /// The generation of the next grant for an account: one more than the one held.
+    fn next_gen(&self, staff_id: &str) -> Result<u64> {
+        self.rank_of(staff_id)
+            .0
+            .checked_add(1)
+            .ok_or_else(|| corrupt("grant generation exhausted"))
+    }
+
+    /// Signs a grant with `roles` for an account, newer than any grant this PC holds for it:
+    /// for its slot, or, for a disabled account, a new disabling (re-enabling it gives these
+    /// roles). A format-1 slot gets none.
     pub fn grant(&mut self, staff_id: &str, roles: &[Role], signer: &Signer) -> Result<()> {
-        let gen = self.rank_of(staff_id).0 + 1;
-        let prior = self.slot_grant(staff_id).cloned();
-        self.sign_slot(staff_id, roles, signer, gen, prior)
+        if self.file.slots.iter().any(|s| s.matches_staff(staff_id)) {
+            let gen = self.next_gen(staff_id)?;
+            let prior = self.slot_grant(staff_id).cloned();
+            return self.sign_slot(staff_id, roles, signer, gen, prior);
+        }
+        match self.grant_of(staff_id).filter(|g| !g.body.active) {
+            Some(r) => {
+                let username = r.body.username.clone();
+                self.sign_revocation(staff_id, username, roles, signer)
+            }
+            None => Ok(()),
+        }
     }
 
     fn slot_grant(&self, staff_id: &str) -> Option<&Grant> {
@@ -732,13 +802,35 @@ impl KeySlots {
         Ok(())
     }
 
-    /// Removes an account's slot, keeping a signed grant that says it is disabled.
-    pub fn revoke(&mut self, staff_id: &str, username: &str, roles: &[Role], signer: &Signer) {
-        let gen = self.rank_of(staff_id).0 + 1;
+    /// Removes an account's slot, keeping a signed grant that says it is disabled, with the
+    /// username and roles of the grant held (as `set_staff`; `username` and `roles` count
+    /// only for an account without one).
+    pub fn revoke(
+        &mut self,
+        staff_id: &str,
+        username: &str,
+        roles: &[Role],
+        signer: &Signer,
+    ) -> Result<()> {
+        let (username, roles) = match self.grant_of(staff_id) {
+            Some(g) => (g.body.username.clone(), g.body.roles.clone()),
+            None => (username.to_string(), roles.to_vec()),
+        };
+        self.sign_revocation(staff_id, username, &roles, signer)
+    }
+
+    fn sign_revocation(
+        &mut self,
+        staff_id: &str,
+        username: String,
+        roles: &[Role],
+        signer: &Signer,
+    ) -> Result<()> {
+        let gen = self.next_gen(staff_id)?;
         let g = signer.sign(
             GrantBody {
                 staff_id: staff_id.into(),
-                username: username.into(),
+                username,
                 roles: roles.to_vec(),
                 active: false,
                 public_key: String::new(),
@@ -750,48 +842,60 @@ impl KeySlots {
         self.remove_staff(staff_id);
         self.file.revoked.retain(|g| g.body.staff_id != staff_id);
         self.file.revoked.push(g);
+        Ok(())
     }
 
     /// Whether this PC takes `g` from another PC: newer than the grant it holds for the
-    /// account, and vouched for by a slot it trusts (`vouched`).
+    /// account, and vouched for (`vouched`).
     pub fn admits(&self, g: &Grant) -> bool {
-        rank(g) > self.rank_of(&g.body.staff_id) && self.vouched(g, 0)
+        rank(g) > self.rank_of(&g.body.staff_id) && self.vouched(g)
     }
 
-    /// Whether `g` is signed by the recovery key's slot or an administrator's that this PC
-    /// trusts, or is the account's own change from the slot this PC trusts for it or from an
-    /// earlier grant (`prev`) that is itself vouched for.
-    fn vouched(&self, g: &Grant, depth: usize) -> bool {
+    /// Whether `g` is signed by a slot this PC trusts to grant anything: the recovery key's,
+    /// or an administrator's (by the grant this PC holds for them).
+    fn signed_by_trusted(&self, g: &Grant) -> bool {
         let signer = if g.by == RECOVERY {
             self.recovery_slot()
         } else {
             self.file.slots.iter().find(|s| s.matches_staff(&g.by))
         };
-        if let Some(signer) = signer {
-            if signer
-                .signing_key
-                .as_deref()
-                .is_some_and(|k| g.signed_with(k))
-            {
-                if g.by == RECOVERY {
-                    return true;
-                }
-                if let Some(held) = &signer.grant {
-                    if held.body.roles.contains(&Role::Admin) || g.own_change_from(held) {
-                        return true;
-                    }
-                }
-            }
+        let Some(signer) = signer else {
+            return false;
+        };
+        signer
+            .signing_key
+            .as_deref()
+            .is_some_and(|k| g.signed_with(k))
+            && (g.by == RECOVERY
+                || signer
+                    .grant
+                    .as_ref()
+                    .is_some_and(|h| h.body.active && h.body.roles.contains(&Role::Admin)))
+    }
+
+    /// Whether `g` is signed by a slot this PC trusts to grant anything, or is the account's
+    /// own change (`own_chain`).
+    fn vouched(&self, g: &Grant) -> bool {
+        self.signed_by_trusted(g) || self.own_chain(g, 0)
+    }
+
+    /// Whether `g`, a person's own change (new password, same roles), follows link by link
+    /// (`prev`: each one generation on, signed by the slot before it) from the grant this PC
+    /// holds for the account, or from a grant a trusted slot signed that ranks above it (a
+    /// reset this PC missed; any, for an account it holds nothing for). An older grant, or a
+    /// disabling, is never a start: a chain can't undo what this PC already took.
+    fn own_chain(&self, g: &Grant, depth: usize) -> bool {
+        let id = &g.body.staff_id;
+        if self.grant_of(id).is_some_and(|held| follows(g, held)) {
+            return true;
         }
-        match &g.prev {
-            Some(p) if depth < MAX_CHAIN => {
-                rank(p) < rank(g)
-                    && g.own_change_from(p)
-                    && g.signed_with(&p.body.signing_key)
-                    && (self.grant_of(&p.body.staff_id) == Some(&**p) || self.vouched(p, depth + 1))
-            }
-            _ => false,
+        let Some(p) = g.prev.as_deref() else {
+            return false;
+        };
+        if depth >= MAX_CHAIN || !follows(g, p) {
+            return false;
         }
+        (rank(p) > self.rank_of(id) && self.signed_by_trusted(p)) || self.own_chain(p, depth + 1)
     }
 
     /// Whether a `key_slots` row's grant is newer than the one this PC holds for the account.
@@ -799,59 +903,81 @@ impl KeySlots {
         shared_rank(shared) > self.rank_of(staff_id)
     }
 
-    /// Takes an account's slot, or its disabling, that another PC published (`shared`), if
-    /// this PC admits its grant. Returns whether anything changed.
-    pub(crate) fn adopt_shared(&mut self, staff_id: &str, shared: &str) -> Result<bool> {
-        self.refuse_during_rekey()?;
-        let (grant, slot) = match serde_json::from_str::<Shared>(shared) {
-            Ok(Shared::Revoked { revoked }) => (revoked, None),
-            Ok(Shared::Slot(s)) => match s.grant.clone() {
-                Some(g) => (g, Some(*s)),
-                None => return Ok(false),
-            },
-            Err(_) => return Ok(false),
+    /// What a `key_slots` row would put into this PC's slot file: its grant, with the slot for
+    /// an active one. `None` unless this PC admits the grant for that account, and the slot is
+    /// the one the grant names, under a username no other account's slot has, in the current
+    /// format with the standard KDF (a slot with a huge KDF would stall every sign-in).
+    fn admissible(&self, staff_id: &str, shared: &str) -> Option<(Grant, Option<Slot>)> {
+        let (grant, slot) = match serde_json::from_str::<Shared>(shared).ok()? {
+            Shared::Revoked { revoked } => (revoked, None),
+            Shared::Slot(s) => (s.grant.clone()?, Some(*s)),
         };
         if grant.body.staff_id != staff_id || !self.admits(&grant) {
-            return Ok(false);
+            return None;
         }
         match slot {
-            Some(mut slot) if grant.body.active => {
+            Some(slot) if grant.body.active => {
+                let b = &grant.body;
                 let fits = slot.matches_staff(staff_id)
-                    && slot.matches_username(&grant.body.username)
-                    && slot.public_key.as_deref() == Some(grant.body.public_key.as_str())
-                    && slot.signing_key.as_deref() == Some(grant.body.signing_key.as_str());
-                if !fits {
-                    return Ok(false);
-                }
+                    && slot.matches_username(&b.username)
+                    && slot.public_key.as_deref() == Some(b.public_key.as_str())
+                    && slot.signing_key.as_deref() == Some(b.signing_key.as_str())
+                    && slot.wrapped_key.is_none()
+                    && slot.wrapped_secret.is_some()
+                    && slot.sealed_key.is_some()
+                    && standard_kdf(&slot.kdf)
+                    && !self
+                        .file
+                        .slots
+                        .iter()
+                        .any(|s| s.matches_username(&b.username) && !s.matches_staff(staff_id));
+                fits.then_some((grant, Some(slot)))
+            }
+            None if !grant.body.active => Some((grant, None)),
+            _ => None,
+        }
+    }
+
+    /// Takes an account's slot, or its disabling, that another PC published (`shared`), if
+    /// `admissible`. Returns whether anything changed.
+    pub(crate) fn adopt_shared(&mut self, staff_id: &str, shared: &str) -> Result<bool> {
+        self.refuse_during_rekey()?;
+        let Some((grant, slot)) = self.admissible(staff_id, shared) else {
+            return Ok(false);
+        };
+        self.file.slots.retain(|s| !s.matches_staff(staff_id));
+        self.file.revoked.retain(|g| g.body.staff_id != staff_id);
+        match slot {
+            Some(mut slot) => {
                 slot.failed_attempts = 0;
                 slot.last_failed_at = None;
                 slot.sealed_next = None;
-                self.file.slots.retain(|s| !s.matches_staff(staff_id));
-                self.file.revoked.retain(|g| g.body.staff_id != staff_id);
                 self.file.slots.push(slot);
             }
-            None if !grant.body.active => {
-                self.remove_staff(staff_id);
-                self.file.revoked.retain(|g| g.body.staff_id != staff_id);
-                self.file.revoked.push(grant);
-            }
-            _ => return Ok(false),
+            None => self.file.revoked.push(grant),
         }
         Ok(true)
+    }
+
+    /// Whether a `key_slots` row can stay as it is rather than take this PC's grant for the
+    /// account (`own`, as `shared_grants` gives it): it already holds it, or holds one this
+    /// PC would take. Anything else (an older grant, someone's forgery, however it ranks) is
+    /// replaced, so no row can hold back this PC's grant.
+    pub(crate) fn settles(&self, staff_id: &str, shared: &str, own: &str) -> bool {
+        shared == own || self.admissible(staff_id, shared).is_some()
     }
 
     /// Each account's grant as other PCs take it.
     pub(crate) fn shared_grants(&self) -> Result<Vec<SharedGrant>> {
         let mut out = vec![];
         for s in &self.file.slots {
-            if let (Some(id), Some(public), Some(g)) = (s.staff_id(), &s.public_key, &s.grant) {
+            if let (Some(id), Some(public), Some(_)) = (s.staff_id(), &s.public_key, &s.grant) {
                 let mut shared = s.clone();
                 shared.failed_attempts = 0;
                 shared.last_failed_at = None;
                 shared.sealed_next = None;
                 out.push(SharedGrant {
                     staff_id: id.to_string(),
-                    rank: rank(g),
                     public_key: public.clone(),
                     content: serde_json::to_string(&shared)?,
                 });
@@ -860,7 +986,6 @@ impl KeySlots {
         for g in &self.file.revoked {
             out.push(SharedGrant {
                 staff_id: g.body.staff_id.clone(),
-                rank: rank(g),
                 public_key: String::new(),
                 content: serde_json::to_string(&serde_json::json!({ "revoked": g }))?,
             });
@@ -1010,16 +1135,29 @@ impl KeySlots {
         let slot = &self.file.slots[idx];
         let staff_id = slot.staff_id().expect("matched by username").to_string();
         match open_slot(slot, password.as_bytes(), &db_id)? {
-            Some(o) => Ok(Opened {
-                staff_id,
-                legacy: o.signer.is_none(),
-                keys: o.keys,
-                signer: o.signer,
-            }),
+            Some(o) => {
+                self.backfill_signing_key(idx, &o);
+                Ok(Opened {
+                    staff_id,
+                    legacy: o.signer.is_none(),
+                    keys: o.keys,
+                    signer: o.signer,
+                })
+            }
             None => {
                 self.note_failure(username, "password", now);
                 Err(self.record_failure(&staff_id, now).into())
             }
+        }
+    }
+
+    /// A slot made before slots had signing keys gets its own once it is opened, so it can
+    /// sign and be granted (`grants`).
+    fn backfill_signing_key(&mut self, idx: usize, opened: &SlotOpened) {
+        if let Some(signer) = &opened.signer {
+            self.file.slots[idx]
+                .signing_key
+                .get_or_insert_with(|| signer.verifying_key());
         }
     }
 
@@ -1108,6 +1246,7 @@ impl KeySlots {
         }
         match open_slot(&self.file.slots[idx], recovery_key.as_bytes(), &db_id)? {
             Some(o) => {
+                self.backfill_signing_key(idx, &o);
                 let slot = &mut self.file.slots[idx];
                 slot.failed_attempts = 0;
                 slot.last_failed_at = None;
@@ -1440,7 +1579,7 @@ mod tests {
             .adopt_shared("a", &shared(&planted, "a"))
             .unwrap());
         // The admin disables her: taken. Then the old grant, replayed: refused.
-        there.revoke("n", "nia", &[Role::Nurse], &admin);
+        there.revoke("n", "nia", &[Role::Nurse], &admin).unwrap();
         let mut after = here.clone_for_test();
         assert!(after.adopt_shared("n", &shared(&there, "n")).unwrap());
         assert!(after.public_key_of("n").is_none());
@@ -1452,5 +1591,194 @@ mod tests {
             .clone_for_test()
             .adopt_shared("n", &serde_json::to_string(&swapped).unwrap())
             .unwrap());
+    }
+
+    /// An admin, and a nurse with two roles, as a PC trusts them; the admin's and the nurse's
+    /// signers; the database key.
+    fn two_accounts() -> (KeySlots, Signer, Signer, DbKey, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let key: DbKey = Zeroizing::new(random_bytes());
+        let mut here = KeySlots::create(dir.path(), "db1");
+        let (_, admin) = here
+            .set_staff("a", "ann", "ann-password-1", &key, &[Role::Admin], None)
+            .unwrap();
+        let (_, nurse) = here
+            .set_staff(
+                "n",
+                "nia",
+                "nia-password-1",
+                &key,
+                &[Role::Nurse, Role::Cashier],
+                Some(&admin),
+            )
+            .unwrap();
+        (here, admin, nurse, key, dir)
+    }
+
+    fn row(s: &KeySlots, id: &str) -> String {
+        s.shared_grants()
+            .unwrap()
+            .into_iter()
+            .find(|g| g.staff_id == id)
+            .unwrap()
+            .content
+    }
+
+    #[test]
+    fn a_slot_opens_only_with_the_secret_its_grant_names_and_comes_in_one_shape() {
+        let (here, admin, _, key, _dir) = two_accounts();
+        // Another PC: the admin resets Nia's password. Someone with that PC's folder puts
+        // their own secret (and their own password) into the slot, under the real grant.
+        let mut there = here.clone_for_test();
+        there
+            .set_staff("n", "nia", "nia-password-2", &key, &[], Some(&admin))
+            .unwrap();
+        let mut theirs = there.clone_for_test();
+        theirs
+            .set_staff("n", "nia", "attacker-pass-9", &key, &[], None)
+            .unwrap();
+        let real: Slot = serde_json::from_str(&row(&there, "n")).unwrap();
+        let fake: Slot = serde_json::from_str(&row(&theirs, "n")).unwrap();
+        let planted = Slot {
+            kdf: fake.kdf.clone(),
+            nonce: fake.nonce.clone(),
+            wrapped_secret: fake.wrapped_secret.clone(),
+            sealed_key: fake.sealed_key.clone(),
+            ..real.clone()
+        };
+        let mut took = here.clone_for_test();
+        assert!(took
+            .adopt_shared("n", &serde_json::to_string(&planted).unwrap())
+            .unwrap());
+        assert!(
+            took.open_with_password("nia", "attacker-pass-9", Utc::now())
+                .is_err(),
+            "a secret that isn't the grant's key opened the slot"
+        );
+        // The real slot opens with the real password.
+        let mut took = here.clone_for_test();
+        assert!(took.adopt_shared("n", &row(&there, "n")).unwrap());
+        assert!(took
+            .open_with_password("nia", "nia-password-2", Utc::now())
+            .is_ok());
+        // Only slots of this version's shape, with its KDF, are taken.
+        let mut costly = real.clone();
+        costly.kdf.m_kib = 4 * 1024 * 1024;
+        let mut legacy = real.clone();
+        legacy.wrapped_key = Some("AAAA".into());
+        for bad in [costly, legacy] {
+            assert!(!here
+                .clone_for_test()
+                .adopt_shared("n", &serde_json::to_string(&bad).unwrap())
+                .unwrap());
+        }
+    }
+
+    #[test]
+    fn a_chain_starts_only_at_what_this_pc_holds_or_would_take() {
+        let (here, admin, nurse, key, _dir) = two_accounts();
+        // Before the admin takes her cashier role away, Nia keeps a copy of the slot file.
+        // Later she signs two password changes from it, as if the demotion never happened.
+        let mut kept = here.clone_for_test();
+        let mut demoted = here.clone_for_test();
+        demoted.grant("n", &[Role::Nurse], &admin).unwrap();
+        let (_, second) = kept
+            .set_staff("n", "nia", "nia-password-2", &key, &[], Some(&nurse))
+            .unwrap();
+        kept.set_staff("n", "nia", "nia-password-3", &key, &[], Some(&second))
+            .unwrap();
+        let replay = row(&kept, "n");
+        assert!(demoted.newer_than_held("n", &replay));
+        assert!(
+            !demoted.clone_for_test().adopt_shared("n", &replay).unwrap(),
+            "a chain from before the demotion undid it"
+        );
+        // The same chain is taken where nothing newer is held.
+        assert!(here.clone_for_test().adopt_shared("n", &replay).unwrap());
+
+        // An own change must be the next generation: one that skips (ranking above a grant
+        // the PC will receive) is refused.
+        let held = demoted.grant_of("n").unwrap().clone();
+        let second_signer = demoted
+            .clone_for_test()
+            .check_password("n", "nia-password-1", Utc::now())
+            .unwrap()
+            .signer
+            .unwrap();
+        let skipped = second_signer.sign(
+            GrantBody {
+                gen: held.body.gen + 2,
+                ..held.body.clone()
+            },
+            Some(&held),
+        );
+        assert!(!demoted.admits(&skipped));
+        let next = second_signer.sign(
+            GrantBody {
+                gen: held.body.gen + 1,
+                ..held.body.clone()
+            },
+            Some(&held),
+        );
+        assert!(demoted.admits(&next));
+
+        // An admin's grant and the person's own change made apart at the same generation:
+        // the admin's stands everywhere.
+        let mut own = here.clone_for_test();
+        own.set_staff("n", "nia", "nia-password-4", &key, &[], Some(&nurse))
+            .unwrap();
+        assert_eq!(
+            own.grant_of("n").unwrap().body.gen,
+            demoted.grant_of("n").unwrap().body.gen
+        );
+        let mut took_own = here.clone_for_test();
+        assert!(took_own.adopt_shared("n", &row(&own, "n")).unwrap());
+        assert!(took_own.adopt_shared("n", &row(&demoted, "n")).unwrap());
+        let mut took_admin = here.clone_for_test();
+        assert!(took_admin.adopt_shared("n", &row(&demoted, "n")).unwrap());
+        assert!(!took_admin.adopt_shared("n", &row(&own, "n")).unwrap());
+        assert_eq!(took_own.grant_of("n"), took_admin.grant_of("n"));
+    }
+
+    #[test]
+    fn generations_never_overflow_and_no_row_holds_back_a_grant() {
+        let (here, admin, _, _, _dir) = two_accounts();
+        // An admin signs the last generation: nothing can follow it, and nothing panics.
+        let mut last = here.clone_for_test();
+        let mut g = last.grant_of("n").unwrap().clone();
+        g.body.gen = u64::MAX;
+        let g = admin.sign(g.body, None);
+        last.file
+            .slots
+            .iter_mut()
+            .find(|s| s.matches_staff("n"))
+            .unwrap()
+            .grant = Some(g);
+        assert!(last.grant("n", &[Role::Nurse], &admin).is_err());
+        assert!(last.revoke("n", "nia", &[], &admin).is_err());
+
+        // A row holding the admin's own (real) grant under Nia's id, or any row this PC
+        // wouldn't take, doesn't settle Nia's row; her own grant, or a newer real one, does.
+        let own = row(&here, "n");
+        let misfiled = row(&here, "a");
+        assert!(!here.settles("n", &misfiled, &own));
+        assert!(!here.settles("n", "{\"revoked\": 1}", &own));
+        assert!(here.settles("n", &own, &own));
+        let mut newer = here.clone_for_test();
+        newer.grant("n", &[Role::Nurse], &admin).unwrap();
+        assert!(here.settles("n", &row(&newer, "n"), &own));
+    }
+
+    #[test]
+    fn a_slot_from_before_signing_keys_gets_one_when_it_opens() {
+        let (mut here, _, _, _, _dir) = two_accounts();
+        let before = here.signing_key_of("n").unwrap();
+        for s in &mut here.file.slots {
+            s.signing_key = None;
+        }
+        assert!(here.signing_key_of("n").is_none());
+        here.open_with_password("nia", "nia-password-1", Utc::now())
+            .unwrap();
+        assert_eq!(here.signing_key_of("n").unwrap(), before);
     }
 }

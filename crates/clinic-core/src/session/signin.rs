@@ -184,7 +184,7 @@ pub fn login(cx: &Cx, username: &str, password: &str) -> Result<LoginStep> {
         Err(crate::Error::NotFound { .. }) => return Err(Error::BadCredentials.into()),
         other => other?,
     };
-    let person = as_granted(&KeySlots::load(host.data_dir())?, person);
+    let person = super::accounts::as_granted(&KeySlots::load(host.data_dir())?, person);
     if !person.active {
         return Err(Error::AccountDisabled.into());
     }
@@ -343,7 +343,7 @@ fn finish_login(
     let tz = db.read(settings::clinic)?.tz();
     let slots = KeySlots::load(dir)?;
     let session = Session {
-        staff: as_granted(&slots, person),
+        staff: super::accounts::as_granted(&slots, person),
         policy,
         tz,
         last_active: cx.now(),
@@ -378,26 +378,42 @@ fn finish_login(
         }
         w.record_event("login", staff::Table::Staff, &session.staff.id, None)
     })?;
-    // Slots whose account is gone or disabled (a crash between the slot and the account row,
-    // see `session::accounts`) are removed: which ones is read under the slot lock, so an
-    // account another window creates meanwhile keeps its slot.
+    // Slots whose account this PC left missing or disabled (a crash between the slot and the
+    // account row, see `session::accounts`) are removed: which ones is read under the slot
+    // lock, so an account another window creates meanwhile keeps its slot. A row another PC
+    // sent removes nothing: anyone with a PC's folder can write one, and a disabling made
+    // elsewhere comes as a signed grant (`sync::slots`).
     KeySlots::modify(dir, |s| {
-        let active: Vec<String> = db.read(|c| {
-            Ok(staff::list(c)?
-                .into_iter()
-                .filter(|p| p.active)
-                .map(|p| p.id)
-                .collect())
+        let ids = s.staff_ids();
+        let stale: Vec<String> = db.read(|c| {
+            let mut out = vec![];
+            for id in ids {
+                if left_here(c, &id)? {
+                    out.push(id);
+                }
+            }
+            Ok(out)
         })?;
         s.drop_failures(&failures, more);
         s.reset_failures(&session.staff.id);
-        s.retain_staff(|id| active.iter().any(|k| k == id));
+        s.retain_staff(|id| !stale.iter().any(|k| k == id));
         Ok(())
     })?;
     let info = session.info(&db)?;
     st.session = Some(session);
     st.pending = None;
     Ok(info)
+}
+
+/// Whether an account's row is missing or disabled, and no other PC's version says so.
+fn left_here(c: &rusqlite::Connection, staff_id: &str) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM staff WHERE id = ?1 AND active = 1)
+            AND IFNULL((SELECT v.device_id = (SELECT device_id FROM sync_state)
+                        FROM sync_versions v WHERE v.entity = 'staff' AND v.entity_id = ?1), 1)",
+        [staff_id],
+        |r| r.get(0),
+    )?)
 }
 
 fn audit_failure(w: &mut crate::store::Write<'_>, f: &FailedSignin) -> Result<()> {
@@ -422,11 +438,16 @@ pub fn recover_account(
     })?;
     let db = open_with_keys(host, &opened.keys)?;
     let username = crate::validate::username(username, super::Field::Username)?;
-    let person = db
-        .read(staff::list)?
-        .into_iter()
-        .find(|s| s.username == username && s.active && s.roles.contains(&Role::Admin))
-        .ok_or_else(|| staff::Table::Staff.not_found())?;
+    // The account is found by its slot and is an administrator by its grant: the row's
+    // username and roles may be another PC's forgery.
+    let slots = KeySlots::load(dir)?;
+    let person = match slots.staff_id_for_username(&username) {
+        Some(id) => db.read(|c| staff::get(c, &id)).ok(),
+        None => None,
+    }
+    .map(|p| super::accounts::as_granted(&slots, p))
+    .filter(|p| p.active && p.roles.contains(&Role::Admin))
+    .ok_or_else(|| staff::Table::Staff.not_found())?;
     auth::check_password_policy(new_password, &person.username)?;
     let key = db.key();
     // Slot first, then the account row (see `session::accounts`).
@@ -468,20 +489,11 @@ fn with_session<T>(cx: &Cx, f: impl FnOnce(&mut Session) -> T) -> Result<T> {
 /// roles of the account's grant).
 pub fn refresh_staff(cx: &Cx, updated: &Staff) -> Result<()> {
     if cx.staff_id()? == updated.id {
-        let updated = as_granted(&KeySlots::load(cx.host().data_dir())?, updated.clone());
+        let updated =
+            super::accounts::as_granted(&KeySlots::load(cx.host().data_dir())?, updated.clone());
         with_session(cx, |s| s.staff = updated)?;
     }
     Ok(())
-}
-
-/// A person with the roles their grant gives (`grants`), whatever the `staff` row says: a row
-/// another PC sent may have been written by anyone with that PC's folder and a password. An
-/// account from before grants keeps its row's roles.
-fn as_granted(slots: &KeySlots, mut person: Staff) -> Staff {
-    if let Some(g) = slots.grant_of(&person.id).filter(|g| g.body.active) {
-        person.roles = g.body.roles.clone();
-    }
-    person
 }
 
 /// After a settings change: the session's policy and zone follow.

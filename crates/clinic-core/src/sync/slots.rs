@@ -3,8 +3,10 @@
 //! Sync carries the slots, each with its signed grant (`session::grants`), as rows of
 //! `key_slots`:
 //! - before a push, `publish` copies each account's grant from this PC's slot file into
-//!   `key_slots` when it ranks above the row's: the slot (a new account, a new password, a
-//!   reset, new roles, re-enabling) or the grant that disabled the account;
+//!   `key_slots` unless the row holds it already or holds one this PC would take: the slot
+//!   (a new account, a new password, a reset, new roles, re-enabling) or the grant that
+//!   disabled the account. A row this PC would not take (someone's forgery, however high it
+//!   ranks) is overwritten, so no row can hold back a grant;
 //! - after a pull, `adopt` takes each row's slot or disabling into this PC's slot file when
 //!   this PC admits its grant: signed by an administrator or the recovery key it trusts, or
 //!   by the account itself changing only its password, and newer than what it holds.
@@ -18,12 +20,14 @@ use rusqlite::OptionalExtension;
 
 use super::{actor, apply, Table};
 use crate::error::Result;
-use crate::session::keyslots::{shared_rank, KeySlots};
+use crate::session::keyslots::KeySlots;
 use crate::store::Db;
 
-/// Copies grants that rank above their `key_slots` row into it. Returns how many.
+/// Copies each account's grant into its `key_slots` row unless the row already holds it, or
+/// one this PC would take (`KeySlots::settles`). Returns how many.
 pub fn publish(db: &Db) -> Result<u32> {
-    let shared = KeySlots::load(db.dir())?.shared_grants()?;
+    let slots = KeySlots::load(db.dir())?;
+    let shared = slots.shared_grants()?;
     db.write(&actor(), |w| {
         let mut n = 0;
         for g in &shared {
@@ -36,7 +40,7 @@ pub fn publish(db: &Db) -> Result<u32> {
             let cols: [(&str, &dyn rusqlite::ToSql); 2] =
                 [("public_key", &g.public_key), ("slot", &g.content)];
             match held {
-                Some(h) if shared_rank(&h) >= g.rank => continue,
+                Some(h) if slots.settles(id, &h, &g.content) => continue,
                 Some(_) => {
                     w.update_row(Table::KeySlots, id, &cols)?;
                 }

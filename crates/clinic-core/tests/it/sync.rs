@@ -579,6 +579,8 @@ fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_p
     )
     .unwrap();
     let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
+    a_clinic.clock.advance(Duration::seconds(30));
+    let pc_c = join_new_pc(&server, &a_clinic, &a, "C");
     let (rita_pw, drew_pw) = ("amber-Fox-lantern9", "quiet-Harbor-maple4");
     let rita = a
         .staff_create(new_staff("rita", vec![Role::Receptionist], rita_pw))
@@ -630,8 +632,11 @@ fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_p
         )?;
         // Signed by Rita, and by the new slot itself: neither is an admin's trusted slot.
         s.grant(&admin_id, &[Role::Admin], &rita_signer)?;
-        s.grant(&rita.id, &[Role::Admin, Role::Receptionist], &rita_signer)?;
-        s.revoke(&drew.id, "drew", &[Role::Doctor], &own);
+        // Ranked far above anything real, to hold back the admin's next grant for her.
+        for _ in 0..5 {
+            s.grant(&rita.id, &[Role::Admin, Role::Receptionist], &rita_signer)?;
+        }
+        s.revoke(&drew.id, "drew", &[Role::Doctor], &own)?;
         Ok(public)
     })
     .unwrap();
@@ -715,8 +720,112 @@ fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_p
         vec![Role::Cashier, Role::Receptionist],
         "Rita made herself an admin"
     );
+    r.logout().unwrap();
+    // Her row on A says admin, her grant doesn't: the recovery key doesn't reset her.
+    assert_eq!(
+        code_of(on_a().recover_account(
+            a_clinic.recovery_key.clone(),
+            "rita".into(),
+            "Recovered-pass-78".into()
+        )),
+        "not_found",
+        "the recovery key reset Rita's password for a forged row"
+    );
     a_clinic.clock.advance(Duration::seconds(30));
-    login_with_totp(&a_clinic, &on_a(), ADMIN, ADMIN_PW, &a_clinic.admin_totp);
+    let admin_a = on_a();
+    login_with_totp(&a_clinic, &admin_a, ADMIN, ADMIN_PW, &a_clinic.admin_totp);
+    // The admin's screen shows the roles Rita's grant gives, not her forged row's, so an
+    // edit of her account keeps them.
+    let mut listed = admin_a
+        .staff_accounts()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.id == rita.id)
+        .unwrap()
+        .roles;
+    listed.sort_by_key(|r| r.as_str());
+    assert_eq!(listed, vec![Role::Cashier, Role::Receptionist]);
+
+    // The forged row ranks above the admin's next grant for Rita, yet doesn't hold it back:
+    // A publishes it over the forgery, and C takes it.
+    admin_a
+        .staff_update(clinic_core::staff::StaffUpdate {
+            id: rita.id.clone(),
+            full_name: rita.full_name.clone(),
+            email: String::new(),
+            phone: String::new(),
+            roles: vec![Role::Receptionist],
+            language: rita.language,
+        })
+        .unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    sync::sync_once(&db(&pc_c.core)).unwrap();
+    let r = Core::with_clock(pc_c.dir.path(), pc_c.clock.clock());
+    r.login("rita".into(), rita_pw.into()).unwrap();
+    assert_eq!(r.session_info().unwrap().roles, vec![Role::Receptionist]);
+
+    // The sign-ins on A removed no slot for the forged disabling (a row another PC sent
+    // decides nothing).
+    assert!(
+        KeySlots::load(a_clinic.dir.path())
+            .unwrap()
+            .public_key_of(&drew.id)
+            .is_some(),
+        "a sign-in removed Drew's slot for a forged row"
+    );
+}
+
+/// A PC whose accounts were made before grants (slots without one) connects: the admin
+/// connecting signs a grant for each, so a later change by one of those people on another PC
+/// is taken here.
+#[test]
+fn accounts_from_before_grants_get_one_when_the_pc_connects() {
+    use clinic_core::perm::Role;
+    use clinic_core::session::keyslots::KeySlots;
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    let (first, second) = ("amber-Fox-lantern9", "quiet-Harbor-maple4");
+    let nina = a
+        .staff_create(new_staff("nina", vec![Role::Nurse], first))
+        .unwrap();
+    // The slot file as a version before grants wrote it.
+    let path = a_clinic.dir.path().join("keyslots.json");
+    let mut file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for slot in file["slots"].as_array_mut().unwrap() {
+        slot.as_object_mut().unwrap().remove("grant");
+    }
+    std::fs::write(&path, file.to_string()).unwrap();
+    assert!(KeySlots::load(a_clinic.dir.path())
+        .unwrap()
+        .grant_of(&nina.id)
+        .is_none());
+
+    a.sync_connect(clinic_core::sync::ConnectInput {
+        server_url: server.url.clone(),
+        server_cert: server.cert.clone(),
+        join_code: server.first_code.clone(),
+        device_name: "A".into(),
+    })
+    .unwrap();
+    let slots = KeySlots::load(a_clinic.dir.path()).unwrap();
+    let admin_id = a.session_info().unwrap().staff_id;
+    assert!(slots
+        .grant_of(&admin_id)
+        .unwrap()
+        .same_roles(&[Role::Admin]));
+    assert!(slots.grant_of(&nina.id).unwrap().same_roles(&[Role::Nurse]));
+
+    let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
+    let nina_b = Core::with_clock(pc_b.dir.path(), pc_b.clock.clock());
+    nina_b.login("nina".into(), first.into()).unwrap();
+    nina_b.change_password(first.into(), second.into()).unwrap();
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    Core::with_clock(a_clinic.dir.path(), a_clinic.clock.clock())
+        .login("nina".into(), second.into())
+        .expect("Nina's new password, set on B, opens A");
 }
 
 /// Convergence: three PCs make random registrations, edits, bookings, dispensings and
