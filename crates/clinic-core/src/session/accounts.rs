@@ -153,12 +153,26 @@ pub fn grant_ungranted(cx: &Cx) -> Result<()> {
     })
 }
 
-/// A person with the roles their grant gives (`grants`), whatever the `staff` row says: a row
-/// another PC sent may have been written by anyone with that PC's folder and a password. An
-/// account from before grants keeps its row's roles.
+/// A person with the roles, and enabled or not, as their grant says (`grants`), whatever the
+/// `staff` row says: a row another PC sent may have been written by anyone with that PC's
+/// folder and a password. An account from before grants keeps its row's.
 pub(crate) fn as_granted(slots: &KeySlots, mut person: Staff) -> Staff {
     if let Some(g) = slots.grant_of(&person.id) {
         person.roles = g.body.roles.clone();
+        person.active = g.body.active;
     }
     person
+}
+
+/// Whether an account's row is missing or disabled and no other PC's version says so: an
+/// account this PC itself disabled (or never finished making), whatever its grant says (a
+/// crash between the row and the slot, see above).
+pub(crate) fn left_here(c: &rusqlite::Connection, staff_id: &str) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM staff WHERE id = ?1 AND active = 1)
+            AND IFNULL((SELECT v.device_id = (SELECT device_id FROM sync_state)
+                        FROM sync_versions v WHERE v.entity = 'staff' AND v.entity_id = ?1), 1)",
+        [staff_id],
+        |r| r.get(0),
+    )?)
 }

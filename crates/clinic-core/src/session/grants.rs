@@ -96,6 +96,16 @@ pub struct GrantBody {
     pub signing_key: String,
     /// One more than the grant it replaces.
     pub gen: u64,
+    /// The generation of the last grant in this account's line that someone else (an
+    /// administrator, the recovery key) signed: `gen` itself for such a grant, the one before
+    /// it for a person's own change. Grants rank by it first, so an administrator's grant
+    /// outranks any number of the person's own changes from before it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,7 +128,7 @@ fn message(body: &GrantBody) -> Vec<u8> {
 
 impl Grant {
     /// This grant with at most `links` earlier grants behind it.
-    fn truncated(&self, links: usize) -> Grant {
+    pub(crate) fn truncated(&self, links: usize) -> Grant {
         Grant {
             prev: match (&self.prev, links) {
                 (Some(p), n) if n > 0 => Some(Box::new(p.truncated(n - 1))),
@@ -128,11 +138,28 @@ impl Grant {
         }
     }
 
-    /// Whether `self` is its account's own change from `held`: signed by the account, the
-    /// same person with the same roles, both active.
-    pub fn own_change_from(&self, held: &Grant) -> bool {
+    /// How many earlier grants it carries.
+    pub(crate) fn links(&self) -> usize {
+        let mut n = 0;
+        let mut g = self;
+        while let Some(p) = &g.prev {
+            n += 1;
+            g = p;
+        }
+        n
+    }
+
+    /// Whether it is a person's own grant (signed with their slot), not someone else's.
+    pub fn is_own(&self) -> bool {
         self.by == self.body.staff_id
+    }
+
+    /// Whether `self` is its account's own change from `held`: signed by the account, the
+    /// same person with the same roles, both active, in the same epoch.
+    pub fn own_change_from(&self, held: &Grant) -> bool {
+        self.is_own()
             && held.body.staff_id == self.body.staff_id
+            && held.body.epoch == self.body.epoch
             && self.body.active
             && held.body.active
             && held.same_roles(&self.body.roles)
@@ -179,6 +206,7 @@ mod tests {
             public_key: "pk".into(),
             signing_key: "vk".into(),
             gen,
+            epoch: gen,
         }
     }
 

@@ -431,15 +431,32 @@ pub(crate) struct SharedGrant {
     pub content: String,
 }
 
-/// How grants order: by generation; at the same generation, one signed by someone else (an
-/// administrator, the recovery key) above the person's own (a demotion made while they
-/// changed their password elsewhere stands); then by signature (any fixed order settles a
-/// tie).
-pub(crate) type Rank = (u64, bool, String);
+/// How grants order: by epoch (`GrantBody::epoch`), so an administrator's grant outranks
+/// any number of the person's own changes made from before it (a demotion or a disabling
+/// stands against password changes made elsewhere meanwhile); then by generation; at the same
+/// generation, someone else's grant above the person's own, and a disabling above the rest;
+/// then by signature (any fixed order settles a tie).
+pub(crate) type Rank = (u64, u64, bool, bool, String);
 
 fn rank(g: &Grant) -> Rank {
-    (g.body.gen, g.by != g.body.staff_id, g.sig.clone())
+    (
+        g.body.epoch,
+        g.body.gen,
+        !g.is_own(),
+        !g.body.active,
+        g.sig.clone(),
+    )
 }
+
+/// The generation and epoch of a grant about to be signed.
+struct Next {
+    gen: u64,
+    epoch: u64,
+}
+
+/// How far past the generation held a grant may jump (a PC apart from the others signs a few
+/// grants, not millions): no grant can run generations up to where none can follow.
+const MAX_GEN_JUMP: u64 = 1 << 20;
 
 /// The rank of the grant in a `key_slots` row's content (none: the least).
 pub(crate) fn shared_rank(shared: &str) -> Rank {
@@ -682,13 +699,13 @@ impl KeySlots {
             staff_id: staff_id.into(),
             username,
         };
-        let gen = self.next_gen(staff_id)?;
+        let next = self.next_gen(staff_id, signer.map_or(staff_id, |s| s.by.as_str()))?;
         let (slot, own) = new_slot(owner, password.as_bytes(), key, &self.file.database_id)?;
         let public = slot.public_key.clone().unwrap_or_default();
         let prior = self.slot_grant(staff_id).cloned();
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
         self.file.slots.push(slot);
-        self.sign_slot(staff_id, &roles, signer.unwrap_or(&own), gen, prior)?;
+        self.sign_slot(staff_id, &roles, signer.unwrap_or(&own), next, prior)?;
         Ok((public, own))
     }
 
@@ -733,12 +750,21 @@ impl KeySlots {
         self.grant_of(staff_id).map(rank).unwrap_or_default()
     }
 
-    /// The generation of the next grant for an account: one more than the one held.
-    fn next_gen(&self, staff_id: &str) -> Result<u64> {
-        self.rank_of(staff_id)
-            .0
+    /// The generation and epoch (`GrantBody::epoch`) of the next grant for an account, signed
+    /// as `by`: one generation more than the one held; a new epoch unless the person signs for
+    /// their own account.
+    fn next_gen(&self, staff_id: &str, by: &str) -> Result<Next> {
+        let held = self.grant_of(staff_id);
+        let gen = held
+            .map_or(0, |g| g.body.gen)
             .checked_add(1)
-            .ok_or_else(|| corrupt("grant generation exhausted"))
+            .ok_or_else(|| corrupt("grant generation exhausted"))?;
+        let epoch = if by == staff_id {
+            held.map_or(0, |g| g.body.epoch)
+        } else {
+            gen
+        };
+        Ok(Next { gen, epoch })
     }
 
     /// Signs a grant with `roles` for an account, newer than any grant this PC holds for it:
@@ -746,9 +772,9 @@ impl KeySlots {
     /// roles). A format-1 slot gets none.
     pub fn grant(&mut self, staff_id: &str, roles: &[Role], signer: &Signer) -> Result<()> {
         if self.file.slots.iter().any(|s| s.matches_staff(staff_id)) {
-            let gen = self.next_gen(staff_id)?;
+            let next = self.next_gen(staff_id, &signer.by)?;
             let prior = self.slot_grant(staff_id).cloned();
-            return self.sign_slot(staff_id, roles, signer, gen, prior);
+            return self.sign_slot(staff_id, roles, signer, next, prior);
         }
         match self.grant_of(staff_id).filter(|g| !g.body.active) {
             Some(r) => {
@@ -772,7 +798,7 @@ impl KeySlots {
         staff_id: &str,
         roles: &[Role],
         signer: &Signer,
-        gen: u64,
+        next: Next,
         prior: Option<Grant>,
     ) -> Result<()> {
         let slot = self
@@ -794,7 +820,8 @@ impl KeySlots {
                 active: true,
                 public_key: public_key.clone(),
                 signing_key: signing_key.clone(),
-                gen,
+                gen: next.gen,
+                epoch: next.epoch,
             },
             prior.as_ref(),
         ));
@@ -826,7 +853,7 @@ impl KeySlots {
         roles: &[Role],
         signer: &Signer,
     ) -> Result<()> {
-        let gen = self.next_gen(staff_id)?;
+        let next = self.next_gen(staff_id, &signer.by)?;
         let g = signer.sign(
             GrantBody {
                 staff_id: staff_id.into(),
@@ -835,7 +862,8 @@ impl KeySlots {
                 active: false,
                 public_key: String::new(),
                 signing_key: String::new(),
-                gen,
+                gen: next.gen,
+                epoch: next.epoch,
             },
             None,
         );
@@ -848,7 +876,13 @@ impl KeySlots {
     /// Whether this PC takes `g` from another PC: newer than the grant it holds for the
     /// account, and vouched for (`vouched`).
     pub fn admits(&self, g: &Grant) -> bool {
-        rank(g) > self.rank_of(&g.body.staff_id) && self.vouched(g)
+        let held = self.rank_of(&g.body.staff_id);
+        rank(g) > held
+            && g.body.gen <= held.1.saturating_add(MAX_GEN_JUMP)
+            && g.body.epoch <= g.body.gen
+            && (g.is_own() || g.body.epoch == g.body.gen)
+            && g.links() <= MAX_CHAIN
+            && self.vouched(g)
     }
 
     /// Whether `g` is signed by a slot this PC trusts to grant anything: the recovery key's,
@@ -895,7 +929,11 @@ impl KeySlots {
         if depth >= MAX_CHAIN || !follows(g, p) {
             return false;
         }
-        (rank(p) > self.rank_of(id) && self.signed_by_trusted(p)) || self.own_chain(p, depth + 1)
+        (!p.is_own()
+            && p.body.epoch == p.body.gen
+            && rank(p) > self.rank_of(id)
+            && self.signed_by_trusted(p))
+            || self.own_chain(p, depth + 1)
     }
 
     /// Whether a `key_slots` row's grant is newer than the one this PC holds for the account.
@@ -960,11 +998,24 @@ impl KeySlots {
     }
 
     /// Whether a `key_slots` row can stay as it is rather than take this PC's grant for the
-    /// account (`own`, as `shared_grants` gives it): it already holds it, or holds one this
-    /// PC would take. Anything else (an older grant, someone's forgery, however it ranks) is
-    /// replaced, so no row can hold back this PC's grant.
+    /// account (`own`, as `shared_grants` gives it): it already holds it (or the same grant
+    /// over a slot someone changed: PCs that took that slot keep it, and two PCs never
+    /// overwrite each other's row over it), or holds one this PC would take. Anything else (an
+    /// older grant, someone's forgery, however it ranks) is replaced, so no row can hold back
+    /// this PC's grant.
     pub(crate) fn settles(&self, staff_id: &str, shared: &str, own: &str) -> bool {
-        shared == own || self.admissible(staff_id, shared).is_some()
+        let same_grant = || {
+            let row = match serde_json::from_str::<Shared>(shared) {
+                Ok(Shared::Revoked { revoked }) => Some(revoked),
+                Ok(Shared::Slot(s)) => s.grant,
+                Err(_) => None,
+            };
+            match (row, self.grant_of(staff_id)) {
+                (Some(r), Some(h)) => r.body == h.body && r.by == h.by && r.sig == h.sig,
+                _ => false,
+            }
+        };
+        shared == own || same_grant() || self.admissible(staff_id, shared).is_some()
     }
 
     /// Each account's grant as other PCs take it.
@@ -1024,11 +1075,6 @@ impl KeySlots {
 
     pub fn remove_staff(&mut self, staff_id: &str) {
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
-    }
-
-    /// Keeps only the slots of accounts `keep` accepts (and the recovery slot).
-    pub fn retain_staff(&mut self, keep: impl Fn(&str) -> bool) {
-        self.file.slots.retain(|s| s.staff_id().is_none_or(&keep));
     }
 
     /// Replaces the recovery slot. Returns its public key, to record in the database.
@@ -1688,7 +1734,13 @@ mod tests {
         kept.set_staff("n", "nia", "nia-password-3", &key, &[], Some(&second))
             .unwrap();
         let replay = row(&kept, "n");
-        assert!(demoted.newer_than_held("n", &replay));
+        // It ranks below the demotion (an administrator's grant starts a new epoch), and its
+        // chain starts at a grant older than the one held.
+        assert!(!demoted.newer_than_held("n", &replay));
+        let mut g: Slot = serde_json::from_str(&replay).unwrap();
+        assert!(!demoted.own_chain(g.grant.as_ref().unwrap(), 0));
+        g.grant.as_mut().unwrap().prev = None;
+        assert!(!demoted.own_chain(g.grant.as_ref().unwrap(), 0));
         assert!(
             !demoted.clone_for_test().adopt_shared("n", &replay).unwrap(),
             "a chain from before the demotion undid it"
@@ -1767,6 +1819,61 @@ mod tests {
         let mut newer = here.clone_for_test();
         newer.grant("n", &[Role::Nurse], &admin).unwrap();
         assert!(here.settles("n", &row(&newer, "n"), &own));
+        // The grant this PC holds over a slot someone changed: left as it is (no two PCs
+        // overwrite each other's row over it).
+        let mut changed: Slot = serde_json::from_str(&own).unwrap();
+        changed.nonce = B64.encode([7u8; 24]);
+        assert!(here.settles("n", &serde_json::to_string(&changed).unwrap(), &own));
+    }
+
+    #[test]
+    fn an_administrators_grant_outranks_own_changes_made_meanwhile_and_a_disabling_wins_ties() {
+        let (here, admin, nurse, key, _dir) = two_accounts();
+        // Apart: Nia changes her password twice; the admin disables her (one generation
+        // behind her), and another admin's grant of new roles has the same generation.
+        let mut own = here.clone_for_test();
+        let (_, second) = own
+            .set_staff("n", "nia", "nia-password-2", &key, &[], Some(&nurse))
+            .unwrap();
+        own.set_staff("n", "nia", "nia-password-3", &key, &[], Some(&second))
+            .unwrap();
+        let mut disabled = here.clone_for_test();
+        disabled.revoke("n", "nia", &[], &admin).unwrap();
+        let mut regranted = here.clone_for_test();
+        regranted.grant("n", &[Role::Nurse], &admin).unwrap();
+        let rows = [row(&own, "n"), row(&disabled, "n"), row(&regranted, "n")];
+        // In whatever order a PC sees them, it ends with the disabling.
+        for order in [[0, 1, 2], [2, 1, 0], [1, 0, 2], [0, 2, 1]] {
+            let mut pc = here.clone_for_test();
+            for i in order {
+                pc.adopt_shared("n", &rows[i]).unwrap();
+            }
+            assert_eq!(pc.grant_of("n"), disabled.grant_of("n"), "order {order:?}");
+            assert!(pc.public_key_of("n").is_none());
+        }
+    }
+
+    #[test]
+    fn a_grant_carrying_more_earlier_grants_than_a_chain_has_is_refused() {
+        let (here, _, nurse, key, _dir) = two_accounts();
+        let mut there = here.clone_for_test();
+        there
+            .set_staff("n", "nia", "nia-password-2", &key, &[], Some(&nurse))
+            .unwrap();
+        // A real own change whose (unsigned) earlier grants are nested a hundred deep: once
+        // in a slot file it would no longer load anywhere.
+        let mut v: serde_json::Value = serde_json::from_str(&row(&there, "n")).unwrap();
+        let base = v["grant"]["prev"].clone();
+        let mut deep = base.clone();
+        for _ in 0..100 {
+            let mut link = base.clone();
+            link["prev"] = deep;
+            deep = link;
+        }
+        v["grant"]["prev"]["prev"] = deep;
+        let mut pc = here.clone_for_test();
+        assert!(!pc.adopt_shared("n", &v.to_string()).unwrap());
+        assert!(pc.adopt_shared("n", &row(&there, "n")).unwrap());
     }
 
     #[test]

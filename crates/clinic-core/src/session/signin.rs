@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use super::auth;
+use super::grants::RECOVERY;
 use super::keys::{self, crash_point, load_slots, open_with_keys};
 use super::keyslots::{FailedSignin, KeySlots};
 use super::{
@@ -185,7 +186,7 @@ pub fn login(cx: &Cx, username: &str, password: &str) -> Result<LoginStep> {
         other => other?,
     };
     let person = super::accounts::as_granted(&KeySlots::load(host.data_dir())?, person);
-    if !person.active {
+    if !person.active || db.read(|c| super::accounts::left_here(c, &staff_id))? {
         return Err(Error::AccountDisabled.into());
     }
     st.signer = opened.signer;
@@ -379,16 +380,23 @@ fn finish_login(
         w.record_event("login", staff::Table::Staff, &session.staff.id, None)
     })?;
     // Slots whose account this PC left missing or disabled (a crash between the slot and the
-    // account row, see `session::accounts`) are removed: which ones is read under the slot
-    // lock, so an account another window creates meanwhile keeps its slot. A row another PC
-    // sent removes nothing: anyone with a PC's folder can write one, and a disabling made
-    // elsewhere comes as a signed grant (`sync::slots`).
+    // account row, see `session::accounts`) go: which ones is read under the slot lock, so an
+    // account another window creates meanwhile keeps its slot. One with a grant is disabled
+    // by a signed grant, so the disabling reaches the other PCs and an older grant can't
+    // bring it back: that needs an administrator's sign-in (until then its password opens
+    // nothing here, `login`). A row another PC sent removes nothing: anyone with a PC's
+    // folder can write one, and a disabling made elsewhere comes as a signed grant
+    // (`sync::slots`).
+    let admin = st
+        .signer
+        .clone()
+        .filter(|_| session.staff.roles.contains(&Role::Admin));
     KeySlots::modify(dir, |s| {
         let ids = s.staff_ids();
         let stale: Vec<String> = db.read(|c| {
             let mut out = vec![];
             for id in ids {
-                if left_here(c, &id)? {
+                if super::accounts::left_here(c, &id)? {
                     out.push(id);
                 }
             }
@@ -396,24 +404,19 @@ fn finish_login(
         })?;
         s.drop_failures(&failures, more);
         s.reset_failures(&session.staff.id);
-        s.retain_staff(|id| !stale.iter().any(|k| k == id));
+        for id in &stale {
+            match (&admin, s.grant_of(id).is_some()) {
+                (Some(by), true) => s.revoke(id, "", &[], by)?,
+                (None, true) => {}
+                (_, false) => s.remove_staff(id),
+            }
+        }
         Ok(())
     })?;
     let info = session.info(&db)?;
     st.session = Some(session);
     st.pending = None;
     Ok(info)
-}
-
-/// Whether an account's row is missing or disabled, and no other PC's version says so.
-fn left_here(c: &rusqlite::Connection, staff_id: &str) -> Result<bool> {
-    Ok(c.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM staff WHERE id = ?1 AND active = 1)
-            AND IFNULL((SELECT v.device_id = (SELECT device_id FROM sync_state)
-                        FROM sync_versions v WHERE v.entity = 'staff' AND v.entity_id = ?1), 1)",
-        [staff_id],
-        |r| r.get(0),
-    )?)
 }
 
 fn audit_failure(w: &mut crate::store::Write<'_>, f: &FailedSignin) -> Result<()> {
@@ -463,6 +466,8 @@ pub fn recover_account(
     })?
     .0;
     db.write_durable(&Actor::recovery_key(), |w| {
+        // Enabled by its grant: a row another PC sent saying otherwise is set right.
+        staff::set_active(w, &person.id, true, RECOVERY)?;
         staff::password_changed(w, &person.id, false)?;
         staff::set_slot_key(w, &person.id, &public)?;
         staff::set_totp(w, &person.id, None, &[], None)?;

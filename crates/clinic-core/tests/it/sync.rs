@@ -764,8 +764,11 @@ fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_p
     r.login("rita".into(), rita_pw.into()).unwrap();
     assert_eq!(r.session_info().unwrap().roles, vec![Role::Receptionist]);
 
-    // The sign-ins on A removed no slot for the forged disabling (a row another PC sent
-    // decides nothing).
+    // Drew's row on A says disabled, his grant doesn't: he signs in there. The sign-ins on A
+    // removed no slot for the forged disabling (a row another PC sent decides nothing).
+    on_a()
+        .login("drew".into(), drew_pw.into())
+        .expect("a forged row locked Drew out");
     assert!(
         KeySlots::load(a_clinic.dir.path())
             .unwrap()
