@@ -39,7 +39,9 @@ pub fn staff_create(cx: &Cx, input: NewStaff) -> Result<Staff> {
 
 pub fn staff_update(cx: &Cx, input: StaffUpdate) -> Result<Staff> {
     let acting = cx.staff_id()?.to_string();
-    let updated = cx.write(|w| staff::update(w, &input, &acting))?;
+    let slots = KeySlots::load(cx.host().data_dir())?;
+    let updated =
+        cx.write(|w| staff::update(w, &input, &acting, &|p| accounts::as_granted(&slots, p)))?;
     accounts::regrant(cx, &updated)?;
     signin::refresh_staff(cx, &updated)?;
     Ok(updated)

@@ -70,13 +70,32 @@ pub fn set_active(cx: &Cx, input: &SetActive) -> Result<Staff> {
         })?
         .0;
         return cx.write_durable(|w| {
-            staff::set_active(w, &person.id, true, &acting)?;
+            staff::set_active(w, &person.id, true, &acting, &|p| p)?;
             staff::password_changed(w, &person.id, true)?;
             staff::set_slot_key(w, &person.id, &public)?;
             staff::get(w.conn(), &person.id)
         });
     }
-    let disabled = cx.write_durable(|w| staff::set_active(w, &person.id, false, &acting))?;
+    // Noted first: a crash before the grant below leaves an account that can't sign in here,
+    // and that the next administrator's sign-in disables everywhere (`signin::finish_login`).
+    KeySlots::modify(dir, |s| {
+        s.begin_disabling(&person.id);
+        Ok(())
+    })?;
+    let slots = KeySlots::load(dir)?;
+    let disabled = cx.write_durable(|w| {
+        staff::set_active(w, &person.id, false, &acting, &|p| as_granted(&slots, p))
+    });
+    let disabled = match disabled {
+        Ok(d) => d,
+        Err(e) => {
+            KeySlots::modify(dir, |s| {
+                s.cancel_disabling(&person.id);
+                Ok(())
+            })?;
+            return Err(e);
+        }
+    };
     crash_point("account_disabled");
     KeySlots::modify(dir, |s| {
         match &signer {
@@ -164,14 +183,13 @@ pub(crate) fn as_granted(slots: &KeySlots, mut person: Staff) -> Staff {
     person
 }
 
-/// Whether an account's row is missing or disabled and no other PC's version says so: an
-/// account this PC itself disabled (or never finished making), whatever its grant says (a
-/// crash between the row and the slot, see above).
-pub(crate) fn left_here(c: &rusqlite::Connection, staff_id: &str) -> Result<bool> {
+/// Whether an account's slot is one this PC made for an account that never came to be (a
+/// crash between the slot and the account row, see above): no row, and no version of one
+/// from anywhere.
+pub(crate) fn never_made(c: &rusqlite::Connection, staff_id: &str) -> Result<bool> {
     Ok(c.query_row(
-        "SELECT NOT EXISTS (SELECT 1 FROM staff WHERE id = ?1 AND active = 1)
-            AND IFNULL((SELECT v.device_id = (SELECT device_id FROM sync_state)
-                        FROM sync_versions v WHERE v.entity = 'staff' AND v.entity_id = ?1), 1)",
+        "SELECT NOT EXISTS (SELECT 1 FROM staff WHERE id = ?1)
+            AND NOT EXISTS (SELECT 1 FROM sync_versions WHERE entity = 'staff' AND entity_id = ?1)",
         [staff_id],
         |r| r.get(0),
     )?)

@@ -85,6 +85,11 @@ struct SlotFile {
     /// bring an account back, and so other PCs receive them.
     #[serde(default)]
     revoked: Vec<Grant>,
+    /// Accounts being disabled on this PC: noted before the account row, cleared once the
+    /// disabling grant is signed. One still here after a crash can't sign in, and the next
+    /// administrator's sign-in finishes it (`signin::finish_login`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    disabling: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -424,7 +429,8 @@ enum Shared {
 
 /// An account's grant as other PCs take it: a `key_slots` row.
 pub(crate) struct SharedGrant {
-    pub staff_id: String,
+    /// Its `key_slots` row: one per grant (`staff id/hash of its signature`), never rewritten.
+    pub row_id: String,
     /// The slot's public key (empty for a disabling).
     pub public_key: String,
     /// The slot without this PC's attempt counters, or `{"revoked": grant}`.
@@ -457,6 +463,29 @@ struct Next {
 /// How far past the generation held a grant may jump (a PC apart from the others signs a few
 /// grants, not millions): no grant can run generations up to where none can follow.
 const MAX_GEN_JUMP: u64 = 1 << 20;
+
+/// The `key_slots` row of an account's grant.
+fn row_id(staff_id: &str, g: &Grant) -> String {
+    let h = Sha256::digest(g.sig.as_bytes());
+    format!("{staff_id}/{}", hex::encode(&h[..16]))
+}
+
+/// The account a `key_slots` row is about (rows made before one row per grant are named by
+/// the account alone).
+pub(crate) fn row_staff_id(row_id: &str) -> &str {
+    row_id.split('/').next().unwrap_or_default()
+}
+
+/// Whether a `key_slots` row holds a person's own change (taken after others' grants: an
+/// administrator's grant signed before their own password change checks against the slot
+/// it was signed with).
+pub(crate) fn shared_is_own(shared: &str) -> bool {
+    match serde_json::from_str::<Shared>(shared) {
+        Ok(Shared::Revoked { revoked }) => revoked.is_own(),
+        Ok(Shared::Slot(s)) => s.grant.as_ref().is_some_and(Grant::is_own),
+        Err(_) => false,
+    }
+}
 
 /// The rank of the grant in a `key_slots` row's content (none: the least).
 pub(crate) fn shared_rank(shared: &str) -> Rank {
@@ -531,6 +560,7 @@ impl KeySlots {
                 failed_signins: vec![],
                 more_failed_signins: 0,
                 revoked: vec![],
+                disabling: vec![],
             },
         }
     }
@@ -997,38 +1027,17 @@ impl KeySlots {
         Ok(true)
     }
 
-    /// Whether a `key_slots` row can stay as it is rather than take this PC's grant for the
-    /// account (`own`, as `shared_grants` gives it): it already holds it (or the same grant
-    /// over a slot someone changed: PCs that took that slot keep it, and two PCs never
-    /// overwrite each other's row over it), or holds one this PC would take. Anything else (an
-    /// older grant, someone's forgery, however it ranks) is replaced, so no row can hold back
-    /// this PC's grant.
-    pub(crate) fn settles(&self, staff_id: &str, shared: &str, own: &str) -> bool {
-        let same_grant = || {
-            let row = match serde_json::from_str::<Shared>(shared) {
-                Ok(Shared::Revoked { revoked }) => Some(revoked),
-                Ok(Shared::Slot(s)) => s.grant,
-                Err(_) => None,
-            };
-            match (row, self.grant_of(staff_id)) {
-                (Some(r), Some(h)) => r.body == h.body && r.by == h.by && r.sig == h.sig,
-                _ => false,
-            }
-        };
-        shared == own || same_grant() || self.admissible(staff_id, shared).is_some()
-    }
-
     /// Each account's grant as other PCs take it.
     pub(crate) fn shared_grants(&self) -> Result<Vec<SharedGrant>> {
         let mut out = vec![];
         for s in &self.file.slots {
-            if let (Some(id), Some(public), Some(_)) = (s.staff_id(), &s.public_key, &s.grant) {
+            if let (Some(id), Some(public), Some(g)) = (s.staff_id(), &s.public_key, &s.grant) {
                 let mut shared = s.clone();
                 shared.failed_attempts = 0;
                 shared.last_failed_at = None;
                 shared.sealed_next = None;
                 out.push(SharedGrant {
-                    staff_id: id.to_string(),
+                    row_id: row_id(id, g),
                     public_key: public.clone(),
                     content: serde_json::to_string(&shared)?,
                 });
@@ -1036,7 +1045,7 @@ impl KeySlots {
         }
         for g in &self.file.revoked {
             out.push(SharedGrant {
-                staff_id: g.body.staff_id.clone(),
+                row_id: row_id(&g.body.staff_id, g),
                 public_key: String::new(),
                 content: serde_json::to_string(&serde_json::json!({ "revoked": g }))?,
             });
@@ -1075,6 +1084,28 @@ impl KeySlots {
 
     pub fn remove_staff(&mut self, staff_id: &str) {
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
+        self.file.disabling.retain(|id| id != staff_id);
+    }
+
+    /// Notes that an account is being disabled here (before its row says so).
+    pub fn begin_disabling(&mut self, staff_id: &str) {
+        if !self.is_disabling(staff_id) {
+            self.file.disabling.push(staff_id.into());
+        }
+    }
+
+    /// The disabling didn't happen (its row was refused): the note goes.
+    pub fn cancel_disabling(&mut self, staff_id: &str) {
+        self.file.disabling.retain(|id| id != staff_id);
+    }
+
+    pub fn is_disabling(&self, staff_id: &str) -> bool {
+        self.file.disabling.iter().any(|id| id == staff_id)
+    }
+
+    /// Accounts whose disabling here was cut off before its grant was signed.
+    pub fn unfinished_disablings(&self) -> Vec<String> {
+        self.file.disabling.clone()
     }
 
     /// Replaces the recovery slot. Returns its public key, to record in the database.
@@ -1553,7 +1584,7 @@ mod tests {
             s.shared_grants()
                 .unwrap()
                 .into_iter()
-                .find(|g| g.staff_id == id)
+                .find(|g| row_staff_id(&g.row_id) == id)
                 .unwrap()
                 .content
         };
@@ -1665,7 +1696,7 @@ mod tests {
         s.shared_grants()
             .unwrap()
             .into_iter()
-            .find(|g| g.staff_id == id)
+            .find(|g| row_staff_id(&g.row_id) == id)
             .unwrap()
             .content
     }
@@ -1809,21 +1840,26 @@ mod tests {
         assert!(last.grant("n", &[Role::Nurse], &admin).is_err());
         assert!(last.revoke("n", "nia", &[], &admin).is_err());
 
-        // A row holding the admin's own (real) grant under Nia's id, or any row this PC
-        // wouldn't take, doesn't settle Nia's row; her own grant, or a newer real one, does.
-        let own = row(&here, "n");
-        let misfiled = row(&here, "a");
-        assert!(!here.settles("n", &misfiled, &own));
-        assert!(!here.settles("n", "{\"revoked\": 1}", &own));
-        assert!(here.settles("n", &own, &own));
+        // A grant is taken only for its own account: the admin's (real) grant under Nia's id
+        // is not.
+        assert!(!here
+            .clone_for_test()
+            .adopt_shared("n", &row(&here, "a"))
+            .unwrap());
+        // Each grant has a row of its own, the same on every PC that holds it.
+        let ids = |s: &KeySlots| -> Vec<String> {
+            s.shared_grants()
+                .unwrap()
+                .into_iter()
+                .filter(|g| row_staff_id(&g.row_id) == "n")
+                .map(|g| g.row_id)
+                .collect()
+        };
         let mut newer = here.clone_for_test();
         newer.grant("n", &[Role::Nurse], &admin).unwrap();
-        assert!(here.settles("n", &row(&newer, "n"), &own));
-        // The grant this PC holds over a slot someone changed: left as it is (no two PCs
-        // overwrite each other's row over it).
-        let mut changed: Slot = serde_json::from_str(&own).unwrap();
-        changed.nonce = B64.encode([7u8; 24]);
-        assert!(here.settles("n", &serde_json::to_string(&changed).unwrap(), &own));
+        assert_eq!(ids(&here), ids(&here.clone_for_test()));
+        assert_ne!(ids(&here), ids(&newer));
+        assert_eq!(row_staff_id(&ids(&newer)[0]), "n");
     }
 
     #[test]

@@ -185,8 +185,9 @@ pub fn login(cx: &Cx, username: &str, password: &str) -> Result<LoginStep> {
         Err(crate::Error::NotFound { .. }) => return Err(Error::BadCredentials.into()),
         other => other?,
     };
-    let person = super::accounts::as_granted(&KeySlots::load(host.data_dir())?, person);
-    if !person.active || db.read(|c| super::accounts::left_here(c, &staff_id))? {
+    let slots = KeySlots::load(host.data_dir())?;
+    let person = super::accounts::as_granted(&slots, person);
+    if !person.active || slots.is_disabling(&staff_id) {
         return Err(Error::AccountDisabled.into());
     }
     st.signer = opened.signer;
@@ -379,36 +380,41 @@ fn finish_login(
         }
         w.record_event("login", staff::Table::Staff, &session.staff.id, None)
     })?;
-    // Slots whose account this PC left missing or disabled (a crash between the slot and the
-    // account row, see `session::accounts`) go: which ones is read under the slot lock, so an
-    // account another window creates meanwhile keeps its slot. One with a grant is disabled
-    // by a signed grant, so the disabling reaches the other PCs and an older grant can't
-    // bring it back: that needs an administrator's sign-in (until then its password opens
-    // nothing here, `login`). A row another PC sent removes nothing: anyone with a PC's
-    // folder can write one, and a disabling made elsewhere comes as a signed grant
-    // (`sync::slots`).
+    // What a crash left half done (see `session::accounts`): a slot for an account that never
+    // came to be goes; a disabling cut off before its grant is finished by an administrator's
+    // sign-in, with a signed grant, so it reaches the other PCs and an older grant can't bring
+    // the account back (until then its password opens nothing here, `login`). Read under the
+    // slot lock, so an account another window makes meanwhile keeps its slot. A row another
+    // PC sent removes nothing: anyone with a PC's folder can write one, and a disabling made
+    // elsewhere comes as a signed grant (`sync::slots`).
     let admin = st
         .signer
         .clone()
         .filter(|_| session.staff.roles.contains(&Role::Admin));
+    let me = session.staff.id.clone();
     KeySlots::modify(dir, |s| {
         let ids = s.staff_ids();
-        let stale: Vec<String> = db.read(|c| {
+        let orphans: Vec<String> = db.read(|c| {
             let mut out = vec![];
             for id in ids {
-                if super::accounts::left_here(c, &id)? {
+                if super::accounts::never_made(c, &id)? {
                     out.push(id);
                 }
             }
             Ok(out)
         })?;
         s.drop_failures(&failures, more);
-        s.reset_failures(&session.staff.id);
-        for id in &stale {
-            match (&admin, s.grant_of(id).is_some()) {
-                (Some(by), true) => s.revoke(id, "", &[], by)?,
-                (None, true) => {}
-                (_, false) => s.remove_staff(id),
+        s.reset_failures(&me);
+        for id in &orphans {
+            s.remove_staff(id);
+        }
+        if let Some(by) = &admin {
+            for id in s.unfinished_disablings().iter().filter(|id| **id != me) {
+                if s.grant_of(id).is_some() {
+                    s.revoke(id, "", &[], by)?;
+                } else {
+                    s.remove_staff(id);
+                }
             }
         }
         Ok(())
@@ -467,7 +473,7 @@ pub fn recover_account(
     .0;
     db.write_durable(&Actor::recovery_key(), |w| {
         // Enabled by its grant: a row another PC sent saying otherwise is set right.
-        staff::set_active(w, &person.id, true, RECOVERY)?;
+        staff::set_active(w, &person.id, true, RECOVERY, &|p| p)?;
         staff::password_changed(w, &person.id, false)?;
         staff::set_slot_key(w, &person.id, &public)?;
         staff::set_totp(w, &person.id, None, &[], None)?;

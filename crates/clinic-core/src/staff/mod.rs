@@ -167,14 +167,6 @@ pub fn list(conn: &Connection) -> Result<Vec<Staff>> {
     Ok(rows)
 }
 
-fn count_active_admins(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row(
-        "SELECT count(*) FROM staff WHERE active = 1 AND EXISTS (SELECT 1 FROM json_each(staff.roles) WHERE value = 'admin')",
-        [],
-        |r| r.get(0),
-    )?)
-}
-
 pub fn totp_state(conn: &Connection, id: &str) -> Result<TotpState> {
     conn.prepare_cached(
         "SELECT totp_secret, totp_last_step, totp_recovery FROM staff WHERE id = ?1",
@@ -236,23 +228,49 @@ pub fn create(
 /// Refuses taking the admin role (or activity) away from the last active administrator,
 /// and from oneself. Checked inside the write, on the rows as they are now: another admin
 /// may have changed them since the acting person signed in.
-fn keep_an_admin(w: &Write<'_>, before: &Staff, still_admin: bool, acting_id: &str) -> Result<()> {
-    let loses_admin = before.active && before.roles.contains(&Role::Admin) && !still_admin;
-    if !loses_admin {
+/// The accounts as their grants say (`session::accounts::as_granted`): who is an enabled
+/// administrator is read through it, not from rows another PC may have forged.
+pub type Granted<'a> = &'a dyn Fn(Staff) -> Staff;
+
+fn keep_an_admin(
+    w: &Write<'_>,
+    before: &Staff,
+    still_admin: bool,
+    acting_id: &str,
+    granted: Granted<'_>,
+) -> Result<()> {
+    let is_admin = |p: &Staff| p.active && p.roles.contains(&Role::Admin);
+    if !is_admin(&granted(before.clone())) || still_admin {
         return Ok(());
     }
     if before.id == acting_id {
         return Err(Error::SelfAction.into());
     }
-    if count_active_admins(w.conn())? <= 1 {
+    let admins = list(w.conn())?
+        .into_iter()
+        .map(granted)
+        .filter(is_admin)
+        .count();
+    if admins <= 1 {
         return Err(Error::LastAdmin.into());
     }
     Ok(())
 }
 
-pub fn update(w: &mut Write<'_>, input: &StaffUpdate, acting_id: &str) -> Result<Staff> {
+pub fn update(
+    w: &mut Write<'_>,
+    input: &StaffUpdate,
+    acting_id: &str,
+    granted: Granted<'_>,
+) -> Result<Staff> {
     let before = get(w.conn(), &input.id)?;
-    keep_an_admin(w, &before, input.roles.contains(&Role::Admin), acting_id)?;
+    keep_an_admin(
+        w,
+        &before,
+        input.roles.contains(&Role::Admin),
+        acting_id,
+        granted,
+    )?;
     let full_name = validate::required(Field::FullName, &input.full_name, 200)?;
     let email = validate::email(Field::Email, &input.email)?;
     let phone = validate::phone(Field::Phone, &input.phone)?;
@@ -278,13 +296,19 @@ pub fn update(w: &mut Write<'_>, input: &StaffUpdate, acting_id: &str) -> Result
 }
 
 /// Enables or disables an account (never one's own, never the last admin).
-pub fn set_active(w: &mut Write<'_>, id: &str, active: bool, acting_id: &str) -> Result<Staff> {
+pub fn set_active(
+    w: &mut Write<'_>,
+    id: &str,
+    active: bool,
+    acting_id: &str,
+    granted: Granted<'_>,
+) -> Result<Staff> {
     if id == acting_id {
         return Err(Error::SelfAction.into());
     }
     let before = get(w.conn(), id)?;
     if !active {
-        keep_an_admin(w, &before, false, acting_id)?;
+        keep_an_admin(w, &before, false, acting_id, granted)?;
     }
     w.update(
         Table::Staff,

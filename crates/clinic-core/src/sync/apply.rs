@@ -194,14 +194,14 @@ fn refuse_unreadable(w: &mut Write<'_>, ch: &PulledChange) -> Result<u32> {
 
 /// A `key_slots` row this PC does not admit (`slots::adopt`): kept as a `refused` conflict
 /// (once per version, without its content).
-pub(crate) fn refuse_account_change(w: &mut Write<'_>, staff_id: &str) -> Result<u32> {
-    let Some(v) = w.version_of(Table::KeySlots.name(), staff_id)? else {
+pub(crate) fn refuse_account_change(w: &mut Write<'_>, row_id: &str) -> Result<u32> {
+    let Some(v) = w.version_of(Table::KeySlots.name(), row_id)? else {
         return Ok(0);
     };
     record_conflict(
         w,
         Table::KeySlots.name(),
-        staff_id,
+        row_id,
         "refused",
         None,
         &v,
@@ -430,7 +430,7 @@ fn same_but_bookkeeping(entity: &str, a: Option<&str>, b: Option<&str>) -> bool 
 
 /// Tables whose concurrent versions are not a conflict for people to resolve: the greater
 /// version wins and the other is dropped. A finding two PCs both recorded (same id), a key
-/// slot both published (same key).
+/// slot both published (the same grant, `sync::slots`).
 fn merges_silently(entity: &str) -> bool {
     matches!(entity, "sync_conflicts" | "key_slots")
 }

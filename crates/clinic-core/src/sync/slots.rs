@@ -1,15 +1,15 @@
 //! Staff across PCs. Every PC of a clinic shares one database key (a new PC gets it sealed in
 //! its invitation, `join`), so an account's key slot made on one PC opens every PC's copy.
 //! Sync carries the slots, each with its signed grant (`session::grants`), as rows of
-//! `key_slots`:
-//! - before a push, `publish` copies each account's grant from this PC's slot file into
-//!   `key_slots` unless the row holds it already or holds one this PC would take: the slot
-//!   (a new account, a new password, a reset, new roles, re-enabling) or the grant that
-//!   disabled the account. A row this PC would not take (someone's forgery, however high it
-//!   ranks) is overwritten, so no row can hold back a grant;
-//! - after a pull, `adopt` takes each row's slot or disabling into this PC's slot file when
-//!   this PC admits its grant: signed by an administrator or the recovery key it trusts, or
-//!   by the account itself changing only its password, and newer than what it holds.
+//! `key_slots`, one row per grant, never rewritten (so no row, however it ranks, holds back
+//! another, and no two PCs overwrite each other's):
+//! - before a push, `publish` adds a row for each grant this PC holds that has none yet: an
+//!   account's slot (a new account, a new password, a reset, new roles, re-enabling) or the
+//!   grant that disabled it;
+//! - after a pull, `adopt` takes into this PC's slot file, for each account, the greatest
+//!   grant of its rows that this PC admits: signed by an administrator or the recovery key it
+//!   trusts, or by the account itself changing only its password, and newer than what it
+//!   holds.
 //!
 //! So a password change, a reset or a disabled account on one PC takes effect on every PC at
 //! its next sync, and a row someone wrote with only a PC's folder and a staff password (which
@@ -20,58 +20,53 @@ use rusqlite::OptionalExtension;
 
 use super::{actor, apply, Table};
 use crate::error::Result;
-use crate::session::keyslots::KeySlots;
+use crate::session::keyslots::{row_staff_id, shared_is_own, KeySlots};
 use crate::store::Db;
 
-/// Copies each account's grant into its `key_slots` row unless the row already holds it, or
-/// one this PC would take (`KeySlots::settles`). Returns how many.
+/// Adds a `key_slots` row for each grant this PC holds that has none. Returns how many.
 pub fn publish(db: &Db) -> Result<u32> {
-    let slots = KeySlots::load(db.dir())?;
-    let shared = slots.shared_grants()?;
+    let shared = KeySlots::load(db.dir())?.shared_grants()?;
     db.write(&actor(), |w| {
         let mut n = 0;
         for g in &shared {
-            let id = &g.staff_id;
-            let held: Option<String> = w
+            let there: Option<i64> = w
                 .conn()
-                .prepare_cached("SELECT slot FROM key_slots WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
+                .prepare_cached("SELECT 1 FROM key_slots WHERE id = ?1")?
+                .query_row([&g.row_id], |r| r.get(0))
                 .optional()?;
-            let cols: [(&str, &dyn rusqlite::ToSql); 2] =
-                [("public_key", &g.public_key), ("slot", &g.content)];
-            match held {
-                Some(h) if slots.settles(id, &h, &g.content) => continue,
-                Some(_) => {
-                    w.update_row(Table::KeySlots, id, &cols)?;
-                }
-                None => {
-                    w.insert_row(Table::KeySlots, id, &cols)?;
-                }
+            if there.is_none() {
+                let cols: [(&str, &dyn rusqlite::ToSql); 2] =
+                    [("public_key", &g.public_key), ("slot", &g.content)];
+                w.insert_row(Table::KeySlots, &g.row_id, &cols)?;
+                n += 1;
             }
-            n += 1;
         }
         Ok(n)
     })
 }
 
 /// Takes into this PC's slot file each `key_slots` row whose grant it admits, until none is
-/// left (a new administrator's grant comes before the grants they signed). A row newer than
+/// left (a new administrator's grant comes before the grants they signed; each account ends
+/// with the greatest it admits, whatever the order). A row newer than
 /// what this PC holds that it does not admit (signed by no slot it trusts, or by a slot since
 /// replaced) is kept as a `refused` conflict for an administrator. Returns how many it took.
 pub fn adopt(db: &Db) -> Result<u32> {
-    let rows = db.read(|c| {
+    let mut rows = db.read(|c| {
         let mut st = c.prepare_cached("SELECT id, slot FROM key_slots ORDER BY id")?;
         let rows = st
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     })?;
+    // Administrators' grants before people's own changes: a grant an administrator signed
+    // before changing their own password checks against the slot it was signed with.
+    rows.sort_by_key(|(_, slot)| shared_is_own(slot));
     let (n, refused) = KeySlots::modify(db.dir(), |s| {
         let mut n = 0;
         loop {
             let mut changed = false;
             for (id, slot) in &rows {
-                if s.adopt_shared(id, slot)? {
+                if s.adopt_shared(row_staff_id(id), slot)? {
                     changed = true;
                     n += 1;
                 }
@@ -82,7 +77,7 @@ pub fn adopt(db: &Db) -> Result<u32> {
         }
         let refused: Vec<&String> = rows
             .iter()
-            .filter(|(id, slot)| s.newer_than_held(id, slot))
+            .filter(|(id, slot)| s.newer_than_held(row_staff_id(id), slot))
             .map(|(id, _)| id)
             .collect();
         Ok((n, refused))

@@ -649,7 +649,7 @@ fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_p
         w.update(
             staff,
             &admin_id,
-            "UPDATE staff SET slot_public_key = ?2 WHERE id = ?1",
+            "UPDATE staff SET slot_public_key = ?2, active = 0 WHERE id = ?1",
             (&admin_id, &forged_public),
         )?;
         w.update(
@@ -764,6 +764,18 @@ fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_p
     r.login("rita".into(), rita_pw.into()).unwrap();
     assert_eq!(r.session_info().unwrap().roles, vec![Role::Receptionist]);
 
+    // The admin's row on A says disabled too, and signing in there wrote it (the recorded
+    // key): still not a disabling this PC made, so nothing revoked the admin.
+    assert!(
+        KeySlots::load(a_clinic.dir.path())
+            .unwrap()
+            .grant_of(&admin_id)
+            .unwrap()
+            .body
+            .active
+    );
+    // Grants have rows of their own: publishing again adds nothing.
+    assert_eq!(sync::slots::publish(&db(&a)).unwrap(), 0);
     // Drew's row on A says disabled, his grant doesn't: he signs in there. The sign-ins on A
     // removed no slot for the forged disabling (a row another PC sent decides nothing).
     on_a()
@@ -776,6 +788,51 @@ fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_p
             .is_some(),
         "a sign-in removed Drew's slot for a forged row"
     );
+}
+
+/// An administrator resets a password and then changes their own while another PC is off:
+/// that PC takes both (the reset is checked against the slot it was signed with), and the two
+/// PCs then have nothing more to publish.
+#[test]
+fn a_reset_signed_before_the_admins_own_password_change_reaches_a_pc_that_was_off() {
+    use clinic_core::perm::Role;
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    apply::join(
+        &db(&a),
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        "A",
+        &|_, _| true,
+    )
+    .unwrap();
+    let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
+    let nina = a
+        .staff_create(new_staff("nina", vec![Role::Nurse], "amber-Fox-lantern9"))
+        .unwrap();
+    a.staff_reset_password(nina.id.clone(), "quiet-Harbor-maple4".into())
+        .unwrap();
+    a.change_password(ADMIN_PW.into(), "Another-admin-pass-42".into())
+        .unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+    Core::with_clock(pc_b.dir.path(), pc_b.clock.clock())
+        .login("nina".into(), "quiet-Harbor-maple4".into())
+        .expect("the reset reached B");
+    assert_eq!(
+        code_of(
+            Core::with_clock(pc_b.dir.path(), pc_b.clock.clock())
+                .login(ADMIN.into(), ADMIN_PW.into())
+        ),
+        "bad_credentials",
+        "the admin's old password still opens B"
+    );
+    assert_eq!(sync::slots::publish(&db(&pc_b.core)).unwrap(), 0);
+    sync::sync_once(&db(&pc_b.core)).unwrap();
+    sync::sync_once(&db(&a)).unwrap();
+    assert_eq!(sync::slots::publish(&db(&a)).unwrap(), 0);
 }
 
 /// A PC whose accounts were made before grants (slots without one) connects: the admin
