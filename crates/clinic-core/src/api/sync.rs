@@ -60,8 +60,10 @@ pub fn sync_connect(cx: &Cx, input: ConnectInput) -> Result<Status> {
     let input = checked(&input)?;
     let db = cx.db()?;
     // Accounts from before grants get one now, signed by the admin connecting: other PCs
-    // take their slots only with one.
-    accounts::grant_ungranted(cx)?;
+    // take their slots only with one. Once linked, rows may come from other PCs: no more.
+    if cx.read(link)?.is_none() {
+        accounts::grant_ungranted(cx)?;
+    }
     apply::join(
         db,
         &input.server_url,

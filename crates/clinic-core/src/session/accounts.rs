@@ -151,16 +151,13 @@ pub fn regrant(cx: &Cx, updated: &Staff) -> Result<()> {
 }
 
 /// Signs a grant, with the roles their account row has, for every account whose slot has
-/// none (made before grants), as the administrator connecting this PC to a server. Only
-/// before the first link: until then every row was written on this PC, so its roles are the
-/// ones an administrator here gave.
+/// none (made before grants), as the administrator connecting this PC to a server. Called
+/// only before the PC's first link (`api::sync::sync_connect`): until then every row was
+/// written on this PC, so its roles are the ones an administrator here gave.
 pub fn grant_ungranted(cx: &Cx) -> Result<()> {
     let Some(signer) = cx.signer()? else {
         return Ok(());
     };
-    if cx.read(crate::sync::link)?.is_some() {
-        return Ok(());
-    }
     let people = cx.read(staff::list)?;
     keys::write_slot(cx, |s, _| {
         for p in people.iter().filter(|p| p.active) {
