@@ -76,16 +76,18 @@ pub fn set_active(cx: &Cx, input: &SetActive) -> Result<Staff> {
             staff::get(w.conn(), &person.id)
         });
     }
-    // Noted first: a crash before the grant below leaves an account that can't sign in here,
-    // and that the next administrator's sign-in disables everywhere (`signin::finish_login`).
-    KeySlots::modify(dir, |s| {
-        s.begin_disabling(&person.id);
-        Ok(())
-    })?;
     let slots = KeySlots::load(dir)?;
-    let disabled = cx.write_durable(|w| {
-        staff::set_active(w, &person.id, false, &acting, &|p| as_granted(&slots, p))
-    });
+    let granted = |p| as_granted(&slots, p);
+    cx.read(|c| staff::check_disable(c, &person.id, &acting, &granted))?;
+    // The administrator's disabling grant is noted first: a crash before it is taken leaves
+    // an account that can't sign in here, and the next sign-in takes it
+    // (`signin::finish_login`).
+    if let Some(by) = &signer {
+        KeySlots::modify(dir, |s| {
+            s.begin_disabling(&person.id, &person.username, &person.roles, by)
+        })?;
+    }
+    let disabled = cx.write_durable(|w| staff::set_active(w, &person.id, false, &acting, &granted));
     let disabled = match disabled {
         Ok(d) => d,
         Err(e) => {
@@ -98,10 +100,9 @@ pub fn set_active(cx: &Cx, input: &SetActive) -> Result<Staff> {
     };
     crash_point("account_disabled");
     KeySlots::modify(dir, |s| {
-        match &signer {
-            Some(by) => s.revoke(&person.id, &person.username, &person.roles, by)?,
-            None => s.remove_staff(&person.id),
-        }
+        s.finish_disablings();
+        // A slot no grant covers (from before grants) just goes.
+        s.remove_staff(&person.id);
         Ok(())
     })?;
     Ok(disabled)

@@ -85,11 +85,12 @@ struct SlotFile {
     /// bring an account back, and so other PCs receive them.
     #[serde(default)]
     revoked: Vec<Grant>,
-    /// Accounts being disabled on this PC: noted before the account row, cleared once the
-    /// disabling grant is signed. One still here after a crash can't sign in, and the next
-    /// administrator's sign-in finishes it (`signin::finish_login`).
+    /// Disablings under way on this PC: the administrator's signed grant, noted before the
+    /// account row says so and taken once it does. One still here after a crash can't sign
+    /// in, and the next sign-in takes it (`signin::finish_login`). Only a grant this PC would
+    /// take counts, so nobody can add one here for someone else.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    disabling: Vec<String>,
+    disabling: Vec<Grant>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -470,29 +471,35 @@ fn row_id(staff_id: &str, g: &Grant) -> String {
     format!("{staff_id}/{}", hex::encode(&h[..16]))
 }
 
-/// The account a `key_slots` row is about (rows made before one row per grant are named by
-/// the account alone).
-pub(crate) fn row_staff_id(row_id: &str) -> &str {
-    row_id.split('/').next().unwrap_or_default()
+/// A `key_slots` row as `adopt` weighs it: read once, its grant's rank known before any
+/// signature is checked.
+pub(crate) struct SharedRow {
+    pub row_id: String,
+    pub staff_id: String,
+    pub rank: Rank,
+    /// A person's own change (taken after others' grants: an administrator's grant signed
+    /// before their own password change checks against the slot it was signed with).
+    pub own: bool,
+    pub content: String,
 }
 
-/// Whether a `key_slots` row holds a person's own change (taken after others' grants: an
-/// administrator's grant signed before their own password change checks against the slot
-/// it was signed with).
-pub(crate) fn shared_is_own(shared: &str) -> bool {
-    match serde_json::from_str::<Shared>(shared) {
-        Ok(Shared::Revoked { revoked }) => revoked.is_own(),
-        Ok(Shared::Slot(s)) => s.grant.as_ref().is_some_and(Grant::is_own),
-        Err(_) => false,
-    }
-}
-
-/// The rank of the grant in a `key_slots` row's content (none: the least).
-pub(crate) fn shared_rank(shared: &str) -> Rank {
-    match serde_json::from_str::<Shared>(shared) {
-        Ok(Shared::Revoked { revoked }) => rank(&revoked),
-        Ok(Shared::Slot(s)) => s.grant.as_ref().map(rank).unwrap_or_default(),
-        Err(_) => Default::default(),
+impl SharedRow {
+    /// `None` for a row that isn't a grant, or isn't named as its grant's row (`row_id`).
+    pub(crate) fn read(row_id: String, content: String) -> Option<SharedRow> {
+        let g = match serde_json::from_str::<Shared>(&content).ok()? {
+            Shared::Revoked { revoked } => revoked,
+            Shared::Slot(s) => s.grant?,
+        };
+        if row_id != self::row_id(&g.body.staff_id, &g) {
+            return None;
+        }
+        Some(SharedRow {
+            row_id,
+            staff_id: g.body.staff_id.clone(),
+            rank: rank(&g),
+            own: g.is_own(),
+            content,
+        })
     }
 }
 
@@ -648,6 +655,7 @@ impl KeySlots {
         file.unknown.clear();
         file.failed_signins.clear();
         file.more_failed_signins = 0;
+        file.disabling.clear();
         for s in &mut file.slots {
             s.failed_attempts = 0;
             s.last_failed_at = None;
@@ -856,6 +864,7 @@ impl KeySlots {
             prior.as_ref(),
         ));
         self.file.revoked.retain(|g| g.body.staff_id != staff_id);
+        self.cancel_disabling(staff_id);
         Ok(())
     }
 
@@ -883,8 +892,21 @@ impl KeySlots {
         roles: &[Role],
         signer: &Signer,
     ) -> Result<()> {
+        let g = self.revocation(staff_id, username, roles, signer)?;
+        self.take_revocation(g);
+        Ok(())
+    }
+
+    /// The grant that would disable an account, signed, not yet taken.
+    fn revocation(
+        &self,
+        staff_id: &str,
+        username: String,
+        roles: &[Role],
+        signer: &Signer,
+    ) -> Result<Grant> {
         let next = self.next_gen(staff_id, &signer.by)?;
-        let g = signer.sign(
+        Ok(signer.sign(
             GrantBody {
                 staff_id: staff_id.into(),
                 username,
@@ -896,11 +918,14 @@ impl KeySlots {
                 epoch: next.epoch,
             },
             None,
-        );
-        self.remove_staff(staff_id);
-        self.file.revoked.retain(|g| g.body.staff_id != staff_id);
+        ))
+    }
+
+    fn take_revocation(&mut self, g: Grant) {
+        let staff_id = g.body.staff_id.clone();
+        self.remove_staff(&staff_id);
+        self.file.revoked.retain(|r| r.body.staff_id != staff_id);
         self.file.revoked.push(g);
-        Ok(())
     }
 
     /// Whether this PC takes `g` from another PC: newer than the grant it holds for the
@@ -926,15 +951,15 @@ impl KeySlots {
         let Some(signer) = signer else {
             return false;
         };
-        signer
-            .signing_key
-            .as_deref()
-            .is_some_and(|k| g.signed_with(k))
-            && (g.by == RECOVERY
-                || signer
-                    .grant
-                    .as_ref()
-                    .is_some_and(|h| h.body.active && h.body.roles.contains(&Role::Admin)))
+        (g.by == RECOVERY
+            || signer
+                .grant
+                .as_ref()
+                .is_some_and(|h| h.body.active && h.body.roles.contains(&Role::Admin)))
+            && signer
+                .signing_key
+                .as_deref()
+                .is_some_and(|k| g.signed_with(k))
     }
 
     /// Whether `g` is signed by a slot this PC trusts to grant anything, or is the account's
@@ -967,8 +992,8 @@ impl KeySlots {
     }
 
     /// Whether a `key_slots` row's grant is newer than the one this PC holds for the account.
-    pub(crate) fn newer_than_held(&self, staff_id: &str, shared: &str) -> bool {
-        shared_rank(shared) > self.rank_of(staff_id)
+    pub(crate) fn newer_than_held(&self, row: &SharedRow) -> bool {
+        row.rank > self.rank_of(&row.staff_id)
     }
 
     /// What a `key_slots` row would put into this PC's slot file: its grant, with the slot for
@@ -1084,28 +1109,55 @@ impl KeySlots {
 
     pub fn remove_staff(&mut self, staff_id: &str) {
         self.file.slots.retain(|s| !s.matches_staff(staff_id));
-        self.file.disabling.retain(|id| id != staff_id);
+        self.cancel_disabling(staff_id);
     }
 
-    /// Notes that an account is being disabled here (before its row says so).
-    pub fn begin_disabling(&mut self, staff_id: &str) {
-        if !self.is_disabling(staff_id) {
-            self.file.disabling.push(staff_id.into());
-        }
+    /// Notes a disabling about to happen: the grant `revoke` would sign (with the held
+    /// grant's username and roles), kept until `finish_disabling`.
+    pub fn begin_disabling(
+        &mut self,
+        staff_id: &str,
+        username: &str,
+        roles: &[Role],
+        signer: &Signer,
+    ) -> Result<()> {
+        let (username, roles) = match self.grant_of(staff_id) {
+            Some(g) => (g.body.username.clone(), g.body.roles.clone()),
+            None => (username.to_string(), roles.to_vec()),
+        };
+        let g = self.revocation(staff_id, username, &roles, signer)?;
+        self.cancel_disabling(staff_id);
+        self.file.disabling.push(g);
+        Ok(())
     }
 
-    /// The disabling didn't happen (its row was refused): the note goes.
+    /// The disabling didn't happen (its row was refused, or the account was given a slot
+    /// since): the note goes.
     pub fn cancel_disabling(&mut self, staff_id: &str) {
-        self.file.disabling.retain(|id| id != staff_id);
+        self.file.disabling.retain(|g| g.body.staff_id != staff_id);
     }
 
+    /// Whether a disabling of the account is noted (and would be taken).
     pub fn is_disabling(&self, staff_id: &str) -> bool {
-        self.file.disabling.iter().any(|id| id == staff_id)
+        self.file
+            .disabling
+            .iter()
+            .any(|g| g.body.staff_id == staff_id && self.takes_note(g))
     }
 
-    /// Accounts whose disabling here was cut off before its grant was signed.
-    pub fn unfinished_disablings(&self) -> Vec<String> {
-        self.file.disabling.clone()
+    fn takes_note(&self, g: &Grant) -> bool {
+        !g.body.active && rank(g) > self.rank_of(&g.body.staff_id) && self.signed_by_trusted(g)
+    }
+
+    /// Takes every noted disabling this PC would take (the account row already says so, or
+    /// a crash cut the disabling off after noting it: either way an administrator signed it),
+    /// and drops the notes.
+    pub fn finish_disablings(&mut self) {
+        for g in std::mem::take(&mut self.file.disabling) {
+            if self.takes_note(&g) {
+                self.take_revocation(g);
+            }
+        }
     }
 
     /// Replaces the recovery slot. Returns its public key, to record in the database.
@@ -1692,6 +1744,10 @@ mod tests {
         (here, admin, nurse, key, dir)
     }
 
+    fn row_staff_id(row_id: &str) -> &str {
+        row_id.split('/').next().unwrap()
+    }
+
     fn row(s: &KeySlots, id: &str) -> String {
         s.shared_grants()
             .unwrap()
@@ -1767,8 +1823,8 @@ mod tests {
         let replay = row(&kept, "n");
         // It ranks below the demotion (an administrator's grant starts a new epoch), and its
         // chain starts at a grant older than the one held.
-        assert!(!demoted.newer_than_held("n", &replay));
         let mut g: Slot = serde_json::from_str(&replay).unwrap();
+        assert!(rank(g.grant.as_ref().unwrap()) < demoted.rank_of("n"));
         assert!(!demoted.own_chain(g.grant.as_ref().unwrap(), 0));
         g.grant.as_mut().unwrap().prev = None;
         assert!(!demoted.own_chain(g.grant.as_ref().unwrap(), 0));
@@ -1910,6 +1966,38 @@ mod tests {
         let mut pc = here.clone_for_test();
         assert!(!pc.adopt_shared("n", &v.to_string()).unwrap());
         assert!(pc.adopt_shared("n", &row(&there, "n")).unwrap());
+    }
+
+    #[test]
+    fn only_a_disabling_an_administrator_signed_is_noted_and_a_new_slot_drops_it() {
+        let (here, admin, nurse, key, _dir) = two_accounts();
+        // Noted by someone with the folder, signed by the nurse: it counts for nothing.
+        let mut pc = here.clone_for_test();
+        let forged = pc
+            .revocation("a", "ann".into(), &[Role::Admin], &nurse)
+            .unwrap();
+        pc.file.disabling.push(forged);
+        assert!(!pc.is_disabling("a"));
+        pc.finish_disablings();
+        assert!(pc.public_key_of("a").is_some());
+        // The admin's: the account can't sign in until it is taken, then it is disabled.
+        pc.begin_disabling("n", "", &[], &admin).unwrap();
+        assert!(pc.is_disabling("n"));
+        pc.finish_disablings();
+        assert!(pc.public_key_of("n").is_none());
+        assert!(!pc.grant_of("n").unwrap().body.active);
+        // A new slot for the account (a reset, re-enabling) drops a note left behind.
+        let mut pc = here.clone_for_test();
+        pc.begin_disabling("n", "", &[], &admin).unwrap();
+        pc.set_staff("n", "nia", "nia-password-5", &key, &[], Some(&admin))
+            .unwrap();
+        assert!(!pc.is_disabling("n"));
+        pc.finish_disablings();
+        assert!(pc.public_key_of("n").is_some());
+        // A PC joining from this one's slot file inherits no note.
+        let mut pc = here.clone_for_test();
+        pc.begin_disabling("n", "", &[], &admin).unwrap();
+        assert!(!pc.export_for_peer().unwrap().contains("disabling"));
     }
 
     #[test]

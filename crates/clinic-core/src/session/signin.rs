@@ -381,16 +381,10 @@ fn finish_login(
         w.record_event("login", staff::Table::Staff, &session.staff.id, None)
     })?;
     // What a crash left half done (see `session::accounts`): a slot for an account that never
-    // came to be goes; a disabling cut off before its grant is finished by an administrator's
-    // sign-in, with a signed grant, so it reaches the other PCs and an older grant can't bring
-    // the account back (until then its password opens nothing here, `login`). Read under the
-    // slot lock, so an account another window makes meanwhile keeps its slot. A row another
-    // PC sent removes nothing: anyone with a PC's folder can write one, and a disabling made
-    // elsewhere comes as a signed grant (`sync::slots`).
-    let admin = st
-        .signer
-        .clone()
-        .filter(|_| session.staff.roles.contains(&Role::Admin));
+    // came to be goes; a disabling noted but not yet taken is taken (an administrator signed
+    // it). Read under the slot lock, so an account another window makes meanwhile keeps its
+    // slot. A row another PC sent removes nothing: anyone with a PC's folder can write one,
+    // and a disabling made elsewhere comes as a signed grant (`sync::slots`).
     let me = session.staff.id.clone();
     KeySlots::modify(dir, |s| {
         let ids = s.staff_ids();
@@ -408,15 +402,7 @@ fn finish_login(
         for id in &orphans {
             s.remove_staff(id);
         }
-        if let Some(by) = &admin {
-            for id in s.unfinished_disablings().iter().filter(|id| **id != me) {
-                if s.grant_of(id).is_some() {
-                    s.revoke(id, "", &[], by)?;
-                } else {
-                    s.remove_staff(id);
-                }
-            }
-        }
+        s.finish_disablings();
         Ok(())
     })?;
     let info = session.info(&db)?;

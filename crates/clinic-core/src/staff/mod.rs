@@ -233,7 +233,7 @@ pub fn create(
 pub type Granted<'a> = &'a dyn Fn(Staff) -> Staff;
 
 fn keep_an_admin(
-    w: &Write<'_>,
+    c: &Connection,
     before: &Staff,
     still_admin: bool,
     acting_id: &str,
@@ -246,11 +246,7 @@ fn keep_an_admin(
     if before.id == acting_id {
         return Err(Error::SelfAction.into());
     }
-    let admins = list(w.conn())?
-        .into_iter()
-        .map(granted)
-        .filter(is_admin)
-        .count();
+    let admins = list(c)?.into_iter().map(granted).filter(is_admin).count();
     if admins <= 1 {
         return Err(Error::LastAdmin.into());
     }
@@ -265,7 +261,7 @@ pub fn update(
 ) -> Result<Staff> {
     let before = get(w.conn(), &input.id)?;
     keep_an_admin(
-        w,
+        w.conn(),
         &before,
         input.roles.contains(&Role::Admin),
         acting_id,
@@ -296,6 +292,19 @@ pub fn update(
 }
 
 /// Enables or disables an account (never one's own, never the last admin).
+/// Whether `acting_id` may disable `id`: not themselves, and not the last administrator.
+pub fn check_disable(
+    c: &Connection,
+    id: &str,
+    acting_id: &str,
+    granted: Granted<'_>,
+) -> Result<()> {
+    if id == acting_id {
+        return Err(Error::SelfAction.into());
+    }
+    keep_an_admin(c, &get(c, id)?, false, acting_id, granted)
+}
+
 pub fn set_active(
     w: &mut Write<'_>,
     id: &str,
@@ -303,12 +312,12 @@ pub fn set_active(
     acting_id: &str,
     granted: Granted<'_>,
 ) -> Result<Staff> {
-    if id == acting_id {
-        return Err(Error::SelfAction.into());
-    }
-    let before = get(w.conn(), id)?;
-    if !active {
-        keep_an_admin(w, &before, false, acting_id, granted)?;
+    if active {
+        if id == acting_id {
+            return Err(Error::SelfAction.into());
+        }
+    } else {
+        check_disable(w.conn(), id, acting_id, granted)?;
     }
     w.update(
         Table::Staff,

@@ -20,53 +20,90 @@ use rusqlite::OptionalExtension;
 
 use super::{actor, apply, Table};
 use crate::error::Result;
-use crate::session::keyslots::{row_staff_id, shared_is_own, KeySlots};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::session::keyslots::{KeySlots, SharedRow};
 use crate::store::Db;
 
-/// Adds a `key_slots` row for each grant this PC holds that has none. Returns how many.
+/// Writes a `key_slots` row for each grant this PC holds whose row is missing, or holds
+/// anything else (someone rewrote it: every PC that holds the grant puts it back). Returns how
+/// many.
 pub fn publish(db: &Db) -> Result<u32> {
     let shared = KeySlots::load(db.dir())?.shared_grants()?;
     db.write(&actor(), |w| {
         let mut n = 0;
         for g in &shared {
-            let there: Option<i64> = w
+            let there: Option<String> = w
                 .conn()
-                .prepare_cached("SELECT 1 FROM key_slots WHERE id = ?1")?
+                .prepare_cached("SELECT slot FROM key_slots WHERE id = ?1")?
                 .query_row([&g.row_id], |r| r.get(0))
                 .optional()?;
-            if there.is_none() {
-                let cols: [(&str, &dyn rusqlite::ToSql); 2] =
-                    [("public_key", &g.public_key), ("slot", &g.content)];
-                w.insert_row(Table::KeySlots, &g.row_id, &cols)?;
-                n += 1;
+            let cols: [(&str, &dyn rusqlite::ToSql); 2] =
+                [("public_key", &g.public_key), ("slot", &g.content)];
+            match there {
+                Some(c) if c == g.content => continue,
+                Some(_) => {
+                    w.update_row(Table::KeySlots, &g.row_id, &cols)?;
+                }
+                None => {
+                    w.insert_row(Table::KeySlots, &g.row_id, &cols)?;
+                }
             }
+            n += 1;
         }
         Ok(n)
     })
 }
 
-/// Takes into this PC's slot file each `key_slots` row whose grant it admits, until none is
-/// left (a new administrator's grant comes before the grants they signed; each account ends
-/// with the greatest it admits, whatever the order). A row newer than
-/// what this PC holds that it does not admit (signed by no slot it trusts, or by a slot since
-/// replaced) is kept as a `refused` conflict for an administrator. Returns how many it took.
+/// Signature checks one `adopt` makes at most: a flood of forged rows costs each round a
+/// bounded time, and the rows past the bound are checked in the next rounds, in turn.
+const CHECKS_PER_ROUND: usize = 2_000;
+
+/// Where the next `adopt` starts among the rows it has to check.
+static NEXT_CHECK: AtomicUsize = AtomicUsize::new(0);
+
+/// Takes into this PC's slot file, for each account, the greatest grant of its `key_slots`
+/// rows that this PC admits (a new administrator's grant comes before the grants they signed:
+/// it loops while it takes something). Only rows ranking above the grant held cost a
+/// signature check, at most `CHECKS_PER_ROUND` of them. A row checked and not taken (signed
+/// by no slot this PC trusts, or by a slot since replaced) is kept as a `refused` conflict for
+/// an administrator. Returns how many it took.
 pub fn adopt(db: &Db) -> Result<u32> {
-    let mut rows = db.read(|c| {
-        let mut st = c.prepare_cached("SELECT id, slot FROM key_slots ORDER BY id")?;
+    let rows = db.read(|c| {
+        let mut st = c.prepare_cached("SELECT id, slot FROM key_slots")?;
         let rows = st
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     })?;
-    // Administrators' grants before people's own changes: a grant an administrator signed
-    // before changing their own password checks against the slot it was signed with.
-    rows.sort_by_key(|(_, slot)| shared_is_own(slot));
+    let mut rows: Vec<SharedRow> = rows
+        .into_iter()
+        .filter_map(|(id, content)| SharedRow::read(id, content))
+        .collect();
+    // Administrators' grants before people's own changes (see `SharedRow::own`), each
+    // account's greatest first.
+    rows.sort_by(|a, b| (a.own, &b.rank).cmp(&(b.own, &a.rank)));
     let (n, refused) = KeySlots::modify(db.dir(), |s| {
-        let mut n = 0;
+        let (mut n, mut budget) = (0, CHECKS_PER_ROUND);
+        let mut checked = std::collections::BTreeSet::new();
         loop {
+            let waiting: Vec<&SharedRow> = rows.iter().filter(|r| s.newer_than_held(r)).collect();
+            if waiting.is_empty() || budget == 0 {
+                break;
+            }
+            let start = NEXT_CHECK.load(Ordering::Relaxed) % waiting.len();
             let mut changed = false;
-            for (id, slot) in &rows {
-                if s.adopt_shared(row_staff_id(id), slot)? {
+            for r in waiting.iter().cycle().skip(start).take(waiting.len()) {
+                if budget == 0 {
+                    NEXT_CHECK.fetch_add(CHECKS_PER_ROUND, Ordering::Relaxed);
+                    break;
+                }
+                if !s.newer_than_held(r) {
+                    continue;
+                }
+                budget -= 1;
+                checked.insert(r.row_id.clone());
+                if s.adopt_shared(&r.staff_id, &r.content)? {
                     changed = true;
                     n += 1;
                 }
@@ -75,16 +112,16 @@ pub fn adopt(db: &Db) -> Result<u32> {
                 break;
             }
         }
-        let refused: Vec<&String> = rows
+        let refused: Vec<String> = rows
             .iter()
-            .filter(|(id, slot)| s.newer_than_held(row_staff_id(id), slot))
-            .map(|(id, _)| id)
+            .filter(|r| checked.contains(&r.row_id) && s.newer_than_held(r))
+            .map(|r| r.row_id.clone())
             .collect();
         Ok((n, refused))
     })?;
     if !refused.is_empty() {
         db.write(&actor(), |w| {
-            for id in refused {
+            for id in &refused {
                 apply::refuse_account_change(w, id)?;
             }
             Ok(())

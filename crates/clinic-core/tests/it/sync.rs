@@ -833,6 +833,50 @@ fn a_reset_signed_before_the_admins_own_password_change_reaches_a_pc_that_was_of
     sync::sync_once(&db(&pc_b.core)).unwrap();
     sync::sync_once(&db(&a)).unwrap();
     assert_eq!(sync::slots::publish(&db(&a)).unwrap(), 0);
+
+    // Someone rewrites the reset's row (as a forged row arriving would): every PC holding the
+    // grant puts it back at its next round.
+    let forger = clinic_core::store::Actor {
+        id: nina.id.clone(),
+        name: "Nina".into(),
+    };
+    let rows_of_nina = format!("{}/%", nina.id);
+    let reset_row: String = db(&pc_b.core)
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT id FROM key_slots WHERE id LIKE ?1 ORDER BY updated_at DESC LIMIT 1",
+                [&rows_of_nina],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap();
+    db(&pc_b.core)
+        .write(&forger, |w| {
+            w.update(
+                clinic_core::sync::Table::KeySlots,
+                &reset_row,
+                "UPDATE key_slots SET slot = '{}' WHERE id = ?1",
+                [&reset_row],
+            )
+        })
+        .unwrap();
+    assert_eq!(
+        sync::slots::publish(&db(&pc_b.core)).unwrap(),
+        1,
+        "B put the row back"
+    );
+    let slot_there = |core: &Core| -> String {
+        db(core)
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT slot FROM key_slots WHERE id = ?1",
+                    [&reset_row],
+                    |r| r.get(0),
+                )?)
+            })
+            .unwrap()
+    };
+    assert_eq!(slot_there(&pc_b.core), slot_there(&a));
 }
 
 /// A PC whose accounts were made before grants (slots without one) connects: the admin
