@@ -480,16 +480,34 @@ pub(crate) struct SharedRow {
     /// A person's own change (taken after others' grants: an administrator's grant signed
     /// before their own password change checks against the slot it was signed with).
     pub own: bool,
+    /// What checking it may cost, in signature checks: the grant and each earlier one it
+    /// carries, and its signer's.
+    pub cost: usize,
     pub content: String,
+}
+
+/// The grant a `key_slots` row's content holds.
+fn shared_grant(shared: &str) -> Option<Grant> {
+    match serde_json::from_str::<Shared>(shared).ok()? {
+        Shared::Revoked { revoked } => Some(revoked),
+        Shared::Slot(s) => s.grant,
+    }
+}
+
+/// Whether two `key_slots` rows hold the same grant (whatever else their slots say: a slot
+/// changed under a real grant is the same grant, and PCs holding either never rewrite each
+/// other's row over it).
+pub(crate) fn same_grant(a: &str, b: &str) -> bool {
+    match (shared_grant(a), shared_grant(b)) {
+        (Some(x), Some(y)) => x.body == y.body && x.by == y.by && x.sig == y.sig,
+        _ => false,
+    }
 }
 
 impl SharedRow {
     /// `None` for a row that isn't a grant, or isn't named as its grant's row (`row_id`).
     pub(crate) fn read(row_id: String, content: String) -> Option<SharedRow> {
-        let g = match serde_json::from_str::<Shared>(&content).ok()? {
-            Shared::Revoked { revoked } => revoked,
-            Shared::Slot(s) => s.grant?,
-        };
+        let g = shared_grant(&content)?;
         if row_id != self::row_id(&g.body.staff_id, &g) {
             return None;
         }
@@ -498,6 +516,7 @@ impl SharedRow {
             staff_id: g.body.staff_id.clone(),
             rank: rank(&g),
             own: g.is_own(),
+            cost: 2 + g.links(),
             content,
         })
     }
@@ -1913,6 +1932,14 @@ mod tests {
         };
         let mut newer = here.clone_for_test();
         newer.grant("n", &[Role::Nurse], &admin).unwrap();
+        // The same grant over a changed slot is the same grant (PCs holding either copy
+        // don't rewrite each other's row); another grant, or none, isn't.
+        let own = row(&here, "n");
+        let mut changed: Slot = serde_json::from_str(&own).unwrap();
+        changed.nonce = B64.encode([7u8; 24]);
+        assert!(same_grant(&own, &serde_json::to_string(&changed).unwrap()));
+        assert!(!same_grant(&own, &row(&newer, "n")));
+        assert!(!same_grant(&own, "{}"));
         assert_eq!(ids(&here), ids(&here.clone_for_test()));
         assert_ne!(ids(&here), ids(&newer));
         assert_eq!(row_staff_id(&ids(&newer)[0]), "n");

@@ -20,14 +20,14 @@ use rusqlite::OptionalExtension;
 
 use super::{actor, apply, Table};
 use crate::error::Result;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use crate::session::keyslots::{KeySlots, SharedRow};
+use crate::ids::random_bytes;
+use crate::session::keyslots::{same_grant, KeySlots, SharedRow};
 use crate::store::Db;
 
 /// Writes a `key_slots` row for each grant this PC holds whose row is missing, or holds
-/// anything else (someone rewrote it: every PC that holds the grant puts it back). Returns how
-/// many.
+/// another grant or none (someone rewrote it: every PC that holds the grant puts it back; the
+/// same grant over a changed slot is left, so no two PCs rewrite each other's row). Returns
+/// how many.
 pub fn publish(db: &Db) -> Result<u32> {
     let shared = KeySlots::load(db.dir())?.shared_grants()?;
     db.write(&actor(), |w| {
@@ -41,7 +41,7 @@ pub fn publish(db: &Db) -> Result<u32> {
             let cols: [(&str, &dyn rusqlite::ToSql); 2] =
                 [("public_key", &g.public_key), ("slot", &g.content)];
             match there {
-                Some(c) if c == g.content => continue,
+                Some(c) if c == g.content || same_grant(&c, &g.content) => continue,
                 Some(_) => {
                     w.update_row(Table::KeySlots, &g.row_id, &cols)?;
                 }
@@ -56,18 +56,18 @@ pub fn publish(db: &Db) -> Result<u32> {
 }
 
 /// Signature checks one `adopt` makes at most: a flood of forged rows costs each round a
-/// bounded time, and the rows past the bound are checked in the next rounds, in turn.
+/// bounded time, and the rows past the bound are checked in the next rounds (each round
+/// starts at a random row).
 const CHECKS_PER_ROUND: usize = 2_000;
-
-/// Where the next `adopt` starts among the rows it has to check.
-static NEXT_CHECK: AtomicUsize = AtomicUsize::new(0);
 
 /// Takes into this PC's slot file, for each account, the greatest grant of its `key_slots`
 /// rows that this PC admits (a new administrator's grant comes before the grants they signed:
-/// it loops while it takes something). Only rows ranking above the grant held cost a
-/// signature check, at most `CHECKS_PER_ROUND` of them. A row checked and not taken (signed
-/// by no slot this PC trusts, or by a slot since replaced) is kept as a `refused` conflict for
-/// an administrator. Returns how many it took.
+/// it loops while it takes something). Only rows ranking above the grant held are checked,
+/// at most `CHECKS_PER_ROUND` signature checks' worth; others' grants first, and people's own
+/// changes only once every waiting grant of others was checked (an administrator's grant
+/// signed before their own password change checks against the slot it was signed with). A
+/// row checked and not taken (signed by no slot this PC trusts, or by a slot since replaced) is
+/// kept as a `refused` conflict for an administrator. Returns how many it took.
 pub fn adopt(db: &Db) -> Result<u32> {
     let rows = db.read(|c| {
         let mut st = c.prepare_cached("SELECT id, slot FROM key_slots")?;
@@ -76,41 +76,43 @@ pub fn adopt(db: &Db) -> Result<u32> {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     })?;
-    let mut rows: Vec<SharedRow> = rows
+    let rows: Vec<SharedRow> = rows
         .into_iter()
         .filter_map(|(id, content)| SharedRow::read(id, content))
         .collect();
-    // Administrators' grants before people's own changes (see `SharedRow::own`), each
-    // account's greatest first.
-    rows.sort_by(|a, b| (a.own, &b.rank).cmp(&(b.own, &a.rank)));
     let (n, refused) = KeySlots::modify(db.dir(), |s| {
         let (mut n, mut budget) = (0, CHECKS_PER_ROUND);
         let mut checked = std::collections::BTreeSet::new();
-        loop {
-            let waiting: Vec<&SharedRow> = rows.iter().filter(|r| s.newer_than_held(r)).collect();
-            if waiting.is_empty() || budget == 0 {
-                break;
-            }
-            let start = NEXT_CHECK.load(Ordering::Relaxed) % waiting.len();
-            let mut changed = false;
-            for r in waiting.iter().cycle().skip(start).take(waiting.len()) {
-                if budget == 0 {
-                    NEXT_CHECK.fetch_add(CHECKS_PER_ROUND, Ordering::Relaxed);
-                    break;
-                }
-                if !s.newer_than_held(r) {
+        'passes: loop {
+            for own in [false, true] {
+                let waiting: Vec<&SharedRow> = rows
+                    .iter()
+                    .filter(|r| r.own == own && s.newer_than_held(r))
+                    .collect();
+                if waiting.is_empty() {
                     continue;
                 }
-                budget -= 1;
-                checked.insert(r.row_id.clone());
-                if s.adopt_shared(&r.staff_id, &r.content)? {
-                    changed = true;
-                    n += 1;
+                let start = u64::from_le_bytes(random_bytes()) as usize % waiting.len();
+                let mut changed = false;
+                for r in waiting.iter().cycle().skip(start).take(waiting.len()) {
+                    if !s.newer_than_held(r) {
+                        continue;
+                    }
+                    if budget < r.cost {
+                        break 'passes;
+                    }
+                    budget -= r.cost;
+                    checked.insert(r.row_id.clone());
+                    if s.adopt_shared(&r.staff_id, &r.content)? {
+                        changed = true;
+                        n += 1;
+                    }
+                }
+                if changed {
+                    continue 'passes;
                 }
             }
-            if !changed {
-                break;
-            }
+            break;
         }
         let refused: Vec<String> = rows
             .iter()
