@@ -102,6 +102,10 @@ pub struct GrantBody {
     /// outranks any number of the person's own changes from before it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub epoch: u64,
+    /// A hash of what the password unwraps in the slot (its KDF, nonce and wrapped secret):
+    /// a slot whose material someone changed under a real grant is not that grant's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub slot: String,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -207,6 +211,7 @@ mod tests {
             signing_key: "vk".into(),
             gen,
             epoch: gen,
+            slot: String::new(),
         }
     }
 

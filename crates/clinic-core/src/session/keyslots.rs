@@ -424,7 +424,7 @@ fn remove_stale_temps(dir: &Path) {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Shared {
-    Revoked { revoked: Grant },
+    Revoked { revoked: Box<Grant> },
     Slot(Box<Slot>),
 }
 
@@ -480,8 +480,10 @@ pub(crate) struct SharedRow {
     /// A person's own change (taken after others' grants: an administrator's grant signed
     /// before their own password change checks against the slot it was signed with).
     pub own: bool,
-    /// What checking it may cost, in signature checks: the grant and each earlier one it
-    /// carries, and its signer's.
+    /// Who signed it (`Grant::by`).
+    pub by: String,
+    /// What checking it may cost, in signature checks: the grant against its signer and
+    /// against the grant held, each earlier grant it carries, and the last one's signer.
     pub cost: usize,
     pub content: String,
 }
@@ -489,17 +491,25 @@ pub(crate) struct SharedRow {
 /// The grant a `key_slots` row's content holds.
 fn shared_grant(shared: &str) -> Option<Grant> {
     match serde_json::from_str::<Shared>(shared).ok()? {
-        Shared::Revoked { revoked } => Some(revoked),
+        Shared::Revoked { revoked } => Some(*revoked),
         Shared::Slot(s) => s.grant,
     }
 }
 
-/// Whether two `key_slots` rows hold the same grant (whatever else their slots say: a slot
-/// changed under a real grant is the same grant, and PCs holding either never rewrite each
-/// other's row over it).
+/// Whether two `key_slots` rows say the same: the same grant (with the same earlier grants)
+/// in the same form, and the same slot but for the database key sealed in it (each PC's copy
+/// of a slot is sealed afresh; a row differing only there is left as it is, so no two PCs
+/// rewrite each other's row over it).
 pub(crate) fn same_grant(a: &str, b: &str) -> bool {
-    match (shared_grant(a), shared_grant(b)) {
-        (Some(x), Some(y)) => x.body == y.body && x.by == y.by && x.sig == y.sig,
+    let plain = |c: &str| -> Option<serde_json::Value> {
+        let mut v: serde_json::Value = serde_json::from_str(c).ok()?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("sealed_key");
+        }
+        Some(v)
+    };
+    match (plain(a), plain(b)) {
+        (Some(x), Some(y)) => x == y,
         _ => false,
     }
 }
@@ -508,7 +518,7 @@ impl SharedRow {
     /// `None` for a row that isn't a grant, or isn't named as its grant's row (`row_id`).
     pub(crate) fn read(row_id: String, content: String) -> Option<SharedRow> {
         let g = shared_grant(&content)?;
-        if row_id != self::row_id(&g.body.staff_id, &g) {
+        if row_id != self::row_id(&g.body.staff_id, &g) || g.links() > MAX_CHAIN {
             return None;
         }
         Some(SharedRow {
@@ -516,10 +526,27 @@ impl SharedRow {
             staff_id: g.body.staff_id.clone(),
             rank: rank(&g),
             own: g.is_own(),
-            cost: 2 + g.links(),
+            by: g.by.clone(),
+            cost: 3 + g.links(),
             content,
         })
     }
+}
+
+/// What a grant records of a slot's password-wrapped material (`GrantBody::slot`).
+fn slot_material(slot: &Slot) -> String {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&slot.kdf).unwrap_or_default());
+    h.update(b"\0");
+    h.update(slot.nonce.as_bytes());
+    h.update(b"\0");
+    h.update(
+        slot.wrapped_secret
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    hex::encode(h.finalize())
 }
 
 /// Whether `next` is its account's own change from `p`: the next generation, signed by `p`'s
@@ -864,6 +891,7 @@ impl KeySlots {
             .iter_mut()
             .find(|s| s.matches_staff(staff_id))
             .ok_or_else(|| corrupt("no slot to grant"))?;
+        let material = slot_material(slot);
         let (Some(public_key), Some(signing_key), Owner::Staff { username, .. }) =
             (&slot.public_key, &slot.signing_key, &slot.owner)
         else {
@@ -879,6 +907,7 @@ impl KeySlots {
                 signing_key: signing_key.clone(),
                 gen: next.gen,
                 epoch: next.epoch,
+                slot: material,
             },
             prior.as_ref(),
         ));
@@ -935,6 +964,7 @@ impl KeySlots {
                 signing_key: String::new(),
                 gen: next.gen,
                 epoch: next.epoch,
+                slot: String::new(),
             },
             None,
         ))
@@ -1015,13 +1045,31 @@ impl KeySlots {
         row.rank > self.rank_of(&row.staff_id)
     }
 
+    /// Whether a row newer than the grant held is worth a signature check: within the
+    /// generation jump, and someone else's grant only if signed in the name of a slot this PC
+    /// trusts to grant (a row that fails this costs nothing and is refused).
+    pub(crate) fn worth_checking(&self, row: &SharedRow) -> bool {
+        let Some(g) = shared_grant(&row.content) else {
+            return false;
+        };
+        let held = self.rank_of(&row.staff_id);
+        let trusted_name = g.by == RECOVERY
+            || self.file.slots.iter().any(|s| {
+                s.matches_staff(&g.by)
+                    && s.grant
+                        .as_ref()
+                        .is_some_and(|h| h.body.active && h.body.roles.contains(&Role::Admin))
+            });
+        g.body.gen <= held.1.saturating_add(MAX_GEN_JUMP) && (g.is_own() || trusted_name)
+    }
+
     /// What a `key_slots` row would put into this PC's slot file: its grant, with the slot for
     /// an active one. `None` unless this PC admits the grant for that account, and the slot is
     /// the one the grant names, under a username no other account's slot has, in the current
     /// format with the standard KDF (a slot with a huge KDF would stall every sign-in).
     fn admissible(&self, staff_id: &str, shared: &str) -> Option<(Grant, Option<Slot>)> {
         let (grant, slot) = match serde_json::from_str::<Shared>(shared).ok()? {
-            Shared::Revoked { revoked } => (revoked, None),
+            Shared::Revoked { revoked } => (*revoked, None),
             Shared::Slot(s) => (s.grant.clone()?, Some(*s)),
         };
         if grant.body.staff_id != staff_id || !self.admits(&grant) {
@@ -1034,6 +1082,7 @@ impl KeySlots {
                     && slot.matches_username(&b.username)
                     && slot.public_key.as_deref() == Some(b.public_key.as_str())
                     && slot.signing_key.as_deref() == Some(b.signing_key.as_str())
+                    && slot_material(&slot) == b.slot
                     && slot.wrapped_key.is_none()
                     && slot.wrapped_secret.is_some()
                     && slot.sealed_key.is_some()
@@ -1798,10 +1847,15 @@ mod tests {
             sealed_key: fake.sealed_key.clone(),
             ..real.clone()
         };
+        // The grant names the slot's material: such a slot is not taken.
         let mut took = here.clone_for_test();
-        assert!(took
+        assert!(!took
             .adopt_shared("n", &serde_json::to_string(&planted).unwrap())
             .unwrap());
+        // And a slot file holding one anyway opens nothing with the other password: the
+        // secret inside isn't the public key's.
+        took.file.slots.retain(|s| !s.matches_staff("n"));
+        took.file.slots.push(planted);
         assert!(
             took.open_with_password("nia", "attacker-pass-9", Utc::now())
                 .is_err(),
@@ -1900,7 +1954,7 @@ mod tests {
 
     #[test]
     fn generations_never_overflow_and_no_row_holds_back_a_grant() {
-        let (here, admin, _, _, _dir) = two_accounts();
+        let (here, admin, nurse, key, _dir) = two_accounts();
         // An admin signs the last generation: nothing can follow it, and nothing panics.
         let mut last = here.clone_for_test();
         let mut g = last.grant_of("n").unwrap().clone();
@@ -1932,12 +1986,24 @@ mod tests {
         };
         let mut newer = here.clone_for_test();
         newer.grant("n", &[Role::Nurse], &admin).unwrap();
-        // The same grant over a changed slot is the same grant (PCs holding either copy
+        // The same grant over a slot sealed afresh is the same row (PCs holding either copy
         // don't rewrite each other's row); another grant, or none, isn't.
         let own = row(&here, "n");
+        let mut resealed: Slot = serde_json::from_str(&own).unwrap();
+        resealed.sealed_key = Some(B64.encode([7u8; 80]));
+        assert!(same_grant(&own, &serde_json::to_string(&resealed).unwrap()));
+        // Anything else changed is not the same row: it is put back.
         let mut changed: Slot = serde_json::from_str(&own).unwrap();
         changed.nonce = B64.encode([7u8; 24]);
-        assert!(same_grant(&own, &serde_json::to_string(&changed).unwrap()));
+        assert!(!same_grant(&own, &serde_json::to_string(&changed).unwrap()));
+        let mut changed_pw = here.clone_for_test();
+        changed_pw
+            .set_staff("n", "nia", "nia-password-6", &key, &[], Some(&nurse))
+            .unwrap();
+        let chained = row(&changed_pw, "n");
+        let mut cut: Slot = serde_json::from_str(&chained).unwrap();
+        cut.grant.as_mut().unwrap().prev = None;
+        assert!(!same_grant(&chained, &serde_json::to_string(&cut).unwrap()));
         assert!(!same_grant(&own, &row(&newer, "n")));
         assert!(!same_grant(&own, "{}"));
         assert_eq!(ids(&here), ids(&here.clone_for_test()));

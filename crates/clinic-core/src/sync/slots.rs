@@ -55,19 +55,23 @@ pub fn publish(db: &Db) -> Result<u32> {
     })
 }
 
-/// Signature checks one `adopt` makes at most: a flood of forged rows costs each round a
-/// bounded time, and the rows past the bound are checked in the next rounds (each round
-/// starts at a random row).
+/// Signature checks one `adopt` makes at most, three quarters for others' grants and a
+/// quarter for people's own changes: a flood of forged rows costs each round a bounded time,
+/// can't crowd out either kind, and the rows past the bound are checked in the next rounds
+/// (each round starts at a random row).
 const CHECKS_PER_ROUND: usize = 2_000;
+
+/// Refused rows recorded as conflicts at most per round.
+const REFUSALS_PER_ROUND: usize = 500;
 
 /// Takes into this PC's slot file, for each account, the greatest grant of its `key_slots`
 /// rows that this PC admits (a new administrator's grant comes before the grants they signed:
 /// it loops while it takes something). Only rows ranking above the grant held are checked,
-/// at most `CHECKS_PER_ROUND` signature checks' worth; others' grants first, and people's own
-/// changes only once every waiting grant of others was checked (an administrator's grant
-/// signed before their own password change checks against the slot it was signed with). A
-/// row checked and not taken (signed by no slot this PC trusts, or by a slot since replaced) is
-/// kept as a `refused` conflict for an administrator. Returns how many it took.
+/// within `CHECKS_PER_ROUND`; others' grants first, and a person's own change not while a
+/// grant they signed waits unchecked (an administrator's grant signed before their own
+/// password change checks against the slot it was signed with). A row checked and not taken
+/// (signed by no slot this PC trusts, or by a slot since replaced) is kept as a `refused`
+/// conflict for an administrator. Returns how many it took.
 pub fn adopt(db: &Db) -> Result<u32> {
     let rows = db.read(|c| {
         let mut st = c.prepare_cached("SELECT id, slot FROM key_slots")?;
@@ -81,9 +85,11 @@ pub fn adopt(db: &Db) -> Result<u32> {
         .filter_map(|(id, content)| SharedRow::read(id, content))
         .collect();
     let (n, refused) = KeySlots::modify(db.dir(), |s| {
-        let (mut n, mut budget) = (0, CHECKS_PER_ROUND);
+        let mut n = 0;
+        let mut budgets = [CHECKS_PER_ROUND * 3 / 4, CHECKS_PER_ROUND / 4];
         let mut checked = std::collections::BTreeSet::new();
         'passes: loop {
+            let mut unchecked_signers = std::collections::BTreeSet::new();
             for own in [false, true] {
                 let waiting: Vec<&SharedRow> = rows
                     .iter()
@@ -93,15 +99,27 @@ pub fn adopt(db: &Db) -> Result<u32> {
                     continue;
                 }
                 let start = u64::from_le_bytes(random_bytes()) as usize % waiting.len();
+                let budget = &mut budgets[usize::from(own)];
                 let mut changed = false;
                 for r in waiting.iter().cycle().skip(start).take(waiting.len()) {
                     if !s.newer_than_held(r) {
                         continue;
                     }
-                    if budget < r.cost {
-                        break 'passes;
+                    if !s.worth_checking(r) {
+                        checked.insert(r.row_id.clone());
+                        continue;
                     }
-                    budget -= r.cost;
+                    if own && unchecked_signers.contains(&r.staff_id) {
+                        continue;
+                    }
+                    if *budget < r.cost {
+                        if own {
+                            break 'passes;
+                        }
+                        unchecked_signers.insert(r.by.clone());
+                        continue;
+                    }
+                    *budget -= r.cost;
                     checked.insert(r.row_id.clone());
                     if s.adopt_shared(&r.staff_id, &r.content)? {
                         changed = true;
@@ -118,6 +136,7 @@ pub fn adopt(db: &Db) -> Result<u32> {
             .iter()
             .filter(|r| checked.contains(&r.row_id) && s.newer_than_held(r))
             .map(|r| r.row_id.clone())
+            .take(REFUSALS_PER_ROUND)
             .collect();
         Ok((n, refused))
     })?;
