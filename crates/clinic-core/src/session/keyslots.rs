@@ -496,15 +496,21 @@ fn shared_grant(shared: &str) -> Option<Grant> {
     }
 }
 
-/// Whether two `key_slots` rows say the same: the same grant (with the same earlier grants)
-/// in the same form, and the same slot but for the database key sealed in it (each PC's copy
-/// of a slot is sealed afresh; a row differing only there is left as it is, so no two PCs
-/// rewrite each other's row over it).
+/// Whether two `key_slots` rows say the same: the same grant in the same form, and the same
+/// slot but for the database key sealed in it (each PC's copy of a slot is sealed afresh)
+/// and the earlier grants carried with it (not signed over: a copy carrying others isn't
+/// worth rewriting over). A row differing only there is left as it is, so no two PCs rewrite
+/// each other's row over it.
 pub(crate) fn same_grant(a: &str, b: &str) -> bool {
     let plain = |c: &str| -> Option<serde_json::Value> {
         let mut v: serde_json::Value = serde_json::from_str(c).ok()?;
         if let Some(o) = v.as_object_mut() {
             o.remove("sealed_key");
+            for g in ["grant", "revoked"] {
+                if let Some(g) = o.get_mut(g).and_then(|g| g.as_object_mut()) {
+                    g.remove("prev");
+                }
+            }
         }
         Some(v)
     };
@@ -1079,7 +1085,7 @@ impl KeySlots {
             Some(slot) if grant.body.active => {
                 let b = &grant.body;
                 let fits = slot.matches_staff(staff_id)
-                    && slot.matches_username(&b.username)
+                    && matches!(&slot.owner, Owner::Staff { username, .. } if *username == b.username)
                     && slot.public_key.as_deref() == Some(b.public_key.as_str())
                     && slot.signing_key.as_deref() == Some(b.signing_key.as_str())
                     && slot_material(&slot) == b.slot
@@ -2003,7 +2009,17 @@ mod tests {
         let chained = row(&changed_pw, "n");
         let mut cut: Slot = serde_json::from_str(&chained).unwrap();
         cut.grant.as_mut().unwrap().prev = None;
-        assert!(!same_grant(&chained, &serde_json::to_string(&cut).unwrap()));
+        assert!(same_grant(&chained, &serde_json::to_string(&cut).unwrap()));
+        let mut renamed: Slot = serde_json::from_str(&chained).unwrap();
+        renamed.owner = Owner::Staff {
+            staff_id: "n".into(),
+            username: "NIA".into(),
+        };
+        let renamed = serde_json::to_string(&renamed).unwrap();
+        assert!(!same_grant(&chained, &renamed));
+        // Nor is a slot whose username differs from its grant's, even in case only, taken.
+        assert!(!here.clone_for_test().adopt_shared("n", &renamed).unwrap());
+        assert!(here.clone_for_test().adopt_shared("n", &chained).unwrap());
         assert!(!same_grant(&own, &row(&newer, "n")));
         assert!(!same_grant(&own, "{}"));
         assert_eq!(ids(&here), ids(&here.clone_for_test()));
