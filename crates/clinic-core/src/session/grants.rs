@@ -132,7 +132,7 @@ fn message(body: &GrantBody) -> Vec<u8> {
 
 impl Grant {
     /// This grant with at most `links` earlier grants behind it.
-    pub(crate) fn truncated(&self, links: usize) -> Grant {
+    fn truncated(&self, links: usize) -> Grant {
         Grant {
             prev: match (&self.prev, links) {
                 (Some(p), n) if n > 0 => Some(Box::new(p.truncated(n - 1))),

@@ -771,10 +771,7 @@ impl KeySlots {
         signer: Option<&Signer>,
     ) -> Result<(String, Signer)> {
         self.refuse_during_rekey()?;
-        let (username, roles) = match self.grant_of(staff_id) {
-            Some(g) => (g.body.username.clone(), g.body.roles.clone()),
-            None => (username.to_string(), roles.to_vec()),
-        };
+        let (username, roles) = self.held_or(staff_id, username, roles);
         if self
             .file
             .slots
@@ -838,6 +835,15 @@ impl KeySlots {
     /// (a tie of two administrators' grants made apart is settled the same way everywhere).
     fn rank_of(&self, staff_id: &str) -> Rank {
         self.grant_of(staff_id).map(rank).unwrap_or_default()
+    }
+
+    /// The username and roles of the grant held for an account (not what its row says: a row
+    /// another PC sent may be forged); `username` and `roles` for an account without one.
+    fn held_or(&self, staff_id: &str, username: &str, roles: &[Role]) -> (String, Vec<Role>) {
+        match self.grant_of(staff_id) {
+            Some(g) => (g.body.username.clone(), g.body.roles.clone()),
+            None => (username.to_string(), roles.to_vec()),
+        }
     }
 
     /// The generation and epoch (`GrantBody::epoch`) of the next grant for an account, signed
@@ -932,10 +938,7 @@ impl KeySlots {
         roles: &[Role],
         signer: &Signer,
     ) -> Result<()> {
-        let (username, roles) = match self.grant_of(staff_id) {
-            Some(g) => (g.body.username.clone(), g.body.roles.clone()),
-            None => (username.to_string(), roles.to_vec()),
-        };
+        let (username, roles) = self.held_or(staff_id, username, roles);
         self.sign_revocation(staff_id, username, &roles, signer)
     }
 
@@ -1195,10 +1198,7 @@ impl KeySlots {
         roles: &[Role],
         signer: &Signer,
     ) -> Result<()> {
-        let (username, roles) = match self.grant_of(staff_id) {
-            Some(g) => (g.body.username.clone(), g.body.roles.clone()),
-            None => (username.to_string(), roles.to_vec()),
-        };
+        let (username, roles) = self.held_or(staff_id, username, roles);
         let g = self.revocation(staff_id, username, &roles, signer)?;
         self.cancel_disabling(staff_id);
         self.file.disabling.push(g);

@@ -96,6 +96,19 @@ pub struct NewPc {
     pub core: Core,
 }
 
+/// Connects the clinic's first PC (`db`) to the server with the server's first join code.
+pub fn join_first_pc(server: &TestServer, db: &Db, name: &str) {
+    apply::join(
+        db,
+        &server.url,
+        &server.cert,
+        &server.first_code,
+        name,
+        &|_, _| true,
+    )
+    .unwrap();
+}
+
 pub fn join_new_pc(server: &TestServer, a_clinic: &Clinic, a: &Core, name: &str) -> NewPc {
     join_new_pc_at(&server.url, &server.cert, a_clinic, a, name)
 }
@@ -392,15 +405,7 @@ fn a_later_edit_wins_even_with_a_clock_ten_minutes_behind() {
         a.patient_register(patient("Mali", "Chai", "1975-05-05"), false)
             .unwrap(),
     );
-    apply::join(
-        &db(&a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "Ahead",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&a), "Ahead");
     let pc_b = join_new_pc(&server, &a_clinic, &a, "Behind");
     pc_b.clock.advance(Duration::minutes(-10));
     let (b, b_clinic) = (&pc_b.core, &pc_b);
@@ -435,15 +440,7 @@ fn a_pc_set_up_on_its_own_cannot_join_a_clinic_that_has_pcs() {
     let server = TestServer::start();
     let a_clinic = new_clinic();
     let a = admin_core(&a_clinic);
-    apply::join(
-        &db(&a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "A",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&a), "A");
     let code = join::invite(&db(&a), a_clinic.dir.path(), 60).unwrap();
     let b_clinic = new_clinic_named("Set up alone");
     let b = admin_core(&b_clinic);
@@ -472,15 +469,7 @@ fn a_password_change_or_a_disabled_account_reaches_every_pc_at_its_next_sync() {
     let server = TestServer::start();
     let a_clinic = new_clinic();
     let a = admin_core(&a_clinic);
-    apply::join(
-        &db(&a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "A",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&a), "A");
     let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
     let first = "amber-Fox-lantern9";
     let second = "quiet-Harbor-maple4";
@@ -569,15 +558,7 @@ fn account_changes_forged_with_a_receptionists_password_are_not_taken_by_other_p
     let server = TestServer::start();
     let a_clinic = new_clinic();
     let a = admin_core(&a_clinic);
-    apply::join(
-        &db(&a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "A",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&a), "A");
     let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
     a_clinic.clock.advance(Duration::seconds(30));
     let pc_c = join_new_pc(&server, &a_clinic, &a, "C");
@@ -799,15 +780,7 @@ fn a_reset_signed_before_the_admins_own_password_change_reaches_a_pc_that_was_of
     let server = TestServer::start();
     let a_clinic = new_clinic();
     let a = admin_core(&a_clinic);
-    apply::join(
-        &db(&a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "A",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&a), "A");
     let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
     let nina = a
         .staff_create(new_staff("nina", vec![Role::Nurse], "amber-Fox-lantern9"))
@@ -973,15 +946,7 @@ fn converge(seed: u64) -> u32 {
             crate::pharmacy::signed_rx(&r, &format!("Rx{n}"), "Conv", &[("Amoxicillin", 10, 5)])
         })
         .collect();
-    apply::join(
-        &db(a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "A",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(a), "A");
     let b = join_new_pc(&server, a_clinic, a, "B");
     let c = join_new_pc(&server, a_clinic, a, "C");
     let pharmacist = |pc: &NewPc| {
@@ -1160,15 +1125,7 @@ fn a_trail_cut_after_a_push_is_reported_against_the_server_heads() {
     let server = TestServer::start();
     let a_clinic = new_clinic();
     let a = admin_core(&a_clinic);
-    apply::join(
-        &db(&a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "A",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&a), "A");
     registered(
         a.patient_register(patient("Kit", "Tan", "1970-07-07"), false)
             .unwrap(),
@@ -1207,15 +1164,7 @@ fn a_slot_booked_on_two_pcs_while_apart_shows_as_a_double_booking() {
     let server = TestServer::start();
     let d = desk(1);
     let a = &d.core;
-    apply::join(
-        &db(a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "Desk 1",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(a), "Desk 1");
     let pc_b = join_new_pc(&server, &d.c, a, "Desk 2");
     let b = &pc_b.core;
     let doctor = d.doctors[0].id.clone();
@@ -1262,15 +1211,7 @@ fn two_desks_of_one_department_never_hand_out_the_same_ticket() {
     let server = TestServer::start();
     let d = desk(1);
     let a = &d.core;
-    apply::join(
-        &db(a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "Desk 1",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(a), "Desk 1");
     let pc_b = join_new_pc(&server, &d.c, a, "Desk 2");
     let b = &pc_b.core;
     let walk_in = |core: &Core, who: &str| {
@@ -1314,15 +1255,7 @@ fn stock_taken_on_two_pcs_while_apart_balances_and_a_shortfall_is_reported() {
     let server = TestServer::start();
     let a_clinic = new_clinic();
     let a = admin_core(&a_clinic);
-    apply::join(
-        &db(&a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "Dispensary",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&a), "Dispensary");
     // The pharmacist, set up on A; the same account signs in on B.
     let (pw0, pw) = ("first-Pharm-pass1", "steady-Pharm-pass2");
     a.staff_create(new_staff(
@@ -1419,15 +1352,7 @@ fn a_prescription_filled_on_two_pcs_while_apart_is_settled_and_the_excess_report
     let item = crate::pharmacy::stock_item(&phil_a, "Amoxicillin");
     crate::pharmacy::receive(&phil_a, &item.id, "LOT-1", clinic_date(&r.c, 400), 100);
     let rx = crate::pharmacy::signed_rx(&r, "Ann", "Apart", &[("Amoxicillin", 10, 5)]);
-    apply::join(
-        &db(&r.admin),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "Dispensary",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&r.admin), "Dispensary");
     let pc_b = join_new_pc(&server, &r.c, &r.admin, "Ward");
     let phil_b = Core::with_clock(pc_b.dir.path(), pc_b.clock.clock());
     phil_b
@@ -1482,15 +1407,7 @@ fn a_server_that_forges_moves_or_replays_a_change_gets_nothing_applied() {
     let server = TestServer::start();
     let a_clinic = new_clinic();
     let a = admin_core(&a_clinic);
-    apply::join(
-        &db(&a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "A",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&a), "A");
     let kim = registered(
         a.patient_register(patient("Kim", "Original", "1960-06-06"), false)
             .unwrap(),
@@ -1576,15 +1493,7 @@ fn a_cut_off_download_resumes_where_it_stopped() {
         name: "Generated".into(),
     };
     clinic_core::dev::generate::patients(&db(&a), &actor, 12_000, 5, |_| {}).unwrap();
-    apply::join(
-        &db(&a),
-        &server.url,
-        &server.cert,
-        &server.first_code,
-        "A",
-        &|_, _| true,
-    )
-    .unwrap();
+    join_first_pc(&server, &db(&a), "A");
     let code = join::invite(&db(&a), a_clinic.dir.path(), 60).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pages = std::cell::Cell::new(0);
