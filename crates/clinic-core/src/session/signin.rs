@@ -385,7 +385,6 @@ fn finish_login(
     // it). Read under the slot lock, so an account another window makes meanwhile keeps its
     // slot. A row another PC sent removes nothing: anyone with a PC's folder can write one,
     // and a disabling made elsewhere comes as a signed grant (`sync::slots`).
-    let me = session.staff.id.clone();
     KeySlots::modify(dir, |s| {
         let ids = s.staff_ids();
         let orphans: Vec<String> = db.read(|c| {
@@ -398,7 +397,7 @@ fn finish_login(
             Ok(out)
         })?;
         s.drop_failures(&failures, more);
-        s.reset_failures(&me);
+        s.reset_failures(&session.staff.id);
         for id in &orphans {
             s.remove_staff(id);
         }
