@@ -86,8 +86,10 @@ impl Core {
 
     /// One round of sync in the background (the window's timer calls it): nothing without a
     /// server, or while nobody has opened the database on this PC; a cut-off download
-    /// resumes first. Errors are kept in the sync state for the header, and returned.
+    /// resumes first; none either while a command's round runs (`Host::sync_round`). Errors
+    /// are kept in the sync state for the header, and returned.
     pub fn sync_background(&self) -> Option<Result<crate::sync::Report>> {
+        let _round = self.host.try_sync_round()?;
         let db = self.host.open_db()?;
         let link = match db.read(crate::sync::link) {
             Ok(Some(l)) => l,
@@ -279,5 +281,11 @@ impl Core {
             .db
             .clone()
             .ok_or_else(|| session::Error::NotAuthenticated.into())
+    }
+
+    /// Holds the round's lock as a command's round does, for tests. Only with `dev-data`.
+    #[cfg(feature = "dev-data")]
+    pub fn dev_sync_round(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.host.sync_round()
     }
 }

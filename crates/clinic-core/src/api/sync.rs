@@ -16,6 +16,7 @@ pub fn sync_status(cx: &Cx) -> Result<Status> {
 /// One round now (the background task runs them anyway); a download cut off resumes.
 pub fn sync_now(cx: &Cx) -> Result<Status> {
     let db = cx.db()?;
+    let _round = cx.host().sync_round();
     let l = db.read(link)?.ok_or(sync::Error::NotConfigured)?;
     if !l.ready {
         apply::download(db, &|_, _| true)?;
@@ -59,6 +60,7 @@ fn checked(input: &ConnectInput) -> Result<ConnectInput> {
 pub fn sync_connect(cx: &Cx, input: ConnectInput) -> Result<Status> {
     let input = checked(&input)?;
     let db = cx.db()?;
+    let _round = cx.host().sync_round();
     // Accounts from before grants get one now, signed by the admin connecting: other PCs
     // take their slots only with one. Once linked, rows may come from other PCs: no more.
     if cx.read(link)?.is_none() {

@@ -23,6 +23,8 @@ pub struct Host {
     state: Mutex<State>,
     rekey: RekeyState,
     join: Arc<TaskState>,
+    /// Held for a round of sync (`sync_round`).
+    sync: Mutex<()>,
 }
 
 /// A long task that runs on a thread of its own while the window polls its progress (a new
@@ -53,6 +55,7 @@ impl Host {
             state: Mutex::new(State::default()),
             rekey: RekeyState::default(),
             join: Arc::new(TaskState::default()),
+            sync: Mutex::new(()),
         }
     }
 
@@ -75,6 +78,19 @@ impl Host {
     /// A new PC joining its clinic (`sync::join`).
     pub fn join_task(&self) -> &Arc<TaskState> {
         &self.join
+    }
+
+    /// One round of sync at a time on this PC (a connect, a download, a push and pull): a
+    /// command's round waits for the background's to end; the background skips a turn
+    /// while a command's runs (`try_sync_round`). Two at once would download the same pages
+    /// twice and leave the window showing whichever finished last.
+    pub fn sync_round(&self) -> MutexGuard<'_, ()> {
+        self.sync.lock()
+    }
+
+    /// The round's lock if nobody holds it (the background's turn).
+    pub fn try_sync_round(&self) -> Option<MutexGuard<'_, ()>> {
+        self.sync.try_lock()
     }
 
     /// The open database, if someone is signed in here (for background work: sync).

@@ -75,10 +75,11 @@ pub fn status(c: &Connection) -> Result<Status> {
         desk,
         last_sync_at: l.last_sync_at.clone(),
         waiting: waiting(c)?,
-        last_error: l
-            .last_error
-            .as_deref()
-            .and_then(|e| serde_json::from_str(e).ok()),
+        // Kept as an `ApiError` in JSON; anything else is still an error, never "fine".
+        last_error: l.last_error.as_deref().map(|e| {
+            serde_json::from_str(e)
+                .unwrap_or_else(|_| crate::Error::Internal(format!("sync: {e}")).into())
+        }),
         open_conflicts: open("")?,
         double_bookings: open("double_booking")?,
         downloaded: l.snapshot_done,

@@ -905,6 +905,86 @@ fn accounts_from_before_grants_get_one_when_the_pc_connects() {
         .expect("Nina's new password, set on B, opens A");
 }
 
+/// The admin's connect and the background's rounds take turns: the background thread tries
+/// round after round while the window connects a PC that already holds records (join,
+/// download, push, pull). None runs while the connect does; the connect answers with the
+/// state it left (synced, nothing waiting, no error); the rounds after it work.
+#[test]
+fn a_connect_and_the_background_rounds_take_turns() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    for i in 0..60 {
+        registered(
+            a.patient_register(patient(&format!("Turn{i}"), "Taker", "1970-01-01"), true)
+                .unwrap(),
+        );
+    }
+    let (connected, stop) = (AtomicBool::new(false), AtomicBool::new(false));
+    let (status, rounds) = std::thread::scope(|s| {
+        let background = s.spawn(|| {
+            // Each turn: whether it began and ended before the connect had returned.
+            let mut rounds = vec![];
+            while !stop.load(SeqCst) {
+                let before = !connected.load(SeqCst);
+                let round = a.sync_background().map(|r| r.map(drop));
+                rounds.push((before && !connected.load(SeqCst), round));
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            rounds
+        });
+        let status = a.sync_connect(clinic_core::sync::ConnectInput {
+            server_url: server.url.clone(),
+            server_cert: server.cert.clone(),
+            join_code: server.first_code.clone(),
+            device_name: "Front desk".into(),
+        });
+        connected.store(true, SeqCst);
+        // A few rounds after the connect too.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        stop.store(true, SeqCst);
+        (status.unwrap(), background.join().unwrap())
+    });
+    assert!(status.ready && status.linked, "{status:?}");
+    assert!(status.last_sync_at.is_some(), "{status:?}");
+    assert_eq!(status.last_error, None);
+    assert_eq!(status.waiting, 0, "{status:?}");
+    let during = rounds.iter().filter(|(d, r)| *d && r.is_some()).count();
+    assert_eq!(during, 0, "background rounds ran during the connect");
+    let failed: Vec<_> = rounds
+        .iter()
+        .filter(|(_, r)| matches!(r, Some(Err(_))))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(
+        rounds.iter().any(|(_, r)| matches!(r, Some(Ok(())))),
+        "the background ran no round after the connect: {} turns",
+        rounds.len()
+    );
+    let after = a.sync_status().unwrap();
+    assert_eq!((after.waiting, after.last_error), (0, None));
+    // The same, one step at a time: while a command holds the round, the background skips.
+    let held = a.dev_sync_round();
+    assert!(
+        a.sync_background().is_none(),
+        "a round ran beside a command's"
+    );
+    drop(held);
+    assert!(matches!(a.sync_background(), Some(Ok(_))));
+
+    // An error kept in a form the window can't read still shows as an error.
+    db(&a)
+        .raw_writer(|c| {
+            c.execute("UPDATE sync_state SET last_error = 'not json'", [])?;
+            Ok(())
+        })
+        .unwrap();
+    let e = a.sync_status().unwrap().last_error.expect("an error");
+    assert_eq!(e.code, "internal");
+    assert!(e.message.contains("not json"), "{e:?}");
+}
+
 /// Convergence: three PCs make random registrations, edits, bookings, dispensings and
 /// payments (two PCs apart may book one slot, fill one prescription, give the last units of a
 /// batch or take payments on one bill), go offline and online in a random order, then all
