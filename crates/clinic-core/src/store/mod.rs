@@ -347,6 +347,32 @@ impl Db {
         Ok(out)
     }
 
+    /// Like `write`, for a batch of rows that each may be refused on their own (sync applying
+    /// a page another PC made): first with no savepoint per row (`Write::attempt`), which
+    /// costs most of such a batch (FTS5 writes out its pending index at every savepoint); if
+    /// anything fails, that transaction is rolled back and the batch runs again with them,
+    /// so what is written is the same either way.
+    pub fn write_batch<T>(
+        &self,
+        actor: &Actor,
+        f: impl Fn(&mut Write<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let fast: Result<T> = (|| {
+            let now = (self.clock)();
+            let mut conn = self.writer.lock();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut w = Write::new(tx, actor.clone(), now, &self.device.id);
+            w.without_savepoints();
+            let out = f(&mut w)?;
+            w.commit()?;
+            Ok(out)
+        })();
+        match fast {
+            Ok(out) => Ok(out),
+            Err(_) => self.write(actor, f),
+        }
+    }
+
     /// Like `write`, and the commit is on disk before this returns, power cut or not
     /// (`synchronous = FULL` for this transaction; the rest run with NORMAL, which may lose
     /// the last commits, never consistency). For changes that go with a key slot.

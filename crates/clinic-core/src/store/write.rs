@@ -53,6 +53,8 @@ pub struct Write<'c> {
     last_hash: Option<(String, String)>,
     /// Sync's clock, once this transaction has looked: `Some(None)` when sync is off.
     sync: Option<Option<SyncClock>>,
+    /// Whether `attempt` opens a savepoint (off for `Db::write_batch`'s first try).
+    savepoints: bool,
 }
 
 /// This PC's identity on the sync server and the greatest clock stamp made or seen.
@@ -87,7 +89,14 @@ impl<'c> Write<'c> {
             device_id: device_id.to_string(),
             last_hash: None,
             sync: None,
+            savepoints: true,
         }
+    }
+
+    /// `attempt` without a savepoint: a failure then fails the whole transaction
+    /// (`Db::write_batch`, which runs it again with them).
+    pub(crate) fn without_savepoints(&mut self) {
+        self.savepoints = false;
     }
 
     pub(crate) fn commit(self) -> Result<()> {
@@ -402,6 +411,9 @@ impl<'c> Write<'c> {
     /// Runs `f` in a savepoint: its error undoes only what `f` wrote, and the transaction
     /// goes on. Returns `f`'s result either way.
     pub fn attempt<T>(&mut self, f: impl FnOnce(&mut Write<'c>) -> Result<T>) -> Result<Result<T>> {
+        if !self.savepoints {
+            return f(self).map(Ok);
+        }
         let saved = self.last_hash.clone();
         self.tx.execute_batch("SAVEPOINT attempt")?;
         match f(self) {

@@ -291,7 +291,7 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
         let page: PullResponse = t.pull(from, MAX_BATCH as u32)?;
         pulled += page.changes.len() as u32;
         let (opened, unreadable) = open_page(&sealer, page.changes);
-        let (a, c) = db.write(&actor(), |w| {
+        let (a, c) = db.write_batch(&actor(), |w| {
             let mut counts = (0, 0);
             for ch in &opened {
                 let (a, c) = apply_pulled(w, ch)?;
@@ -863,7 +863,7 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
         let page = t.snapshot(after.as_deref(), entity.as_deref(), 5000)?;
         let next = page.next.clone();
         let finished = next.is_none() && from_entity + 1 >= order.len();
-        db.write(&actor(), |w| {
+        db.write_batch(&actor(), |w| {
             // Within a page a child may come before its parent (ids of one table).
             w.defer_foreign_keys()?;
             for r in page.rows.iter().filter(|r| Some(&r.entity) == entity.as_ref()) {

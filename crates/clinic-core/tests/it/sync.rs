@@ -985,6 +985,54 @@ fn a_connect_and_the_background_rounds_take_turns() {
     assert!(e.message.contains("not json"), "{e:?}");
 }
 
+/// A page of sync runs first with no savepoint per row (`Db::write_batch`); a row refused then
+/// rolls the page back and it runs again with them. What is written is the same: the rows
+/// beside the refused one once each, the refused one undone, its refusal the page's answer.
+#[test]
+fn a_page_with_a_refused_row_is_written_as_with_a_savepoint_per_row() {
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    let d = db(&a);
+    d.raw_writer(|c| {
+        c.execute_batch("CREATE TABLE page_rows (id INTEGER PRIMARY KEY)")?;
+        Ok(())
+    })
+    .unwrap();
+    let page = |ids: &'static [&'static [i64]]| {
+        let runs = std::cell::Cell::new(0);
+        let out = d
+            .write_batch(&sync::actor(), |w| {
+                runs.set(runs.get() + 1);
+                let mut refused = vec![];
+                for (i, rows) in ids.iter().enumerate() {
+                    let r = w.attempt(|w| {
+                        for id in *rows {
+                            w.conn()
+                                .execute("INSERT INTO page_rows (id) VALUES (?1)", [id])?;
+                        }
+                        Ok(())
+                    })?;
+                    if r.is_err() {
+                        refused.push(i);
+                    }
+                }
+                Ok(refused)
+            })
+            .unwrap();
+        (out, runs.get())
+    };
+    // The second "row" writes 2, then breaks the key on 1: refused, 2 undone with it.
+    assert_eq!(page(&[&[1], &[2, 1], &[3]]), (vec![1], 2));
+    assert_eq!(count(&d, "SELECT count(*) FROM page_rows"), 2);
+    assert_eq!(
+        count(&d, "SELECT count(*) FROM page_rows WHERE id IN (1, 3)"),
+        2
+    );
+    // Nothing refused: one run.
+    assert_eq!(page(&[&[4], &[5]]), (vec![], 1));
+    assert_eq!(count(&d, "SELECT count(*) FROM page_rows"), 4);
+}
+
 /// Convergence: three PCs make random registrations, edits, bookings, dispensings and
 /// payments (two PCs apart may book one slot, fill one prescription, give the last units of a
 /// batch or take payments on one bill), go offline and online in a random order, then all
