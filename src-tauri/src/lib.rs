@@ -332,6 +332,8 @@ fn start_background_sync(core: Arc<Core>) {
                     core.sync_background()
                 }));
                 pause = match round {
+                    // More waiting (a large catch-up, files on their way): on at once.
+                    Ok(Some(Ok(r))) if r.more => std::time::Duration::from_millis(20),
                     Ok(None) | Ok(Some(Ok(_))) => every,
                     Ok(Some(Err(_))) | Err(_) => {
                         (pause * 2).min(std::time::Duration::from_secs(30))

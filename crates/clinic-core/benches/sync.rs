@@ -7,11 +7,16 @@
 //!   the whole download, apply and search index, in a child process whose peak memory is
 //!   reported;
 //! - a PC that worked without sync (`CLINICDESK_BENCH_SYNC_HISTORY` patients, default 100,000)
-//!   connecting: stamping its history and its first push.
+//!   connecting: stamping its history and its first push;
+//! - a 20 MiB file made on one PC, readable on another: on loopback, and with both PCs behind a
+//!   line limited to 10 Mbit/s each way (a loopback proxy);
+//! - a PC's sync round while strangers hold 1,000 idle connections to the server, against none.
 //!
 //! `cargo bench -p clinic-core --features dev-data --bench sync` prints one JSON document.
 
 mod common;
+#[path = "../tests/it/proxy.rs"]
+mod proxy;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,6 +31,7 @@ use common::Stats;
 
 struct Server {
     url: String,
+    port: u16,
     cert: String,
     first_code: String,
     _rt: tokio::runtime::Runtime,
@@ -49,11 +55,11 @@ fn start_server() -> Server {
             .await
             .unwrap();
         let (cert, key) = tls::self_signed(&["localhost".into()]).unwrap();
-        let state = Arc::new(AppState {
+        let state = Arc::new(AppState::new(
             store,
-            limiter: RateLimiter::new(100_000.0, 100_000),
-            clock: Arc::new(chrono::Utc::now),
-        });
+            RateLimiter::new(100_000.0, 100_000),
+            Arc::new(chrono::Utc::now),
+        ));
         let (addr, _h, _t) = clinic_server::serve(
             state,
             "127.0.0.1:0".parse().unwrap(),
@@ -64,6 +70,7 @@ fn start_server() -> Server {
         (format!("https://localhost:{}", addr.port()), cert, code)
     });
     Server {
+        port: url.rsplit(':').next().unwrap().parse().unwrap(),
         url,
         cert,
         first_code: code,
@@ -135,9 +142,10 @@ fn join_child(url: &str, cert_path: &str, code: &str, dir: &str) {
         .read(|c| Ok(c.query_row("SELECT count(*) FROM patients_fts", [], |r| r.get(0))?))
         .unwrap();
     assert!(link.ready);
+    let profile = apply::DOWNLOAD_PROFILE.lock().clone();
     println!(
         "{}",
-        serde_json::json!({ "seconds": (secs * 10.0).round() / 10.0, "patients": patients, "search_index_rows": indexed, "peak_rss_mib": peak_rss_mib(), "rows": link.snapshot_done })
+        serde_json::json!({ "seconds": (secs * 10.0).round() / 10.0, "patients": patients, "search_index_rows": indexed, "peak_rss_mib": peak_rss_mib(), "rows": link.snapshot_done, "profile": profile })
     );
 }
 
@@ -243,6 +251,26 @@ fn main() {
         l.join().unwrap();
     }
 
+    // Files: a 20 MiB scan made on A, readable on B. Rounds back to back, as the background
+    // runs them while a round reports more waiting.
+    let file_loopback = file_travel(&db_a, &db_b, 1);
+    let proxy = proxy::Proxy::start(server.port);
+    proxy.rate.store(10_000_000 / 8, Ordering::SeqCst);
+    let slow_url = format!("https://localhost:{}", proxy.port);
+    let (url_a, url_b) = (link_url(&db_a), link_url(&db_b));
+    relink(&db_a, &slow_url);
+    relink(&db_b, &slow_url);
+    let file_slow = file_travel(&db_a, &db_b, 2);
+    relink(&db_a, &url_a);
+    relink(&db_b, &url_b);
+    drop(proxy);
+
+    // A's round (a change each) with strangers holding 1,000 idle connections, and without.
+    let idle_none = rounds(&db_a, &db_b, &actor, "sync_round_no_idle_connections");
+    let holders = hold_connections(server.port, 1000);
+    let idle_held = rounds(&db_a, &db_b, &actor, "sync_round_1000_idle_connections");
+    holders.stop();
+
     // A clinic of n_big patients, and a new PC joining it in a process of its own.
     let t = Instant::now();
     generate::patients(&db_a, &actor, n_big, 99, |done| {
@@ -311,7 +339,8 @@ fn main() {
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
-            "sync": [thousand.json(), visible.json()],
+            "sync": [thousand.json(), visible.json(), idle_none.json(), idle_held.json()],
+            "file_20_mib": { "loopback_s": file_loopback, "at_10_mbit_s": file_slow },
             "join": {
                 "clinic_patients": n_big,
                 "generated_s": (generated_s * 10.0).round() / 10.0,
@@ -326,4 +355,150 @@ fn main() {
         }))
         .unwrap()
     );
+}
+
+fn link_url(d: &Db) -> String {
+    d.read(|c| Ok(sync::link(c)?.unwrap().server_url)).unwrap()
+}
+
+fn relink(d: &Db, url: &str) {
+    d.raw_writer(|c| {
+        c.execute("UPDATE sync_state SET server_url = ?1", [url])?;
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Seconds from a 20 MiB scan attached on A to its bytes held on B, both running rounds back
+/// to back (`seed` makes each file new).
+fn file_travel(db_a: &Arc<Db>, db_b: &Arc<Db>, seed: u64) -> f64 {
+    use clinic_core::clinical::records;
+    let size = records::MAX_ATTACHMENT;
+    let mut bytes = b"%PDF-1.4\n".to_vec();
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    while bytes.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes.truncate(size);
+    let b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&bytes)
+    };
+    let doctor = Actor {
+        id: "bench-doctor".into(),
+        name: "Bench doctor".into(),
+    };
+    let patient: String = db_a
+        .read(|c| Ok(c.query_row("SELECT id FROM patients LIMIT 1", [], |r| r.get(0))?))
+        .unwrap();
+    let upload = records::decode("scan.pdf", &b64).unwrap();
+    let sha = clinic_core::store::blobs::sha256_hex(&bytes);
+    let t = Instant::now();
+    db_a.write(&doctor, |w| {
+        let today = w.now().date_naive();
+        let rec = records::add(
+            w,
+            &records::RecordInput {
+                patient_id: patient.clone(),
+                encounter_id: None,
+                kind: records::RecordKind::Imaging,
+                title: format!("Scan {seed}"),
+                description: String::new(),
+                recorded_on: today.to_string(),
+            },
+            "Bench doctor",
+            today,
+        )?;
+        records::attach(w, &rec.id, "bench-doctor", upload)
+    })
+    .unwrap();
+    let held = |d: &Db| d.read(|c| clinic_core::store::blobs::has(c, &sha)).unwrap();
+    let until = Instant::now() + Duration::from_secs(600);
+    while !held(db_b) {
+        assert!(Instant::now() < until, "the file never arrived");
+        sync::sync_once(db_a).unwrap();
+        sync::sync_once(db_b).unwrap();
+    }
+    (t.elapsed().as_secs_f64() * 100.0).round() / 100.0
+}
+
+/// 30 rounds of A (a new patient each), then B's, timed on A.
+fn rounds(db_a: &Arc<Db>, db_b: &Arc<Db>, actor: &Actor, name: &str) -> Stats {
+    let mut seed = 1000;
+    Stats::measure(name, 2, 30, |_| {
+        seed += 1;
+        generate::patients(db_a, actor, 1, seed, |_| {}).unwrap();
+        sync::sync_once(db_a).unwrap();
+        sync::sync_once(db_b).unwrap();
+    })
+}
+
+/// Strangers holding `n` idle connections to the server (50 from each of several loopback
+/// addresses, never starting TLS, opened again as the server closes them).
+struct Holders {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Holders {
+    fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn hold_connections(port: u16, n: usize) -> Holders {
+    use std::net::{SocketAddr, TcpStream};
+    let stop = Arc::new(AtomicBool::new(false));
+    let open_now = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let threads = (1..=n.div_ceil(50) as u8)
+        .map(|k| {
+            let (stop, open_now) = (stop.clone(), open_now.clone());
+            std::thread::spawn(move || {
+                let from = SocketAddr::from(([127, 0, 2, k], 0));
+                let to = SocketAddr::from(([127, 0, 0, 1], port));
+                let mut open: Vec<TcpStream> = vec![];
+                while !stop.load(Ordering::SeqCst) {
+                    let before = open.len();
+                    open.retain(|s| {
+                        let mut b = [0u8; 1];
+                        match s.peek(&mut b) {
+                            Ok(0) => false,
+                            Ok(_) => true,
+                            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                        }
+                    });
+                    open_now.fetch_sub(before - open.len(), Ordering::SeqCst);
+                    while open.len() < 50 {
+                        let sock = socket2::Socket::new(
+                            socket2::Domain::IPV4,
+                            socket2::Type::STREAM,
+                            None,
+                        )
+                        .unwrap();
+                        sock.bind(&from.into()).unwrap();
+                        if sock.connect(&to.into()).is_err() {
+                            break;
+                        }
+                        let s: TcpStream = sock.into();
+                        s.set_nonblocking(true).unwrap();
+                        open.push(s);
+                        open_now.fetch_add(1, Ordering::SeqCst);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        })
+        .collect();
+    let until = Instant::now() + Duration::from_secs(30);
+    while open_now.load(Ordering::SeqCst) < n {
+        assert!(Instant::now() < until, "could not hold {n} connections");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Holders { stop, threads }
 }

@@ -231,10 +231,8 @@ impl Core {
     /// The core half of `attachment_save`: the file's name and bytes; saving out is audited.
     pub fn attachment_export(&self, id: &str) -> Result<(String, Vec<u8>)> {
         self.run(Command::attachment_save, |cx| {
-            cx.write(|w| {
-                let (info, bytes) = crate::clinical::records::open(w, id, "export")?;
-                Ok((info.file_name, bytes))
-            })
+            let (info, bytes) = crate::api::clinical::open_attachment(cx, id, "export")?;
+            Ok((info.file_name, bytes))
         })
     }
 

@@ -105,6 +105,14 @@ pub enum Error {
     DatabaseUnreadable,
     #[error("the database is busy; try again")]
     Busy,
+    /// The sync clock has no stamp left (this PC's clock is set near the year 2286).
+    #[error("this PC's clock is set so far ahead that no change can be stamped: set the date and time right")]
+    ClockExhausted,
+    /// A row that syncs would not fit in one push to the server (`store::MAX_ROW_BYTES`).
+    #[error(
+        "this record is too large to share with the clinic's other PCs (at most {limit} bytes)"
+    )]
+    RowTooLarge { limit: i64 },
     #[error("internal error: {0}")]
     Internal(String),
     #[error("{0}")]
@@ -123,6 +131,8 @@ pub enum ErrorCode {
     UnknownValue,
     DatabaseUnreadable,
     Busy,
+    ClockExhausted,
+    RowTooLarge,
     Internal,
 }
 
@@ -177,6 +187,8 @@ impl Error {
             Error::UnknownValue { .. } => ErrorCode::UnknownValue,
             Error::DatabaseUnreadable => ErrorCode::DatabaseUnreadable,
             Error::Busy => ErrorCode::Busy,
+            Error::ClockExhausted => ErrorCode::ClockExhausted,
+            Error::RowTooLarge { .. } => ErrorCode::RowTooLarge,
             Error::Internal(_) => ErrorCode::Internal,
             Error::Domain(d) => {
                 return d.to_json()["code"]
@@ -228,7 +240,11 @@ impl Error {
                     }
                 }
             }
-            Error::DatabaseUnreadable | Error::Busy | Error::Internal(_) => {}
+            Error::RowTooLarge { limit } => put("limit", &limit.to_string()),
+            Error::DatabaseUnreadable
+            | Error::Busy
+            | Error::ClockExhausted
+            | Error::Internal(_) => {}
         }
         p
     }

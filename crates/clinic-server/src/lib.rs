@@ -8,23 +8,24 @@
 //! stored as SHA-256 hashes; a revoked device gets `revoked` on every call.
 
 pub mod limit;
+pub mod net;
 pub mod store;
 pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use clinic_sync_proto::{
-    Device, ErrorBody, ErrorCode, HeadRecord, JoinCode, JoinRequest, JoinResponse, NewJoinCode,
-    PullResponse, PushRequest, PushResponse, SnapshotPage, MAX_BATCH, MAX_BODY_BYTES,
-    MAX_PAGE_BYTES,
+    BlobInfo, Device, ErrorBody, ErrorCode, HeadRecord, JoinCode, JoinRequest, JoinResponse,
+    NewJoinCode, PullResponse, PushRequest, PushResponse, SnapshotPage, MAX_BATCH, MAX_BODY_BYTES,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -37,8 +38,29 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 pub struct AppState<S> {
     pub store: S,
+    /// Requests per device, and failed tokens and joins per address.
     pub limiter: RateLimiter,
     pub clock: Clock,
+    /// Timeouts and connection caps (`net::Limits`).
+    pub limits: net::Limits,
+    /// The most one clinic may keep in blobs (files), in bytes.
+    pub blob_quota: u64,
+}
+
+/// A clinic's blob storage by default: 50 GiB, some 2,500 files of the largest size.
+pub const DEFAULT_BLOB_QUOTA: u64 = 50 << 30;
+
+impl<S> AppState<S> {
+    /// A server with the default limits and quota.
+    pub fn new(store: S, limiter: RateLimiter, clock: Clock) -> Self {
+        AppState {
+            store,
+            limiter,
+            clock,
+            limits: net::Limits::default(),
+            blob_quota: DEFAULT_BLOB_QUOTA,
+        }
+    }
 }
 
 /// The largest join request read.
@@ -60,12 +82,43 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/v1/devices/{id}/revoke", post(revoke::<S>))
         .route("/v1/audit-heads", get(audit_heads::<S>))
         .route("/v1/digest", get(digest::<S>))
+        .route("/v1/blobs/{id}", get(blob_info::<S>))
+        .route(
+            "/v1/blobs/{id}/{index}",
+            put(blob_put::<S>)
+                .get(blob_chunk::<S>)
+                .layer(DefaultBodyLimit::max(
+                    clinic_sync_proto::BLOB_CHUNK_BYTES + clinic_sync_proto::BLOB_SEAL_BYTES,
+                )),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
+/// The answer to a request that ran past `net::Limits::request`.
+pub fn too_slow() -> Response {
+    ApiError(
+        ErrorCode::BadRequest,
+        "the request took too long and was stopped".into(),
+    )
+    .into_response_with(StatusCode::REQUEST_TIMEOUT)
+}
+
 /// An error as the wire carries it.
 pub struct ApiError(ErrorCode, String);
+
+impl ApiError {
+    fn into_response_with(self, status: StatusCode) -> Response {
+        (
+            status,
+            Json(ErrorBody {
+                code: self.0,
+                message: self.1,
+            }),
+        )
+            .into_response()
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -79,16 +132,10 @@ impl IntoResponse for ApiError {
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::QuotaExceeded => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (
-            status,
-            Json(ErrorBody {
-                code: self.0,
-                message: self.1,
-            }),
-        )
-            .into_response()
+        self.into_response_with(status)
     }
 }
 
@@ -164,6 +211,12 @@ fn peer(parts: &Parts) -> String {
 }
 
 /// The authenticated device of a request, rate-limited.
+///
+/// The token is always looked up (an index probe): a valid token is never refused because of
+/// what else comes from its address. Only unknown tokens count against the address, and an
+/// address that has used up its failures gets `rate_limited` instead of `unauthorized` for
+/// its next unknown ones, so a guesser learns nothing faster. A valid token is limited per
+/// device.
 pub struct Authed(pub DeviceAuth);
 
 impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
@@ -173,27 +226,23 @@ impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
         parts: &mut Parts,
         state: &Arc<AppState<S>>,
     ) -> Result<Self, Self::Rejection> {
-        // Unknown tokens count against the caller's address; one that has used them up is
-        // turned away before its guesses cost a database lookup.
-        let from = format!("bad-token:{}", peer(parts));
-        if state.limiter.exhausted(&from) {
-            return Err(ApiError(
-                ErrorCode::RateLimited,
-                "too many requests with unknown tokens".into(),
-            ));
-        }
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or(ApiError(ErrorCode::Unauthorized, "no device token".into()))?;
         let Some(device) = state.store.device_by_token(&sha256_hex(token)).await? else {
-            state.limiter.allow(&from);
-            return Err(ApiError(
-                ErrorCode::Unauthorized,
-                "unknown device token".into(),
-            ));
+            let from = format!("bad-token:{}", peer(parts));
+            return Err(if state.limiter.allow(&from) {
+                ApiError(ErrorCode::Unauthorized, "unknown device token".into())
+            } else {
+                ApiError(
+                    ErrorCode::RateLimited,
+                    "too many requests with unknown tokens".into(),
+                )
+            });
         };
         if device.revoked {
             return Err(ApiError(
@@ -226,11 +275,11 @@ fn check_push(req: &PushRequest) -> Result<(), ApiError> {
         return Err(bad(format!("at most {MAX_BATCH} changes per push")));
     }
     for (i, c) in req.changes.iter().enumerate() {
-        if i > 0 && c.seq != req.changes[i - 1].seq + 1 {
-            return Err(bad("changes must be in seq order without gaps"));
-        }
         if c.seq < 1 {
             return Err(bad("seq starts at 1"));
+        }
+        if i > 0 && Some(c.seq) != req.changes[i - 1].seq.checked_add(1) {
+            return Err(bad("changes must be in seq order without gaps"));
         }
         let entity_ok = !c.entity.is_empty()
             && c.entity.len() <= 64
@@ -242,17 +291,16 @@ fn check_push(req: &PushRequest) -> Result<(), ApiError> {
         }
         check_name("entity_id", &c.entity_id, 128)?;
         // A clock stamp as PCs make them (`{ms:013}-{counter:05}`): stamps compare as text,
-        // so a made-up one ("~~~~") would win over every real version for good.
-        let stamp_ok = c.hlc.len() == 19
-            && c.hlc.bytes().enumerate().all(|(i, b)| {
-                if i == 13 {
-                    b == b'-'
-                } else {
-                    b.is_ascii_digit()
-                }
-            });
-        if !stamp_ok {
+        // so a made-up one ("~~~~") would win over every real version for good. One too far
+        // ahead of the server's clock is kept but refused (`store::refusal`).
+        if clinic_sync_proto::stamp_ms(&c.hlc).is_none() {
             return Err(bad("hlc must be a clock stamp (13 digits, '-', 5 digits)"));
+        }
+        // No row is larger than a push (`clinic_sync_proto::MAX_ROW_BYTES`, sealed).
+        if c.after.as_ref().is_some_and(|a| {
+            a.len() > clinic_sync_proto::sealed_len(clinic_sync_proto::MAX_ROW_BYTES)
+        }) {
+            return Err(bad("a change's content is larger than a row may be"));
         }
         if let Some(base) = &c.base {
             check_name("base", base, 128)?;
@@ -275,16 +323,21 @@ async fn join<S: Store>(
     axum::extract::ConnectInfo(from): axum::extract::ConnectInfo<SocketAddr>,
     Json(req): Json<JoinRequest>,
 ) -> ApiResult<JoinResponse> {
-    // Unauthenticated: a bucket per address, against a flood (a code has ~99 bits, so
-    // guessing is hopeless anyway); one caller's flood doesn't stop another's join.
-    if !st.limiter.allow(&format!("join:{}", from.ip())) {
-        return Err(ApiError(ErrorCode::RateLimited, "too many joins".into()));
-    }
+    // Unauthenticated. Only failed joins count against the address (a code has ~99 bits, so
+    // guessing is hopeless anyway): a real code always joins, whatever else comes from its
+    // address; an address that used up its failures hears `rate_limited` for further ones.
+    let failed = |e: ApiError| -> ApiError {
+        if st.limiter.allow(&format!("join:{}", from.ip())) {
+            e
+        } else {
+            ApiError(ErrorCode::RateLimited, "too many failed joins".into())
+        }
+    };
     if req.code.len() != 64 || !req.code.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError(
+        return Err(failed(ApiError(
             ErrorCode::JoinCodeInvalid,
             "malformed join code".into(),
-        ));
+        )));
     }
     check_name("device name", &req.device_name, 100)?;
     if let Some(code) = &req.device_code {
@@ -311,7 +364,13 @@ async fn join<S: Store>(
             },
             (st.clock)(),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            StoreError::Api(ErrorCode::JoinCodeInvalid, m) => {
+                failed(ApiError(ErrorCode::JoinCodeInvalid, m))
+            }
+            e => e.into(),
+        })?;
     Ok(Json(JoinResponse {
         clinic_id: joined.clinic_id,
         clinic_name: joined.clinic_name,
@@ -347,59 +406,12 @@ async fn pull<S: Store>(
         .limit
         .unwrap_or(MAX_BATCH as u32)
         .clamp(1, MAX_BATCH as u32);
-    let page = st
-        .store
-        .pull(&device, q.after.max(0), limit, (st.clock)())
-        .await?;
-    Ok(Json(trim_pull(page)))
-}
-
-/// How many of `sizes` fit in `MAX_PAGE_BYTES` (at least one).
-fn fitting(sizes: impl Iterator<Item = usize>) -> usize {
-    let mut total = 0;
-    let mut n = 0;
-    for size in sizes {
-        if n > 0 && total + size > MAX_PAGE_BYTES {
-            break;
-        }
-        total += size;
-        n += 1;
-    }
-    n
-}
-
-/// A change's or row's size as the answer carries it (JSON-escaped content, its base).
-fn size_of(after: &Option<String>, base: &Option<String>) -> usize {
-    let json = |t: &Option<String>| {
-        t.as_ref()
-            .map_or(0, |t| serde_json::to_string(t).map_or(t.len(), |j| j.len()))
-    };
-    json(after) + json(base) + 256
-}
-
-/// A pull page cut at `MAX_PAGE_BYTES`; the next pull starts after its last change.
-fn trim_pull(mut page: PullResponse) -> PullResponse {
-    let n = fitting(
-        page.changes
-            .iter()
-            .map(|c| size_of(&c.change.after, &c.change.base)),
-    );
-    if n < page.changes.len() {
-        page.changes.truncate(n);
-        page.next = page.changes.last().map_or(page.next, |c| c.server_seq);
-        page.more = true;
-    }
-    page
-}
-
-/// A snapshot page cut at `MAX_PAGE_BYTES`; the next page starts after its last row.
-fn trim_snapshot(mut page: SnapshotPage) -> SnapshotPage {
-    let n = fitting(page.rows.iter().map(|r| size_of(&r.after, &None)));
-    if n < page.rows.len() {
-        page.rows.truncate(n);
-        page.next = page.rows.last().map(|r| cursor(&r.entity, &r.entity_id));
-    }
-    page
+    // The store cuts the page at `MAX_PAGE_BYTES` from the sizes, before reading content.
+    Ok(Json(
+        st.store
+            .pull(&device, q.after.max(0), limit, (st.clock)())
+            .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -416,8 +428,9 @@ async fn snapshot<S: Store>(
 ) -> ApiResult<SnapshotPage> {
     let limit = q.limit.unwrap_or(5000).clamp(1, 20_000);
     let after = q.after.as_deref().map(parse_cursor).transpose()?;
-    let page = st.store.snapshot(&device, after, q.entity, limit).await?;
-    Ok(Json(trim_snapshot(page)))
+    Ok(Json(
+        st.store.snapshot(&device, after, q.entity, limit).await?,
+    ))
 }
 
 async fn new_join_code<S: Store>(
@@ -491,6 +504,83 @@ async fn digest<S: Store>(
     Ok(Json(st.store.digest(&device.clinic_id).await?))
 }
 
+#[derive(Deserialize)]
+struct BlobQuery {
+    size: u64,
+}
+
+fn check_blob_id(id: &str) -> Result<(), ApiError> {
+    if clinic_sync_proto::is_blob_id(id) {
+        Ok(())
+    } else {
+        Err(bad("a blob id is 64 lowercase hex digits"))
+    }
+}
+
+/// One sealed chunk of a blob, of exactly the length its place in the blob gives.
+async fn blob_put<S: Store>(
+    State(st): State<Arc<AppState<S>>>,
+    Authed(device): Authed,
+    Path((id, index)): Path<(String, u32)>,
+    Query(q): Query<BlobQuery>,
+    body: Bytes,
+) -> ApiResult<BlobInfo> {
+    check_blob_id(&id)?;
+    if q.size == 0 || q.size > clinic_sync_proto::MAX_BLOB_BYTES {
+        return Err(bad("a blob is 1 byte to 20 MiB"));
+    }
+    if clinic_sync_proto::blob_chunk_len(q.size, index) != Some(body.len()) {
+        return Err(bad("the chunk's length does not fit its place in the blob"));
+    }
+    Ok(Json(
+        st.store
+            .blob_put(
+                &device,
+                store::BlobPut {
+                    id,
+                    size: q.size,
+                    chunks: clinic_sync_proto::blob_chunks(q.size),
+                    index,
+                    data: body.to_vec(),
+                    quota: st.blob_quota,
+                    now: (st.clock)(),
+                },
+            )
+            .await?,
+    ))
+}
+
+async fn blob_info<S: Store>(
+    State(st): State<Arc<AppState<S>>>,
+    Authed(device): Authed,
+    Path(id): Path<String>,
+) -> ApiResult<BlobInfo> {
+    check_blob_id(&id)?;
+    st.store
+        .blob_info(&device.clinic_id, &id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError(ErrorCode::NotFound, "no such blob".into()))
+}
+
+async fn blob_chunk<S: Store>(
+    State(st): State<Arc<AppState<S>>>,
+    Authed(device): Authed,
+    Path((id, index)): Path<(String, u32)>,
+) -> Result<Response, ApiError> {
+    check_blob_id(&id)?;
+    let data = st
+        .store
+        .blob_chunk(&device.clinic_id, &id, index)
+        .await?
+        .ok_or_else(|| ApiError(ErrorCode::NotFound, "no such chunk".into()))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+        data,
+    )
+        .into_response())
+}
+
 /// Makes a clinic and its first join code (what `make server` prints for the first PC).
 pub async fn bootstrap_clinic<S: Store>(
     store: &S,
@@ -511,22 +601,19 @@ pub async fn bootstrap_clinic<S: Store>(
     Ok((clinic, code))
 }
 
-/// Serves HTTPS on `addr` until `shutdown` resolves. Returns once the listener is bound,
-/// with the bound address (port 0 picks a free one) and the server task.
+/// Serves HTTPS on `addr` until the handle stops it. Returns once the listener is bound,
+/// with the bound address (port 0 picks a free one), the handle and the server task.
 pub async fn serve<S: Store>(
     state: Arc<AppState<S>>,
     addr: SocketAddr,
     tls: Arc<rustls::ServerConfig>,
 ) -> std::io::Result<(
     SocketAddr,
-    axum_server::Handle,
+    net::Handle,
     tokio::task::JoinHandle<std::io::Result<()>>,
 )> {
-    let listener = std::net::TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    let handle = axum_server::Handle::new();
-    let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
     // Expired invitations go even when nobody joins or invites (`forget_expired_invitations`).
     let sweeper = Arc::downgrade(&state);
     tokio::spawn(async move {
@@ -541,9 +628,7 @@ pub async fn serve<S: Store>(
             }
         }
     });
-    let app = router(state);
-    let server = axum_server::from_tcp_rustls(listener, config)
-        .handle(handle.clone())
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>());
-    Ok((bound, handle, tokio::spawn(server)))
+    let limits = state.limits.clone();
+    let (handle, task) = net::spawn(listener, tls, router(state), limits);
+    Ok((bound, handle, task))
 }

@@ -1,14 +1,19 @@
 //! `clinicdesk-server`: the sync server.
 //!
 //!   clinicdesk-server serve [--data DIR | --database postgres://…] [--listen ADDR]
-//!                           [--cert server.crt --key server.key] [--clinic-name NAME]
-//!                           [--rate PER_SECOND] [--burst N]
+//!                           [--cert server.crt --key server.key] [--name HOST]…
+//!                           [--clinic-name NAME] [--rate PER_SECOND] [--burst N]
+//!                           [--max-connections N] [--max-per-address N]
+//!                           [--blob-quota-gib N]
 //!   clinicdesk-server new-clinic NAME [--data DIR | --database postgres://…]
 //!
 //! With `--data` (the default, `./clinicdesk-server-data`) the server keeps an SQLite file
 //! there, makes a self-signed certificate there unless `--cert`/`--key` are given, and on
-//! first start creates a clinic and prints the join code for its first PC. `new-clinic`
-//! adds another clinic (a group of clinics on one server) and prints its first code.
+//! first start creates a clinic and prints the join code for its first PC. The certificate
+//! names `localhost`, this machine's host name and every address of its network interfaces,
+//! plus each `--name` (a DNS name or address the PCs use to reach it); it is made once, so
+//! give the names at the first start. `new-clinic` adds another clinic (a group of clinics on
+//! one server) and prints its first code.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +35,10 @@ struct Args {
     clinic_name: String,
     rate: f64,
     burst: u32,
+    names: Vec<String>,
+    max_connections: usize,
+    max_per_address: usize,
+    blob_quota_gib: u64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -46,6 +55,10 @@ fn parse() -> Result<Args, String> {
         clinic_name: "My clinic".into(),
         rate: 50.0,
         burst: 200,
+        names: vec![],
+        max_connections: clinic_server::net::Limits::default().max_connections,
+        max_per_address: clinic_server::net::Limits::default().per_address,
+        blob_quota_gib: clinic_server::DEFAULT_BLOB_QUOTA >> 30,
     };
     while let Some(arg) = it.next() {
         let mut val = || it.next().ok_or(format!("{arg} needs a value"));
@@ -58,6 +71,22 @@ fn parse() -> Result<Args, String> {
             "--clinic-name" => a.clinic_name = val()?,
             "--rate" => a.rate = val()?.parse().map_err(|e| format!("--rate: {e}"))?,
             "--burst" => a.burst = val()?.parse().map_err(|e| format!("--burst: {e}"))?,
+            "--name" => a.names.push(val()?),
+            "--max-connections" => {
+                a.max_connections = val()?
+                    .parse()
+                    .map_err(|e| format!("--max-connections: {e}"))?
+            }
+            "--max-per-address" => {
+                a.max_per_address = val()?
+                    .parse()
+                    .map_err(|e| format!("--max-per-address: {e}"))?
+            }
+            "--blob-quota-gib" => {
+                a.blob_quota_gib = val()?
+                    .parse()
+                    .map_err(|e| format!("--blob-quota-gib: {e}"))?
+            }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => a.positional.push(s.to_string()),
         }
@@ -117,17 +146,23 @@ async fn go<S: Store>(a: Args, store: S, fresh: bool) -> Result<(), String> {
                     std::fs::read_to_string(k).map_err(|e| format!("{}: {e}", k.display()))?,
                 ),
                 (None, None) => {
-                    let names = vec!["localhost".to_string(), a.listen.ip().to_string()];
+                    let names = tls::default_names(a.listen.ip(), &a.names);
                     tls::load_or_make(&a.data, &names)?
                 }
                 _ => return Err("--cert and --key go together".into()),
             };
             let config = tls::server_config(&cert, &key)?;
-            let state = Arc::new(AppState {
+            let mut state = AppState::new(
                 store,
-                limiter: RateLimiter::new(a.rate, a.burst),
-                clock: Arc::new(chrono::Utc::now),
-            });
+                RateLimiter::new(a.rate, a.burst),
+                Arc::new(chrono::Utc::now),
+            );
+            state.limits.max_connections = a.max_connections;
+            state.limits.per_address = a.max_per_address;
+            state.blob_quota = a.blob_quota_gib << 30;
+            let state = Arc::new(state);
+            // Each connection holds a file descriptor: take every one the system allows.
+            raise_open_files_limit();
             let (addr, handle, task) = clinic_server::serve(state, a.listen, config)
                 .await
                 .map_err(|e| format!("{}: {e}", a.listen))?;
@@ -147,5 +182,20 @@ async fn go<S: Store>(a: Args, store: S, fresh: bool) -> Result<(), String> {
             }
         }
         other => Err(format!("unknown command {other} (serve, new-clinic)")),
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit (a connection is a file).
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    unsafe {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
     }
 }

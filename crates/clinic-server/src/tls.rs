@@ -18,6 +18,28 @@ pub fn self_signed(names: &[String]) -> Result<(String, String), String> {
     Ok((c.cert.pem(), c.key_pair.serialize_pem()))
 }
 
+/// The names a self-signed certificate gets when none are given: `localhost`, this machine's
+/// host name, every address of its network interfaces (loopback included), the address it
+/// listens on if it is a particular one, and `extra` (the `--name`s).
+pub fn default_names(listen: std::net::IpAddr, extra: &[String]) -> Vec<String> {
+    let mut names = vec!["localhost".to_string()];
+    if let Ok(h) = gethostname::gethostname().into_string() {
+        if !h.is_empty() {
+            names.push(h);
+        }
+    }
+    if let Ok(ifs) = if_addrs::get_if_addrs() {
+        names.extend(ifs.into_iter().map(|i| i.ip().to_string()));
+    }
+    if !listen.is_unspecified() {
+        names.push(listen.to_string());
+    }
+    names.extend(extra.iter().cloned());
+    let mut seen = std::collections::BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    names
+}
+
 pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::ServerConfig>, String> {
     let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
@@ -40,6 +62,7 @@ pub fn load_or_make(dir: &Path, names: &[String]) -> Result<(String, String), St
         let (c, k) = self_signed(names)?;
         write_private(&key, &k)?;
         std::fs::write(&crt, &c).map_err(|e| e.to_string())?;
+        println!("made a self-signed certificate for: {}", names.join(", "));
     }
     let c = std::fs::read_to_string(&crt).map_err(|e| e.to_string())?;
     let k = std::fs::read_to_string(&key).map_err(|e| e.to_string())?;

@@ -86,7 +86,22 @@ async fn pull_all(dev: &Api, mut after: i64) -> (Vec<PulledChange>, i64) {
     }
 }
 
-async fn suite<S: Store + Clone>(store: S) {
+/// Every row of the device's clinic, page by page.
+async fn snapshot_all(dev: &Api) -> Vec<SnapshotRow> {
+    let (mut rows, mut next) = (vec![], None::<String>);
+    loop {
+        let q: Vec<(&str, String)> = next.iter().map(|n| ("after", n.clone())).collect();
+        let p: SnapshotPage = dev.get("/v1/snapshot", &q).await.unwrap();
+        rows.extend(p.rows);
+        next = p.next;
+        if next.is_none() {
+            return rows;
+        }
+    }
+}
+
+/// Runs the suite; returns a join code of a device it revoked (for the race check below).
+async fn suite<S: Store + Clone>(store: S) -> String {
     let clock = TestClock::default();
     let server = start(store.clone(), clock.clone(), generous()).await;
     let anon = Api::new(&server);
@@ -333,11 +348,18 @@ async fn suite<S: Store + Clone>(store: S) {
         "another clinic's push changed this clinic's rows"
     );
 
+    // --- No change is larger than a row may be (every row fits in a push).
+    let mut huge_row = change(2, "b0", "", "0000000009100-00000");
+    huge_row.after = Some("x".repeat(sealed_len(MAX_ROW_BYTES) + 1));
+    let r: Result<PushResponse, _> = dev_c.post("/v1/push", &push_of(vec![huge_row])).await;
+    assert_eq!(r.unwrap_err(), ErrorCode::BadRequest);
+
     // --- Pages stop at MAX_PAGE_BYTES whatever the rows hold (a PC reads answers of at most
-    // MAX_RESPONSE_BYTES): three 7 MiB rows come two, then one.
+    // MAX_RESPONSE_BYTES), cut from the sizes before content is read: three rows of 2.5 MiB
+    // come two, then one.
     let big = |seq: i64, id: &str| {
         let mut c = change(seq, id, "", "0000000009100-00000");
-        c.after = Some("x".repeat(7 << 20));
+        c.after = Some("x".repeat(5 << 19));
         c
     };
     let _: PushResponse = dev_c
@@ -395,6 +417,119 @@ async fn suite<S: Store + Clone>(store: S) {
         .await;
     assert_eq!(r.unwrap_err(), ErrorCode::BadRequest);
 
+    // --- A stamp more than three days ahead of the server's clock: kept (the device's later
+    // changes go on), never applied, never sent, and the pusher is told.
+    let d_before: String = dev_d.get("/v1/digest", &[]).await.unwrap();
+    let ahead_ms = clock.now().timestamp_millis() + MAX_STAMP_AHEAD_MS + 60_000;
+    let ahead = format!("{ahead_ms:013}-00000");
+    let r: PushResponse = dev_c
+        .post(
+            "/v1/push",
+            &push_of(vec![
+                change(5, "p1", "from-the-future", &ahead),
+                change(6, "p7", "next", "0000000009200-00000"),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.stored, r.last_seq, r.refused.clone()), (2, 6, vec![5]));
+    let (got, _) = pull_all(&dev_d, 0).await;
+    assert!(
+        got.iter().all(|c| c.change.hlc != ahead),
+        "a refused change was sent"
+    );
+    assert!(
+        got.iter().any(|c| c.change.entity_id == "p7"),
+        "the change after it was held back"
+    );
+    let snap = snapshot_all(&dev_d).await;
+    assert!(snap.iter().any(|r| r.entity_id == "p1"));
+    assert!(snap.iter().all(|r| r.hlc != ahead));
+    let d_after: String = dev_d.get("/v1/digest", &[]).await.unwrap();
+    assert_ne!(d_before, d_after, "p7 arrived");
+    // The same push again is a duplicate, refused as before.
+    let again: PushResponse = dev_c
+        .post(
+            "/v1/push",
+            &push_of(vec![change(5, "p1", "from-the-future", &ahead)]),
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 1));
+
+    // --- A deleted row keeps its sealed marker: a joining PC deletes nothing on the
+    // server's word alone. The digest leaves it out.
+    let mut del = change(7, "p7", "", "0000000009300-00000");
+    del.op = Op::Delete;
+    del.after = Some("sealed-deleted-marker".into());
+    let _: PushResponse = dev_c.post("/v1/push", &push_of(vec![del])).await.unwrap();
+    let snap = snapshot_all(&dev_d).await;
+    let p7 = snap.iter().find(|r| r.entity_id == "p7").unwrap();
+    assert_eq!(p7.after.as_deref(), Some("sealed-deleted-marker"));
+    let d_deleted: String = dev_d.get("/v1/digest", &[]).await.unwrap();
+    assert_eq!(d_deleted, d_before, "a tombstone counted in the digest");
+
+    // --- Blobs: sealed chunks of exact lengths, held per clinic, resumable.
+    let id = "ab".repeat(32);
+    let size = (clinic_sync_proto::BLOB_CHUNK_BYTES + 10) as u64;
+    let put = |api: &Api, index: u32, len: usize| {
+        let (api, id) = (api.clone(), id.clone());
+        async move {
+            let resp = api
+                .http
+                .put(format!("{}/v1/blobs/{id}/{index}?size={size}", api.base))
+                .bearer_auth(api.token.clone().unwrap())
+                .body(vec![index as u8; len])
+                .send()
+                .await
+                .unwrap();
+            let ok = resp.status().is_success();
+            if ok {
+                Ok(resp.json::<BlobInfo>().await.unwrap())
+            } else {
+                Err(resp.json::<ErrorBody>().await.unwrap().code)
+            }
+        }
+    };
+    let len0 = blob_chunk_len(size, 0).unwrap();
+    assert_eq!(
+        put(&dev_a, 0, len0 - 1).await.unwrap_err(),
+        ErrorCode::BadRequest
+    );
+    assert_eq!(put(&dev_a, 2, 50).await.unwrap_err(), ErrorCode::BadRequest);
+    let info = put(&dev_a, 1, blob_chunk_len(size, 1).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((info.chunks, info.have.clone()), (2, vec![1]));
+    let held: BlobInfo = dev_a.get(&format!("/v1/blobs/{id}"), &[]).await.unwrap();
+    assert_eq!(
+        held.have,
+        vec![1],
+        "an upload resumes from what the server has"
+    );
+    let info = put(&dev_a, 0, len0).await.unwrap();
+    assert_eq!(info.have, vec![0, 1]);
+    let chunk = dev_a
+        .http
+        .get(format!("{}/v1/blobs/{id}/1", dev_a.base))
+        .bearer_auth(dev_a.token.clone().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(chunk.len(), 50);
+    assert!(chunk.iter().all(|b| *b == 1));
+    let theirs: Result<BlobInfo, _> = dev_c.get(&format!("/v1/blobs/{id}"), &[]).await;
+    assert_eq!(
+        theirs.unwrap_err(),
+        ErrorCode::NotFound,
+        "another clinic's blob"
+    );
+    let r: Result<BlobInfo, _> = dev_a.get("/v1/blobs/..%2F..%2Fetc", &[]).await;
+    assert_eq!(r.unwrap_err(), ErrorCode::BadRequest);
+
     // --- A join body over its small limit is refused before it is read.
     // (The server answers 413 and may close the connection while the client still writes:
     // either is a refusal; a join the server read would answer 400 for the long name.)
@@ -431,6 +566,35 @@ async fn suite<S: Store + Clone>(store: S) {
         ErrorCode::JoinCodeInvalid,
         "a revoked device's join code still works"
     );
+    // A revoked device makes no code, through the store or the API.
+    let raced = clinic_server::random_join_code();
+    let made = store
+        .add_join_code(
+            &a.clinic_id,
+            &clinic_server::sha256_hex(&join_code_auth(&raced)),
+            None,
+            clock.now() + Duration::minutes(30),
+            Some(&b.device_id),
+        )
+        .await;
+    assert!(
+        matches!(
+            made,
+            Err(clinic_server::store::StoreError::Api(ErrorCode::Revoked, _))
+        ),
+        "a revoked device made a join code: {made:?}"
+    );
+    let r: Result<JoinCode, _> = dev_b
+        .post(
+            "/v1/join-codes",
+            &NewJoinCode {
+                code: join_code_auth(&clinic_server::random_join_code()),
+                sealed: None,
+                valid_minutes: 60,
+            },
+        )
+        .await;
+    assert_eq!(r.unwrap_err(), ErrorCode::Revoked);
 
     // --- The client checks the certificate: one it was not told to trust is refused.
     let stranger = clinic_server::tls::self_signed(&["localhost".to_string()])
@@ -472,14 +636,74 @@ async fn suite<S: Store + Clone>(store: S) {
     }
     assert_eq!(codes[..5], [ErrorCode::Unauthorized; 5]);
     assert_eq!(codes[5..], [ErrorCode::RateLimited; 2]);
+    // A valid token from the same address is never refused for the guesser's traffic.
+    for _ in 0..3 {
+        let r: Result<Vec<Device>, _> = dev_c_tight.get("/v1/devices", &[]).await;
+        assert!(
+            r.is_ok(),
+            "a valid token was refused for its address: {r:?}"
+        );
+    }
+    // Likewise junk joins from an address don't stop a real join from it.
+    let real = invite(&dev_c_tight, 60).await;
+    let anon_tight = Api::new(&tight);
+    for _ in 0..7 {
+        let _ = join(&anon_tight, "AAAA-BBBB-CCCC-DDDD-EEEE", "Junk", None).await;
+    }
+    assert_eq!(
+        join(&anon_tight, "AAAA-BBBB-CCCC-DDDD-EEEE", "Junk", None)
+            .await
+            .unwrap_err(),
+        ErrorCode::RateLimited
+    );
+    join(&anon_tight, &real, "Real", None)
+        .await
+        .expect("a real join code joins whatever else its address sent");
     tight.handle.shutdown();
+    b_code
 }
+
+/// A code of a revoked device that a race left alive (its expiry set back as if the revoke
+/// had missed it) joins nobody: the join checks the code's maker.
+async fn a_revoked_makers_code_joins_nobody<S: Store>(store: &S, code: &str) {
+    let r = store
+        .redeem(
+            &clinic_server::sha256_hex(&join_code_auth(code)),
+            clinic_server::store::NewDevice {
+                id: "raced".into(),
+                name: "Raced".into(),
+                code: None,
+                token_hash: "00".repeat(32),
+            },
+            TestClock::default().now(),
+        )
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(clinic_server::store::StoreError::Api(
+                ErrorCode::JoinCodeInvalid,
+                _
+            ))
+        ),
+        "{r:?}"
+    );
+}
+
+const REVIVE_REVOKED_CODES: &str =
+    "UPDATE join_codes SET expires_at = '2999-01-01T00:00:00.000000Z'
+     WHERE used_at IS NULL AND created_by IN (SELECT id FROM devices WHERE revoked_at IS NOT NULL)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_backend() {
     let dir = tempfile::tempdir().unwrap();
-    suite(SqliteStore::open(&dir.path().join("server.db")).unwrap()).await;
+    let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
+    let revoked_code = suite(store.clone()).await;
     let db = rusqlite::Connection::open(dir.path().join("server.db")).unwrap();
+    assert!(db.execute(REVIVE_REVOKED_CODES, []).unwrap() >= 1);
+    a_revoked_makers_code_joins_nobody(&store, &revoked_code).await;
+    db.execute("UPDATE join_codes SET expires_at = '2026-03-10T03:00:00.000000Z' WHERE expires_at LIKE '2999%'", [])
+        .unwrap();
     let (done, kept): (i64, i64) = db
         .query_row(INVITATIONS_KEPT, [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
@@ -500,11 +724,18 @@ const INVITATIONS_KEPT: &str = "SELECT count(*), count(sealed) FROM join_codes
 async fn postgres_backend() {
     let cluster = common::pg::Cluster::start();
     let url = cluster.database("suite").await;
-    suite(PgStore::connect(&url, 8).await.unwrap()).await;
+    let store = PgStore::connect(&url, 8).await.unwrap();
+    let revoked_code = suite(store.clone()).await;
     let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(conn);
+    assert!(client.execute(REVIVE_REVOKED_CODES, &[]).await.unwrap() >= 1);
+    a_revoked_makers_code_joins_nobody(&store, &revoked_code).await;
+    client
+        .execute("UPDATE join_codes SET expires_at = '2026-03-10T03:00:00.000000Z' WHERE expires_at LIKE '2999%'", &[])
+        .await
+        .unwrap();
     let row = client.query_one(INVITATIONS_KEPT, &[]).await.unwrap();
     let (done, kept): (i64, i64) = (row.get(0), row.get(1));
     assert!(done >= 4, "{done}");
@@ -571,4 +802,175 @@ async fn postgres_instances_share_one_database() {
     assert_eq!(last, 1200);
     srv1.handle.shutdown();
     srv2.handle.shutdown();
+}
+
+/// A TCP connection to the server from `from` (a loopback address of its own).
+async fn tcp_from(from: &str, server: &common::Server) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    s.connect(server.addr).await.unwrap()
+}
+
+/// A TLS connection (trusting the server's certificate) from `from`.
+async fn tls_from(
+    from: &str,
+    server: &common::Server,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(server.cert.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(clinic_server::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(
+            "localhost".try_into().unwrap(),
+            tcp_from(from, server).await,
+        )
+        .await
+        .unwrap()
+}
+
+/// Reads until the peer closes (or `within` passes: then false).
+async fn closed_within<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+    within: std::time::Duration,
+) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(within, async {
+        loop {
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// The server on the open network: a half-open connection, a half-sent header, a body sent a
+/// byte at a time and a kept-alive connection left idle are each cut at their deadline; a
+/// caller over the per-address cap, or over the total, is closed at once; and all the while a
+/// device at another address is served. (Loopback only, short limits, bounded counts.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn strangers_on_the_network_cannot_hold_the_server() {
+    use std::time::{Duration, Instant};
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
+    let clock = TestClock::default();
+    let limits = clinic_server::net::Limits {
+        handshake: Duration::from_secs(1),
+        header: Duration::from_secs(1),
+        body: Duration::from_secs(2),
+        request: Duration::from_secs(3),
+        idle: Duration::from_secs(4),
+        max_connections: 40,
+        per_address: 8,
+    };
+    let (_, code) = bootstrap_clinic(&store, "Open", clock.now()).await.unwrap();
+    let server = common::start_with(store, clock, generous(), limits).await;
+    let joined = join(&Api::new(&server), &code, "Desk", None).await.unwrap();
+    let device = Api::new(&server).with_token(&joined.token);
+    let served = || async {
+        let r: Result<Vec<Device>, _> = device.get("/v1/devices", &[]).await;
+        r.is_ok()
+    };
+
+    // A TCP connection that never starts TLS: cut at the handshake deadline.
+    let t = Instant::now();
+    let mut half_open = tcp_from("127.0.0.2", &server).await;
+    assert!(closed_within(&mut half_open, Duration::from_secs(5)).await);
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
+
+    // Half a request head: cut at the header deadline.
+    let mut slow_head = tls_from("127.0.0.2", &server).await;
+    let t = Instant::now();
+    slow_head
+        .write_all(b"GET /v1/devices HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    assert!(closed_within(&mut slow_head, Duration::from_secs(5)).await);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+
+    // A body a byte at a time: cut at the body deadline though bytes keep coming.
+    let mut slow_body = tls_from("127.0.0.2", &server).await;
+    let t = Instant::now();
+    slow_body
+        .write_all(
+            format!(
+                "POST /v1/push HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+                joined.token
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let dripping = tokio::spawn(async move {
+        for _ in 0..40 {
+            if slow_body.write_all(b" ").await.is_err() || slow_body.flush().await.is_err() {
+                return (slow_body, true);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        (slow_body, false)
+    });
+    let (mut slow_body, cut) = dripping.await.unwrap();
+    assert!(cut || closed_within(&mut slow_body, Duration::from_secs(1)).await);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+
+    // A kept-alive connection left idle after an answer: closed at the header deadline.
+    let mut idle = tls_from("127.0.0.2", &server).await;
+    idle.write_all(b"GET /v1/devices HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let t = Instant::now();
+    assert!(closed_within(&mut idle, Duration::from_secs(5)).await);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+
+    // Per address: 8 held from 127.0.0.3, the ninth closed at once; another address served.
+    let mut held = vec![];
+    for _ in 0..8 {
+        held.push(tcp_from("127.0.0.3", &server).await);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut ninth = tcp_from("127.0.0.3", &server).await;
+    let t = Instant::now();
+    assert!(closed_within(&mut ninth, Duration::from_millis(800)).await);
+    assert!(t.elapsed() < Duration::from_millis(800));
+    assert!(served().await, "a device at another address was refused");
+    assert_eq!(
+        server.handle.connections(),
+        8 + 1,
+        "the held ones and the device's"
+    );
+
+    // In all: 40 at most; the next caller, from anywhere, is closed at once until some go.
+    for i in 4..8 {
+        for _ in 0..8 {
+            held.push(tcp_from(&format!("127.0.0.{i}"), &server).await);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(server.handle.connections(), 40);
+    let mut over = tcp_from("127.0.0.9", &server).await;
+    assert!(closed_within(&mut over, Duration::from_millis(800)).await);
+    // The held ones never start TLS: the handshake deadline frees their places, and the
+    // device is served again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(server.handle.connections() < 40);
+    assert!(served().await);
+    drop(held);
+    server.handle.shutdown();
 }

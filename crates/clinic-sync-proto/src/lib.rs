@@ -14,22 +14,119 @@
 //! | devices | `GET /v1/devices` | | `Vec<`[`Device`]`>` |
 //! | revoke | `POST /v1/devices/{id}/revoke` | | [`Device`] |
 //! | audit heads | `GET /v1/audit-heads?device=ID` | | `Vec<`[`AuditHead`]`>` |
+//! | digest | `GET /v1/digest` | | `String` |
+//! | put a blob chunk | `PUT /v1/blobs/{id}/{index}?size=S` | the sealed chunk (bytes) | [`BlobInfo`] |
+//! | blob held | `GET /v1/blobs/{id}` | | [`BlobInfo`] |
+//! | get a blob chunk | `GET /v1/blobs/{id}/{index}` | | the sealed chunk (bytes) |
 
 use serde::{Deserialize, Serialize};
 
 pub const MAX_BATCH: usize = 1000;
 
+/// How far ahead of a receiver's wall clock a version's clock stamp may be: three days.
+///
+/// Honest clocks are set by the network to within seconds. The mistakes people make by hand
+/// are a wrong day (24 h), a wrong AM/PM (12 h) or a wrong time zone (UTC-12 to UTC+14, 26 h
+/// at most); even together they stay under two and a half days. A stamp further ahead than
+/// three days came from a clock nobody honest keeps (a year typed wrong) or was made up. The
+/// bound also keeps every stamp the clinic holds within three days of real time, so no stamp
+/// can come near the last millisecond the clock's text form holds (year 2286), and a made-up
+/// stamp can move the clinic's clock forward by three days at most, not stop it.
+pub const MAX_STAMP_AHEAD_MS: i64 = 3 * 24 * 60 * 60 * 1000;
+
+/// The milliseconds of a clock stamp (`{ms:013}-{counter:05}`), if it is one.
+pub fn stamp_ms(hlc: &str) -> Option<i64> {
+    let b = hlc.as_bytes();
+    let shaped = b.len() == 19
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 13 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return None;
+    }
+    hlc[..13].parse().ok()
+}
+
+/// Whether a stamp is one no honest clock could have made by `now_ms` (the receiver's wall
+/// clock): more than `MAX_STAMP_AHEAD_MS` ahead of it, or not a stamp at all. The server
+/// refuses such a change when it is pushed; a PC holds it back until its own clock gets there.
+pub fn stamp_too_far_ahead(hlc: &str, now_ms: i64) -> bool {
+    stamp_ms(hlc).is_none_or(|ms| ms > now_ms.saturating_add(MAX_STAMP_AHEAD_MS))
+}
+
 /// Entities a PC pushes (its change log is complete) that describe the PC itself: the
 /// server keeps their changes but not in the clinic's rows, and other PCs skip them.
 pub const NOT_REPLICATED: &[&str] = &["device"];
-pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// The largest content of one row version a PC writes (its after-image as JSON, before
+/// sealing): 3 MiB. The write path refuses a larger row that syncs, so every row fits in a
+/// push (a patient's photo of 2 MiB is the largest allowed today); files go as blobs.
+pub const MAX_ROW_BYTES: usize = 3 * 1024 * 1024;
+
+/// The sealed size of content of `n` bytes: `s3:` and the base64 of a 24-byte nonce, the
+/// ciphertext and its 16-byte tag.
+pub const fn sealed_len(n: usize) -> usize {
+    3 + (24 + n + 16).div_ceil(3) * 4
+}
+
+/// The sealed content one push carries at most (one row always fits): about 5 s on a
+/// 10 Mbit/s line, and well within the client's timeout on a line ten times slower.
+pub const MAX_PUSH_BYTES: usize = 6 * 1024 * 1024;
+/// A push body: its sealed content and at most `MAX_BATCH` changes' other fields.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// A pull or snapshot page stops adding rows once it holds this much content (it always holds
-/// at least one), so a page stays under `MAX_RESPONSE_BYTES` whatever rows PCs made: one row
-/// fits in a push body.
-pub const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+/// at least one, and one row fits), so a page stays under `MAX_RESPONSE_BYTES`.
+pub const MAX_PAGE_BYTES: usize = MAX_PUSH_BYTES;
 /// The largest answer a PC reads: a server that sends more (by mistake or to exhaust the PC's
 /// memory) gets a network error, and the PC works on.
-pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest number of bytes of one change besides its content, as a push body carries it.
+pub const MAX_CHANGE_OVERHEAD: usize = 1024;
+
+const _: () = assert!(sealed_len(MAX_ROW_BYTES) <= MAX_PUSH_BYTES);
+const _: () = assert!(MAX_PUSH_BYTES + MAX_BATCH * MAX_CHANGE_OVERHEAD <= MAX_BODY_BYTES);
+const _: () = assert!(MAX_PAGE_BYTES + MAX_BATCH * MAX_CHANGE_OVERHEAD <= MAX_RESPONSE_BYTES);
+
+/// Files (attachments) travel apart from the change log, as blobs: the change carries the
+/// file's hash and size, the bytes go sealed in chunks of this size (the last one shorter), so
+/// an upload cut off resumes from the chunks the server has.
+pub const BLOB_CHUNK_BYTES: usize = 1024 * 1024;
+/// What sealing adds to a chunk: its 24-byte nonce and 16-byte tag.
+pub const BLOB_SEAL_BYTES: usize = 40;
+/// The largest blob (a file before sealing).
+pub const MAX_BLOB_BYTES: u64 = 20 * 1024 * 1024;
+
+/// How many chunks a blob of `size` bytes has (an empty one has none).
+pub fn blob_chunks(size: u64) -> u32 {
+    size.div_ceil(BLOB_CHUNK_BYTES as u64) as u32
+}
+
+/// The sealed length of chunk `index` of a blob of `size` bytes, none past its end.
+pub fn blob_chunk_len(size: u64, index: u32) -> Option<usize> {
+    let start = index as u64 * BLOB_CHUNK_BYTES as u64;
+    (index < blob_chunks(size))
+        .then(|| (size - start).min(BLOB_CHUNK_BYTES as u64) as usize + BLOB_SEAL_BYTES)
+}
+
+/// A blob id: 64 hex digits (a keyed hash the PCs compute; the server learns nothing from it).
+pub fn is_blob_id(id: &str) -> bool {
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// What the server holds of a blob: its size, its chunk count and the chunks it has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobInfo {
+    pub size: u64,
+    pub chunks: u32,
+    pub have: Vec<u32>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,6 +177,10 @@ pub struct PushResponse {
     pub duplicates: u32,
     /// The highest seq the server holds from this device.
     pub last_seq: i64,
+    /// Seqs of this push the server keeps but refused to apply: their clock stamps were more
+    /// than `MAX_STAMP_AHEAD_MS` ahead of the server's clock. Other PCs never receive them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<i64>,
 }
 
 /// A change as another device pushed it, with the server's order.
@@ -200,6 +301,8 @@ pub enum ErrorCode {
     BadRequest,
     NotFound,
     RateLimited,
+    /// The clinic's file storage on the server is full.
+    QuotaExceeded,
     Internal,
 }
 
@@ -299,5 +402,34 @@ mod tests {
             hex::encode(join_code_seal_key(&code))
         );
         assert_eq!(join_code_from_random(&[250u8; 64]), None);
+    }
+}
+
+#[cfg(test)]
+mod stamp_tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_more_than_three_days_ahead_is_too_far_and_junk_is_never_a_stamp() {
+        let now = 1_800_000_000_000;
+        let at = |ms: i64| format!("{ms:013}-00000");
+        assert!(!stamp_too_far_ahead(&at(now), now));
+        assert!(!stamp_too_far_ahead(&at(now - 86_400_000 * 400), now));
+        assert!(!stamp_too_far_ahead(&at(now + MAX_STAMP_AHEAD_MS), now));
+        assert!(stamp_too_far_ahead(&at(now + MAX_STAMP_AHEAD_MS + 1), now));
+        assert!(stamp_too_far_ahead("9999999999999-99999", now));
+        for junk in [
+            "",
+            "~~~~",
+            "1800000000000_00000",
+            "180000000000-000000",
+            "+800000000000-00000",
+        ] {
+            assert!(stamp_too_far_ahead(junk, now), "{junk}");
+            assert_eq!(stamp_ms(junk), None);
+        }
+        assert_eq!(stamp_ms(&at(now)), Some(now));
+        // A receiver whose clock is at the very end of time can't overflow the check.
+        assert!(!stamp_too_far_ahead(&at(now), i64::MAX));
     }
 }

@@ -545,6 +545,10 @@ export type ClinicalError = { code: "encounter_closed" } | { code: "note_empty" 
 	count: number,
 } } | { code: "lab_resulted" } | { code: "not_your_record"; params: {
 	author: string,
+} } | 
+/**  The file's record arrived from another PC, its bytes not yet (they travel apart). */
+{ code: "file_not_here"; params: {
+	file_name: string,
 } };
 
 export type ClinicalField = "patient" | "doctor" | "encounter" | "vitals" | "temperature" | "systolic" | "diastolic" | "heart_rate" | "respiratory_rate" | "spo2" | "weight" | "height" | "bmi" | "head_circumference" | "blood_glucose" | "note" | "addendum" | "code" | "local_name" | "follow_up_on" | "follow_up_note" | "drug" | "strength" | "route" | "dose" | "frequency" | "duration_days" | "quantity" | "unit" | "instructions" | "override_reason" | "lab_test" | "lab_value" | "lab_comment" | "title" | "description" | "recorded_on" | "attachment" | "from" | "to";
@@ -840,7 +844,7 @@ export type EncounterView = {
 };
 
 /**  The codes of the shared variants. Domain codes come from the domains' error enums. */
-export type ErrorCode = "validation" | "not_found" | "duplicate" | "forbidden" | "bad_transition" | "unknown_value" | "database_unreadable" | "busy" | "internal";
+export type ErrorCode = "validation" | "not_found" | "duplicate" | "forbidden" | "bad_transition" | "unknown_value" | "database_unreadable" | "busy" | "clock_exhausted" | "row_too_large" | "internal";
 
 export type ExceptionKind = "leave" | "holiday" | "blocked";
 
@@ -1907,6 +1911,20 @@ export type Status = {
 	double_bookings: number,
 	downloaded: number,
 	download_total: number,
+	/**
+	 *  Other PCs' changes held back: stamped more than three days ahead of this PC's clock
+	 *  (this PC's date may be wrong). Applied once the clock gets near them.
+	 */
+	held: number,
+	/**
+	 *  This PC's changes the server refused: stamped more than three days ahead of the
+	 *  server's clock (this PC's date was wrong when they were made), and when it last said so.
+	 */
+	own_refused: number,
+	own_refused_at: string | null,
+	/**  Files made here not yet on the server, and files named here not yet fetched. */
+	files_to_upload: number,
+	files_to_fetch: number,
 };
 
 export type StockCount = {
@@ -1978,7 +1996,19 @@ export type SyncError = { code: "not_configured" } | { code: "not_https" } | { c
 } } | { code: "server"; params: {
 	code: string,
 	message: string,
-} } | { code: "already_joined" } | { code: "invitation_unreadable" } | { code: "already_resolved" };
+} } | { code: "already_joined" } | { code: "invitation_unreadable" } | { code: "already_resolved" } | 
+/**
+ *  The server's answers don't move on (the same page again, or out of order): sync
+ *  stops rather than loop.
+ */
+{ code: "server_misbehaves" } | 
+/**
+ *  More changes than a round takes were refused or held back (they could not be opened,
+ *  broke a rule here, or were stamped too far ahead): the round stopped.
+ */
+{ code: "too_many_refused"; params: {
+	count: number,
+} };
 
 export type SyncField = "server_url" | "server_cert" | "join_code" | "device_name" | "valid_minutes" | "note";
 
@@ -1987,6 +2017,8 @@ export type SyncTable =
 "sync_state" | 
 /**  Other PCs' changes as they arrived (bookkeeping). */
 "sync_inbox" | 
+/**  Other PCs' changes stamped too far ahead of this PC's clock, held back (bookkeeping). */
+"sync_held" | 
 /**  Each synced row's current version (bookkeeping; the write path keeps it). */
 "sync_versions" | 
 /**  Versions that lost to another PC's: audited and synced like any record. */

@@ -1,7 +1,7 @@
 // What the window is showing: set-up, sign-in, or the signed-in app (possibly locked).
 // Idle locking is decided in Rust; the UI mirrors it and tells Rust about activity.
 import { api, onCommandFailure } from "./backend";
-import type { AppInfo, Screen, SessionInfo } from "./bindings";
+import type { AppInfo, Screen, SessionInfo, Status } from "./bindings";
 import { setLocale } from "./i18n.svelte";
 
 type Phase = "loading" | "setup" | "login" | "app";
@@ -14,6 +14,9 @@ class AppState {
   info = $state<AppInfo | null>(null);
   session = $state<SessionInfo | null>(null);
   screen = $state<Screen>("home");
+  /** The sync state, read every second by the shell (`refreshSync`) for the header, the
+   * download panel and the Sync screen; null without permission or when it can't be read. */
+  sync = $state<Status | null>(null);
   #lastInput = Date.now();
   #lastTouch = 0;
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -32,6 +35,16 @@ class AppState {
       this.signedIn(await api.sessionInfo());
     } catch {
       this.phase = "login";
+    }
+  }
+
+  /** Reads the sync state again (kept as it was while the session is locked). */
+  async refreshSync() {
+    if (!this.session?.permissions.includes("sync_status") || this.session.locked) return;
+    try {
+      this.sync = await api.syncStatus();
+    } catch {
+      this.sync = null;
     }
   }
 
@@ -57,6 +70,7 @@ class AppState {
 
   signedOut() {
     this.session = null;
+    this.sync = null;
     this.phase = "login";
     this.screen = "home";
     if (this.#timer) clearInterval(this.#timer);

@@ -284,10 +284,34 @@ pub fn record_attach(
 
 /// The file as a `data:` URL, to show in the window (audited as a view).
 pub fn attachment_view(cx: &Cx, id: String) -> Result<String> {
-    cx.write(|w| {
-        let (info, bytes) = crate::clinical::records::open(w, &id, "view")?;
-        Ok(crate::clinical::records::data_url(&info, &bytes))
-    })
+    let (info, bytes) = open_attachment(cx, &id, "view")?;
+    Ok(crate::clinical::records::data_url(&info, &bytes))
+}
+
+/// An attachment's bytes (audited as `action`). A file whose row came from another PC before
+/// its bytes is fetched from the server now, if it holds it whole; else `FileNotHere`.
+pub fn open_attachment(
+    cx: &Cx,
+    id: &str,
+    action: &str,
+) -> Result<(crate::clinical::records::AttachmentInfo, Vec<u8>)> {
+    use crate::clinical::records;
+    match cx.write(|w| records::open(w, id, action)) {
+        Err(e)
+            if matches!(
+                e.as_domain(),
+                Some(crate::clinical::Error::FileNotHere { .. })
+            ) =>
+        {
+            let (info, sha) = cx.read(|c| records::attachment(c, id))?;
+            // Offline, or not on the server yet: the file is simply not here yet.
+            match crate::sync::blobs::fetch_now(cx.db()?, &sha, info.size as u64) {
+                Ok(true) => cx.write(|w| records::open(w, id, action)),
+                _ => Err(e),
+            }
+        }
+        other => other,
+    }
 }
 
 pub fn patient_timeline(

@@ -48,6 +48,12 @@ impl crate::store::Table for Table {
     fn journaled(self) -> bool {
         self != Table::NoteDrafts
     }
+    fn remote_check(self) -> crate::store::RemoteCheck {
+        match self {
+            Table::Attachments => records::check_remote_attachment,
+            _ => crate::store::no_remote_check,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]
@@ -128,6 +134,9 @@ pub enum Error {
     LabResulted,
     #[error("not your record: it is {author}'s")]
     NotYourRecord { author: String },
+    /// The file's record arrived from another PC, its bytes not yet (they travel apart).
+    #[error("the file {file_name} has not arrived from the other computer yet")]
+    FileNotHere { file_name: String },
 }
 
 impl From<Error> for CrateError {

@@ -2,7 +2,9 @@
 //! note, an outside result), their attachments (PDF or images up to 20 MB, kept inside the
 //! encrypted database and handed to the window in memory, never through a file), and the
 //! timeline that merges them with what visits wrote (notes, diagnoses, prescriptions, lab
-//! results).
+//! results). An attachment's row names its file by hash and size; the bytes are kept apart
+//! (`store::blobs`) and travel between PCs on their own, so a PC may hold the row before the
+//! file has arrived (`Error::FileNotHere`).
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -17,8 +19,9 @@ use crate::ids::new_id;
 use crate::store::{Table as _, Write};
 use crate::Error as CrateError;
 
-/// The largest attachment, in bytes.
+/// The largest attachment, in bytes (a blob can be no larger).
 pub const MAX_ATTACHMENT: usize = 20 * 1024 * 1024;
+const _: () = assert!(MAX_ATTACHMENT as u64 <= clinic_sync_proto::MAX_BLOB_BYTES);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Type, Default)]
 #[serde(rename_all = "snake_case")]
@@ -175,21 +178,79 @@ pub fn decode(file_name: &str, base64: &str) -> Result<Upload> {
         Field::Attachment,
         Reason::InvalidFormat,
     ))?;
-    // Only the name's last part, with nothing a file system would read as a path.
-    let name: String = file_name
-        .rsplit(['/', '\\'])
-        .next()
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect();
-    let file_name = crate::validate::required(Field::Attachment, &name, 200)?;
+    let file_name = safe_name(file_name, mime)
+        .ok_or(CrateError::invalid(Field::Attachment, Reason::Required))?;
     Ok(Upload {
         file_name,
         mime,
         bytes,
     })
+}
+
+/// The extension a file of this kind is saved with.
+fn extension(mime: &str) -> &'static str {
+    match mime {
+        "application/pdf" => "pdf",
+        "image/png" => "png",
+        _ => "jpg",
+    }
+}
+
+/// A file name fit to keep and to suggest to a Save dialog, whoever wrote it: only its last
+/// part (nothing a file system reads as a path), no control or bidirectional-override
+/// characters, no leading dots, at most 200 characters, ending in its kind's extension. None
+/// when nothing is left.
+pub fn safe_name(name: &str, mime: &str) -> Option<String> {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = last
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+                && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')
+        })
+        .collect();
+    let clean = clean.trim().trim_start_matches('.').trim().to_string();
+    if clean.is_empty() {
+        return None;
+    }
+    let ext = extension(mime);
+    let has_ext = clean.rsplit_once('.').is_some_and(|(_, e)| {
+        e.eq_ignore_ascii_case(ext) || (ext == "jpg" && e.eq_ignore_ascii_case("jpeg"))
+    });
+    let stem: String = clean.chars().take(200 - ext.len() - 1).collect();
+    Some(if has_ext && clean.chars().count() <= 200 {
+        clean
+    } else {
+        format!("{}.{ext}", stem.trim_end_matches('.'))
+    })
+}
+
+/// An attachment row from another PC: checked as the upload's would be (its name, kind, size
+/// and hash), so nothing a server or a forged row says reaches a Save dialog unchecked.
+pub fn check_remote_attachment(cols: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    let text = |k: &str| cols.get(k).and_then(|v| v.as_str()).unwrap_or("");
+    let bad = || CrateError::invalid(Field::Attachment, Reason::InvalidFormat);
+    let mime = text("mime");
+    if !matches!(mime, "application/pdf" | "image/png" | "image/jpeg") {
+        return Err(bad());
+    }
+    if safe_name(text("file_name"), mime).as_deref() != Some(text("file_name")) {
+        return Err(bad());
+    }
+    let size = cols.get("size").and_then(|v| v.as_i64()).unwrap_or(0);
+    if !(1..=MAX_ATTACHMENT as i64).contains(&size) {
+        return Err(bad());
+    }
+    let sha = text("sha256");
+    if sha.len() != 64
+        || !sha
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(bad());
+    }
+    Ok(())
 }
 
 /// Attaches a file to a record; only the record's author adds to it.
@@ -211,10 +272,8 @@ pub fn attach(
         return Err(super::Error::NotYourRecord { author }.into());
     }
     let id = new_id();
-    let sha = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&upload.bytes))
-    };
+    // The bytes first (kept by hash, sent apart), then the row that names them.
+    let sha = crate::store::blobs::put(w, &upload.bytes)?;
     let size = upload.bytes.len() as i64;
     w.insert_row(
         Table::Attachments,
@@ -225,7 +284,6 @@ pub fn attach(
             ("mime", &upload.mime),
             ("size", &size),
             ("sha256", &sha),
-            ("data", &upload.bytes),
         ],
     )?;
     Ok(AttachmentInfo {
@@ -244,11 +302,22 @@ pub fn record_patient(conn: &Connection, record_id: &str) -> Result<String> {
 }
 
 /// An attachment's bytes and what they are. Opening one is audited, and so is saving it out
-/// (`action`: "view" or "export").
+/// (`action`: "view" or "export"). `Error::FileNotHere` while its bytes are on their way
+/// from another PC; the name is the checked one (`safe_name`), whoever wrote the row.
 pub fn open(w: &mut Write<'_>, id: &str, action: &str) -> Result<(AttachmentInfo, Vec<u8>)> {
-    let found = w
-        .conn()
-        .prepare_cached("SELECT file_name, mime, size, data FROM attachments WHERE id = ?1")?
+    let (info, sha) = attachment(w.conn(), id)?;
+    let bytes =
+        crate::store::blobs::get(w.conn(), &sha)?.ok_or_else(|| super::Error::FileNotHere {
+            file_name: info.file_name.clone(),
+        })?;
+    w.record_event(action, Table::Attachments, id, None)?;
+    Ok((info, bytes))
+}
+
+/// An attachment's description and the hash of its file.
+pub fn attachment(conn: &Connection, id: &str) -> Result<(AttachmentInfo, String)> {
+    let (mut info, sha): (AttachmentInfo, String) = conn
+        .prepare_cached("SELECT file_name, mime, size, sha256 FROM attachments WHERE id = ?1")?
         .query_row([id], |r| {
             Ok((
                 AttachmentInfo {
@@ -257,13 +326,14 @@ pub fn open(w: &mut Write<'_>, id: &str, action: &str) -> Result<(AttachmentInfo
                     mime: r.get(1)?,
                     size: r.get(2)?,
                 },
-                r.get::<_, Vec<u8>>(3)?,
+                r.get(3)?,
             ))
         })
         .optional()?
         .ok_or(Table::Attachments.not_found())?;
-    w.record_event(action, Table::Attachments, id, None)?;
-    Ok(found)
+    info.file_name = safe_name(&info.file_name, &info.mime)
+        .unwrap_or_else(|| format!("attachment.{}", extension(&info.mime)));
+    Ok((info, sha))
 }
 
 /// The attachment as a `data:` URL for the window to show.

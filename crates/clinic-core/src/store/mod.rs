@@ -23,6 +23,7 @@ use crate::ids::Clock;
 use crate::names::name_of;
 
 pub mod audit;
+pub mod blobs;
 pub mod hlc;
 mod write;
 
@@ -47,6 +48,14 @@ pub struct Device {
     pub code: String,
 }
 
+/// A table's check of a row from another PC (`Table::remote_check`).
+pub type RemoteCheck = fn(&serde_json::Map<String, serde_json::Value>) -> Result<()>;
+
+/// The check of a table with nothing to check beyond its SQL constraints.
+pub fn no_remote_check(_: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    Ok(())
+}
+
 /// A table the write path may touch: each domain lists its tables as a field-less enum
 /// (serde names = table names) and implements this. The name is spliced into SQL, so it can
 /// only come from such an enum; `NotFound` errors name it, and the UI labels it
@@ -69,6 +78,12 @@ pub trait Table: Serialize + Copy {
     /// way. Only what describes this PC itself (its device row) stays here.
     fn synced(self) -> bool {
         true
+    }
+    /// What a row of this table must satisfy when it arrives from another PC, beyond the
+    /// database's own constraints: the checks a person's input gets that SQL can't express
+    /// (a file name fit for a Save dialog, say). Refused rows are kept as conflicts.
+    fn remote_check(self) -> RemoteCheck {
+        no_remote_check
     }
     /// "No such row in this table".
     fn not_found(self) -> Error {
@@ -339,12 +354,7 @@ impl Db {
         f: impl FnOnce(&mut Write<'_>) -> Result<T>,
     ) -> Result<T> {
         let now = (self.clock)();
-        let mut conn = self.writer.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut w = Write::new(tx, actor.clone(), now, &self.device.id);
-        let out = f(&mut w)?;
-        w.commit()?;
-        Ok(out)
+        self.transact(&mut self.writer.lock(), now, actor, true, f)
     }
 
     /// Like `write`, for a batch of rows that each may be refused on their own (sync applying
@@ -357,16 +367,9 @@ impl Db {
         actor: &Actor,
         f: impl Fn(&mut Write<'_>) -> Result<T>,
     ) -> Result<T> {
-        let fast: Result<T> = (|| {
-            let now = (self.clock)();
-            let mut conn = self.writer.lock();
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut w = Write::new(tx, actor.clone(), now, &self.device.id);
-            w.without_savepoints();
-            let out = f(&mut w)?;
-            w.commit()?;
-            Ok(out)
-        })();
+        let now = (self.clock)();
+        // The writer's lock ends with this statement: the second try takes it again.
+        let fast = self.transact(&mut self.writer.lock(), now, actor, false, &f);
         match fast {
             Ok(out) => Ok(out),
             Err(_) => self.write(actor, f),
@@ -384,15 +387,30 @@ impl Db {
         let now = (self.clock)();
         let mut conn = self.writer.lock();
         conn.pragma_update(None, "synchronous", "FULL")?;
-        let out = (|| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut w = Write::new(tx, actor.clone(), now, &self.device.id);
-            let out = f(&mut w)?;
-            w.commit()?;
-            Ok(out)
-        })();
+        let out = self.transact(&mut conn, now, actor, true, f);
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         out
+    }
+
+    /// The one body of `write`, `write_batch` and `write_durable`: `f` in an immediate
+    /// transaction on the writer connection (held by the caller), committed if it succeeds.
+    /// Without `savepoints`, `Write::attempt` opens none (`write_batch`'s first try).
+    fn transact<T>(
+        &self,
+        conn: &mut Connection,
+        now: chrono::DateTime<chrono::Utc>,
+        actor: &Actor,
+        savepoints: bool,
+        f: impl FnOnce(&mut Write<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut w = Write::new(tx, actor.clone(), now, &self.device.id);
+        if !savepoints {
+            w.without_savepoints();
+        }
+        let out = f(&mut w)?;
+        w.commit()?;
+        Ok(out)
     }
 
     /// Re-encrypts the whole database with `next`, in one transaction: if this fails or the

@@ -337,6 +337,15 @@ impl<'c> Write<'c> {
             }
             _ => after_json,
         };
+        // Every row that syncs fits in one push (files travel as blobs, `sync::blobs`).
+        if full
+            .as_ref()
+            .is_some_and(|f| f.len() > clinic_sync_proto::MAX_ROW_BYTES)
+        {
+            return Err(Error::RowTooLarge {
+                limit: clinic_sync_proto::MAX_ROW_BYTES as i64,
+            });
+        }
         self.tx
             .prepare_cached(
                 "INSERT INTO change_log (id, device_id, entity, entity_id, op, after, at,
@@ -395,10 +404,11 @@ impl<'c> Write<'c> {
     /// A new stamp for a change made now, and this PC's device id; none while sync is off.
     fn stamp(&mut self) -> Result<Option<(String, String)>> {
         let now_ms = self.now.timestamp_millis();
-        Ok(self.sync_clock()?.map(|c| {
-            c.last = c.last.tick(now_ms);
-            (c.last.to_string(), c.device_id.clone())
-        }))
+        let Some(c) = self.sync_clock()? else {
+            return Ok(None);
+        };
+        c.last = c.last.tick(now_ms).map_err(|_| Error::ClockExhausted)?;
+        Ok(Some((c.last.to_string(), c.device_id.clone())))
     }
 
     /// Foreign keys of this transaction are checked at commit, not row by row: rows from
@@ -431,8 +441,16 @@ impl<'c> Write<'c> {
     }
 
     /// Moves this PC's clock past a stamp seen from another PC (the clock persists in
-    /// `sync_state.hlc_seen`, which the sync engine writes at the end of a batch).
+    /// `sync_state.hlc_seen`, which the sync engine writes at the end of a batch). Only a
+    /// stamp whose seal opened and that is not too far ahead of this PC's clock
+    /// (`clinic_sync_proto::stamp_too_far_ahead`) may be observed: anything else is an error.
     pub fn observe(&mut self, hlc: &str) -> Result<()> {
+        let now_ms = self.now.timestamp_millis();
+        if clinic_sync_proto::stamp_too_far_ahead(hlc, now_ms) {
+            return Err(Error::Internal(format!(
+                "a clock stamp too far ahead was about to be observed: {hlc}"
+            )));
+        }
         if let (Some(seen), Some(c)) = (Hlc::parse(hlc), self.sync_clock()?) {
             c.last = c.last.max(seen);
         }
@@ -666,6 +684,8 @@ pub const LOCAL_ONLY: &[&str] = &[
     "sync_state",
     "sync_versions",
     "sync_inbox",
+    "sync_held",
+    "blobs",
     "refinery_schema_history",
 ];
 

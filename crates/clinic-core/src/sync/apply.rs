@@ -1,10 +1,12 @@
 //! Push, pull, apply, join: the engine's steps.
 
 use clinic_sync_proto::{
-    AuditHead, Change, JoinRequest, Op, PullResponse, PulledChange, PushRequest, MAX_BATCH,
+    sealed_len, stamp_too_far_ahead, AuditHead, Change, JoinRequest, Op, PullResponse,
+    PulledChange, PushRequest, SnapshotRow, MAX_BATCH, MAX_PUSH_BYTES, MAX_STAMP_AHEAD_MS,
     NOT_REPLICATED,
 };
 use rusqlite::OptionalExtension;
+use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -14,8 +16,10 @@ use crate::error::Result;
 use crate::store::hlc::Version;
 use crate::store::{Db, Origin, Table as _, Write};
 
-/// Pushes everything after `pushed_seq`, a batch at a time. Returns the changes the server
-/// stored now.
+/// Pushes everything after `pushed_seq`, a batch at a time: at most `MAX_BATCH` changes
+/// and `MAX_PUSH_BYTES` of sealed content each (one row always fits: the write path keeps
+/// every row under `MAX_ROW_BYTES`), so a push uploads in seconds even on a slow line. Files
+/// go apart, as blobs. Returns the changes the server stored now.
 pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
     let sealer = Sealer::new(&db.key());
     let mut stored = 0;
@@ -32,34 +36,35 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
                 "SELECT seq, entity, entity_id, op, after, hlc, at, base FROM change_log
                  WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
-            let rows = stmt
-                .query_map((pushed, MAX_BATCH as i64), |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, Option<String>>(7)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut changes = Vec::with_capacity(rows.len());
-            for (seq, entity, entity_id, op, after, hlc, at, base) in rows {
+            let mut rows = stmt.query((pushed, MAX_BATCH as i64))?;
+            let mut changes = Vec::new();
+            let mut bytes = 0usize;
+            while let Some(r) = rows.next()? {
+                let (seq, entity, entity_id, op): (i64, String, String, String) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                let (after, hlc, at, base): (
+                    Option<String>,
+                    Option<String>,
+                    String,
+                    Option<String>,
+                ) = (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
                 let op = match op.as_str() {
                     "insert" => Op::Insert,
                     "update" => Op::Update,
                     _ => Op::Delete,
                 };
-                let hlc = presync.stamp(hlc, &at)?;
                 // Sealed: the server sees which row changed, never what it holds. A delete
                 // carries a sealed marker, so a server can't make one up either.
                 let content = match op {
                     Op::Delete => Some(DELETED.to_string()),
-                    _ => without_rowid(after),
+                    _ => without_local(&entity, after),
                 };
+                let size = content.as_ref().map_or(0, |c| sealed_len(c.len()));
+                if !changes.is_empty() && bytes + size > MAX_PUSH_BYTES {
+                    break;
+                }
+                bytes += size;
+                let hlc = presync.stamp(hlc, &at)?;
                 let version = Bound {
                     entity: &entity,
                     id: &entity_id,
@@ -111,16 +116,25 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
                 resp.last_seq
             )));
         }
+        // Refused for a clock stamp too far ahead of the server's: kept there, applied
+        // nowhere. Counted here for the Sync screen (only seqs this push sent count).
+        let refused = resp
+            .refused
+            .iter()
+            .filter(|s| req.changes.iter().any(|c| c.seq == **s))
+            .count() as i64;
         db.write(&actor(), |w| {
             w.keep_draft(
                 Table::SyncState,
                 "UPDATE sync_state SET pushed_seq = max(pushed_seq, ?1),
                         presync_hlc = CASE WHEN ?1 > pushed_seq THEN ?3 ELSE presync_hlc END,
+                        own_refused = own_refused + ?4,
+                        own_refused_at = CASE WHEN ?4 > 0 THEN ?2 ELSE own_refused_at END,
                         updated_at = ?2",
-                (sent_to, w.now_ts(), presync.state()),
+                (sent_to, w.now_ts(), presync.state(), refused),
             )
         })?;
-        if req.changes.len() < MAX_BATCH {
+        if req.changes.is_empty() {
             return Ok(stored);
         }
     }
@@ -163,35 +177,6 @@ fn open_page(
     (opened, unreadable)
 }
 
-/// A pulled change whose seal did not open: kept in the inbox and as a `refused` conflict
-/// (without its content), never applied.
-fn refuse_unreadable(w: &mut Write<'_>, ch: &PulledChange) -> Result<u32> {
-    let seen = w
-        .conn()
-        .prepare_cached("SELECT 1 FROM sync_inbox WHERE server_seq = ?1")?
-        .exists([ch.server_seq])?;
-    if seen {
-        return Ok(0);
-    }
-    let v = Version {
-        hlc: ch.change.hlc.clone(),
-        device: ch.device_id.clone(),
-        base: None,
-    };
-    let n = record_conflict(
-        w,
-        &ch.change.entity,
-        &ch.change.entity_id,
-        "refused",
-        None,
-        &v,
-        None,
-        Some("its sealed content does not open with this clinic's key".into()),
-    )?;
-    inbox(w, ch, "unreadable")?;
-    Ok(n)
-}
-
 /// A `key_slots` row this PC does not admit (`slots::adopt`): kept as a `refused` conflict
 /// (once per version, without its content).
 pub(crate) fn refuse_account_change(w: &mut Write<'_>, row_id: &str) -> Result<u32> {
@@ -210,16 +195,25 @@ pub(crate) fn refuse_account_change(w: &mut Write<'_>, row_id: &str) -> Result<u
     )
 }
 
-/// Entries logged before sync existed carry the PC's own row number; it never travels.
-fn without_rowid(after: Option<String>) -> Option<String> {
+/// A change-log image as it travels: without this PC's own row number (entries logged
+/// before sync existed carry it), and without an attachment's bytes (entries logged before
+/// files travelled apart carried them; the file goes as a blob now).
+fn without_local(entity: &str, after: Option<String>) -> Option<String> {
+    let legacy_file =
+        entity == "attachments" && after.as_deref().is_some_and(|a| a.contains("\"data\":"));
     match after {
-        Some(a) if a.contains("\"pk\":") => match serde_json::from_str::<Value>(&a) {
-            Ok(Value::Object(mut m)) => {
-                m.remove(crate::store::LOCAL_ROWID);
-                Some(Value::Object(m).to_string())
+        Some(a) if a.contains("\"pk\":") || legacy_file => {
+            match serde_json::from_str::<Value>(&a) {
+                Ok(Value::Object(mut m)) => {
+                    m.remove(crate::store::LOCAL_ROWID);
+                    if entity == "attachments" {
+                        m.remove("data");
+                    }
+                    Some(Value::Object(m).to_string())
+                }
+                _ => Some(a),
             }
-            _ => Some(a),
-        },
+        }
         other => other,
     }
 }
@@ -281,30 +275,99 @@ pub fn dependency_order(c: &rusqlite::Connection) -> Result<Vec<String>> {
     Ok(order)
 }
 
-/// Pulls and applies until the server has nothing newer. Returns (pulled, applied,
-/// conflicts).
-pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
+/// What one round may take from the server, whatever it sends: pages and bytes (past them
+/// the round ends and the next goes on where it stopped) and refused or held changes (past
+/// them the round stops with `Error::TooManyRefused`). A server, honest or not, can't keep a
+/// round going or fill this PC's disk in one.
+pub const MAX_PAGES_PER_ROUND: u32 = 200;
+pub const MAX_BYTES_PER_ROUND: usize = 256 * 1024 * 1024;
+pub const MAX_REFUSED_PER_ROUND: u32 = 500;
+/// Changes held back for their stamps at most; more are refused outright.
+pub const MAX_HELD: i64 = 10_000;
+/// Open `refused` conflicts kept at most: past it a refusal is counted in the inbox only.
+pub const MAX_REFUSED_KEPT: i64 = 20_000;
+
+/// What pulling did this round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pulled {
+    pub pulled: u32,
+    pub applied: u32,
+    pub conflicts: u32,
+    /// Refused or held back (unreadable, a rule broken, a stamp too far ahead).
+    pub refused: u32,
+    /// The round stopped at its page or byte bound with more waiting on the server.
+    pub more: bool,
+}
+
+/// The text of the greatest stamp this PC takes now: `now` plus `MAX_STAMP_AHEAD_MS`.
+fn horizon(now_ms: i64) -> String {
+    format!(
+        "{:013}-99999",
+        now_ms
+            .saturating_add(MAX_STAMP_AHEAD_MS)
+            .clamp(0, crate::store::hlc::MAX_MS)
+    )
+}
+
+/// Pulls and applies until the server has nothing newer, or the round's bounds are reached.
+/// Changes held back earlier whose stamps this PC's clock has now come near go first.
+pub fn pull_all(db: &Db, t: &Transport) -> Result<Pulled> {
     let sealer = Sealer::new(&db.key());
-    let (mut pulled, mut applied, mut conflicts) = (0, 0, 0);
+    let mut out = release_held(db)?;
+    let (mut pages, mut bytes) = (0u32, 0usize);
     loop {
         let from = db.read(|c| Ok(link(c)?.ok_or(Error::NotConfigured)?.pulled_to))?;
         let page: PullResponse = t.pull(from, MAX_BATCH as u32)?;
-        pulled += page.changes.len() as u32;
+        // The server's order moves on, page by page: a page that says "more" without moving
+        // on (or moves back, or out of order) would keep the round going for ever.
+        let ordered = page
+            .changes
+            .iter()
+            .try_fold(from, |prev, c| {
+                (c.server_seq > prev && c.server_seq <= page.next).then_some(c.server_seq)
+            })
+            .is_some();
+        if !ordered || page.next < from || (page.more && page.next == from) {
+            return Err(Error::ServerMisbehaves.into());
+        }
+        pages += 1;
+        bytes += page
+            .changes
+            .iter()
+            .map(|c| c.change.after.as_ref().map_or(0, String::len) + 256)
+            .sum::<usize>();
+        out.pulled += page.changes.len() as u32;
         let (opened, unreadable) = open_page(&sealer, page.changes);
-        let (a, c) = db.write_batch(&actor(), |w| {
-            let mut counts = (0, 0);
+        let counts = db.write_batch(&actor(), |w| {
+            let mut n = Pulled::default();
+            let horizon = horizon(w.now().timestamp_millis());
             for ch in &opened {
-                let (a, c) = apply_pulled(w, ch)?;
-                counts.0 += a as u32;
-                counts.1 += c;
+                if stamp_too_far_ahead(&ch.change.hlc, w.now().timestamp_millis()) {
+                    n.refused += 1;
+                    if !hold(w, Some(ch.server_seq), ch)? {
+                        n.conflicts += refuse_pulled(
+                            w,
+                            ch,
+                            "its clock stamp is too far ahead, and too many are held already",
+                        )?;
+                    }
+                    continue;
+                }
+                debug_assert!(ch.change.hlc <= horizon);
+                let (outcome, c) = apply_pulled(w, ch)?;
+                n.applied += (outcome == "applied") as u32;
+                n.refused += (outcome == "refused") as u32;
+                n.conflicts += c;
             }
             for ch in &unreadable {
-                counts.1 += refuse_unreadable(w, ch)?;
+                n.refused += 1;
+                n.conflicts += refuse_pulled(
+                    w,
+                    ch,
+                    "its sealed content does not open with this clinic's key",
+                )?;
             }
-            counts.1 += flag_double_bookings(w, &opened)?;
-            counts.1 += rebalance_stock(w, &opened)?;
-            counts.1 += rebalance_invoices(w, &opened)?;
-            counts.1 += rebalance_fills(w, &opened)?;
+            n.conflicts += settle_after_pull(w, &opened)?;
             let clock = w.clock_text()?;
             w.keep_draft(
                 Table::SyncState,
@@ -312,25 +375,150 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<(u32, u32, u32)> {
                         hlc_seen = max(hlc_seen, coalesce(?2, '')), updated_at = ?3",
                 (page.next, clock, w.now_ts()),
             )?;
-            Ok(counts)
+            Ok(n)
         })?;
-        applied += a;
-        conflicts += c;
+        out.applied += counts.applied;
+        out.conflicts += counts.conflicts;
+        out.refused += counts.refused;
+        if out.refused > MAX_REFUSED_PER_ROUND {
+            return Err(Error::TooManyRefused { count: out.refused }.into());
+        }
         if !page.more {
-            return Ok((pulled, applied, conflicts));
+            return Ok(out);
+        }
+        if pages >= MAX_PAGES_PER_ROUND || bytes >= MAX_BYTES_PER_ROUND {
+            out.more = true;
+            return Ok(out);
         }
     }
 }
 
-/// Applies one pulled change, once (a change already in the inbox is skipped). Returns
-/// whether it was written and how many conflicts it recorded.
-fn apply_pulled(w: &mut Write<'_>, ch: &PulledChange) -> Result<(bool, u32)> {
-    let seen = w
+/// Rules settled again after a pull from what arrived (double bookings, stock, invoices,
+/// fills). Returns the findings recorded.
+fn settle_after_pull(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
+    Ok(flag_double_bookings(w, changes)?
+        + rebalance_stock(w, changes)?
+        + rebalance_invoices(w, changes)?
+        + rebalance_fills(w, changes)?)
+}
+
+/// Holds back a change whose stamp is too far ahead of this PC's clock: kept (content
+/// opened, inside this encrypted file), never observed or applied until the clock comes near
+/// it (`release_held`). `server_seq` none: a row of the download. False when `MAX_HELD` are
+/// held already (the caller refuses it instead).
+fn hold(w: &mut Write<'_>, server_seq: Option<i64>, ch: &PulledChange) -> Result<bool> {
+    let held: i64 = w
         .conn()
+        .prepare_cached("SELECT count(*) FROM sync_held")?
+        .query_row([], |r| r.get(0))?;
+    if held >= MAX_HELD {
+        return Ok(false);
+    }
+    let key = match server_seq {
+        Some(s) => format!("pull:{s}"),
+        None => format!("download:{}/{}", ch.change.entity, ch.change.entity_id),
+    };
+    w.keep_draft(
+        Table::SyncHeld,
+        "INSERT INTO sync_held (key, server_seq, hlc, item, held_at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (key) DO NOTHING",
+        (
+            &key,
+            server_seq,
+            &ch.change.hlc,
+            serde_json::to_string(ch)?,
+            w.now_ts(),
+        ),
+    )?;
+    Ok(true)
+}
+
+/// Applies the held changes this PC's clock has come within `MAX_STAMP_AHEAD_MS` of (at most
+/// `MAX_BATCH` a round), in the order they arrived.
+fn release_held(db: &Db) -> Result<Pulled> {
+    db.write(&actor(), |w| {
+        let due: Vec<(String, Option<i64>, String)> = w
+            .conn()
+            .prepare_cached(
+                "SELECT key, server_seq, item FROM sync_held WHERE hlc <= ?1
+                 ORDER BY coalesce(server_seq, 0), key LIMIT ?2",
+            )?
+            .query_map(
+                (horizon(w.now().timestamp_millis()), MAX_BATCH as i64),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut n = Pulled::default();
+        let mut pulled = vec![];
+        for (key, server_seq, item) in due {
+            let ch: PulledChange = serde_json::from_str(&item)?;
+            match server_seq {
+                Some(_) => {
+                    let (outcome, c) = apply_pulled(w, &ch)?;
+                    n.applied += (outcome == "applied") as u32;
+                    n.conflicts += c;
+                    pulled.push(ch);
+                }
+                None => {
+                    let (outcome, c) = apply_downloaded(w, &ch.change, &ch.device_id)?;
+                    n.applied += (outcome == "applied") as u32;
+                    n.conflicts += c;
+                }
+            }
+            w.keep_draft(
+                Table::SyncHeld,
+                "DELETE FROM sync_held WHERE key = ?1",
+                [&key],
+            )?;
+        }
+        n.conflicts += settle_after_pull(w, &pulled)?;
+        let clock = w.clock_text()?;
+        w.keep_draft(
+            Table::SyncState,
+            "UPDATE sync_state SET hlc_seen = max(hlc_seen, coalesce(?1, ''))",
+            [clock],
+        )?;
+        Ok(n)
+    })
+}
+
+/// A pulled change this PC won't apply (its seal did not open; too many held): kept in the
+/// inbox and as a `refused` conflict (without its content), once.
+fn refuse_pulled(w: &mut Write<'_>, ch: &PulledChange, why: &str) -> Result<u32> {
+    if in_inbox(w, ch.server_seq)? {
+        return Ok(0);
+    }
+    let v = Version {
+        hlc: ch.change.hlc.clone(),
+        device: ch.device_id.clone(),
+        base: None,
+    };
+    let n = record_conflict(
+        w,
+        &ch.change.entity,
+        &ch.change.entity_id,
+        "refused",
+        None,
+        &v,
+        None,
+        Some(why.into()),
+    )?;
+    inbox(w, ch, "unreadable")?;
+    Ok(n)
+}
+
+fn in_inbox(w: &Write<'_>, server_seq: i64) -> Result<bool> {
+    Ok(w.conn()
         .prepare_cached("SELECT 1 FROM sync_inbox WHERE server_seq = ?1")?
-        .exists([ch.server_seq])?;
-    if seen {
-        return Ok((false, 0));
+        .exists([server_seq])?)
+}
+
+/// Applies one pulled change, once (a change already in the inbox is skipped). Its stamp is
+/// observed only now: its seal opened and it is not too far ahead. Returns the outcome and
+/// how many conflicts it recorded.
+fn apply_pulled(w: &mut Write<'_>, ch: &PulledChange) -> Result<(&'static str, u32)> {
+    if in_inbox(w, ch.server_seq)? {
+        return Ok(("seen", 0));
     }
     w.observe(&ch.change.hlc)?;
     let incoming = Version {
@@ -338,7 +526,7 @@ fn apply_pulled(w: &mut Write<'_>, ch: &PulledChange) -> Result<(bool, u32)> {
         device: ch.device_id.clone(),
         base: None,
     };
-    let (outcome, written, conflicts) = if NOT_REPLICATED.contains(&ch.change.entity.as_str())
+    let (outcome, _, conflicts) = if NOT_REPLICATED.contains(&ch.change.entity.as_str())
         || super::synced_table(&ch.change.entity).is_none()
     {
         ("skipped", false, 0)
@@ -354,7 +542,7 @@ fn apply_pulled(w: &mut Write<'_>, ch: &PulledChange) -> Result<(bool, u32)> {
         )?
     };
     inbox(w, ch, outcome)?;
-    Ok((written, conflicts))
+    Ok((outcome, conflicts))
 }
 
 fn inbox(w: &mut Write<'_>, ch: &PulledChange, outcome: &str) -> Result<()> {
@@ -508,8 +696,16 @@ fn apply_version(
         hlc: incoming.hlc.clone(),
         base: base.map(str::to_string),
     };
-    let hidden = super::synced_table(entity).unwrap_or_default();
-    match w.attempt(|w| w.apply_remote(entity, id, cols.as_ref(), &origin, hidden))? {
+    let Some(synced) = super::synced_table(entity) else {
+        return Ok(("skipped", false, n));
+    };
+    let put = |w: &mut Write<'_>| {
+        if let Some(c) = cols.as_ref() {
+            (synced.check)(c)?;
+        }
+        w.apply_remote(entity, id, cols.as_ref(), &origin, synced.redacted)
+    };
+    match w.attempt(put)? {
         Ok(()) => Ok(("applied", true, n)),
         Err(e) => {
             n += record_conflict(
@@ -715,6 +911,19 @@ fn record_conflict(
     if exists {
         return Ok(0);
     }
+    // Refusals are what a hostile server can make without end: past `MAX_REFUSED_KEPT` open
+    // ones, a refusal stays in the inbox only (the Sync screen counts them).
+    if kind == "refused" {
+        let open: i64 = w
+            .conn()
+            .prepare_cached(
+                "SELECT count(*) FROM sync_conflicts WHERE kind = 'refused' AND resolved_at IS NULL",
+            )?
+            .query_row([], |r| r.get(0))?;
+        if open >= MAX_REFUSED_KEPT {
+            return Ok(0);
+        }
+    }
     let now = w.now_ts();
     w.insert_row(
         Table::SyncConflicts,
@@ -834,6 +1043,31 @@ pub(crate) fn insert_link(
         )
 }
 
+/// One row of the download, its content opened (none: deleted): its stamp observed only now,
+/// then put in place like any other PC's version.
+fn apply_downloaded(
+    w: &mut Write<'_>,
+    ch: &Change,
+    device_id: &str,
+) -> Result<(&'static str, u32)> {
+    w.observe(&ch.hlc)?;
+    let v = Version {
+        hlc: ch.hlc.clone(),
+        device: device_id.to_string(),
+        base: None,
+    };
+    let (outcome, _, n) = apply_version(
+        w,
+        &ch.entity,
+        &ch.entity_id,
+        ch.after.as_deref(),
+        &v,
+        None,
+        "server",
+    )?;
+    Ok((outcome, n))
+}
+
 /// Downloads the clinic's current rows page by page, each page one transaction, from the
 /// saved resume point; marks the link ready when done. `progress` gets (rows done, rows in
 /// all) after each page; false stops the download there (it resumes at the next call).
@@ -855,52 +1089,106 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
             None => (0, None),
         };
     let mut done = l.snapshot_done;
+    let mut refused_total = 0u32;
     if order.is_empty() {
         return Err(crate::Error::internal("no synced tables"));
     }
-    loop {
-        let entity = Some(order[from_entity].clone());
-        let page = t.snapshot(after.as_deref(), entity.as_deref(), 5000)?;
-        let next = page.next.clone();
-        let finished = next.is_none() && from_entity + 1 >= order.len();
-        db.write_batch(&actor(), |w| {
+    let mut profile = DOWNLOAD_PROFILE.lock().clone();
+    let result = (|| -> Result<()> {
+        loop {
+            let entity = Some(order[from_entity].clone());
+            let fetching = std::time::Instant::now();
+            let page = t.snapshot(after.as_deref(), entity.as_deref(), 5000)?;
+            profile.fetch_s += fetching.elapsed().as_secs_f64();
+            let next = page.next.clone();
+            let finished = next.is_none() && from_entity + 1 >= order.len();
+            // The cursor moves on: a server that answers the same page for ever stops nothing.
+            if next.as_deref().is_some_and(|n| {
+                after.as_deref().is_some_and(|a| n <= a)
+                    || !n.starts_with(&format!("{}/", order[from_entity]))
+            }) {
+                return Err(Error::ServerMisbehaves.into());
+            }
+            // Opened before the write begins (the writer waits for nothing but writes). Trusted
+            // no more than a pulled change: the content, a delete's marker included, must open for
+            // its row and version, or nothing is taken (not even its stamp).
+            let opening = std::time::Instant::now();
+            let rows: Vec<(&SnapshotRow, Option<PulledChange>)> = page
+                .rows
+                .iter()
+                .filter(|r| Some(&r.entity) == entity.as_ref())
+                .map(|r| {
+                    let opened = r.after.as_deref().and_then(|a| {
+                        sealer.open(
+                            Bound {
+                                entity: &r.entity,
+                                id: &r.entity_id,
+                                hlc: &r.hlc,
+                                device: &r.device_id,
+                            },
+                            a,
+                        )
+                    });
+                    let ch = opened.map(|p| {
+                        let content = (p != DELETED).then_some(p);
+                        PulledChange {
+                            server_seq: 0,
+                            device_id: r.device_id.clone(),
+                            device_code: "server".into(),
+                            change: Change {
+                                seq: 0,
+                                entity: r.entity.clone(),
+                                entity_id: r.entity_id.clone(),
+                                op: if content.is_some() {
+                                    Op::Update
+                                } else {
+                                    Op::Delete
+                                },
+                                after: content,
+                                hlc: r.hlc.clone(),
+                                base: None,
+                                at: String::new(),
+                            },
+                        }
+                    });
+                    (r, ch)
+                })
+                .collect();
+            profile.open_s += opening.elapsed().as_secs_f64();
+            let applying = std::time::Instant::now();
+            let refused = db.write_batch(&actor(), |w| {
             // Within a page a child may come before its parent (ids of one table).
             w.defer_foreign_keys()?;
-            for r in page.rows.iter().filter(|r| Some(&r.entity) == entity.as_ref()) {
-                w.observe(&r.hlc)?;
+            let mut refused = 0u32;
+            for (r, ch) in &rows {
                 let v = Version {
                     hlc: r.hlc.clone(),
                     device: r.device_id.clone(),
                     base: None,
                 };
-                let content = match &r.after {
-                    None => None,
-                    Some(a) => match sealer.open(
-                        Bound {
-                            entity: &r.entity,
-                            id: &r.entity_id,
-                            hlc: &r.hlc,
-                            device: &r.device_id,
-                        },
-                        a,
-                    ) {
-                        Some(p) => Some(p),
-                        None => {
-                            record_conflict(
-                                w,
-                                &r.entity,
-                                &r.entity_id,
-                                "refused",
-                                None,
-                                &v,
-                                None,
-                                Some("its sealed content does not open with this clinic's key".into()),
-                            )?;
-                            continue;
-                        }
-                    },
+                let Some(ch) = ch else {
+                    refused += 1;
+                    record_conflict(
+                        w,
+                        &r.entity,
+                        &r.entity_id,
+                        "refused",
+                        None,
+                        &v,
+                        None,
+                        Some("its sealed content does not open with this clinic's key".into()),
+                    )?;
+                    continue;
                 };
-                apply_version(w, &r.entity, &r.entity_id, content.as_deref(), &v, None, "server")?;
+                if stamp_too_far_ahead(&r.hlc, w.now().timestamp_millis()) {
+                    refused += 1;
+                    if !hold(w, None, ch)? {
+                        record_conflict(w, &r.entity, &r.entity_id, "refused", None, &v, None,
+                            Some("its clock stamp is too far ahead, and too many are held already".into()))?;
+                    }
+                    continue;
+                }
+                apply_downloaded(w, &ch.change, &r.device_id)?;
             }
             let clock = w.clock_text()?;
             let resume = match (&next, order.get(from_entity + 1)) {
@@ -932,20 +1220,54 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                     [],
                 )?;
             }
-            Ok(())
+            Ok(refused)
         })?;
-        done += page.rows.len() as i64;
-        let go_on = progress(done, page.total.max(done));
-        if finished || !go_on {
-            break;
-        }
-        match next {
-            Some(n) => after = Some(n),
-            None => {
-                from_entity += 1;
-                after = None;
+            profile.apply_s += applying.elapsed().as_secs_f64();
+            *profile
+                .by_entity
+                .entry(order[from_entity].clone())
+                .or_default() += applying.elapsed().as_secs_f64();
+            refused_total += refused;
+            if refused_total > MAX_REFUSED_PER_ROUND {
+                return Err(Error::TooManyRefused {
+                    count: refused_total,
+                }
+                .into());
+            }
+            done += page.rows.len() as i64;
+            let go_on = progress(done, page.total.max(done));
+            if finished || !go_on {
+                return Ok(());
+            }
+            match next {
+                Some(n) => after = Some(n),
+                None => {
+                    from_entity += 1;
+                    after = None;
+                }
             }
         }
-    }
+    })();
+    *DOWNLOAD_PROFILE.lock() = profile;
+    result?;
     db.read(link)?.ok_or_else(|| Error::NotConfigured.into())
 }
+
+/// Where this process's downloads spent their time, in seconds (the sync bench prints it):
+/// fetching pages (the network and the server), opening seals, and applying them (the
+/// write path, search index included; by table too).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DownloadProfile {
+    pub fetch_s: f64,
+    pub open_s: f64,
+    pub apply_s: f64,
+    pub by_entity: std::collections::BTreeMap<String, f64>,
+}
+
+pub static DOWNLOAD_PROFILE: parking_lot::Mutex<DownloadProfile> =
+    parking_lot::Mutex::new(DownloadProfile {
+        fetch_s: 0.0,
+        open_s: 0.0,
+        apply_s: 0.0,
+        by_entity: std::collections::BTreeMap::new(),
+    });

@@ -13,6 +13,7 @@
 //! in `sync_conflicts` for an admin.
 
 pub mod apply;
+pub mod blobs;
 pub mod join;
 pub mod seal;
 pub mod slots;
@@ -42,6 +43,8 @@ pub enum Table {
     SyncState,
     /// Other PCs' changes as they arrived (bookkeeping).
     SyncInbox,
+    /// Other PCs' changes stamped too far ahead of this PC's clock, held back (bookkeeping).
+    SyncHeld,
     /// Each synced row's current version (bookkeeping; the write path keeps it).
     SyncVersions,
     /// Versions that lost to another PC's: audited and synced like any record.
@@ -105,6 +108,14 @@ pub enum Error {
     InvitationUnreadable,
     #[error("this conflict is already resolved")]
     AlreadyResolved,
+    /// The server's answers don't move on (the same page again, or out of order): sync
+    /// stops rather than loop.
+    #[error("the server's answers do not move on; sync stopped")]
+    ServerMisbehaves,
+    /// More changes than a round takes were refused or held back (they could not be opened,
+    /// broke a rule here, or were stamped too far ahead): the round stopped.
+    #[error("{count} changes from the server were refused in one round; sync stopped for now")]
+    TooManyRefused { count: u32 },
 }
 
 impl From<Error> for CrateError {
@@ -113,17 +124,28 @@ impl From<Error> for CrateError {
     }
 }
 
-/// The columns to keep out of the audit trail for an entity another PC sent, if it names a
-/// table some domain writes and syncs; none otherwise (the change is skipped). Every
-/// domain's `Table` enum is listed here (ARCHITECTURE.md, "Adding a domain").
-pub fn synced_table(entity: &str) -> Option<&'static [&'static str]> {
+/// What sync needs to know of a table another PC sent rows of: the columns the audit trail
+/// redacts, and the table's check of a row from another PC (`store::Table::remote_check`).
+#[derive(Clone, Copy)]
+pub struct Synced {
+    pub redacted: &'static [&'static str],
+    pub check: crate::store::RemoteCheck,
+}
+
+/// The entity another PC sent, if it names a table some domain writes and syncs; none
+/// otherwise (the change is skipped). Every domain's `Table` enum is listed here
+/// (ARCHITECTURE.md, "Adding a domain").
+pub fn synced_table(entity: &str) -> Option<Synced> {
     fn as_table<T: crate::store::Table + serde::de::DeserializeOwned>(
         entity: &str,
-    ) -> Option<&'static [&'static str]> {
+    ) -> Option<Synced> {
         serde_json::from_value::<T>(serde_json::Value::String(entity.to_string()))
             .ok()
             .filter(|t| t.journaled() && t.synced())
-            .map(|t| t.redacted())
+            .map(|t| Synced {
+                redacted: t.redacted(),
+                check: t.remote_check(),
+            })
     }
     as_table::<crate::settings::Table>(entity)
         .or_else(|| as_table::<crate::staff::Table>(entity))
@@ -204,12 +226,21 @@ impl Link {
 }
 
 /// What one round of sync did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Type)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Type)]
 pub struct Report {
     pub pushed: u32,
     pub pulled: u32,
     pub applied: u32,
     pub conflicts: u32,
+    /// Changes refused or held back this round.
+    pub refused: u32,
+    /// More may be waiting: the round stopped at its bounds, or it moved files (the next
+    /// round goes on at once rather than after the usual pause).
+    pub more: bool,
+    pub files_uploaded: u32,
+    pub files_fetched: u32,
+    /// Moving files failed this round (rows moved all the same).
+    pub files_error: Option<crate::ApiError>,
 }
 
 /// Stamps for change-log entries: an entry's own, or, for one made before sync was on (it has
@@ -236,7 +267,10 @@ impl PresyncClock {
             None => {
                 let t = parse_ts(at)
                     .ok_or_else(|| CrateError::Internal(format!("change-log time {at:?}")))?;
-                self.0 = self.0.tick(t.timestamp_millis());
+                self.0 = self
+                    .0
+                    .tick(t.timestamp_millis())
+                    .map_err(|_| CrateError::ClockExhausted)?;
                 self.0.to_string()
             }
         })
@@ -300,47 +334,58 @@ pub fn waiting(c: &Connection) -> Result<i64> {
     )?)
 }
 
-/// One round: push what is waiting, then pull and apply what the others pushed. Records the
-/// outcome (time or error in words) in `sync_state`.
+/// One round: push what is waiting, then pull and apply what the others pushed, then move
+/// files (`blobs`) within their budget. Records the outcome (time or error in words) in
+/// `sync_state`. A failure moving files is recorded and shown but doesn't fail the round:
+/// rows moved, and the background keeps its pace.
 pub fn sync_once(db: &Db) -> Result<Report> {
     let link = db.read(link)?.ok_or(Error::NotConfigured)?;
     let t = link.transport()?;
-    let out = (|| {
+    let out = (|| -> Result<Report> {
         slots::publish(db)?;
         let pushed = apply::push_all(db, &t)?;
-        let (pulled, applied, conflicts) = apply::pull_all(db, &t)?;
+        let p = apply::pull_all(db, &t)?;
         slots::adopt(db)?;
         Ok(Report {
             pushed,
-            pulled,
-            applied,
-            conflicts,
+            pulled: p.pulled,
+            applied: p.applied,
+            conflicts: p.conflicts,
+            refused: p.refused,
+            more: p.more,
+            ..Report::default()
         })
     })();
+    let out = out.map(|mut r| {
+        match blobs::exchange(db, &t, blobs::ROUND_BYTES) {
+            Ok(m) => {
+                r.files_uploaded = m.uploaded_files;
+                r.files_fetched = m.fetched_files;
+                r.more |= m.uploaded_bytes > 0 || m.fetched_files > 0;
+            }
+            Err(e) => r.files_error = Some(e.into()),
+        }
+        r
+    });
     // Kept as the error the window translates (code and params), not English text.
-    let error = out.as_ref().err().map(|e: &CrateError| {
-        serde_json::to_string(&crate::ApiError {
+    let error = match &out {
+        Err(e) => Some(crate::ApiError {
             code: e.code(),
             message: e.to_string(),
             params: e.params(),
-        })
-        .unwrap_or_default()
-    });
+        }),
+        Ok(r) => r.files_error.clone(),
+    }
+    .map(|e| serde_json::to_string(&e).unwrap_or_default());
+    let rows_ok = out.is_ok();
     db.write(&actor(), |w| {
         let now = w.now_ts();
-        if error.is_none() {
-            w.keep_draft(
-                Table::SyncState,
-                "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL, updated_at = ?1",
-                [&now],
-            )?;
-        } else {
-            w.keep_draft(
-                Table::SyncState,
-                "UPDATE sync_state SET last_error = ?2, updated_at = ?1",
-                (&now, &error),
-            )?;
-        }
+        w.keep_draft(
+            Table::SyncState,
+            "UPDATE sync_state SET last_sync_at = CASE WHEN ?3 THEN ?1 ELSE last_sync_at END,
+                    last_error = ?2, updated_at = ?1",
+            (&now, &error, rows_ok),
+        )?;
         Ok(())
     })?;
     out

@@ -39,6 +39,16 @@ pub struct Status {
     pub double_bookings: i64,
     pub downloaded: i64,
     pub download_total: i64,
+    /// Other PCs' changes held back: stamped more than three days ahead of this PC's clock
+    /// (this PC's date may be wrong). Applied once the clock gets near them.
+    pub held: i64,
+    /// This PC's changes the server refused: stamped more than three days ahead of the
+    /// server's clock (this PC's date was wrong when they were made), and when it last said so.
+    pub own_refused: i64,
+    pub own_refused_at: Option<String>,
+    /// Files made here not yet on the server, and files named here not yet fetched.
+    pub files_to_upload: i64,
+    pub files_to_fetch: i64,
 }
 
 pub fn status(c: &Connection) -> Result<Status> {
@@ -57,8 +67,18 @@ pub fn status(c: &Connection) -> Result<Status> {
             double_bookings: 0,
             downloaded: 0,
             download_total: 0,
+            held: 0,
+            own_refused: 0,
+            own_refused_at: None,
+            files_to_upload: 0,
+            files_to_fetch: 0,
         });
     };
+    let count =
+        |sql: &str| -> Result<i64> { Ok(c.prepare_cached(sql)?.query_row([], |r| r.get(0))?) };
+    let (own_refused, own_refused_at): (i64, Option<String>) = c
+        .prepare_cached("SELECT own_refused, own_refused_at FROM sync_state")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let open = |kind: &str| -> Result<i64> {
         Ok(c.prepare_cached(
             "SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL AND (?1 = '' OR kind = ?1)",
@@ -84,6 +104,14 @@ pub fn status(c: &Connection) -> Result<Status> {
         double_bookings: open("double_booking")?,
         downloaded: l.snapshot_done,
         download_total: l.snapshot_total,
+        held: count("SELECT count(*) FROM sync_held")?,
+        own_refused,
+        own_refused_at,
+        files_to_upload: count("SELECT count(*) FROM blobs WHERE uploaded_at IS NULL")?,
+        files_to_fetch: count(
+            "SELECT count(DISTINCT a.sha256) FROM attachments a
+             WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = a.sha256)",
+        )?,
     })
 }
 

@@ -1,5 +1,7 @@
 //! The HTTPS client: reqwest over rustls, trusting exactly the clinic server's certificate
-//! (the one the admin gave this PC when it joined). Certificate checks are never off.
+//! (the one the admin gave this PC when it joined). Certificate checks are never off, the
+//! client speaks HTTPS only and follows no redirect (an answer that points elsewhere is an
+//! error), and it reads no answer larger than `MAX_RESPONSE_BYTES`.
 
 use std::time::Duration;
 
@@ -44,6 +46,8 @@ impl Transport {
         }
         let http = reqwest::blocking::Client::builder()
             .tls_backend_preconfigured(tls_config(cert_pem)?)
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .build()
@@ -58,6 +62,18 @@ impl Transport {
     }
 
     fn send<T: DeserializeOwned>(&self, rb: reqwest::blocking::RequestBuilder) -> Result<T, Error> {
+        let body = self.send_raw(rb, MAX_RESPONSE_BYTES)?;
+        serde_json::from_slice(&body).map_err(|e| Error::Network {
+            message: format!("the server's answer was cut or malformed: {e}"),
+        })
+    }
+
+    /// The answer's bytes (at most `cap`), or the server's error.
+    fn send_raw(
+        &self,
+        rb: reqwest::blocking::RequestBuilder,
+        cap: usize,
+    ) -> Result<Vec<u8>, Error> {
         let rb = match &self.token {
             Some(t) => rb.bearer_auth(t),
             None => rb,
@@ -66,11 +82,14 @@ impl Transport {
             message: network_words(&e),
         })?;
         let status = resp.status();
-        let body = read_capped(resp, MAX_RESPONSE_BYTES)?;
+        if status.is_redirection() {
+            return Err(Error::Network {
+                message: format!("the server answered {status}: this PC follows no redirect"),
+            });
+        }
+        let body = read_capped(resp, cap)?;
         if status.is_success() {
-            serde_json::from_slice(&body).map_err(|e| Error::Network {
-                message: format!("the server's answer was cut or malformed: {e}"),
-            })
+            Ok(body)
         } else {
             match serde_json::from_slice::<ErrorBody>(&body) {
                 Ok(e) => Err(Error::Server {
@@ -141,6 +160,44 @@ impl Transport {
 
     pub fn digest(&self) -> Result<String, Error> {
         self.get("/v1/digest", &[])
+    }
+
+    /// What the server holds of a blob; none if it was never announced.
+    pub fn blob_info(&self, id: &str) -> Result<Option<BlobInfo>, Error> {
+        match self.get(&format!("/v1/blobs/{id}"), &[]) {
+            Ok(i) => Ok(Some(i)),
+            Err(Error::Server {
+                code: ErrorCode::NotFound,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Puts one sealed chunk of a blob of `size` bytes.
+    pub fn blob_put(
+        &self,
+        id: &str,
+        size: u64,
+        index: u32,
+        chunk: Vec<u8>,
+    ) -> Result<BlobInfo, Error> {
+        self.send(
+            self.http
+                .put(format!("{}/v1/blobs/{id}/{index}", self.base))
+                .query(&[("size", size.to_string())])
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .body(chunk),
+        )
+    }
+
+    /// One sealed chunk of a blob (at most a chunk's length is read).
+    pub fn blob_chunk(&self, id: &str, index: u32) -> Result<Vec<u8>, Error> {
+        self.send_raw(
+            self.http
+                .get(format!("{}/v1/blobs/{id}/{index}", self.base)),
+            BLOB_CHUNK_BYTES + BLOB_SEAL_BYTES,
+        )
     }
 }
 

@@ -12,4 +12,6 @@ mod clinical;
 mod pharmacy;
 mod billing;
 mod sync;
+mod proxy;
 mod sync_faults;
+mod sync_bounds;

@@ -3,8 +3,8 @@
 //! offline for a week with 10,000 changes. After each, nothing is lost or doubled: every PC
 //! and the server hold the same data.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -15,6 +15,7 @@ use chrono::Duration;
 use clinic_core::sync::{self, apply};
 use clinic_core::Core;
 
+pub use crate::proxy::Proxy;
 use crate::reception::{patient, registered};
 use crate::support::*;
 use crate::sync::{assert_same_everywhere, join_new_pc_at};
@@ -144,155 +145,6 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A loopback TCP proxy in front of the server. TLS goes through it untouched; it can stall
-/// a connection after so many bytes in either direction (the test then kills the server),
-/// or cut it there.
-pub struct Proxy {
-    pub port: u16,
-    /// Bytes client→server a connection may send before it stalls (-1: never).
-    pub stall_up_after: Arc<AtomicI64>,
-    /// Bytes server→client a connection may receive before it stalls (-1: never).
-    pub stall_down_after: Arc<AtomicI64>,
-    /// Cut instead of stall.
-    pub cut: Arc<AtomicBool>,
-    /// Cuts the answer to a request once the connection has sent more than this many bytes
-    /// up (the request reached the server whole; its answer never arrives). -1: never.
-    pub cut_answer_after_up: Arc<AtomicI64>,
-    /// Set once a connection stalled or was cut.
-    pub tripped: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Proxy {
-    pub fn start(upstream: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = Proxy {
-            port: listener.local_addr().unwrap().port(),
-            stall_up_after: Arc::new(AtomicI64::new(-1)),
-            stall_down_after: Arc::new(AtomicI64::new(-1)),
-            cut: Arc::new(AtomicBool::new(false)),
-            cut_answer_after_up: Arc::new(AtomicI64::new(-1)),
-            tripped: Arc::new(AtomicBool::new(false)),
-            stop: Arc::new(AtomicBool::new(false)),
-        };
-        let (up, down, cut, tripped, stop, answer) = (
-            p.stall_up_after.clone(),
-            p.stall_down_after.clone(),
-            p.cut.clone(),
-            p.tripped.clone(),
-            p.stop.clone(),
-            p.cut_answer_after_up.clone(),
-        );
-        listener.set_nonblocking(true).unwrap();
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((client, _)) => {
-                        client.set_nonblocking(false).unwrap();
-                        let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                            let _ = client.shutdown(Shutdown::Both);
-                            continue;
-                        };
-                        // Bytes this connection has sent up, for cutting its answers.
-                        let uploaded = Arc::new(AtomicI64::new(0));
-                        let conn = Conn {
-                            cut: cut.clone(),
-                            tripped: tripped.clone(),
-                            uploaded: uploaded.clone(),
-                            answer_after_up: answer.clone(),
-                        };
-                        let c2 = conn.clone();
-                        let (c_in, s_in) =
-                            (client.try_clone().unwrap(), server.try_clone().unwrap());
-                        let lim_up = up.clone();
-                        std::thread::spawn(move || pump(c_in, server, lim_up, conn, true));
-                        let lim_down = down.clone();
-                        std::thread::spawn(move || pump(s_in, client, lim_down, c2, false));
-                    }
-                    Err(_) => std::thread::sleep(StdDuration::from_millis(5)),
-                }
-            }
-        });
-        p
-    }
-
-    pub fn calm(&self) {
-        self.stall_up_after.store(-1, Ordering::SeqCst);
-        self.stall_down_after.store(-1, Ordering::SeqCst);
-        self.cut.store(false, Ordering::SeqCst);
-        self.cut_answer_after_up.store(-1, Ordering::SeqCst);
-        self.tripped.store(false, Ordering::SeqCst);
-    }
-
-    pub fn wait_tripped(&self) {
-        let deadline = Instant::now() + StdDuration::from_secs(60);
-        while !self.tripped.load(Ordering::SeqCst) {
-            assert!(Instant::now() < deadline, "the proxy never tripped");
-            std::thread::sleep(StdDuration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
-}
-
-#[derive(Clone)]
-struct Conn {
-    cut: Arc<AtomicBool>,
-    tripped: Arc<AtomicBool>,
-    uploaded: Arc<AtomicI64>,
-    answer_after_up: Arc<AtomicI64>,
-}
-
-fn pump(mut from: TcpStream, mut to: TcpStream, limit: Arc<AtomicI64>, conn: Conn, upward: bool) {
-    let mut sent: i64 = 0;
-    let mut buf = [0u8; 8192];
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let answer_after = conn.answer_after_up.load(Ordering::SeqCst);
-        if !upward && answer_after >= 0 && conn.uploaded.load(Ordering::SeqCst) > answer_after {
-            // The request went up whole; whatever the server sends now (its answer) is
-            // dropped, then the connection is cut.
-            conn.tripped.store(true, Ordering::SeqCst);
-            let _ = from.set_read_timeout(Some(StdDuration::from_secs(2)));
-            let mut sink = [0u8; 8192];
-            while matches!(from.read(&mut sink), Ok(k) if k > 0) {}
-            break;
-        }
-        let lim = limit.load(Ordering::SeqCst);
-        let allowed = if lim >= 0 {
-            (lim - sent).clamp(0, n as i64) as usize
-        } else {
-            n
-        };
-        if allowed > 0 && to.write_all(&buf[..allowed]).is_err() {
-            break;
-        }
-        sent += allowed as i64;
-        if upward {
-            conn.uploaded.fetch_add(allowed as i64, Ordering::SeqCst);
-        }
-        if allowed < n {
-            conn.tripped.store(true, Ordering::SeqCst);
-            if conn.cut.load(Ordering::SeqCst) {
-                break;
-            }
-            // Stalled: hold the connection until the other side goes away.
-            let mut sink = [0u8; 8192];
-            while matches!(from.read(&mut sink), Ok(k) if k > 0) {}
-            break;
-        }
-    }
-    let _ = to.shutdown(Shutdown::Both);
-    let _ = from.shutdown(Shutdown::Both);
 }
 
 fn db(core: &Core) -> std::sync::Arc<clinic_core::store::Db> {
@@ -443,6 +295,8 @@ fn a_pc_offline_for_a_week_with_10000_changes_catches_up() {
     assert!(waiting >= 10_000, "{waiting}");
     let r = sync::sync_once(&db(&b.core)).unwrap();
     assert_eq!(r.pushed as i64, waiting);
+    // The week passed for A too (a PC takes no stamp more than three days ahead of its clock).
+    a_clinic.clock.advance(Duration::days(7));
     sync::sync_once(&db(&a)).unwrap();
     assert_eq!(
         count(
@@ -452,4 +306,173 @@ fn a_pc_offline_for_a_week_with_10000_changes_catches_up() {
         10_010
     );
     assert_same_everywhere(&[&db(&a), &db(&b.core)]);
+}
+
+/// 200 MiB of scans made offline on a PC behind a slow line (a loopback proxy that carries
+/// bytes no faster than 40 MiB/s) reach the server a few MiB a round, and what the PC writes
+/// after them is not held back: it reaches the other PC while the files are still going up.
+/// Then the other PC fetches every file, whole.
+#[test]
+fn two_hundred_mib_of_files_on_a_slow_line_hold_back_no_change() {
+    use crate::sync_bounds::{attach, pdf_bytes, with_dana};
+    let server = ServerProcess::start();
+    let url = format!("https://localhost:{}", server.port);
+    let cert = server.cert();
+    let proxy = Proxy::start(server.port);
+    proxy.rate.store(40 << 20, Ordering::SeqCst);
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    let dana = with_dana(&a_clinic, &a);
+    // Made offline, before this PC was ever connected.
+    let mut made = vec![];
+    for i in 0..10 {
+        let bytes = pdf_bytes(clinic_core::clinical::records::MAX_ATTACHMENT, 100 + i);
+        made.push(clinic_core::store::blobs::sha256_hex(&bytes));
+        attach(
+            &dana,
+            &a,
+            &bytes,
+            &format!("scan{i}"),
+            clinic_date(&a_clinic, 0),
+        );
+    }
+    let slow = format!("https://localhost:{}", proxy.port);
+    apply::join(&db(&a), &slow, &cert, &server.first_code, "A", &|_, _| true).unwrap();
+    let b = join_new_pc_at(&url, &cert, &a_clinic, &a, "B");
+    let after = registered(
+        a.patient_register(patient("Made", "After", "1990-01-01"), false)
+            .unwrap(),
+    );
+    let (da, db_b) = (db(&a), db(&b.core));
+    let files_left =
+        |d: &clinic_core::store::Db| d.read(sync::status::status).unwrap().files_to_upload;
+    assert_eq!(files_left(&da), 10);
+    // A's rounds run on their own, as the background does.
+    let uploader = {
+        let da = da.clone();
+        std::thread::spawn(move || {
+            let until = Instant::now() + StdDuration::from_secs(180);
+            let mut rounds = 0;
+            while da.read(sync::status::status).unwrap().files_to_upload > 0 {
+                assert!(Instant::now() < until, "the files never went up");
+                let r = sync::sync_once(&da).unwrap();
+                assert!(r.files_error.is_none(), "{r:?}");
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let until = Instant::now() + StdDuration::from_secs(60);
+    loop {
+        sync::sync_once(&db_b).unwrap();
+        if b.core.patient_get(after.id.clone()).is_ok() {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the change made after the files never arrived"
+        );
+        std::thread::sleep(StdDuration::from_millis(100));
+    }
+    let still_uploading = files_left(&da);
+    assert!(
+        still_uploading > 0,
+        "the files were all up before the later change arrived: nothing shown"
+    );
+    let rounds = uploader.join().unwrap();
+    assert!(rounds >= 10, "200 MiB went up in {rounds} rounds");
+    // B fetches every file (straight from the server), whole and as made.
+    let until = Instant::now() + StdDuration::from_secs(120);
+    while db_b.read(sync::status::status).unwrap().files_to_fetch > 0 {
+        assert!(Instant::now() < until, "B never had all the files");
+        let r = sync::sync_once(&db_b).unwrap();
+        assert!(r.files_error.is_none(), "{r:?}");
+    }
+    let mut held: Vec<String> = db_b
+        .read(|c| {
+            Ok(c.prepare("SELECT sha256 FROM blobs")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .unwrap();
+    held.sort();
+    made.sort();
+    assert_eq!(held, made);
+}
+
+/// A real PC syncs while strangers hold a thousand connections to the server (opened from
+/// twenty loopback addresses, never starting TLS, opened again as the server closes them): the
+/// caps and deadlines keep room for it.
+#[test]
+fn a_pc_syncs_while_strangers_hold_a_thousand_connections() {
+    let server = ServerProcess::start();
+    let url = format!("https://localhost:{}", server.port);
+    let cert = server.cert();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    apply::join(&db(&a), &url, &cert, &server.first_code, "A", &|_, _| true).unwrap();
+    let b = join_new_pc_at(&url, &cert, &a_clinic, &a, "B");
+    let stop = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(AtomicI64::new(0));
+    let port = server.port;
+    let holders: Vec<_> = (1..=20u8)
+        .map(|k| {
+            let (stop, held) = (stop.clone(), held.clone());
+            std::thread::spawn(move || {
+                let from = std::net::SocketAddr::from(([127, 0, 1, k], 0));
+                let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                let mut open: Vec<TcpStream> = vec![];
+                while !stop.load(Ordering::SeqCst) {
+                    // Keep 50 open from this address; drop the ones the server closed.
+                    open.retain(|s| {
+                        let mut b = [0u8; 1];
+                        match s.peek(&mut b) {
+                            Ok(0) => false, // the server closed it
+                            Ok(_) => true,
+                            Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+                        }
+                    });
+                    while open.len() < 50 {
+                        let sock = socket2::Socket::new(
+                            socket2::Domain::IPV4,
+                            socket2::Type::STREAM,
+                            None,
+                        )
+                        .unwrap();
+                        sock.bind(&from.into()).unwrap();
+                        if sock.connect(&to.into()).is_err() {
+                            break;
+                        }
+                        let s: TcpStream = sock.into();
+                        s.set_nonblocking(true).unwrap();
+                        open.push(s);
+                        held.fetch_add(1, Ordering::SeqCst);
+                    }
+                    std::thread::sleep(StdDuration::from_millis(200));
+                }
+            })
+        })
+        .collect();
+    // Wait until the thousand are open.
+    let until = Instant::now() + StdDuration::from_secs(30);
+    while held.load(Ordering::SeqCst) < 1000 {
+        assert!(
+            Instant::now() < until,
+            "could not open the strangers' connections"
+        );
+        std::thread::sleep(StdDuration::from_millis(50));
+    }
+    for i in 0..10 {
+        let p = registered(
+            a.patient_register(patient(&format!("Busy{i}"), "Server", "1980-01-01"), false)
+                .unwrap(),
+        );
+        sync::sync_once(&db(&a)).expect("the PC's round failed while strangers held connections");
+        sync::sync_once(&db(&b.core)).unwrap();
+        assert!(b.core.patient_get(p.id).is_ok());
+    }
+    stop.store(true, Ordering::SeqCst);
+    for h in holders {
+        h.join().unwrap();
+    }
 }

@@ -10,8 +10,14 @@
 //!   row while holding that row's lock until commit, so a pull never sees seq N+1 before N
 //!   (with several server instances on one PostgreSQL too).
 //! - **`rows` holds each record's winning version**: the one with the greatest (hlc,
-//!   device_id), deletes as tombstones. Every PC picks the same winner by the same rule.
-//!   Entities in `NOT_REPLICATED` (a PC's own device row) are kept as changes only.
+//!   device_id), deletes as tombstones that keep their sealed "deleted" marker (a joining PC
+//!   deletes nothing on the server's word alone). Every PC picks the same winner by the same
+//!   rule. Entities in `NOT_REPLICATED` (a PC's own device row) are kept as changes only.
+//! - **A change stamped too far ahead is kept, never applied or sent** (`refusal`): its seq
+//!   stays taken, so the device's later changes go on, and the pusher is told.
+//! - **Pages are cut by size before content is read** (`page_cut`, `fitting`).
+//! - **Revoking a device and killing its join codes is one transaction**, and a code whose
+//!   maker is revoked never joins anyone; a revoked device adds no code and pushes nothing.
 //! - Every query is scoped by the clinic of the authenticated device.
 
 pub mod postgres;
@@ -165,6 +171,111 @@ pub trait Store: Send + Sync + 'static {
     /// `RowDigest` over the clinic's current rows (deleted ones left out): two holders of
     /// the same data have the same digest.
     fn digest(&self, clinic_id: &str) -> impl Future<Output = StoreResult<String>> + Send;
+
+    /// Stores one chunk of a sealed blob (announcing the blob with its first chunk, within
+    /// the clinic's quota); a chunk already held is kept as it is. Returns what is held now.
+    fn blob_put(
+        &self,
+        device: &DeviceAuth,
+        put: BlobPut,
+    ) -> impl Future<Output = StoreResult<BlobInfo>> + Send;
+
+    /// What the clinic holds of a blob, if it was announced.
+    fn blob_info(
+        &self,
+        clinic_id: &str,
+        id: &str,
+    ) -> impl Future<Output = StoreResult<Option<BlobInfo>>> + Send;
+
+    /// One chunk of a blob, as it was put.
+    fn blob_chunk(
+        &self,
+        clinic_id: &str,
+        id: &str,
+        index: u32,
+    ) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
+}
+
+/// One chunk of a blob on its way in, checked against the blob's size by the caller.
+#[derive(Debug, Clone)]
+pub struct BlobPut {
+    pub id: String,
+    /// The blob's whole size (its content before sealing) and how many chunks it has.
+    pub size: u64,
+    pub chunks: u32,
+    pub index: u32,
+    pub data: Vec<u8>,
+    /// The most a clinic may hold in blobs, in bytes.
+    pub quota: u64,
+    pub now: DateTime<Utc>,
+}
+
+pub use clinic_sync_proto::BlobInfo;
+
+/// Why a change is kept but never applied or sent ('clock_ahead': its stamp is more than
+/// `MAX_STAMP_AHEAD_MS` ahead of the server's clock); none for a change like any other.
+pub fn refusal(c: &clinic_sync_proto::Change, now: DateTime<Utc>) -> Option<&'static str> {
+    clinic_sync_proto::stamp_too_far_ahead(&c.hlc, now.timestamp_millis()).then_some(CLOCK_AHEAD)
+}
+
+pub const CLOCK_AHEAD: &str = "clock_ahead";
+
+/// The bytes a change takes in a page (content and base).
+pub fn change_size(c: &clinic_sync_proto::Change) -> usize {
+    c.after.as_ref().map_or(0, String::len) + c.base.as_ref().map_or(0, String::len)
+}
+
+/// How many of `sizes` fit in `MAX_PAGE_BYTES` (at least one).
+pub fn fitting(sizes: impl Iterator<Item = usize>) -> usize {
+    let mut total = 0usize;
+    let mut n = 0;
+    for size in sizes {
+        if n > 0 && total.saturating_add(size) > clinic_sync_proto::MAX_PAGE_BYTES {
+            break;
+        }
+        total = total.saturating_add(size);
+        n += 1;
+    }
+    n
+}
+
+/// Where a pull page ends, decided from the changes' sizes before any content is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCut {
+    /// Changes the page carries.
+    pub taken: usize,
+    /// The last server seq the page covers (the next pull starts after it).
+    pub next: i64,
+    pub more: bool,
+}
+
+/// Cuts a pull page from `(server_seq, skipped, size)` in server order (`skipped`: the
+/// caller's own changes and refused ones, passed over without content): content up to
+/// `MAX_PAGE_BYTES` (at least one change), `more` when the page was cut or full.
+pub fn page_cut(
+    heads: impl Iterator<Item = (i64, bool, usize)>,
+    after: i64,
+    limit: u32,
+) -> PageCut {
+    let (mut next, mut total, mut taken, mut scanned, mut cut) =
+        (after, 0usize, 0usize, 0u32, false);
+    for (seq, skipped, size) in heads {
+        if !skipped {
+            if taken > 0 && total.saturating_add(size) > clinic_sync_proto::MAX_PAGE_BYTES {
+                cut = true;
+                break;
+            }
+            total = total.saturating_add(size);
+            taken += 1;
+        }
+        next = seq;
+        scanned += 1;
+    }
+    PageCut {
+        taken,
+        next,
+        more: cut || scanned == limit,
+    }
 }
 
 /// The wall-clock text the server stores (UTC, RFC 3339 with microseconds).

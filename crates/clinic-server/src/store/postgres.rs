@@ -15,7 +15,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::sqlite::op_from;
-use super::{split_push, ts, DeviceAuth, Joined, NewDevice, Store, StoreError, StoreResult};
+use super::{
+    page_cut, split_push, ts, BlobInfo, BlobPut, DeviceAuth, Joined, NewDevice, Store, StoreError,
+    StoreResult,
+};
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS clinics (
@@ -69,6 +72,24 @@ CREATE TABLE IF NOT EXISTS rows (
     device_id   TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (clinic_id, entity, entity_id)
 );
+CREATE TABLE IF NOT EXISTS blobs (
+    clinic_id   TEXT NOT NULL REFERENCES clinics (id),
+    id          TEXT NOT NULL,
+    size        BIGINT NOT NULL,
+    chunks      INTEGER NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    complete_at TEXT,
+    PRIMARY KEY (clinic_id, id)
+);
+CREATE TABLE IF NOT EXISTS blob_chunks (
+    clinic_id   TEXT NOT NULL,
+    blob_id     TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    data        BYTEA NOT NULL,
+    PRIMARY KEY (clinic_id, blob_id, idx),
+    FOREIGN KEY (clinic_id, blob_id) REFERENCES blobs (clinic_id, id)
+);
 CREATE TABLE IF NOT EXISTS audit_heads (
     device_id   TEXT NOT NULL REFERENCES devices (id),
     seq         BIGINT NOT NULL,
@@ -76,6 +97,23 @@ CREATE TABLE IF NOT EXISTS audit_heads (
     received_at TEXT NOT NULL,
     PRIMARY KEY (device_id, seq)
 );
+-- Added since the first version (see the SQLite schema for what they mean).
+ALTER TABLE changes ADD COLUMN IF NOT EXISTS size BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE changes ADD COLUMN IF NOT EXISTS refused TEXT;
+ALTER TABLE rows ADD COLUMN IF NOT EXISTS deleted BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE rows ADD COLUMN IF NOT EXISTS size BIGINT NOT NULL DEFAULT 0;
+"#;
+
+/// Once, for a database made by an earlier version: sizes, and tombstones' sealed markers.
+const UPGRADE: &str = r#"
+UPDATE changes SET size = coalesce(length(after), 0) + coalesce(length(base), 0)
+ WHERE size = 0 AND (after IS NOT NULL OR base IS NOT NULL);
+UPDATE rows SET deleted = TRUE, after = (
+    SELECT c.after FROM changes c
+    WHERE c.clinic_id = rows.clinic_id AND c.entity = rows.entity AND c.entity_id = rows.entity_id
+      AND c.hlc = rows.hlc AND c.device_id = rows.device_id AND c.op = 'delete' LIMIT 1)
+ WHERE after IS NULL AND NOT deleted;
+UPDATE rows SET size = coalesce(length(after), 0) WHERE size = 0 AND after IS NOT NULL;
 "#;
 
 #[derive(Clone)]
@@ -108,6 +146,7 @@ impl PgStore {
         tx.execute("SELECT pg_advisory_xact_lock(7261001)", &[])
             .await?;
         tx.batch_execute(SCHEMA).await?;
+        tx.batch_execute(UPGRADE).await?;
         tx.commit().await?;
         Ok(store)
     }
@@ -164,14 +203,32 @@ impl Store for PgStore {
         expires_at: DateTime<Utc>,
         by_device: Option<&str>,
     ) -> StoreResult<()> {
-        self.client()
-            .await?
-            .execute(
-                "INSERT INTO join_codes (code_hash, clinic_id, sealed, expires_at, created_by)
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&code_hash, &clinic_id, &sealed, &ts(expires_at), &by_device],
-            )
-            .await?;
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // The maker's row, locked against a revoke running now: a revoked device makes no
+        // code, and a revoke waits for this one and then kills it.
+        if let Some(by) = by_device {
+            let ok = tx
+                .query_opt(
+                    "SELECT 1 FROM devices WHERE id = $1 AND clinic_id = $2 AND revoked_at IS NULL FOR SHARE",
+                    &[&by, &clinic_id],
+                )
+                .await?
+                .is_some();
+            if !ok {
+                return Err(StoreError::api(
+                    ErrorCode::Revoked,
+                    "this device was revoked",
+                ));
+            }
+        }
+        tx.execute(
+            "INSERT INTO join_codes (code_hash, clinic_id, sealed, expires_at, created_by)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&code_hash, &clinic_id, &sealed, &ts(expires_at), &by_device],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -198,20 +255,42 @@ impl Store for PgStore {
         // FOR UPDATE: two PCs typing the same code at once, one gets it.
         let found = tx
             .query_opt(
-                "SELECT j.clinic_id, j.sealed, c.name FROM join_codes j JOIN clinics c ON c.id = j.clinic_id
+                "SELECT j.clinic_id, j.sealed, c.name, j.created_by FROM join_codes j
+                 JOIN clinics c ON c.id = j.clinic_id
                  WHERE j.code_hash = $1 AND j.used_at IS NULL AND j.expires_at > $2
                  FOR UPDATE OF j",
                 &[&code_hash, &now_ts],
             )
             .await?;
-        let Some(found) = found else {
-            return Err(StoreError::api(
+        let invalid = || {
+            StoreError::api(
                 ErrorCode::JoinCodeInvalid,
                 "unknown, used or expired join code",
-            ));
+            )
         };
-        let (clinic_id, sealed, clinic_name): (String, Option<String>, String) =
-            (found.get(0), found.get(1), found.get(2));
+        let Some(found) = found else {
+            return Err(invalid());
+        };
+        let (clinic_id, sealed, clinic_name, maker): (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+        ) = (found.get(0), found.get(1), found.get(2), found.get(3));
+        // The maker's row, locked (FOR SHARE): a revoke runs wholly before this (the code is
+        // dead) or after it (the join came first); a code whose maker is revoked joins nobody.
+        if let Some(maker) = maker {
+            let alive = tx
+                .query_opt(
+                    "SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL FOR SHARE",
+                    &[&maker],
+                )
+                .await?
+                .is_some();
+            if !alive {
+                return Err(invalid());
+            }
+        }
         // Serialises device-code choice within the clinic.
         tx.execute(
             "SELECT 1 FROM clinics WHERE id = $1 FOR UPDATE",
@@ -304,13 +383,22 @@ impl Store for PgStore {
         let now_ts = ts(now);
         // The device row's lock: two pushes of one device (a retry racing the original)
         // are taken one after the other.
-        let last_seq: i64 = tx
-            .query_one(
-                "SELECT last_seq FROM devices WHERE id = $1 FOR UPDATE",
+        // Revoked since the request was let in: nothing is stored.
+        let row = tx
+            .query_opt(
+                "SELECT last_seq, revoked_at IS NOT NULL FROM devices WHERE id = $1 FOR UPDATE",
                 &[&device.device_id],
             )
-            .await?
-            .get(0);
+            .await?;
+        let last_seq: i64 = match row {
+            Some(r) if !r.get::<_, bool>(1) => r.get(0),
+            _ => {
+                return Err(StoreError::api(
+                    ErrorCode::Revoked,
+                    "this device was revoked",
+                ))
+            }
+        };
         let below: Vec<i64> = req
             .changes
             .iter()
@@ -352,6 +440,17 @@ impl Store for PgStore {
             )
             .await?
             .get(0);
+        let now_t = now;
+        let why: Vec<Option<String>> = fresh
+            .iter()
+            .map(|c| super::refusal(c, now_t).map(str::to_string))
+            .collect();
+        let refused: Vec<i64> = fresh
+            .iter()
+            .zip(&why)
+            .filter(|(_, w)| w.is_some())
+            .map(|(c, _)| c.seq)
+            .collect();
         if n > 0 {
             // One statement per table for the whole batch (arrays), not a round trip per row.
             let server_seqs: Vec<i64> = (0..n).map(|i| top - n + 1 + i).collect();
@@ -361,11 +460,13 @@ impl Store for PgStore {
                 fresh.iter().map(|c| f(c)).collect::<Vec<Option<String>>>()
             };
             let seqs: Vec<i64> = fresh.iter().map(|c| c.seq).collect();
+            let sizes: Vec<i64> = fresh.iter().map(|c| super::change_size(c) as i64).collect();
             tx.execute(
-                "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at, base)
-                 SELECT $1, s, $2, q, e, i, o, a, h, t, b
+                "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at, base, size, refused)
+                 SELECT $1, s, $2, q, e, i, o, a, h, t, b, z, r
                  FROM UNNEST($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[],
-                             $9::text[], $10::text[], $11::text[]) AS x(s, q, e, i, o, a, h, t, b)",
+                             $9::text[], $10::text[], $11::text[], $12::bigint[], $13::text[])
+                      AS x(s, q, e, i, o, a, h, t, b, z, r)",
                 &[
                     &device.clinic_id,
                     &device.device_id,
@@ -378,6 +479,8 @@ impl Store for PgStore {
                     &col(&|c| c.hlc.clone()),
                     &col(&|c| c.at.clone()),
                     &opt(&|c| c.base.clone()),
+                    &sizes,
+                    &why,
                 ],
             )
             .await?;
@@ -385,7 +488,11 @@ impl Store for PgStore {
             let mut latest: std::collections::BTreeMap<(&str, &str), &Change> = Default::default();
             for c in fresh
                 .iter()
-                .filter(|c| !clinic_sync_proto::NOT_REPLICATED.contains(&c.entity.as_str()))
+                .zip(&why)
+                .filter(|(c, w)| {
+                    w.is_none() && !clinic_sync_proto::NOT_REPLICATED.contains(&c.entity.as_str())
+                })
+                .map(|(c, _)| c)
             {
                 let k = (c.entity.as_str(), c.entity_id.as_str());
                 if latest
@@ -397,22 +504,30 @@ impl Store for PgStore {
             }
             let rows: Vec<&Change> = latest.into_values().collect();
             tx.execute(
-                "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id)
-                 SELECT $1, e, i, a, h, $2 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[]) AS x(e, i, a, h)
+                "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id, deleted, size)
+                 SELECT $1, e, i, a, h, $2, d, z
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bigint[])
+                      AS x(e, i, a, h, d, z)
                  ON CONFLICT (clinic_id, entity, entity_id) DO UPDATE
-                 SET after = excluded.after, hlc = excluded.hlc, device_id = excluded.device_id
+                 SET after = excluded.after, hlc = excluded.hlc, device_id = excluded.device_id,
+                     deleted = excluded.deleted, size = excluded.size
                  WHERE (rows.hlc, rows.device_id) < (excluded.hlc, excluded.device_id)",
                 &[
                     &device.clinic_id,
                     &device.device_id,
                     &rows.iter().map(|c| c.entity.clone()).collect::<Vec<_>>(),
                     &rows.iter().map(|c| c.entity_id.clone()).collect::<Vec<_>>(),
-                    // A deleted row's version stays as a tombstone without content.
+                    // A deleted row keeps its sealed marker: a PC deletes nothing without it.
+                    &rows.iter().map(|c| c.after.clone()).collect::<Vec<Option<String>>>(),
+                    &rows.iter().map(|c| c.hlc.clone()).collect::<Vec<_>>(),
                     &rows
                         .iter()
-                        .map(|c| c.after.clone().filter(|_| c.op != clinic_sync_proto::Op::Delete))
-                        .collect::<Vec<Option<String>>>(),
-                    &rows.iter().map(|c| c.hlc.clone()).collect::<Vec<_>>(),
+                        .map(|c| c.op == clinic_sync_proto::Op::Delete)
+                        .collect::<Vec<_>>(),
+                    &rows
+                        .iter()
+                        .map(|c| c.after.as_ref().map_or(0, String::len) as i64)
+                        .collect::<Vec<_>>(),
                 ],
             )
             .await?;
@@ -436,6 +551,7 @@ impl Store for PgStore {
             stored: n as u32,
             duplicates,
             last_seq: new_last,
+            refused,
         })
     }
 
@@ -446,50 +562,79 @@ impl Store for PgStore {
         limit: u32,
         now: DateTime<Utc>,
     ) -> StoreResult<PullResponse> {
-        let c = self.client().await?;
-        let rows = c
+        let mut c = self.client().await?;
+        let tx = c
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        // First the sizes only, then the content of what fits.
+        let heads = tx
             .query(
-                "SELECT c.server_seq, c.device_id, d.code, c.seq, c.entity, c.entity_id, c.op, c.after, c.hlc, c.at, c.base
-                 FROM changes c JOIN devices d ON d.id = c.device_id
-                 WHERE c.clinic_id = $1 AND c.server_seq > $2
-                 ORDER BY c.server_seq LIMIT $3",
+                "SELECT server_seq, device_id, size, refused IS NOT NULL FROM changes
+                 WHERE clinic_id = $1 AND server_seq > $2 ORDER BY server_seq LIMIT $3",
                 &[&device.clinic_id, &after, &(limit as i64)],
             )
             .await?;
-        let mut next = after;
-        let mut changes = Vec::new();
-        for r in &rows {
-            next = r.get(0);
-            let from: String = r.get(1);
-            if from == device.device_id {
-                continue;
+        let cut = page_cut(
+            heads.iter().map(|r| {
+                let from: &str = r.get(1);
+                (
+                    r.get::<_, i64>(0),
+                    r.get::<_, bool>(3) || from == device.device_id,
+                    r.get::<_, i64>(2) as usize,
+                )
+            }),
+            after,
+            limit,
+        );
+        let mut changes = Vec::with_capacity(cut.taken);
+        if cut.taken > 0 {
+            for r in tx
+                .query(
+                    "SELECT c.server_seq, c.device_id, d.code, c.seq, c.entity, c.entity_id, c.op, c.after, c.hlc, c.at, c.base
+                     FROM changes c JOIN devices d ON d.id = c.device_id
+                     WHERE c.clinic_id = $1 AND c.server_seq > $2 AND c.server_seq <= $3
+                       AND c.device_id <> $4 AND c.refused IS NULL
+                     ORDER BY c.server_seq",
+                    &[&device.clinic_id, &after, &cut.next, &device.device_id],
+                )
+                .await?
+            {
+                let op: String = r.get(6);
+                changes.push(PulledChange {
+                    server_seq: r.get(0),
+                    device_id: r.get(1),
+                    device_code: r.get(2),
+                    change: Change {
+                        seq: r.get(3),
+                        entity: r.get(4),
+                        entity_id: r.get(5),
+                        op: op_from(&op)?,
+                        after: r.get(7),
+                        hlc: r.get(8),
+                        at: r.get(9),
+                        base: r.get(10),
+                    },
+                });
             }
-            let op: String = r.get(6);
-            changes.push(PulledChange {
-                server_seq: next,
-                device_id: from,
-                device_code: r.get(2),
-                change: Change {
-                    seq: r.get(3),
-                    entity: r.get(4),
-                    entity_id: r.get(5),
-                    op: op_from(&op)?,
-                    after: r.get(7),
-                    hlc: r.get(8),
-                    at: r.get(9),
-                    base: r.get(10),
-                },
-            });
         }
+        tx.commit().await?;
+        // Seen: noted at most once a minute (a pull is a read otherwise).
         c.execute(
-            "UPDATE devices SET last_seen_at = $2 WHERE id = $1",
-            &[&device.device_id, &ts(now)],
+            "UPDATE devices SET last_seen_at = $2 WHERE id = $1 AND (last_seen_at IS NULL OR last_seen_at < $3)",
+            &[
+                &device.device_id,
+                &ts(now),
+                &ts(now - chrono::Duration::seconds(60)),
+            ],
         )
         .await?;
         Ok(PullResponse {
             changes,
-            next,
-            more: rows.len() as u32 == limit,
+            next: cut.next,
+            more: cut.more,
         })
     }
 
@@ -517,25 +662,40 @@ impl Store for PgStore {
             .await?
             .get(0);
         let (e, i) = after.unwrap_or_else(|| (only.clone().unwrap_or_default(), String::new()));
-        let rows: Vec<SnapshotRow> = tx
+        let keys = tx
             .query(
-                "SELECT entity, entity_id, after, hlc, device_id FROM rows
+                "SELECT entity, entity_id, size FROM rows
                  WHERE clinic_id = $1 AND (entity, entity_id) > ($2, $3) AND ($5::text IS NULL OR entity = $5)
                  ORDER BY entity, entity_id LIMIT $4",
                 &[clinic, &e, &i, &(limit as i64), &only],
             )
-            .await?
-            .iter()
-            .map(|r| SnapshotRow {
-                entity: r.get(0),
-                entity_id: r.get(1),
-                after: r.get(2),
-                hlc: r.get(3),
-                device_id: r.get(4),
-            })
-            .collect();
+            .await?;
+        let n = super::fitting(keys.iter().map(|r| r.get::<_, i64>(2) as usize));
+        let rows: Vec<SnapshotRow> = match keys.get(n.saturating_sub(1)) {
+            None => vec![],
+            Some(last) => {
+                let (le, li): (&str, &str) = (last.get(0), last.get(1));
+                tx.query(
+                    "SELECT entity, entity_id, after, hlc, device_id FROM rows
+                     WHERE clinic_id = $1 AND (entity, entity_id) > ($2, $3)
+                       AND (entity, entity_id) <= ($4, $5) AND ($6::text IS NULL OR entity = $6)
+                     ORDER BY entity, entity_id",
+                    &[clinic, &e, &i, &le, &li, &only],
+                )
+                .await?
+                .iter()
+                .map(|r| SnapshotRow {
+                    entity: r.get(0),
+                    entity_id: r.get(1),
+                    after: r.get(2),
+                    hlc: r.get(3),
+                    device_id: r.get(4),
+                })
+                .collect()
+            }
+        };
         tx.commit().await?;
-        let next = (rows.len() as u32 == limit)
+        let next = (n < keys.len() || keys.len() as u32 == limit)
             .then(|| rows.last().map(|r| crate::cursor(&r.entity, &r.entity_id)))
             .flatten();
         Ok(SnapshotPage {
@@ -566,26 +726,31 @@ impl Store for PgStore {
         device_id: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Device> {
-        let c = self.client().await?;
-        c.execute(
+        let mut c = self.client().await?;
+        // One transaction: the device and every code it made die together. The device row's
+        // lock waits for a code being added or redeemed under it (they hold it FOR SHARE).
+        let tx = c.transaction().await?;
+        tx.execute(
             "UPDATE devices SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND clinic_id = $2",
             &[&device_id, &clinic_id, &ts(now)],
         )
         .await?;
-        // Its join codes not yet used die with it (see the SQLite store).
-        c.execute(
-            "UPDATE join_codes SET expires_at = $3, sealed = NULL
-             WHERE created_by = $1 AND clinic_id = $2 AND used_at IS NULL AND expires_at > $3",
+        tx.execute(
+            "UPDATE join_codes SET expires_at = least(expires_at, $3), sealed = NULL
+             WHERE created_by = $1 AND clinic_id = $2 AND used_at IS NULL",
             &[&device_id, &clinic_id, &ts(now)],
         )
         .await?;
-        c.query_opt(
-            &format!("SELECT {DEVICE_COLUMNS} WHERE id = $1 AND clinic_id = $2"),
-            &[&device_id, &clinic_id],
-        )
-        .await?
-        .map(|r| device_row(&r))
-        .ok_or_else(|| StoreError::api(ErrorCode::NotFound, "no such device in this clinic"))
+        let d = tx
+            .query_opt(
+                &format!("SELECT {DEVICE_COLUMNS} WHERE id = $1 AND clinic_id = $2"),
+                &[&device_id, &clinic_id],
+            )
+            .await?
+            .map(|r| device_row(&r))
+            .ok_or_else(|| StoreError::api(ErrorCode::NotFound, "no such device in this clinic"))?;
+        tx.commit().await?;
+        Ok(d)
     }
 
     async fn audit_heads(&self, clinic_id: &str, device_id: &str) -> StoreResult<Vec<HeadRecord>> {
@@ -609,18 +774,149 @@ impl Store for PgStore {
     }
 
     async fn digest(&self, clinic_id: &str) -> StoreResult<String> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT entity, entity_id, after FROM rows WHERE clinic_id = $1 AND after IS NOT NULL ORDER BY entity, entity_id",
-                &[&clinic_id],
+        use futures_util::TryStreamExt;
+        let c = self.client().await?;
+        // Streamed row by row: a clinic of millions of rows is never in memory at once.
+        let stream = c
+            .query_raw(
+                "SELECT entity, entity_id, after FROM rows
+                 WHERE clinic_id = $1 AND NOT deleted AND after IS NOT NULL ORDER BY entity, entity_id",
+                [clinic_id],
             )
             .await?;
+        futures_util::pin_mut!(stream);
         let mut h = clinic_sync_proto::RowDigest::default();
-        for r in &rows {
+        while let Some(r) = stream.try_next().await? {
             h.add(r.get(0), r.get(1), r.get(2));
         }
         Ok(h.finish())
+    }
+
+    async fn blob_put(&self, device: &DeviceAuth, put: BlobPut) -> StoreResult<BlobInfo> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await?;
+        // The clinic row's lock orders blob announcements, so the quota holds under races.
+        tx.execute(
+            "SELECT 1 FROM clinics WHERE id = $1 FOR UPDATE",
+            &[&device.clinic_id],
+        )
+        .await?;
+        let known = tx
+            .query_opt(
+                "SELECT size, chunks FROM blobs WHERE clinic_id = $1 AND id = $2",
+                &[&device.clinic_id, &put.id],
+            )
+            .await?;
+        match known {
+            Some(r) => {
+                if r.get::<_, i64>(0) != put.size as i64 || r.get::<_, i32>(1) != put.chunks as i32
+                {
+                    return Err(StoreError::api(
+                        ErrorCode::BadRequest,
+                        "this blob was announced with another size",
+                    ));
+                }
+            }
+            None => {
+                let used: i64 = tx
+                    .query_one(
+                        "SELECT coalesce(sum(size), 0)::bigint FROM blobs WHERE clinic_id = $1",
+                        &[&device.clinic_id],
+                    )
+                    .await?
+                    .get(0);
+                if used.saturating_add(put.size as i64) > put.quota as i64 {
+                    return Err(StoreError::api(
+                        ErrorCode::QuotaExceeded,
+                        "the clinic's file storage on this server is full",
+                    ));
+                }
+                tx.execute(
+                    "INSERT INTO blobs (clinic_id, id, size, chunks, created_by, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[
+                        &device.clinic_id,
+                        &put.id,
+                        &(put.size as i64),
+                        &(put.chunks as i32),
+                        &device.device_id,
+                        &ts(put.now),
+                    ],
+                )
+                .await?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO blob_chunks (clinic_id, blob_id, idx, data) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (clinic_id, blob_id, idx) DO NOTHING",
+            &[&device.clinic_id, &put.id, &(put.index as i32), &put.data],
+        )
+        .await?;
+        let have: Vec<u32> = tx
+            .query(
+                "SELECT idx FROM blob_chunks WHERE clinic_id = $1 AND blob_id = $2 ORDER BY idx",
+                &[&device.clinic_id, &put.id],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get::<_, i32>(0) as u32)
+            .collect();
+        if have.len() as u32 == put.chunks {
+            tx.execute(
+                "UPDATE blobs SET complete_at = coalesce(complete_at, $3) WHERE clinic_id = $1 AND id = $2",
+                &[&device.clinic_id, &put.id, &ts(put.now)],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(BlobInfo {
+            size: put.size,
+            chunks: put.chunks,
+            have,
+        })
+    }
+
+    async fn blob_info(&self, clinic_id: &str, id: &str) -> StoreResult<Option<BlobInfo>> {
+        let c = self.client().await?;
+        let Some(r) = c
+            .query_opt(
+                "SELECT size, chunks FROM blobs WHERE clinic_id = $1 AND id = $2",
+                &[&clinic_id, &id],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let have = c
+            .query(
+                "SELECT idx FROM blob_chunks WHERE clinic_id = $1 AND blob_id = $2 ORDER BY idx",
+                &[&clinic_id, &id],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get::<_, i32>(0) as u32)
+            .collect();
+        Ok(Some(BlobInfo {
+            size: r.get::<_, i64>(0) as u64,
+            chunks: r.get::<_, i32>(1) as u32,
+            have,
+        }))
+    }
+
+    async fn blob_chunk(
+        &self,
+        clinic_id: &str,
+        id: &str,
+        index: u32,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT data FROM blob_chunks WHERE clinic_id = $1 AND blob_id = $2 AND idx = $3",
+                &[&clinic_id, &id, &(index as i32)],
+            )
+            .await?
+            .map(|r| r.get(0)))
     }
 }

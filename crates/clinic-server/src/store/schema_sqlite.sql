@@ -41,6 +41,12 @@ CREATE TABLE IF NOT EXISTS changes (
     hlc         TEXT NOT NULL,
     base        TEXT,
     at          TEXT NOT NULL,
+    -- Bytes the change takes in a page (`after` and `base`): pages are cut by it before any
+    -- content is read.
+    size        INTEGER NOT NULL DEFAULT 0,
+    -- Why the server keeps the change but never applies or sends it ('clock_ahead': its stamp
+    -- was too far ahead of the server's clock); none for a change like any other.
+    refused     TEXT,
     PRIMARY KEY (clinic_id, server_seq),
     UNIQUE (device_id, seq)
 ) STRICT;
@@ -49,9 +55,13 @@ CREATE TABLE IF NOT EXISTS rows (
     clinic_id   TEXT NOT NULL,
     entity      TEXT NOT NULL,
     entity_id   TEXT NOT NULL,
+    -- The winning version's sealed content; for a deleted row, its sealed "deleted" marker
+    -- (a PC deletes nothing on the server's word alone).
     after       TEXT,
     hlc         TEXT NOT NULL,
     device_id   TEXT NOT NULL,
+    deleted     INTEGER NOT NULL DEFAULT 0,
+    size        INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (clinic_id, entity, entity_id)
 ) STRICT;
 
@@ -61,4 +71,26 @@ CREATE TABLE IF NOT EXISTS audit_heads (
     hash        TEXT NOT NULL,
     received_at TEXT NOT NULL,
     PRIMARY KEY (device_id, seq)
+) STRICT;
+
+-- Attachments and other files, sealed by the PCs and cut into chunks: the server stores them
+-- by the id the PCs give (a keyed hash of the content), never reads them.
+CREATE TABLE IF NOT EXISTS blobs (
+    clinic_id   TEXT NOT NULL REFERENCES clinics (id),
+    id          TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    chunks      INTEGER NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    complete_at TEXT,
+    PRIMARY KEY (clinic_id, id)
+) STRICT;
+
+CREATE TABLE IF NOT EXISTS blob_chunks (
+    clinic_id   TEXT NOT NULL,
+    blob_id     TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    data        BLOB NOT NULL,
+    PRIMARY KEY (clinic_id, blob_id, idx),
+    FOREIGN KEY (clinic_id, blob_id) REFERENCES blobs (clinic_id, id)
 ) STRICT;

@@ -1,8 +1,10 @@
-//! The embedded backend: one SQLite file in the server's folder, one connection, calls on
-//! tokio's blocking pool. SQLite runs one write at a time, which gives the server order for
-//! free.
+//! The embedded backend: one SQLite file in the server's folder. One writer connection (SQLite
+//! runs one write at a time, which gives the server order for free) and a few readers beside
+//! it (WAL): a clinic's long read (a download page, a digest) never waits for another
+//! clinic's push, and no read waits for a write. Calls run on tokio's blocking pool.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -12,11 +14,25 @@ use clinic_sync_proto::{
 };
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{split_push, ts, DeviceAuth, Joined, NewDevice, Store, StoreError, StoreResult};
+use super::{
+    page_cut, split_push, ts, BlobInfo, BlobPut, DeviceAuth, Joined, NewDevice, Store, StoreError,
+    StoreResult,
+};
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Vec<Mutex<Connection>>>,
+    next_reader: Arc<AtomicUsize>,
+}
+
+/// Readers beside the writer: enough for the blocking pool's share of concurrent reads on a
+/// small server; more only queue for the disk.
+const READERS: usize = 4;
+
+fn lock(m: &Mutex<Connection>) -> StoreResult<std::sync::MutexGuard<'_, Connection>> {
+    m.lock()
+        .map_err(|_| StoreError::Db("connection lock poisoned".into()))
 }
 
 impl SqliteStore {
@@ -27,25 +43,95 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(include_str!("schema_sqlite.sql"))?;
+        upgrade(&conn)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(std::time::Duration::from_secs(10))?;
+            readers.push(Mutex::new(r));
+        }
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(readers),
+            next_reader: Arc::new(AtomicUsize::new(0)),
         })
     }
 
-    async fn run<T: Send + 'static>(
+    /// A write, on the one writer connection.
+    async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let conn = self.conn.clone();
+        let conn = self.writer.clone();
+        tokio::task::spawn_blocking(move || f(&mut *lock(&conn)?))
+            .await
+            .map_err(|e| StoreError::Db(e.to_string()))?
+    }
+
+    /// A read, on a free reader connection (or the next one's queue when all are busy).
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (readers, next) = (self.readers.clone(), self.next_reader.clone());
         tokio::task::spawn_blocking(move || {
-            let mut c = conn
-                .lock()
-                .map_err(|_| StoreError::Db("connection lock poisoned".into()))?;
-            f(&mut c)
+            for r in readers.iter() {
+                if let Ok(mut c) = r.try_lock() {
+                    return f(&mut c);
+                }
+            }
+            let i = next.fetch_add(1, Ordering::Relaxed) % readers.len();
+            f(&mut *lock(&readers[i])?)
         })
         .await
         .map_err(|e| StoreError::Db(e.to_string()))?
     }
+}
+
+/// Brings a server file made by an earlier version up to this schema (columns added since).
+fn upgrade(c: &Connection) -> StoreResult<()> {
+    let has = |table: &str, col: &str| -> StoreResult<bool> {
+        Ok(
+            c.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+                .exists([table, col])?,
+        )
+    };
+    if !has("changes", "size")? {
+        c.execute_batch(
+            "BEGIN;
+             ALTER TABLE changes ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE changes ADD COLUMN refused TEXT;
+             UPDATE changes SET size = coalesce(length(after), 0) + coalesce(length(base), 0);
+             COMMIT;",
+        )?;
+    }
+    if !has("rows", "deleted")? {
+        // Tombstones kept no content before: they get their sealed marker back from the
+        // change that made them (a PC refuses a tombstone without one).
+        c.execute_batch(
+            "BEGIN;
+             ALTER TABLE rows ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE rows ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+             UPDATE rows SET deleted = 1, after = (
+                 SELECT c.after FROM changes c
+                 WHERE c.clinic_id = rows.clinic_id AND c.entity = rows.entity
+                   AND c.entity_id = rows.entity_id AND c.hlc = rows.hlc
+                   AND c.device_id = rows.device_id AND c.op = 'delete')
+             WHERE after IS NULL;
+             UPDATE rows SET size = coalesce(length(after), 0);
+             COMMIT;",
+        )?;
+    }
+    // Pages are cut by size before any content is read: these indexes cover that scan.
+    c.execute_batch(
+        "CREATE INDEX IF NOT EXISTS changes_page ON changes (clinic_id, server_seq, size, device_id, refused);
+         CREATE INDEX IF NOT EXISTS rows_page ON rows (clinic_id, entity, entity_id, size);",
+    )?;
+    Ok(())
 }
 
 fn op_text(op: Op) -> &'static str {
@@ -80,10 +166,19 @@ fn device_row(r: &rusqlite::Row) -> rusqlite::Result<Device> {
     })
 }
 
+/// Whether the device exists in the clinic and is not revoked.
+fn active(tx: &Connection, clinic: &str, device: &str) -> StoreResult<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT 1 FROM devices WHERE id = ?1 AND clinic_id = ?2 AND revoked_at IS NULL",
+        )?
+        .exists(params![device, clinic])?)
+}
+
 impl Store for SqliteStore {
     async fn create_clinic(&self, name: &str, now: DateTime<Utc>) -> StoreResult<String> {
         let (id, name) = (uuid::Uuid::now_v7().to_string(), name.to_string());
-        self.run(move |c| {
+        self.write(move |c| {
             c.execute(
                 "INSERT INTO clinics (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![id, name, ts(now)],
@@ -108,12 +203,24 @@ impl Store for SqliteStore {
             ts(expires_at),
             by_device.map(str::to_string),
         );
-        self.run(move |c| {
-            c.execute(
+        self.write(move |c| {
+            // In one transaction with the check: a device revoked meanwhile makes no code
+            // (revoking takes the same writer, so it lands wholly before or after).
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if let Some(by) = &args.4 {
+                if !active(&tx, &args.1, by)? {
+                    return Err(StoreError::api(
+                        ErrorCode::Revoked,
+                        "this device was revoked",
+                    ));
+                }
+            }
+            tx.execute(
                 "INSERT INTO join_codes (code_hash, clinic_id, sealed, expires_at, created_by)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![args.0, args.1, args.2, args.3, args.4],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -121,7 +228,7 @@ impl Store for SqliteStore {
 
     async fn forget_expired_invitations(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let now = ts(now);
-        self.run(move |c| {
+        self.write(move |c| {
             Ok(c.execute(
                 "UPDATE join_codes SET sealed = NULL WHERE sealed IS NOT NULL AND expires_at <= ?1",
                 [now],
@@ -137,13 +244,16 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Joined> {
         let code_hash = code_hash.to_string();
-        self.run(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now_ts = ts(now);
+            // A code made by a device revoked since joins nobody.
             let found: Option<(String, Option<String>)> = tx
                 .query_row(
-                    "SELECT clinic_id, sealed FROM join_codes
-                     WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                    "SELECT j.clinic_id, j.sealed FROM join_codes j
+                     LEFT JOIN devices d ON d.id = j.created_by
+                     WHERE j.code_hash = ?1 AND j.used_at IS NULL AND j.expires_at > ?2
+                       AND (j.created_by IS NULL OR (d.id IS NOT NULL AND d.revoked_at IS NULL))",
                     params![code_hash, now_ts],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
@@ -236,19 +346,18 @@ impl Store for SqliteStore {
 
     async fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>> {
         let token_hash = token_hash.to_string();
-        self.run(move |c| {
-            Ok(c.query_row(
+        self.read(move |c| {
+            Ok(c.prepare_cached(
                 "SELECT id, clinic_id, code, revoked_at IS NOT NULL FROM devices WHERE token_hash = ?1",
-                [token_hash],
-                |r| {
-                    Ok(DeviceAuth {
-                        device_id: r.get(0)?,
-                        clinic_id: r.get(1)?,
-                        code: r.get(2)?,
-                        revoked: r.get(3)?,
-                    })
-                },
-            )
+            )?
+            .query_row([token_hash], |r| {
+                Ok(DeviceAuth {
+                    device_id: r.get(0)?,
+                    clinic_id: r.get(1)?,
+                    code: r.get(2)?,
+                    revoked: r.get(3)?,
+                })
+            })
             .optional()?)
         })
         .await
@@ -261,14 +370,24 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<PushResponse> {
         let (device, req) = (device.clone(), req.clone());
-        self.run(move |c| {
+        self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now_ts = ts(now);
-            let last_seq: i64 = tx.query_row(
-                "SELECT last_seq FROM devices WHERE id = ?1",
-                [&device.device_id],
-                |r| r.get(0),
-            )?;
+            // Read inside the write: a device revoked since the request was let in pushes
+            // nothing.
+            let found: Option<(i64, bool)> = tx
+                .query_row(
+                    "SELECT last_seq, revoked_at IS NOT NULL FROM devices WHERE id = ?1",
+                    [&device.device_id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let last_seq = match found {
+                Some((_, true)) | None => {
+                    return Err(StoreError::api(ErrorCode::Revoked, "this device was revoked"))
+                }
+                Some((s, false)) => s,
+            };
             let (fresh, duplicates) = {
                 let mut stmt = tx.prepare_cached(
                     "SELECT seq, entity, entity_id, op, after, hlc, at, base FROM changes
@@ -309,20 +428,23 @@ impl Store for SqliteStore {
                 params![device.clinic_id, n],
                 |r| r.get(0),
             )?;
+            let mut refused = vec![];
             {
                 let mut ins = tx.prepare_cached(
-                    "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at, base)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "INSERT INTO changes (clinic_id, server_seq, device_id, seq, entity, entity_id, op, after, hlc, at, base, size, refused)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )?;
                 let mut row = tx.prepare_cached(
-                    "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id, deleted, size)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (clinic_id, entity, entity_id) DO UPDATE
-                     SET after = excluded.after, hlc = excluded.hlc, device_id = excluded.device_id
+                     SET after = excluded.after, hlc = excluded.hlc, device_id = excluded.device_id,
+                         deleted = excluded.deleted, size = excluded.size
                      WHERE (rows.hlc, rows.device_id) < (excluded.hlc, excluded.device_id)",
                 )?;
                 for (i, ch) in fresh.iter().enumerate() {
                     let server_seq = top - n + 1 + i as i64;
+                    let why = super::refusal(ch, now);
                     ins.execute(params![
                         device.clinic_id,
                         server_seq,
@@ -334,20 +456,26 @@ impl Store for SqliteStore {
                         ch.after,
                         ch.hlc,
                         ch.at,
-                        ch.base
+                        ch.base,
+                        super::change_size(ch) as i64,
+                        why,
                     ])?;
+                    if why.is_some() {
+                        refused.push(ch.seq);
+                        continue;
+                    }
                     if clinic_sync_proto::NOT_REPLICATED.contains(&ch.entity.as_str()) {
                         continue;
                     }
-                    // A deleted row's version stays as a tombstone without content.
-                    let content = (ch.op != Op::Delete).then_some(&ch.after);
                     row.execute(params![
                         device.clinic_id,
                         ch.entity,
                         ch.entity_id,
-                        content.cloned().flatten(),
+                        ch.after,
                         ch.hlc,
-                        device.device_id
+                        device.device_id,
+                        ch.op == Op::Delete,
+                        ch.after.as_ref().map_or(0, String::len) as i64,
                     ])?;
                 }
             }
@@ -368,6 +496,7 @@ impl Store for SqliteStore {
                 stored: fresh.len() as u32,
                 duplicates,
                 last_seq: new_last,
+                refused,
             })
         })
         .await
@@ -380,57 +509,66 @@ impl Store for SqliteStore {
         limit: u32,
         now: DateTime<Utc>,
     ) -> StoreResult<PullResponse> {
-        let device = device.clone();
-        self.run(move |c| {
-            let tx = c.transaction()?;
-            let mut scanned = 0u32;
-            let mut next = after;
-            let mut changes = Vec::new();
-            {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT c.server_seq, c.device_id, d.code, c.seq, c.entity, c.entity_id, c.op, c.after, c.hlc, c.at, c.base
-                     FROM changes c JOIN devices d ON d.id = c.device_id
-                     WHERE c.clinic_id = ?1 AND c.server_seq > ?2
-                     ORDER BY c.server_seq LIMIT ?3",
-                )?;
-                let mut rows = stmt.query(params![device.clinic_id, after, limit])?;
-                while let Some(r) = rows.next()? {
-                    scanned += 1;
-                    next = r.get(0)?;
-                    let from: String = r.get(1)?;
-                    if from == device.device_id {
-                        continue;
+        let dev = device.clone();
+        let page = self
+            .read(move |c| {
+                let tx = c.transaction()?;
+                // First the sizes only (from an index), then the content of what fits.
+                let heads: Vec<(i64, String, i64, bool)> = tx
+                    .prepare_cached(
+                        "SELECT server_seq, device_id, size, refused IS NOT NULL FROM changes
+                         WHERE clinic_id = ?1 AND server_seq > ?2 ORDER BY server_seq LIMIT ?3",
+                    )?
+                    .query_map(params![dev.clinic_id, after, limit], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                let cut = page_cut(
+                    heads.iter().map(|(seq, from, size, refused)| {
+                        (*seq, *refused || *from == dev.device_id, *size as usize)
+                    }),
+                    after,
+                    limit,
+                );
+                let mut changes = Vec::with_capacity(cut.taken);
+                if cut.taken > 0 {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT c.server_seq, c.device_id, d.code, c.seq, c.entity, c.entity_id, c.op, c.after, c.hlc, c.at, c.base
+                         FROM changes c JOIN devices d ON d.id = c.device_id
+                         WHERE c.clinic_id = ?1 AND c.server_seq > ?2 AND c.server_seq <= ?3
+                           AND c.device_id <> ?4 AND c.refused IS NULL
+                         ORDER BY c.server_seq",
+                    )?;
+                    let mut rows =
+                        stmt.query(params![dev.clinic_id, after, cut.next, dev.device_id])?;
+                    while let Some(r) = rows.next()? {
+                        let op: String = r.get(6)?;
+                        changes.push(PulledChange {
+                            server_seq: r.get(0)?,
+                            device_id: r.get(1)?,
+                            device_code: r.get(2)?,
+                            change: Change {
+                                seq: r.get(3)?,
+                                entity: r.get(4)?,
+                                entity_id: r.get(5)?,
+                                op: op_from(&op)?,
+                                after: r.get(7)?,
+                                hlc: r.get(8)?,
+                                at: r.get(9)?,
+                                base: r.get(10)?,
+                            },
+                        });
                     }
-                    let op: String = r.get(6)?;
-                    changes.push(PulledChange {
-                        server_seq: next,
-                        device_id: from,
-                        device_code: r.get(2)?,
-                        change: Change {
-                            seq: r.get(3)?,
-                            entity: r.get(4)?,
-                            entity_id: r.get(5)?,
-                            op: op_from(&op)?,
-                            after: r.get(7)?,
-                            hlc: r.get(8)?,
-                            at: r.get(9)?,
-                            base: r.get(10)?,
-                        },
-                    });
                 }
-            }
-            tx.execute(
-                "UPDATE devices SET last_seen_at = ?2 WHERE id = ?1",
-                params![device.device_id, ts(now)],
-            )?;
-            tx.commit()?;
-            Ok(PullResponse {
-                changes,
-                next,
-                more: scanned == limit,
+                Ok(PullResponse {
+                    changes,
+                    next: cut.next,
+                    more: cut.more,
+                })
             })
-        })
-        .await
+            .await?;
+        self.seen(device, now).await?;
+        Ok(page)
     }
 
     async fn snapshot(
@@ -441,7 +579,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<SnapshotPage> {
         let clinic = device.clinic_id.clone();
-        self.run(move |c| {
+        self.read(move |c| {
             let tx = c.transaction()?;
             let as_of: i64 = tx.query_row(
                 "SELECT last_seq FROM clinics WHERE id = ?1",
@@ -454,23 +592,38 @@ impl Store for SqliteStore {
                 |r| r.get(0),
             )?;
             let (e, i) = after.unwrap_or_else(|| (only.clone().unwrap_or_default(), String::new()));
-            let mut stmt = tx.prepare_cached(
-                "SELECT entity, entity_id, after, hlc, device_id FROM rows
-                 WHERE clinic_id = ?1 AND (entity, entity_id) > (?2, ?3) AND (?5 IS NULL OR entity = ?5)
-                 ORDER BY entity, entity_id LIMIT ?4",
-            )?;
-            let rows = stmt
+            let keys: Vec<(String, String, i64)> = tx
+                .prepare_cached(
+                    "SELECT entity, entity_id, size FROM rows
+                     WHERE clinic_id = ?1 AND (entity, entity_id) > (?2, ?3) AND (?5 IS NULL OR entity = ?5)
+                     ORDER BY entity, entity_id LIMIT ?4",
+                )?
                 .query_map(params![clinic, e, i, limit, only], |r| {
-                    Ok(SnapshotRow {
-                        entity: r.get(0)?,
-                        entity_id: r.get(1)?,
-                        after: r.get(2)?,
-                        hlc: r.get(3)?,
-                        device_id: r.get(4)?,
-                    })
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
                 })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let next = (rows.len() as u32 == limit)
+                .collect::<Result<_, _>>()?;
+            let n = super::fitting(keys.iter().map(|k| k.2 as usize));
+            let rows = match keys.get(n.saturating_sub(1)) {
+                None => vec![],
+                Some((last_e, last_i, _)) => tx
+                    .prepare_cached(
+                        "SELECT entity, entity_id, after, hlc, device_id FROM rows
+                         WHERE clinic_id = ?1 AND (entity, entity_id) > (?2, ?3)
+                           AND (entity, entity_id) <= (?4, ?5) AND (?6 IS NULL OR entity = ?6)
+                         ORDER BY entity, entity_id",
+                    )?
+                    .query_map(params![clinic, e, i, last_e, last_i, only], |r| {
+                        Ok(SnapshotRow {
+                            entity: r.get(0)?,
+                            entity_id: r.get(1)?,
+                            after: r.get(2)?,
+                            hlc: r.get(3)?,
+                            device_id: r.get(4)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
+            let next = (n < keys.len() || keys.len() as u32 == limit)
                 .then(|| rows.last().map(|r| crate::cursor(&r.entity, &r.entity_id)))
                 .flatten();
             Ok(SnapshotPage {
@@ -485,7 +638,7 @@ impl Store for SqliteStore {
 
     async fn devices(&self, clinic_id: &str) -> StoreResult<Vec<Device>> {
         let clinic = clinic_id.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {DEVICE_COLUMNS} WHERE clinic_id = ?1 ORDER BY joined_at, id"
             ))?;
@@ -504,33 +657,39 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Device> {
         let (clinic, id) = (clinic_id.to_string(), device_id.to_string());
-        self.run(move |c| {
-            c.execute(
+        self.write(move |c| {
+            // One transaction: the device and every code it made die together, so no code of
+            // a device being revoked slips between the two.
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
                 "UPDATE devices SET revoked_at = coalesce(revoked_at, ?3)
                  WHERE id = ?1 AND clinic_id = ?2",
                 params![id, clinic, ts(now)],
             )?;
-            // Its join codes not yet used die with it: a device about to be revoked can't
-            // keep a way back in.
-            c.execute(
-                "UPDATE join_codes SET expires_at = ?3, sealed = NULL
-                 WHERE created_by = ?1 AND clinic_id = ?2 AND used_at IS NULL AND expires_at > ?3",
+            tx.execute(
+                "UPDATE join_codes SET expires_at = min(expires_at, ?3), sealed = NULL
+                 WHERE created_by = ?1 AND clinic_id = ?2 AND used_at IS NULL",
                 params![id, clinic, ts(now)],
             )?;
-            c.query_row(
-                &format!("SELECT {DEVICE_COLUMNS} WHERE id = ?1 AND clinic_id = ?2"),
-                params![id, clinic],
-                device_row,
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::api(ErrorCode::NotFound, "no such device in this clinic"))
+            let d = tx
+                .query_row(
+                    &format!("SELECT {DEVICE_COLUMNS} WHERE id = ?1 AND clinic_id = ?2"),
+                    params![id, clinic],
+                    device_row,
+                )
+                .optional()?
+                .ok_or_else(|| {
+                    StoreError::api(ErrorCode::NotFound, "no such device in this clinic")
+                })?;
+            tx.commit()?;
+            Ok(d)
         })
         .await
     }
 
     async fn audit_heads(&self, clinic_id: &str, device_id: &str) -> StoreResult<Vec<HeadRecord>> {
         let (clinic, id) = (clinic_id.to_string(), device_id.to_string());
-        self.run(move |c| {
+        self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT h.seq, h.hash, h.received_at FROM audit_heads h
                  JOIN devices d ON d.id = h.device_id
@@ -552,10 +711,11 @@ impl Store for SqliteStore {
 
     async fn digest(&self, clinic_id: &str) -> StoreResult<String> {
         let clinic = clinic_id.to_string();
-        self.run(move |c| {
+        self.read(move |c| {
             let mut h = clinic_sync_proto::RowDigest::default();
             let mut stmt = c.prepare_cached(
-                "SELECT entity, entity_id, after FROM rows WHERE clinic_id = ?1 AND after IS NOT NULL ORDER BY entity, entity_id",
+                "SELECT entity, entity_id, after FROM rows
+                 WHERE clinic_id = ?1 AND deleted = 0 AND after IS NOT NULL ORDER BY entity, entity_id",
             )?;
             let mut rows = stmt.query([clinic])?;
             while let Some(r) = rows.next()? {
@@ -563,6 +723,140 @@ impl Store for SqliteStore {
                 h.add(&e, &i, &a);
             }
             Ok(h.finish())
+        })
+        .await
+    }
+
+    async fn blob_put(&self, device: &DeviceAuth, put: BlobPut) -> StoreResult<BlobInfo> {
+        let device = device.clone();
+        let now_ts = ts(put.now);
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let known: Option<(i64, i64)> = tx
+                .query_row(
+                    "SELECT size, chunks FROM blobs WHERE clinic_id = ?1 AND id = ?2",
+                    params![device.clinic_id, put.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match known {
+                Some((size, chunks)) if size != put.size as i64 || chunks != put.chunks as i64 => {
+                    return Err(StoreError::api(
+                        ErrorCode::BadRequest,
+                        "this blob was announced with another size",
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    let used: i64 = tx.query_row(
+                        "SELECT coalesce(sum(size), 0) FROM blobs WHERE clinic_id = ?1",
+                        [&device.clinic_id],
+                        |r| r.get(0),
+                    )?;
+                    if used.saturating_add(put.size as i64) > put.quota as i64 {
+                        return Err(StoreError::api(
+                            ErrorCode::QuotaExceeded,
+                            "the clinic's file storage on this server is full",
+                        ));
+                    }
+                    tx.execute(
+                        "INSERT INTO blobs (clinic_id, id, size, chunks, created_by, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            device.clinic_id,
+                            put.id,
+                            put.size as i64,
+                            put.chunks as i64,
+                            device.device_id,
+                            now_ts
+                        ],
+                    )?;
+                }
+            }
+            // A chunk is written once: the same id is the same content (the PCs seal it
+            // deterministically), so a second copy changes nothing.
+            tx.execute(
+                "INSERT INTO blob_chunks (clinic_id, blob_id, idx, data) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (clinic_id, blob_id, idx) DO NOTHING",
+                params![device.clinic_id, put.id, put.index as i64, put.data],
+            )?;
+            let have = chunks_of(&tx, &device.clinic_id, &put.id)?;
+            if have.len() as u32 == put.chunks {
+                tx.execute(
+                    "UPDATE blobs SET complete_at = coalesce(complete_at, ?3) WHERE clinic_id = ?1 AND id = ?2",
+                    params![device.clinic_id, put.id, now_ts],
+                )?;
+            }
+            tx.commit()?;
+            Ok(BlobInfo {
+                size: put.size,
+                chunks: put.chunks,
+                have,
+            })
+        })
+        .await
+    }
+
+    async fn blob_info(&self, clinic_id: &str, id: &str) -> StoreResult<Option<BlobInfo>> {
+        let (clinic, id) = (clinic_id.to_string(), id.to_string());
+        self.read(move |c| {
+            let Some((size, chunks)) = c
+                .prepare_cached("SELECT size, chunks FROM blobs WHERE clinic_id = ?1 AND id = ?2")?
+                .query_row(params![clinic, id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(BlobInfo {
+                size: size as u64,
+                chunks: chunks as u32,
+                have: chunks_of(c, &clinic, &id)?,
+            }))
+        })
+        .await
+    }
+
+    async fn blob_chunk(
+        &self,
+        clinic_id: &str,
+        id: &str,
+        index: u32,
+    ) -> StoreResult<Option<Vec<u8>>> {
+        let (clinic, id) = (clinic_id.to_string(), id.to_string());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT data FROM blob_chunks WHERE clinic_id = ?1 AND blob_id = ?2 AND idx = ?3",
+            )?
+            .query_row(params![clinic, id, index as i64], |r| r.get(0))
+            .optional()?)
+        })
+        .await
+    }
+}
+
+fn chunks_of(c: &Connection, clinic: &str, id: &str) -> StoreResult<Vec<u32>> {
+    Ok(c.prepare_cached(
+        "SELECT idx FROM blob_chunks WHERE clinic_id = ?1 AND blob_id = ?2 ORDER BY idx",
+    )?
+    .query_map(params![clinic, id], |r| r.get::<_, i64>(0))?
+    .map(|r| r.map(|i| i as u32))
+    .collect::<Result<_, _>>()?)
+}
+
+impl SqliteStore {
+    /// Notes that a device was seen, at most once a minute (a pull is a read otherwise).
+    async fn seen(&self, device: &DeviceAuth, now: DateTime<Utc>) -> StoreResult<()> {
+        let id = device.device_id.clone();
+        let (now_ts, stale) = (ts(now), ts(now - chrono::Duration::seconds(60)));
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE devices SET last_seen_at = ?2
+                 WHERE id = ?1 AND (last_seen_at IS NULL OR last_seen_at < ?3)",
+            )?
+            .execute(params![id, now_ts, stale])?;
+            Ok(())
         })
         .await
     }

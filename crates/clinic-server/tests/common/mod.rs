@@ -33,17 +33,24 @@ impl TestClock {
 pub struct Server {
     pub addr: SocketAddr,
     pub cert: String,
-    pub handle: axum_server::Handle,
+    pub handle: clinic_server::net::Handle,
 }
 
 pub async fn start<S: Store>(store: S, clock: TestClock, limiter: RateLimiter) -> Server {
+    start_with(store, clock, limiter, clinic_server::net::Limits::default()).await
+}
+
+pub async fn start_with<S: Store>(
+    store: S,
+    clock: TestClock,
+    limiter: RateLimiter,
+    limits: clinic_server::net::Limits,
+) -> Server {
     let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
     let (cert, key) = tls::self_signed(&names).unwrap();
-    let state = Arc::new(AppState {
-        store,
-        limiter,
-        clock: Arc::new(move || clock.now()),
-    });
+    let mut state = AppState::new(store, limiter, Arc::new(move || clock.now()));
+    state.limits = limits;
+    let state = Arc::new(state);
     let (addr, handle, _task) = clinic_server::serve(
         state,
         "127.0.0.1:0".parse().unwrap(),
