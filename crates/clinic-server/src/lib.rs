@@ -261,7 +261,12 @@ impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
 }
 
 fn check_name(what: &str, s: &str, max: usize) -> Result<(), ApiError> {
-    if s.trim().is_empty() || s.len() > max || s.chars().any(char::is_control) {
+    // Names people read (a device's) carry no direction overrides or invisible characters
+    // either: one PC can't pass itself off as another in the device list.
+    let invisible = s.chars().any(|c| {
+        matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
+    });
+    if !clinic_sync_proto::is_printable(s, max) || invisible {
         return Err(bad(format!(
             "{what} must be 1 to {max} printable characters"
         )));
@@ -275,37 +280,14 @@ fn check_push(req: &PushRequest) -> Result<(), ApiError> {
         return Err(bad(format!("at most {MAX_BATCH} changes per push")));
     }
     for (i, c) in req.changes.iter().enumerate() {
-        if c.seq < 1 {
-            return Err(bad("seq starts at 1"));
-        }
+        clinic_sync_proto::check_change_fields(c).map_err(bad)?;
         if i > 0 && Some(c.seq) != req.changes[i - 1].seq.checked_add(1) {
             return Err(bad("changes must be in seq order without gaps"));
         }
-        let entity_ok = !c.entity.is_empty()
-            && c.entity.len() <= 64
-            && c.entity
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-        if !entity_ok {
-            return Err(bad("entity must be a table name"));
-        }
-        check_name("entity_id", &c.entity_id, 128)?;
-        // A clock stamp as PCs make them (`{ms:013}-{counter:05}`): stamps compare as text,
-        // so a made-up one ("~~~~") would win over every real version for good. One too far
-        // ahead of the server's clock is kept but refused (`store::refusal`).
-        if clinic_sync_proto::stamp_ms(&c.hlc).is_none() {
-            return Err(bad("hlc must be a clock stamp (13 digits, '-', 5 digits)"));
-        }
-        // No row is larger than a push (`clinic_sync_proto::MAX_ROW_BYTES`, sealed).
-        if c.after.as_ref().is_some_and(|a| {
-            a.len() > clinic_sync_proto::sealed_len(clinic_sync_proto::MAX_ROW_BYTES)
-        }) {
-            return Err(bad("a change's content is larger than a row may be"));
-        }
-        if let Some(base) = &c.base {
-            check_name("base", base, 128)?;
-        }
-        check_name("at", &c.at, 64)?;
+        // Stamps compare as text, so a made-up one ("~~~~") would win over every real version
+        // for good: `check_change_fields` takes only stamps as PCs make them, and one too far
+        // ahead of the server's clock is kept but refused (`store::refusal`). No content is
+        // larger than a row may be (every row fits in a push).
         // The content is the PCs' business (sealed under the clinic's key): only its
         // presence is checked. A delete may carry a sealed marker.
         if c.op != clinic_sync_proto::Op::Delete && c.after.as_deref().is_none_or(str::is_empty) {

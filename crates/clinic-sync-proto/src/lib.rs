@@ -34,6 +34,57 @@ pub const MAX_BATCH: usize = 1000;
 /// stamp can move the clinic's clock forward by three days at most, not stop it.
 pub const MAX_STAMP_AHEAD_MS: i64 = 3 * 24 * 60 * 60 * 1000;
 
+/// Printable text of 1 to `max` bytes (no control characters).
+pub fn is_printable(s: &str, max: usize) -> bool {
+    !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control)
+}
+
+/// A table name as PCs send it: 1 to 64 lowercase letters, digits and underscores.
+pub fn is_entity(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A device code: 2 to 8 capital letters and digits.
+pub fn is_device_code(s: &str) -> bool {
+    (2..=8).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// A change's fields other than its content, as a PC makes them: a table name, an id and a
+/// base of printable text within their lengths, a clock stamp, a time. Both ends check it:
+/// the server before it stores a push, a PC before it takes anything a server sends.
+pub fn check_change_fields(c: &Change) -> Result<(), &'static str> {
+    if c.seq < 1 {
+        return Err("seq starts at 1");
+    }
+    if !is_entity(&c.entity) {
+        return Err("entity must be a table name");
+    }
+    if !is_printable(&c.entity_id, 128) {
+        return Err("entity_id must be 1 to 128 printable characters");
+    }
+    if stamp_ms(&c.hlc).is_none() {
+        return Err("hlc must be a clock stamp (13 digits, '-', 5 digits)");
+    }
+    if c.base.as_deref().is_some_and(|b| !is_printable(b, 128)) {
+        return Err("base must be 1 to 128 printable characters");
+    }
+    if !is_printable(&c.at, 64) {
+        return Err("at must be 1 to 64 printable characters");
+    }
+    if c.after
+        .as_ref()
+        .is_some_and(|a| a.len() > sealed_len(MAX_ROW_BYTES))
+    {
+        return Err("a change's content is larger than a row may be");
+    }
+    Ok(())
+}
+
 /// The milliseconds of a clock stamp (`{ms:013}-{counter:05}`), if it is one.
 pub fn stamp_ms(hlc: &str) -> Option<i64> {
     let b = hlc.as_bytes();
@@ -208,10 +259,14 @@ pub struct PullResponse {
 pub struct SnapshotRow {
     pub entity: String,
     pub entity_id: String,
-    /// None: the row was deleted.
+    /// The sealed content; for a deleted row its sealed "deleted" marker (none only from a
+    /// server of an earlier version, and then refused).
     pub after: Option<String>,
     pub hlc: String,
     pub device_id: String,
+    /// The version this one was made on top of, as its change carried it (the seal binds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -70,6 +70,7 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
                     id: &entity_id,
                     hlc: &hlc,
                     device: &device,
+                    base: base.as_deref(),
                 };
                 let after = content.map(|c| sealer.seal(version, &c));
                 changes.push(Change {
@@ -143,6 +144,13 @@ pub fn push_all(db: &Db, t: &Transport) -> Result<u32> {
 /// What a delete's sealed content is.
 const DELETED: &str = "deleted";
 
+/// Whether a pulled change's fields are as PCs and the server make them (lengths, shapes).
+fn well_formed(ch: &PulledChange) -> bool {
+    clinic_sync_proto::check_change_fields(&ch.change).is_ok()
+        && clinic_sync_proto::is_printable(&ch.device_id, 64)
+        && clinic_sync_proto::is_device_code(&ch.device_code)
+}
+
 /// A page of pulled changes with each version's content opened (a delete's `after` becomes
 /// none), and apart those whose seal does not open for their row and stamp: forged, moved or
 /// replayed by someone without the clinic's key.
@@ -152,6 +160,11 @@ fn open_page(
 ) -> (Vec<PulledChange>, Vec<PulledChange>) {
     let (mut opened, mut unreadable) = (vec![], vec![]);
     for mut ch in changes {
+        // Fields as a PC makes them, before anything is read of them.
+        if !well_formed(&ch) {
+            unreadable.push(ch);
+            continue;
+        }
         let c = &ch.change;
         let plain = c.after.as_deref().and_then(|a| {
             let at = Bound {
@@ -159,6 +172,7 @@ fn open_page(
                 id: &c.entity_id,
                 hlc: &c.hlc,
                 device: &ch.device_id,
+                base: c.base.as_deref(),
             };
             sealer.open(at, a)
         });
@@ -327,14 +341,36 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<Pulled> {
                 (c.server_seq > prev && c.server_seq <= page.next).then_some(c.server_seq)
             })
             .is_some();
-        if !ordered || page.next < from || (page.more && page.next == from) {
+        // Server seqs are dense: a page covers at most `MAX_BATCH` of them (a cursor thrown
+        // far ahead would skip everything after it).
+        if !ordered
+            || page.next < from
+            || page.next - from > MAX_BATCH as i64
+            || (page.more && page.next == from)
+        {
             return Err(Error::ServerMisbehaves.into());
         }
         pages += 1;
         bytes += page
             .changes
             .iter()
-            .map(|c| c.change.after.as_ref().map_or(0, String::len) + 256)
+            .map(|c| {
+                let ch = &c.change;
+                [
+                    &ch.entity,
+                    &ch.entity_id,
+                    &ch.hlc,
+                    &ch.at,
+                    &c.device_id,
+                    &c.device_code,
+                ]
+                .iter()
+                .map(|f| f.len())
+                .sum::<usize>()
+                    + ch.after.as_ref().map_or(0, String::len)
+                    + ch.base.as_ref().map_or(0, String::len)
+                    + 128
+            })
             .sum::<usize>();
         out.pulled += page.changes.len() as u32;
         let (opened, unreadable) = open_page(&sealer, page.changes);
@@ -344,20 +380,27 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<Pulled> {
             for ch in &opened {
                 if stamp_too_far_ahead(&ch.change.hlc, w.now().timestamp_millis()) {
                     n.refused += 1;
+                    // Held, never dropped: past `MAX_HELD` the page waits (the cursor stays)
+                    // until this PC's clock is set right and held changes go in.
                     if !hold(w, Some(ch.server_seq), ch)? {
-                        n.conflicts += refuse_pulled(
-                            w,
-                            ch,
-                            "its clock stamp is too far ahead, and too many are held already",
-                        )?;
+                        return Err(Error::TooManyHeld { count: MAX_HELD }.into());
                     }
                     continue;
                 }
                 debug_assert!(ch.change.hlc <= horizon);
-                let (outcome, c) = apply_pulled(w, ch)?;
-                n.applied += (outcome == "applied") as u32;
-                n.refused += (outcome == "refused") as u32;
-                n.conflicts += c;
+                // One change's failure, whatever it is, refuses that change only: the page
+                // and the cursor go on.
+                match w.attempt(|w| apply_pulled(w, ch))? {
+                    Ok((outcome, c)) => {
+                        n.applied += (outcome == "applied") as u32;
+                        n.refused += (outcome == "refused") as u32;
+                        n.conflicts += c;
+                    }
+                    Err(e) => {
+                        n.refused += 1;
+                        n.conflicts += refuse_pulled(w, ch, &e.to_string())?;
+                    }
+                }
             }
             for ch in &unreadable {
                 n.refused += 1;
@@ -395,11 +438,16 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<Pulled> {
 
 /// Rules settled again after a pull from what arrived (double bookings, stock, invoices,
 /// fills). Returns the findings recorded.
+/// A rule that fails on what arrived (sums past what a number holds, say) is left as it
+/// was: the rows are in, and the next pull settles again.
 fn settle_after_pull(w: &mut Write<'_>, changes: &[PulledChange]) -> Result<u32> {
-    Ok(flag_double_bookings(w, changes)?
-        + rebalance_stock(w, changes)?
-        + rebalance_invoices(w, changes)?
-        + rebalance_fills(w, changes)?)
+    let settled = w.attempt(|w| {
+        Ok(flag_double_bookings(w, changes)?
+            + rebalance_stock(w, changes)?
+            + rebalance_invoices(w, changes)?
+            + rebalance_fills(w, changes)?)
+    })?;
+    Ok(settled.unwrap_or(0))
 }
 
 /// Holds back a change whose stamp is too far ahead of this PC's clock: kept (content
@@ -452,18 +500,29 @@ fn release_held(db: &Db) -> Result<Pulled> {
         let mut pulled = vec![];
         for (key, server_seq, item) in due {
             let ch: PulledChange = serde_json::from_str(&item)?;
-            match server_seq {
-                Some(_) => {
-                    let (outcome, c) = apply_pulled(w, &ch)?;
-                    n.applied += (outcome == "applied") as u32;
-                    n.conflicts += c;
-                    pulled.push(ch);
-                }
-                None => {
-                    let (outcome, c) = apply_downloaded(w, &ch.change, &ch.device_id)?;
+            let applied = match server_seq {
+                Some(_) => w.attempt(|w| apply_pulled(w, &ch))?,
+                None => w.attempt(|w| apply_downloaded(w, &ch.change, &ch.device_id))?,
+            };
+            match applied {
+                Ok((outcome, c)) => {
                     n.applied += (outcome == "applied") as u32;
                     n.conflicts += c;
                 }
+                Err(e) => {
+                    n.refused += 1;
+                    let v = Version {
+                        hlc: ch.change.hlc.clone(),
+                        device: ch.device_id.clone(),
+                        base: None,
+                    };
+                    let (entity, id) = (&ch.change.entity, &ch.change.entity_id);
+                    let why = Some(e.to_string());
+                    n.conflicts += record_conflict(w, entity, id, "refused", None, &v, None, why)?;
+                }
+            }
+            if server_seq.is_some() {
+                pulled.push(ch);
             }
             w.keep_draft(
                 Table::SyncHeld,
@@ -550,16 +609,17 @@ fn inbox(w: &mut Write<'_>, ch: &PulledChange, outcome: &str) -> Result<()> {
         Table::SyncInbox,
         "INSERT INTO sync_inbox (server_seq, device_id, device_code, seq, entity, entity_id, op, hlc, base, outcome, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        // Cut to their lengths: a change refused as malformed may carry anything.
         rusqlite::params![
             ch.server_seq,
-            ch.device_id,
-            ch.device_code,
+            short(&ch.device_id),
+            short(&ch.device_code),
             ch.change.seq,
-            ch.change.entity,
-            ch.change.entity_id,
+            short(&ch.change.entity),
+            short(&ch.change.entity_id),
             format!("{:?}", ch.change.op).to_lowercase(),
-            ch.change.hlc,
-            ch.change.base,
+            short(&ch.change.hlc),
+            ch.change.base.as_deref().map(short),
             outcome,
             w.now_ts()
         ],
@@ -925,6 +985,23 @@ fn record_conflict(
         }
     }
     let now = w.now_ts();
+    // The record is a synced row itself, so it stays within a row's size whatever it keeps:
+    // a losing version too large to keep beside the rest is named by its size and hash (it
+    // is still on the PC that made it, and in the server's log), and the words are short.
+    let (loser_after, detail) = match loser_after {
+        Some(a) if a.len() > MAX_LOSER_BYTES => (
+            None,
+            Some(format!(
+                "{}the losing version ({} bytes, sha256 {}) is too large to keep here",
+                detail
+                    .map(|d| format!("{}; ", short(&d)))
+                    .unwrap_or_default(),
+                a.len(),
+                hex::encode(Sha256::digest(a.as_bytes()))
+            )),
+        ),
+        other => (other, detail.map(|d| short(&d))),
+    };
     w.insert_row(
         Table::SyncConflicts,
         &cid,
@@ -942,6 +1019,14 @@ fn record_conflict(
         ],
     )?;
     Ok(1)
+}
+
+/// A losing version kept in a conflict at most (the rest of the record is small).
+const MAX_LOSER_BYTES: usize = clinic_sync_proto::MAX_ROW_BYTES - 64 * 1024;
+
+/// Words about a refusal, at most 500 characters (they may quote what another PC sent).
+fn short(text: &str) -> String {
+    text.chars().take(500).collect()
 }
 
 pub fn conflict_id(entity: &str, id: &str, loser: &Version) -> String {
@@ -1062,7 +1147,7 @@ fn apply_downloaded(
         &ch.entity_id,
         ch.after.as_deref(),
         &v,
-        None,
+        ch.base.as_deref(),
         "server",
     )?;
     Ok((outcome, n))
@@ -1102,6 +1187,32 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
             profile.fetch_s += fetching.elapsed().as_secs_f64();
             let next = page.next.clone();
             let finished = next.is_none() && from_entity + 1 >= order.len();
+            // Rows as the server keeps them: of this table, in order after the cursor, fields in
+            // shape; a page with no rows is the last of its table.
+            let after_id = after
+                .as_deref()
+                .and_then(|a| a.split_once('/'))
+                .map(|(_, i)| i.to_string());
+            let shaped = page.rows.iter().all(|r| {
+                r.entity == order[from_entity]
+                    && clinic_sync_proto::is_printable(&r.entity_id, 128)
+                    && clinic_sync_proto::stamp_ms(&r.hlc).is_some()
+                    && clinic_sync_proto::is_printable(&r.device_id, 64)
+                    && r.base
+                        .as_deref()
+                        .is_none_or(|b| clinic_sync_proto::is_printable(b, 128))
+            });
+            let increasing = page
+                .rows
+                .iter()
+                .try_fold(after_id, |prev, r| {
+                    prev.is_none_or(|p| r.entity_id.as_str() > p.as_str())
+                        .then(|| Some(r.entity_id.clone()))
+                })
+                .is_some();
+            if !shaped || !increasing || (page.rows.is_empty() && page.next.is_some()) {
+                return Err(Error::ServerMisbehaves.into());
+            }
             // The cursor moves on: a server that answers the same page for ever stops nothing.
             if next.as_deref().is_some_and(|n| {
                 after.as_deref().is_some_and(|a| n <= a)
@@ -1125,6 +1236,7 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                                 id: &r.entity_id,
                                 hlc: &r.hlc,
                                 device: &r.device_id,
+                                base: r.base.as_deref(),
                             },
                             a,
                         )
@@ -1146,7 +1258,7 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                                 },
                                 after: content,
                                 hlc: r.hlc.clone(),
-                                base: None,
+                                base: r.base.clone(),
                                 at: String::new(),
                             },
                         }
@@ -1183,12 +1295,15 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                 if stamp_too_far_ahead(&r.hlc, w.now().timestamp_millis()) {
                     refused += 1;
                     if !hold(w, None, ch)? {
-                        record_conflict(w, &r.entity, &r.entity_id, "refused", None, &v, None,
-                            Some("its clock stamp is too far ahead, and too many are held already".into()))?;
+                        return Err(Error::TooManyHeld { count: MAX_HELD }.into());
                     }
                     continue;
                 }
-                apply_downloaded(w, &ch.change, &r.device_id)?;
+                if let Err(e) = w.attempt(|w| apply_downloaded(w, &ch.change, &r.device_id))? {
+                    refused += 1;
+                    let why = Some(e.to_string());
+                    record_conflict(w, &r.entity, &r.entity_id, "refused", None, &v, None, why)?;
+                }
             }
             let clock = w.clock_text()?;
             let resume = match (&next, order.get(from_entity + 1)) {

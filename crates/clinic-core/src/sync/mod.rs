@@ -116,6 +116,11 @@ pub enum Error {
     /// broke a rule here, or were stamped too far ahead): the round stopped.
     #[error("{count} changes from the server were refused in one round; sync stopped for now")]
     TooManyRefused { count: u32 },
+    /// As many changes as are ever held back wait for this PC's clock: pulling waits too.
+    #[error(
+        "{count} changes are held back for this PC's clock; sync waits until the clock is right"
+    )]
+    TooManyHeld { count: i64 },
 }
 
 impl From<Error> for CrateError {
@@ -289,7 +294,7 @@ pub fn digest(db: &crate::store::Db) -> Result<String> {
     db.read(|c| {
         let mut h = clinic_sync_proto::RowDigest::default();
         let mut st = c.prepare(
-            "SELECT entity, entity_id, hlc, device_id FROM sync_versions ORDER BY entity, entity_id",
+            "SELECT entity, entity_id, hlc, device_id, base FROM sync_versions ORDER BY entity, entity_id",
         )?;
         let keys = st
             .query_map([], |r| {
@@ -298,10 +303,11 @@ pub fn digest(db: &crate::store::Db) -> Result<String> {
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        for (entity, id, hlc, device) in keys {
+        for (entity, id, hlc, device, base) in keys {
             if clinic_sync_proto::NOT_REPLICATED.contains(&entity.as_str())
                 || synced_table(&entity).is_none()
             {
@@ -313,6 +319,7 @@ pub fn digest(db: &crate::store::Db) -> Result<String> {
                     id: &id,
                     hlc: &hlc,
                     device: &device,
+                    base: base.as_deref(),
                 };
                 h.add(&entity, &id, &sealer.seal(at, &text));
             }

@@ -92,9 +92,10 @@ impl Transport {
             Ok(body)
         } else {
             match serde_json::from_slice::<ErrorBody>(&body) {
+                // The words are the server's: kept short (the window shows its own for the code).
                 Ok(e) => Err(Error::Server {
                     code: e.code,
-                    message: e.message,
+                    message: e.message.chars().take(300).collect(),
                 }),
                 Err(_) => Err(Error::Network {
                     message: format!("the server answered {status}"),

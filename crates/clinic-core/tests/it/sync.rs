@@ -200,7 +200,7 @@ fn differences(pc: &Db) -> Vec<String> {
         let page = t.snapshot(after.as_deref(), None, 5000).unwrap();
         for r in page.rows {
             if let Some(a) = r.after {
-                server.insert((r.entity, r.entity_id), (r.hlc, r.device_id, a));
+                server.insert((r.entity, r.entity_id), (r.hlc, r.device_id, r.base, a));
             }
         }
         match page.next {
@@ -237,22 +237,24 @@ fn differences(pc: &Db) -> Vec<String> {
     .unwrap();
     let server: BTreeMap<(String, String), String> = server
         .into_iter()
-        .filter(|((e, i), (h, d, a))| {
+        .filter(|((e, i), (h, d, b, a))| {
             // Tombstones keep their sealed marker: deleted rows are on no PC.
             let version = sync::seal::Bound {
                 entity: e,
                 id: i,
                 hlc: h,
                 device: d,
+                base: b.as_deref(),
             };
             sealer.open(version, a).as_deref() != Some("deleted")
         })
-        .map(|((e, i), (h, d, a))| {
+        .map(|((e, i), (h, d, b, a))| {
             let version = sync::seal::Bound {
                 entity: &e,
                 id: &i,
                 hlc: &h,
                 device: &d,
+                base: b.as_deref(),
             };
             let open = sealer
                 .open(version, &a)

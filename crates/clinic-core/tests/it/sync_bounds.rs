@@ -881,6 +881,7 @@ fn an_attachment_name_from_another_pc_is_checked_like_an_upload() {
                 id: &id,
                 hlc: &hlc,
                 device: &l.device_id,
+                base: None,
             };
             Change {
                 seq: l.pushed_seq + 1 + i as i64,
@@ -940,4 +941,83 @@ fn an_attachment_name_from_another_pc_is_checked_like_an_upload() {
         safe_name("photo.JPEG", "image/jpeg").as_deref(),
         Some("photo.JPEG")
     );
+}
+
+/// One change no PC can take (a row of 3 MiB with a column no table has, sealed and pushed by
+/// someone with A's folder and a password) refuses itself only: B records it (without keeping
+/// all of it) and goes on, and a change after it from another PC arrives. Before, recording
+/// the refusal outgrew a row and every round on every PC failed on it for good.
+#[test]
+fn a_change_no_pc_can_take_refuses_only_itself() {
+    use clinic_sync_proto::*;
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    join_first_pc(&server, &db(&a), "A");
+    let pc_b = join_new_pc(&server, &a_clinic, &a, "B");
+    let pc_c = join_new_pc(&server, &a_clinic, &a, "C");
+    let d = db(&a);
+    sync::sync_once(&d).unwrap();
+    let l = d.read(|c| Ok(sync::link(c)?.unwrap())).unwrap();
+    let sealer = sync::seal::Sealer::new(&d.key());
+    let id = "wedge-1";
+    let hlc = format!("{:013}-00000", a_clinic.clock.now().timestamp_millis());
+    let mut row = serde_json::json!({ "id": id, "zzz": "" });
+    row["zzz"] = serde_json::Value::String("z".repeat(MAX_ROW_BYTES - 40));
+    let text = row.to_string();
+    assert!(text.len() <= MAX_ROW_BYTES);
+    let at = sync::seal::Bound {
+        entity: "patients",
+        id,
+        hlc: &hlc,
+        device: &l.device_id,
+        base: None,
+    };
+    l.transport()
+        .unwrap()
+        .push(&PushRequest {
+            changes: vec![Change {
+                seq: l.pushed_seq + 1,
+                entity: "patients".into(),
+                entity_id: id.into(),
+                op: Op::Insert,
+                after: Some(sealer.seal(at, &text)),
+                hlc,
+                base: None,
+                at: "2026-03-10T03:00:00.000000Z".into(),
+            }],
+            audit_head: None,
+        })
+        .unwrap();
+    let after = registered(
+        pc_c.core
+            .patient_register(patient("After", "Wedge", "1970-01-01"), false)
+            .unwrap(),
+    );
+    sync::sync_once(&db(&pc_c.core)).unwrap();
+    let b = db(&pc_b.core);
+    let r = sync::sync_once(&b).expect("one change wedged the round");
+    assert!(r.refused >= 1, "{r:?}");
+    assert!(pc_b.core.patient_get(after.id.clone()).is_ok());
+    let (detail, kept): (String, Option<String>) = b
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT detail, loser_after FROM sync_conflicts WHERE entity_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
+    assert!(
+        kept.is_none(),
+        "a 3 MiB losing version was kept in the conflict"
+    );
+    assert!(
+        detail.len() <= 700 && detail.contains("too large to keep"),
+        "{detail}"
+    );
+    // B's record of it travels like any row and wedges nobody either.
+    sync::sync_once(&b).unwrap();
+    sync::sync_once(&db(&pc_c.core)).unwrap();
+    sync::sync_once(&d).unwrap();
 }

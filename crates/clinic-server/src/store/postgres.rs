@@ -102,9 +102,13 @@ ALTER TABLE changes ADD COLUMN IF NOT EXISTS size BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE changes ADD COLUMN IF NOT EXISTS refused TEXT;
 ALTER TABLE rows ADD COLUMN IF NOT EXISTS deleted BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE rows ADD COLUMN IF NOT EXISTS size BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE rows ADD COLUMN IF NOT EXISTS base TEXT;
 "#;
 
-/// Once, for a database made by an earlier version: sizes, and tombstones' sealed markers.
+/// This schema's version: 2 added sizes, refusals, tombstones' markers, bases and blobs.
+const SCHEMA_VERSION: i32 = 2;
+
+/// Once, for a database made by an earlier version: sizes, tombstones' sealed markers, bases.
 const UPGRADE: &str = r#"
 UPDATE changes SET size = coalesce(length(after), 0) + coalesce(length(base), 0)
  WHERE size = 0 AND (after IS NOT NULL OR base IS NOT NULL);
@@ -114,6 +118,11 @@ UPDATE rows SET deleted = TRUE, after = (
       AND c.hlc = rows.hlc AND c.device_id = rows.device_id AND c.op = 'delete' LIMIT 1)
  WHERE after IS NULL AND NOT deleted;
 UPDATE rows SET size = coalesce(length(after), 0) WHERE size = 0 AND after IS NOT NULL;
+UPDATE rows SET base = (
+    SELECT c.base FROM changes c
+    WHERE c.clinic_id = rows.clinic_id AND c.entity = rows.entity AND c.entity_id = rows.entity_id
+      AND c.hlc = rows.hlc AND c.device_id = rows.device_id LIMIT 1)
+ WHERE base IS NULL;
 "#;
 
 #[derive(Clone)]
@@ -146,7 +155,21 @@ impl PgStore {
         tx.execute("SELECT pg_advisory_xact_lock(7261001)", &[])
             .await?;
         tx.batch_execute(SCHEMA).await?;
-        tx.batch_execute(UPGRADE).await?;
+        // Once per database: what the first version left without sizes, markers or bases.
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (v INTEGER NOT NULL)")
+            .await?;
+        let v: i32 = tx
+            .query_one("SELECT coalesce(max(v), 0) FROM schema_version", &[])
+            .await?
+            .get(0);
+        if v < SCHEMA_VERSION {
+            tx.batch_execute(UPGRADE).await?;
+            tx.execute(
+                "INSERT INTO schema_version (v) VALUES ($1)",
+                &[&SCHEMA_VERSION],
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(store)
     }
@@ -504,13 +527,13 @@ impl Store for PgStore {
             }
             let rows: Vec<&Change> = latest.into_values().collect();
             tx.execute(
-                "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id, deleted, size)
-                 SELECT $1, e, i, a, h, $2, d, z
-                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bigint[])
-                      AS x(e, i, a, h, d, z)
+                "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id, deleted, size, base)
+                 SELECT $1, e, i, a, h, $2, d, z, b
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bigint[], $9::text[])
+                      AS x(e, i, a, h, d, z, b)
                  ON CONFLICT (clinic_id, entity, entity_id) DO UPDATE
                  SET after = excluded.after, hlc = excluded.hlc, device_id = excluded.device_id,
-                     deleted = excluded.deleted, size = excluded.size
+                     deleted = excluded.deleted, size = excluded.size, base = excluded.base
                  WHERE (rows.hlc, rows.device_id) < (excluded.hlc, excluded.device_id)",
                 &[
                     &device.clinic_id,
@@ -528,6 +551,7 @@ impl Store for PgStore {
                         .iter()
                         .map(|c| c.after.as_ref().map_or(0, String::len) as i64)
                         .collect::<Vec<_>>(),
+                    &rows.iter().map(|c| c.base.clone()).collect::<Vec<Option<String>>>(),
                 ],
             )
             .await?;
@@ -676,7 +700,7 @@ impl Store for PgStore {
             Some(last) => {
                 let (le, li): (&str, &str) = (last.get(0), last.get(1));
                 tx.query(
-                    "SELECT entity, entity_id, after, hlc, device_id FROM rows
+                    "SELECT entity, entity_id, after, hlc, device_id, base FROM rows
                      WHERE clinic_id = $1 AND (entity, entity_id) > ($2, $3)
                        AND (entity, entity_id) <= ($4, $5) AND ($6::text IS NULL OR entity = $6)
                      ORDER BY entity, entity_id",
@@ -690,6 +714,7 @@ impl Store for PgStore {
                     after: r.get(2),
                     hlc: r.get(3),
                     device_id: r.get(4),
+                    base: r.get(5),
                 })
                 .collect()
             }

@@ -62,6 +62,8 @@ CREATE TABLE IF NOT EXISTS rows (
     device_id   TEXT NOT NULL,
     deleted     INTEGER NOT NULL DEFAULT 0,
     size        INTEGER NOT NULL DEFAULT 0,
+    -- The version the winning one was made on top of (the PCs' seal binds it).
+    base        TEXT,
     PRIMARY KEY (clinic_id, entity, entity_id)
 ) STRICT;
 

@@ -126,6 +126,18 @@ fn upgrade(c: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    if !has("rows", "base")? {
+        c.execute_batch(
+            "BEGIN;
+             ALTER TABLE rows ADD COLUMN base TEXT;
+             UPDATE rows SET base = (
+                 SELECT c.base FROM changes c
+                 WHERE c.clinic_id = rows.clinic_id AND c.entity = rows.entity
+                   AND c.entity_id = rows.entity_id AND c.hlc = rows.hlc
+                   AND c.device_id = rows.device_id);
+             COMMIT;",
+        )?;
+    }
     // Pages are cut by size before any content is read: these indexes cover that scan.
     c.execute_batch(
         "CREATE INDEX IF NOT EXISTS changes_page ON changes (clinic_id, server_seq, size, device_id, refused);
@@ -435,11 +447,11 @@ impl Store for SqliteStore {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )?;
                 let mut row = tx.prepare_cached(
-                    "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id, deleted, size)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                    "INSERT INTO rows (clinic_id, entity, entity_id, after, hlc, device_id, deleted, size, base)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT (clinic_id, entity, entity_id) DO UPDATE
                      SET after = excluded.after, hlc = excluded.hlc, device_id = excluded.device_id,
-                         deleted = excluded.deleted, size = excluded.size
+                         deleted = excluded.deleted, size = excluded.size, base = excluded.base
                      WHERE (rows.hlc, rows.device_id) < (excluded.hlc, excluded.device_id)",
                 )?;
                 for (i, ch) in fresh.iter().enumerate() {
@@ -476,6 +488,7 @@ impl Store for SqliteStore {
                         device.device_id,
                         ch.op == Op::Delete,
                         ch.after.as_ref().map_or(0, String::len) as i64,
+                        ch.base,
                     ])?;
                 }
             }
@@ -607,7 +620,7 @@ impl Store for SqliteStore {
                 None => vec![],
                 Some((last_e, last_i, _)) => tx
                     .prepare_cached(
-                        "SELECT entity, entity_id, after, hlc, device_id FROM rows
+                        "SELECT entity, entity_id, after, hlc, device_id, base FROM rows
                          WHERE clinic_id = ?1 AND (entity, entity_id) > (?2, ?3)
                            AND (entity, entity_id) <= (?4, ?5) AND (?6 IS NULL OR entity = ?6)
                          ORDER BY entity, entity_id",
@@ -619,6 +632,7 @@ impl Store for SqliteStore {
                             after: r.get(2)?,
                             hlc: r.get(3)?,
                             device_id: r.get(4)?,
+                            base: r.get(5)?,
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?,

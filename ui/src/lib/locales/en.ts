@@ -819,6 +819,7 @@ export const en = {
   "orders.scan_pack": "Scan the pack",
   "error.file_not_here": "The file {file_name} has not arrived from the computer it was added on yet. It will come with the next sync; try again in a moment.",
   "error.server_misbehaves": "The server's answers do not move on, so sync stopped. Tell your administrator: the server may be damaged or not the clinic's.",
+  "error.too_many_held": "{count} changes from other computers are held back because they are dated after this computer's clock, so sync waits. Check this computer's date and time.",
   "error.too_many_refused": "The server sent {count} changes this computer could not accept in one round, so sync stopped for now. An administrator can see them under Sync → Conflicts.",
   "error.not_your_record": "Not your record: it is {author}'s.",
 
