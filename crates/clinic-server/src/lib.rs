@@ -30,7 +30,7 @@ use clinic_sync_proto::{
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::limit::RateLimiter;
+use crate::limit::{Budget, Gates, RateLimiter};
 use crate::store::{DeviceAuth, NewDevice, Store, StoreError};
 
 /// The server's clock: real time, or a fixed offset from it in tests.
@@ -43,12 +43,21 @@ pub struct AppState<S> {
     pub clock: Clock,
     /// Timeouts and connection caps (`net::Limits`).
     pub limits: net::Limits,
-    /// The most one clinic may keep in blobs (files), in bytes.
+    /// The most one clinic may keep in blobs (files), in bytes stored.
     pub blob_quota: u64,
+    /// Bodies held at once, in all (`DEFAULT_MEMORY_BYTES`): requests being read and answers
+    /// not yet sent, so slow readers can't pin the server's memory.
+    pub budget: Budget,
+    /// Requests in flight per device (4): one token can't take every worker.
+    pub device_gates: Gates,
+    /// Large reads in flight per clinic (pages, digests: 2): one clinic can't stall others.
+    pub clinic_gates: Gates,
 }
 
 /// A clinic's blob storage by default: 50 GiB, some 2,500 files of the largest size.
 pub const DEFAULT_BLOB_QUOTA: u64 = 50 << 30;
+/// Bodies held at once by default: 512 MiB (the service's memory is capped at 2 GiB).
+pub const DEFAULT_MEMORY_BYTES: usize = 512 << 20;
 
 impl<S> AppState<S> {
     /// A server with the default limits and quota.
@@ -59,7 +68,85 @@ impl<S> AppState<S> {
             clock,
             limits: net::Limits::default(),
             blob_quota: DEFAULT_BLOB_QUOTA,
+            budget: Budget::new(DEFAULT_MEMORY_BYTES, std::time::Duration::from_secs(10)),
+            device_gates: Gates::new(4, std::time::Duration::from_secs(10)),
+            clinic_gates: Gates::new(2, std::time::Duration::from_secs(30)),
         }
+    }
+}
+
+/// The answer when the server has no room now (memory, places): the PC tries again later.
+fn busy() -> ApiError {
+    ApiError(
+        ErrorCode::RateLimited,
+        "the server is busy; try again shortly".into(),
+    )
+}
+
+/// Room in the memory budget for a request's body and its answer, reserved before the
+/// request is read (its declared length, or what its route can answer at most) and held
+/// until the answer has been sent, down to the answer's size.
+async fn budgeted<S: Store>(
+    State(st): State<Arc<AppState<S>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let answer = if path.starts_with("/v1/pull") || path.starts_with("/v1/snapshot") {
+        clinic_sync_proto::MAX_RESPONSE_BYTES
+    } else if path.starts_with("/v1/blobs/") {
+        clinic_sync_proto::BLOB_CHUNK_BYTES + clinic_sync_proto::BLOB_SEAL_BYTES
+    } else {
+        64 * 1024
+    };
+    let body = match (req.method(), declared) {
+        (&axum::http::Method::GET, _) => 0,
+        (_, Some(n)) => n.min(MAX_BODY_BYTES),
+        (_, None) => MAX_BODY_BYTES,
+    };
+    let Some(mut permit) = st.budget.reserve(body + answer).await else {
+        return busy().into_response();
+    };
+    let resp = next.run(req).await;
+    let (parts, body) = resp.into_parts();
+    let size = hyper::body::Body::size_hint(&body)
+        .exact()
+        .map_or(answer, |n| n as usize);
+    Budget::shrink(&mut permit, size);
+    Response::from_parts(
+        parts,
+        axum::body::Body::new(Held {
+            body,
+            _permit: permit,
+        }),
+    )
+}
+
+/// An answer's body holding its room in the budget until it is sent (or dropped).
+struct Held {
+    body: axum::body::Body,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl hyper::body::Body for Held {
+    type Data = Bytes;
+    type Error = axum::Error;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, axum::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -82,16 +169,23 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/v1/devices/{id}/revoke", post(revoke::<S>))
         .route("/v1/audit-heads", get(audit_heads::<S>))
         .route("/v1/digest", get(digest::<S>))
-        .route("/v1/blobs/{id}", get(blob_info::<S>))
+        // A device puts chunks of its own files; any device of the clinic reads them.
         .route(
             "/v1/blobs/{id}/{index}",
-            put(blob_put::<S>)
-                .get(blob_chunk::<S>)
-                .layer(DefaultBodyLimit::max(
-                    clinic_sync_proto::BLOB_CHUNK_BYTES + clinic_sync_proto::BLOB_SEAL_BYTES,
-                )),
+            put(blob_put::<S>).layer(DefaultBodyLimit::max(
+                clinic_sync_proto::BLOB_CHUNK_BYTES + clinic_sync_proto::BLOB_SEAL_BYTES,
+            )),
+        )
+        .route("/v1/devices/{device}/blobs/{id}", get(blob_info::<S>))
+        .route(
+            "/v1/devices/{device}/blobs/{id}/{index}",
+            get(blob_chunk::<S>),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            budgeted::<S>,
+        ))
         .with_state(state)
 }
 
@@ -217,7 +311,7 @@ fn peer(parts: &Parts) -> String {
 /// address that has used up its failures gets `rate_limited` instead of `unauthorized` for
 /// its next unknown ones, so a guesser learns nothing faster. A valid token is limited per
 /// device.
-pub struct Authed(pub DeviceAuth);
+pub struct Authed(pub DeviceAuth, pub tokio::sync::OwnedSemaphorePermit);
 
 impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
     type Rejection = ApiError;
@@ -256,7 +350,15 @@ impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
                 "too many requests from this device".into(),
             ));
         }
-        Ok(Authed(device))
+        let Some(place) = state.device_gates.enter(&device.device_id).await else {
+            return Err(busy());
+        };
+        // The connection has shown a valid token: it is no longer one a stranger opened, and
+        // is kept when the server is full (`net`).
+        if let Some(p) = parts.extensions.get::<net::Proven>() {
+            p.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(Authed(device, place))
     }
 }
 
@@ -331,7 +433,6 @@ async fn join<S: Store>(
             return Err(bad("a device code is 2 to 8 capital letters and digits"));
         }
     }
-    st.store.forget_expired_invitations((st.clock)()).await?;
     let token = random_token();
     let device_id = uuid::Uuid::now_v7().to_string();
     let joined = st
@@ -366,7 +467,7 @@ async fn join<S: Store>(
 
 async fn push<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
+    Authed(device, _place): Authed,
     Json(req): Json<PushRequest>,
 ) -> ApiResult<PushResponse> {
     check_push(&req)?;
@@ -381,13 +482,18 @@ struct PullQuery {
 
 async fn pull<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
+    Authed(device, _place): Authed,
     Query(q): Query<PullQuery>,
 ) -> ApiResult<PullResponse> {
     let limit = q
         .limit
         .unwrap_or(MAX_BATCH as u32)
         .clamp(1, MAX_BATCH as u32);
+    let _heavy = st
+        .clinic_gates
+        .enter(&device.clinic_id)
+        .await
+        .ok_or_else(busy)?;
     // The store cuts the page at `MAX_PAGE_BYTES` from the sizes, before reading content.
     Ok(Json(
         st.store
@@ -405,11 +511,16 @@ struct SnapshotQuery {
 
 async fn snapshot<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
+    Authed(device, _place): Authed,
     Query(q): Query<SnapshotQuery>,
 ) -> ApiResult<SnapshotPage> {
     let limit = q.limit.unwrap_or(5000).clamp(1, 20_000);
     let after = q.after.as_deref().map(parse_cursor).transpose()?;
+    let _heavy = st
+        .clinic_gates
+        .enter(&device.clinic_id)
+        .await
+        .ok_or_else(busy)?;
     Ok(Json(
         st.store.snapshot(&device, after, q.entity, limit).await?,
     ))
@@ -417,7 +528,7 @@ async fn snapshot<S: Store>(
 
 async fn new_join_code<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
+    Authed(device, _place): Authed,
     Json(req): Json<NewJoinCode>,
 ) -> ApiResult<JoinCode> {
     if req.code.len() != 64 || !req.code.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -429,7 +540,6 @@ async fn new_join_code<S: Store>(
     if req.sealed.as_ref().is_some_and(|s| s.len() > 64 * 1024) {
         return Err(bad("the sealed part is too large"));
     }
-    st.store.forget_expired_invitations((st.clock)()).await?;
     let expires = (st.clock)() + Duration::minutes(req.valid_minutes.into());
     st.store
         .add_join_code(
@@ -447,14 +557,14 @@ async fn new_join_code<S: Store>(
 
 async fn devices<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
+    Authed(device, _place): Authed,
 ) -> ApiResult<Vec<Device>> {
     Ok(Json(st.store.devices(&device.clinic_id).await?))
 }
 
 async fn revoke<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
+    Authed(device, _place): Authed,
     Path(id): Path<String>,
 ) -> ApiResult<Device> {
     Ok(Json(
@@ -471,7 +581,7 @@ struct HeadsQuery {
 
 async fn audit_heads<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
+    Authed(device, _place): Authed,
     Query(q): Query<HeadsQuery>,
 ) -> ApiResult<Vec<HeadRecord>> {
     Ok(Json(
@@ -481,8 +591,13 @@ async fn audit_heads<S: Store>(
 
 async fn digest<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
+    Authed(device, _place): Authed,
 ) -> ApiResult<String> {
+    let _heavy = st
+        .clinic_gates
+        .enter(&device.clinic_id)
+        .await
+        .ok_or_else(busy)?;
     Ok(Json(st.store.digest(&device.clinic_id).await?))
 }
 
@@ -502,7 +617,7 @@ fn check_blob_id(id: &str) -> Result<(), ApiError> {
 /// One sealed chunk of a blob, of exactly the length its place in the blob gives.
 async fn blob_put<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
+    Authed(device, _place): Authed,
     Path((id, index)): Path<(String, u32)>,
     Query(q): Query<BlobQuery>,
     body: Bytes,
@@ -534,12 +649,12 @@ async fn blob_put<S: Store>(
 
 async fn blob_info<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
-    Path(id): Path<String>,
+    Authed(device, _place): Authed,
+    Path((owner, id)): Path<(String, String)>,
 ) -> ApiResult<BlobInfo> {
     check_blob_id(&id)?;
     st.store
-        .blob_info(&device.clinic_id, &id)
+        .blob_info(&device.clinic_id, &owner, &id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError(ErrorCode::NotFound, "no such blob".into()))
@@ -547,13 +662,13 @@ async fn blob_info<S: Store>(
 
 async fn blob_chunk<S: Store>(
     State(st): State<Arc<AppState<S>>>,
-    Authed(device): Authed,
-    Path((id, index)): Path<(String, u32)>,
+    Authed(device, _place): Authed,
+    Path((owner, id, index)): Path<(String, String, u32)>,
 ) -> Result<Response, ApiError> {
     check_blob_id(&id)?;
     let data = st
         .store
-        .blob_chunk(&device.clinic_id, &id, index)
+        .blob_chunk(&device.clinic_id, &owner, &id, index)
         .await?
         .ok_or_else(|| ApiError(ErrorCode::NotFound, "no such chunk".into()))?;
     Ok((
@@ -596,10 +711,11 @@ pub async fn serve<S: Store>(
 )> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
-    // Expired invitations go even when nobody joins or invites (`forget_expired_invitations`).
+    // Expired invitations go a minute at most after they expire, here only: a join or a new
+    // code costs no sweep (`forget_expired_invitations`).
     let sweeper = Arc::downgrade(&state);
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every.tick().await;
             let Some(st) = sweeper.upgrade() else {

@@ -4,7 +4,7 @@
 //!                           [--cert server.crt --key server.key] [--name HOST]…
 //!                           [--clinic-name NAME] [--rate PER_SECOND] [--burst N]
 //!                           [--max-connections N] [--max-per-address N]
-//!                           [--blob-quota-gib N]
+//!                           [--blob-quota-gib N] [--memory-mib N]
 //!   clinicdesk-server new-clinic NAME [--data DIR | --database postgres://…]
 //!
 //! With `--data` (the default, `./clinicdesk-server-data`) the server keeps an SQLite file
@@ -39,6 +39,7 @@ struct Args {
     max_connections: usize,
     max_per_address: usize,
     blob_quota_gib: u64,
+    memory_mib: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -59,6 +60,7 @@ fn parse() -> Result<Args, String> {
         max_connections: clinic_server::net::Limits::default().max_connections,
         max_per_address: clinic_server::net::Limits::default().per_address,
         blob_quota_gib: clinic_server::DEFAULT_BLOB_QUOTA >> 30,
+        memory_mib: clinic_server::DEFAULT_MEMORY_BYTES >> 20,
     };
     while let Some(arg) = it.next() {
         let mut val = || it.next().ok_or(format!("{arg} needs a value"));
@@ -81,6 +83,9 @@ fn parse() -> Result<Args, String> {
                 a.max_per_address = val()?
                     .parse()
                     .map_err(|e| format!("--max-per-address: {e}"))?
+            }
+            "--memory-mib" => {
+                a.memory_mib = val()?.parse().map_err(|e| format!("--memory-mib: {e}"))?
             }
             "--blob-quota-gib" => {
                 a.blob_quota_gib = val()?
@@ -160,6 +165,10 @@ async fn go<S: Store>(a: Args, store: S, fresh: bool) -> Result<(), String> {
             state.limits.max_connections = a.max_connections;
             state.limits.per_address = a.max_per_address;
             state.blob_quota = a.blob_quota_gib << 30;
+            state.budget = clinic_server::limit::Budget::new(
+                a.memory_mib << 20,
+                std::time::Duration::from_secs(10),
+            );
             let state = Arc::new(state);
             // Each connection holds a file descriptor: take every one the system allows.
             raise_open_files_limit();

@@ -1,8 +1,11 @@
 //! The server's side of the network: accepting connections, TLS, HTTP/1.1, and every limit
 //! that keeps a stranger on the open network from holding the server (see `Limits`).
 //!
-//! Each accepted connection is counted, in total and per address, before anything else is
-//! spent on it; over either cap it is closed at once. Its TLS handshake, each request's head
+//! Each accepted connection is counted, in total and per address (an IPv6 address by its
+//! /64, which one host holds whole), before anything else is spent on it. Over the address's
+//! cap it is closed at once; over the total, the oldest connection that has not yet shown a
+//! valid device token is closed to make room (`Proven`), so strangers holding connections
+//! can't keep the clinics' PCs out. Its TLS handshake, each request's head
 //! (and the wait for the next request on a kept-alive connection), each request's body, and
 //! each request as a whole have deadlines; a connection that moves no byte either way for
 //! `idle` is closed whatever it is doing. Nothing here reads a token or a body: that is the
@@ -13,7 +16,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -104,46 +107,94 @@ impl Handle {
     }
 }
 
+/// Set on a connection (a request extension) once a request on it showed a valid device
+/// token: such a connection is never closed to make room for another.
+#[derive(Clone)]
+pub struct Proven(pub Arc<AtomicBool>);
+
+/// The key a connection counts under: its IPv4 address, or its IPv6 address's /64.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// The connections held: per address, and in the order they came with how to close them.
+#[derive(Default)]
+struct Held {
+    per: HashMap<IpAddr, usize>,
+    /// Oldest first: (id, shown a token, close it).
+    order: std::collections::VecDeque<(u64, Arc<AtomicBool>, Arc<tokio::sync::Notify>)>,
+    next_id: u64,
+}
+
 /// Counts a connection against the caps while it lives.
 struct Slot {
-    ip: IpAddr,
-    per: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    id: u64,
+    key: IpAddr,
+    held: Arc<Mutex<Held>>,
     live: Arc<AtomicUsize>,
+    proven: Arc<AtomicBool>,
+    close: Arc<tokio::sync::Notify>,
 }
 
 impl Slot {
+    /// A place for a new connection from `ip`: none when its address has its fill; when the
+    /// server is full, the oldest connection without a valid token yet is told to close.
     fn take(
         ip: IpAddr,
-        per: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+        held: &Arc<Mutex<Held>>,
         live: &Arc<AtomicUsize>,
         limits: &Limits,
     ) -> Option<Slot> {
-        let mut map = per.lock().unwrap_or_else(|p| p.into_inner());
+        let key = address_key(ip);
+        let mut h = held.lock().unwrap_or_else(|p| p.into_inner());
+        if h.per.get(&key).copied().unwrap_or(0) >= limits.per_address {
+            return None;
+        }
         if live.load(Ordering::SeqCst) >= limits.max_connections {
-            return None;
+            let victim = h
+                .order
+                .iter()
+                .position(|(_, proven, _)| !proven.load(Ordering::Relaxed))?;
+            let (_, _, close) = h.order.remove(victim)?;
+            close.notify_one();
         }
-        let n = map.entry(ip).or_insert(0);
-        if *n >= limits.per_address {
-            return None;
-        }
-        *n += 1;
+        *h.per.entry(key).or_insert(0) += 1;
+        h.next_id += 1;
+        let (id, proven, close) = (
+            h.next_id,
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(tokio::sync::Notify::new()),
+        );
+        h.order.push_back((id, proven.clone(), close.clone()));
         live.fetch_add(1, Ordering::SeqCst);
         Some(Slot {
-            ip,
-            per: per.clone(),
+            id,
+            key,
+            held: held.clone(),
             live: live.clone(),
+            proven,
+            close,
         })
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.per.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
+        let mut h = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = h.per.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                map.remove(&self.ip);
+                h.per.remove(&self.key);
             }
+        }
+        if let Some(i) = h.order.iter().position(|(id, _, _)| *id == self.id) {
+            h.order.remove(i);
         }
         self.live.fetch_sub(1, Ordering::SeqCst);
     }
@@ -170,7 +221,7 @@ async fn accept_loop(
     handle: Handle,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let per: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let held: Arc<Mutex<Held>> = Arc::default();
     let mut stop = handle.tx.subscribe();
     let limits = Arc::new(limits);
     loop {
@@ -186,7 +237,7 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Some(slot) = Slot::take(peer.ip(), &per, &handle.live, &limits) else {
+        let Some(slot) = Slot::take(peer.ip(), &held, &handle.live, &limits) else {
             drop(tcp); // over a cap: closed before a byte is read
             continue;
         };
@@ -198,8 +249,13 @@ async fn accept_loop(
             handle.tx.subscribe(),
         );
         tokio::spawn(async move {
-            let _slot = slot;
-            connection(tcp, peer, acceptor, app, limits, stop).await;
+            let (proven, close) = (slot.proven.clone(), slot.close.clone());
+            tokio::select! {
+                _ = connection(tcp, peer, acceptor, app, limits, stop, Proven(proven)) => {}
+                // Closed to make room: it had shown no token yet.
+                _ = close.notified() => {}
+            }
+            drop(slot);
         });
     }
     // Stopping: gracefully, wait (bounded) for the connections to finish.
@@ -220,6 +276,7 @@ async fn connection(
     app: Router,
     limits: Arc<Limits>,
     mut stop: watch::Receiver<Stop>,
+    proven: Proven,
 ) {
     let started = Instant::now();
     let last = Arc::new(AtomicU64::new(0));
@@ -234,10 +291,11 @@ async fn connection(
     };
     let svc_limits = limits.clone();
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let (app, limits) = (app.clone(), svc_limits.clone());
+        let (app, limits, proven) = (app.clone(), svc_limits.clone(), proven.clone());
         async move {
             let (mut parts, body) = req.into_parts();
             parts.extensions.insert(ConnectInfo(peer));
+            parts.extensions.insert(proven.clone());
             let body = axum::body::Body::new(Deadline::new(body, limits.body));
             let req = hyper::Request::from_parts(parts, body);
             match tokio::time::timeout(limits.request, app.oneshot(req)).await {

@@ -15,9 +15,12 @@
 //! | revoke | `POST /v1/devices/{id}/revoke` | | [`Device`] |
 //! | audit heads | `GET /v1/audit-heads?device=ID` | | `Vec<`[`AuditHead`]`>` |
 //! | digest | `GET /v1/digest` | | `String` |
-//! | put a blob chunk | `PUT /v1/blobs/{id}/{index}?size=S` | the sealed chunk (bytes) | [`BlobInfo`] |
-//! | blob held | `GET /v1/blobs/{id}` | | [`BlobInfo`] |
-//! | get a blob chunk | `GET /v1/blobs/{id}/{index}` | | the sealed chunk (bytes) |
+//! | put a chunk of one's own blob | `PUT /v1/blobs/{id}/{index}?size=S` | the sealed chunk (bytes) | [`BlobInfo`] |
+//! | a device's blob held | `GET /v1/devices/{device}/blobs/{id}` | | [`BlobInfo`] |
+//! | a chunk of it | `GET /v1/devices/{device}/blobs/{id}/{index}` | | the sealed chunk (bytes) |
+//!
+//! Blobs are kept per device: each PC puts only its own files, and reads a file from the PC
+//! that made its record, so nobody can put chunks into another PC's file first.
 
 use serde::{Deserialize, Serialize};
 
@@ -328,6 +331,10 @@ pub struct Device {
     pub revoked_at: Option<String>,
     /// The highest change seq the server holds from it.
     pub last_seq: i64,
+    /// The device whose join code it used (none for a clinic's first PC): revoking a lost PC
+    /// doesn't revoke the PCs it let in, so the list shows who let each in.
+    #[serde(default)]
+    pub joined_via: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

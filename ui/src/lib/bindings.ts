@@ -673,6 +673,11 @@ export type DeviceRow = {
 	last_seq: number,
 	/**  This PC. */
 	this_pc: boolean,
+	/**
+	 *  The code of the PC whose join code it used (none for the clinic's first PC): revoking
+	 *  a lost PC leaves the PCs it let in, so an administrator checks these too.
+	 */
+	invited_by: string | null,
 };
 
 export type Diagnosis = {
@@ -2007,6 +2012,10 @@ export type SyncError = { code: "not_configured" } | { code: "not_https" } | { c
  *  broke a rule here, or were stamped too far ahead): the round stopped.
  */
 { code: "too_many_refused"; params: {
+	count: number,
+} } | 
+/**  As many changes as are ever held back wait for this PC's clock: pulling waits too. */
+{ code: "too_many_held"; params: {
 	count: number,
 } };
 

@@ -91,10 +91,18 @@ pub fn sync_invite(cx: &Cx, valid_minutes: u32) -> Result<Invite> {
 
 pub fn sync_devices(cx: &Cx) -> Result<Vec<DeviceRow>> {
     let l = cx.read(link)?.ok_or(sync::Error::NotConfigured)?;
-    Ok(l.transport()?
-        .devices()?
+    let devices = l.transport()?.devices()?;
+    let code_of: std::collections::HashMap<String, String> = devices
+        .iter()
+        .map(|d| (d.id.clone(), d.code.clone()))
+        .collect();
+    Ok(devices
         .into_iter()
         .map(|d| DeviceRow {
+            invited_by: d
+                .joined_via
+                .as_ref()
+                .map(|v| code_of.get(v).cloned().unwrap_or_else(|| v.clone())),
             this_pc: d.id == l.device_id,
             id: d.id,
             code: d.code,

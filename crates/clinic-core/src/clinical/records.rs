@@ -206,13 +206,27 @@ pub fn safe_name(name: &str, mime: &str) -> Option<String> {
         .chars()
         .filter(|c| {
             !c.is_control()
-                && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+                && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{061C}' | '\u{FEFF}')
                 && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')
         })
         .collect();
-    let clean = clean.trim().trim_start_matches('.').trim().to_string();
+    let mut clean = clean.trim().trim_start_matches('.').trim().to_string();
     if clean.is_empty() {
         return None;
+    }
+    // Names Windows keeps for devices (`CON.pdf` opens the console) get a mark in front.
+    let stem = clean
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_uppercase();
+    let reserved = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.len() == 4
+            && stem.as_bytes()[3].is_ascii_digit());
+    if reserved {
+        clean.insert(0, '_');
     }
     let ext = extension(mime);
     let has_ext = clean.rsplit_once('.').is_some_and(|(_, e)| {

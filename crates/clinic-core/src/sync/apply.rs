@@ -1174,6 +1174,7 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
             None => (0, None),
         };
     let mut done = l.snapshot_done;
+    let mut total = l.snapshot_total;
     let mut refused_total = 0u32;
     if order.is_empty() {
         return Err(crate::Error::internal("no synced tables"));
@@ -1317,7 +1318,7 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                 Table::SyncState,
                 "UPDATE sync_state SET snapshot_after = ?1,
                         snapshot_as_of = CASE WHEN snapshot_done = 0 AND snapshot_as_of = 0 THEN ?2 ELSE snapshot_as_of END,
-                        snapshot_done = ?3, snapshot_total = ?4,
+                        snapshot_done = ?3, snapshot_total = max(snapshot_total, ?4),
                         hlc_seen = max(hlc_seen, coalesce(?5, '')), updated_at = ?6",
                 rusqlite::params![
                     resume,
@@ -1350,7 +1351,9 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                 .into());
             }
             done += page.rows.len() as i64;
-            let go_on = progress(done, page.total.max(done));
+            // The server counts the clinic on each table's first page only.
+            total = total.max(page.total);
+            let go_on = progress(done, total.max(done));
             if finished || !go_on {
                 return Ok(());
             }

@@ -5,6 +5,10 @@
 //! holds back the changes made after it: each round pushes and pulls first, then moves at most
 //! `ROUND_BYTES` of files each way.
 //!
+//! Each PC puts its files in a place of its own on the server, and others read a file from
+//! the place of a PC that made a record naming it: nobody can put chunks into another PC's
+//! file first (a token holder could compute the id).
+//!
 //! What the server sees: a blob id (a keyed hash of the file's SHA-256 under a key derived from
 //! the clinic's database key: the server can't test a guess of a known file), the file's size,
 //! and sealed chunks. Each chunk is sealed (XChaCha20-Poly1305, nonce from the key and the
@@ -114,55 +118,99 @@ pub fn exchange(db: &Db, t: &Transport, budget: usize) -> Result<Moved> {
     Ok(moved)
 }
 
-/// Uploads files not yet on the server within `budget` bytes.
+/// Uploads files not yet on the server within `budget` bytes, into this PC's own place on
+/// it. One file the server refuses (its quota full, say) doesn't keep the others back; the
+/// first such error is returned once the rest are done.
 pub fn upload(db: &Db, t: &Transport, budget: usize) -> Result<Moved> {
     let sealer = BlobSealer::new(&db.key());
+    let me = db.read(|c| Ok(link(c)?.ok_or(Error::NotConfigured)?.device_id))?;
     let mut moved = Moved::default();
     let mut sent = 0usize;
+    let mut first_error = None;
     for (sha, size) in db.read(|c| blobs::pending_upload(c, 100))? {
         if sent >= budget {
             break;
         }
-        let id = sealer.id(&sha);
-        let have: BTreeSet<u32> = t
-            .blob_info(&id)?
-            .map(|i| i.have.into_iter().collect())
-            .unwrap_or_default();
-        let chunks = blob_chunks(size);
-        let missing: Vec<u32> = (0..chunks).filter(|i| !have.contains(i)).collect();
-        if !missing.is_empty() {
-            let Some(bytes) = db.read(|c| blobs::get(c, &sha))? else {
-                continue;
-            };
-            for index in missing {
-                if sent >= budget {
-                    return Ok(moved);
-                }
-                let start = index as usize * BLOB_CHUNK_BYTES;
-                let end = (start + BLOB_CHUNK_BYTES).min(bytes.len());
-                let sealed = sealer.seal_chunk(&id, size, index, &bytes[start..end]);
-                sent += sealed.len();
-                t.blob_put(&id, size, index, sealed)?;
-                moved.uploaded_bytes += (end - start) as u64;
+        match upload_one(
+            db, t, &sealer, &me, &sha, size, budget, &mut sent, &mut moved,
+        ) {
+            Ok(()) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
-        db.write(&actor(), |w| blobs::mark_uploaded(w, &sha))?;
-        moved.uploaded_files += 1;
     }
-    Ok(moved)
+    match first_error {
+        Some(e) if moved.uploaded_bytes == 0 => Err(e),
+        _ => Ok(moved),
+    }
 }
 
-/// Files named by attachment rows this PC holds without their bytes: (hash, size).
+#[allow(clippy::too_many_arguments)]
+fn upload_one(
+    db: &Db,
+    t: &Transport,
+    sealer: &BlobSealer,
+    me: &str,
+    sha: &str,
+    size: u64,
+    budget: usize,
+    sent: &mut usize,
+    moved: &mut Moved,
+) -> Result<()> {
+    let id = sealer.id(sha);
+    let have: BTreeSet<u32> = t
+        .blob_info(me, &id)?
+        .map(|i| i.have.into_iter().collect())
+        .unwrap_or_default();
+    let chunks = blob_chunks(size);
+    let missing: Vec<u32> = (0..chunks).filter(|i| !have.contains(i)).collect();
+    if !missing.is_empty() {
+        let Some(bytes) = db.read(|c| blobs::get(c, sha))? else {
+            return Ok(());
+        };
+        for index in missing {
+            if *sent >= budget {
+                return Ok(());
+            }
+            let start = index as usize * BLOB_CHUNK_BYTES;
+            let end = (start + BLOB_CHUNK_BYTES).min(bytes.len());
+            let sealed = sealer.seal_chunk(&id, size, index, &bytes[start..end]);
+            *sent += sealed.len();
+            t.blob_put(&id, size, index, sealed)?;
+            moved.uploaded_bytes += (end - start) as u64;
+        }
+    }
+    db.write(&actor(), |w| blobs::mark_uploaded(w, sha))?;
+    moved.uploaded_files += 1;
+    Ok(())
+}
+
+/// Files named by attachment rows this PC holds without their bytes: (hash, size), in an
+/// order that changes each round (files that can't be had yet don't keep the others back).
 fn missing(c: &rusqlite::Connection, limit: usize) -> Result<Vec<(String, u64)>> {
     let rows = c
         .prepare_cached(
             "SELECT a.sha256, max(a.size) FROM attachments a
              WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = a.sha256)
-             GROUP BY a.sha256 ORDER BY min(a.created_at) LIMIT ?1",
+             GROUP BY a.sha256 ORDER BY random() LIMIT ?1",
         )?
         .query_map([limit as i64], |r| {
             Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
         })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+/// The PCs whose place on the server may hold a file: those that made a record naming it.
+fn makers(c: &rusqlite::Connection, sha256: &str) -> Result<Vec<String>> {
+    let rows = c
+        .prepare_cached(
+            "SELECT DISTINCT v.device_id FROM attachments a
+             JOIN sync_versions v ON v.entity = 'attachments' AND v.entity_id = a.id
+             WHERE a.sha256 = ?1",
+        )?
+        .query_map([sha256], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
@@ -193,40 +241,43 @@ pub fn fetch_missing(db: &Db, t: &Transport, budget: usize) -> Result<u32> {
     }
 }
 
-/// Fetches one file the server holds whole and keeps it if it is the one its row names
-/// (hash and size). False when the server doesn't hold it whole yet (it is on its way from
-/// the PC that made it).
+/// Fetches one file the server holds whole, from the place of a PC that made a record naming
+/// it, and keeps it if it is the one the record names (hash and size). False when the server
+/// doesn't hold it whole yet (it is on its way from the PC that made it).
 pub fn fetch(db: &Db, t: &Transport, sha256: &str, size: u64) -> Result<bool> {
     if size == 0 || size > clinic_sync_proto::MAX_BLOB_BYTES {
         return Ok(false);
     }
     let sealer = BlobSealer::new(&db.key());
     let id = sealer.id(sha256);
-    let Some(info) = t.blob_info(&id)? else {
-        return Ok(false);
-    };
     let chunks = blob_chunks(size);
-    if info.size != size || info.chunks != chunks || info.have.len() as u32 != chunks {
-        return Ok(false);
-    }
-    let mut bytes = Vec::with_capacity(size as usize);
-    for index in 0..chunks {
-        let sealed = t.blob_chunk(&id, index)?;
-        let plain = sealer
-            .open_chunk(&id, size, index, &sealed)
-            .ok_or_else(|| Error::Network {
-                message: "a file from the server does not open with this clinic's key".into(),
-            })?;
-        bytes.extend_from_slice(&plain);
-    }
-    if bytes.len() as u64 != size || blobs::sha256_hex(&bytes) != sha256 {
-        return Err(Error::Network {
-            message: "a file from the server is not the one its record names".into(),
+    for device in db.read(|c| makers(c, sha256))? {
+        let Some(info) = t.blob_info(&device, &id)? else {
+            continue;
+        };
+        if info.size != size || info.chunks != chunks || info.have.len() as u32 != chunks {
+            continue;
         }
-        .into());
+        let mut bytes = Vec::with_capacity(size as usize);
+        for index in 0..chunks {
+            let sealed = t.blob_chunk(&device, &id, index)?;
+            let plain = sealer
+                .open_chunk(&id, size, index, &sealed)
+                .ok_or_else(|| Error::Network {
+                    message: "a file from the server does not open with this clinic's key".into(),
+                })?;
+            bytes.extend_from_slice(&plain);
+        }
+        if bytes.len() as u64 != size || blobs::sha256_hex(&bytes) != sha256 {
+            return Err(Error::Network {
+                message: "a file from the server is not the one its record names".into(),
+            }
+            .into());
+        }
+        db.write(&actor(), |w| blobs::put_fetched(w, sha256, &bytes))?;
+        return Ok(true);
     }
-    db.write(&actor(), |w| blobs::put_fetched(w, sha256, &bytes))?;
-    Ok(true)
+    Ok(false)
 }
 
 /// Fetches one attachment's file now (someone opened it), if this PC is linked. False when

@@ -134,6 +134,9 @@ pub struct DeviceRow {
     pub last_seq: i64,
     /// This PC.
     pub this_pc: bool,
+    /// The code of the PC whose join code it used (none for the clinic's first PC): revoking
+    /// a lost PC leaves the PCs it let in, so an administrator checks these too.
+    pub invited_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]

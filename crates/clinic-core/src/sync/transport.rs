@@ -163,9 +163,9 @@ impl Transport {
         self.get("/v1/digest", &[])
     }
 
-    /// What the server holds of a blob; none if it was never announced.
-    pub fn blob_info(&self, id: &str) -> Result<Option<BlobInfo>, Error> {
-        match self.get(&format!("/v1/blobs/{id}"), &[]) {
+    /// What the server holds of a device's blob; none if it was never announced.
+    pub fn blob_info(&self, device: &str, id: &str) -> Result<Option<BlobInfo>, Error> {
+        match self.get(&format!("/v1/devices/{device}/blobs/{id}"), &[]) {
             Ok(i) => Ok(Some(i)),
             Err(Error::Server {
                 code: ErrorCode::NotFound,
@@ -175,7 +175,7 @@ impl Transport {
         }
     }
 
-    /// Puts one sealed chunk of a blob of `size` bytes.
+    /// Puts one sealed chunk of a blob of this PC's own, of `size` bytes.
     pub fn blob_put(
         &self,
         id: &str,
@@ -192,11 +192,13 @@ impl Transport {
         )
     }
 
-    /// One sealed chunk of a blob (at most a chunk's length is read).
-    pub fn blob_chunk(&self, id: &str, index: u32) -> Result<Vec<u8>, Error> {
+    /// One sealed chunk of a device's blob (at most a chunk's length is read).
+    pub fn blob_chunk(&self, device: &str, id: &str, index: u32) -> Result<Vec<u8>, Error> {
         self.send_raw(
-            self.http
-                .get(format!("{}/v1/blobs/{id}/{index}", self.base)),
+            self.http.get(format!(
+                "{}/v1/devices/{device}/blobs/{id}/{index}",
+                self.base
+            )),
             BLOB_CHUNK_BYTES + BLOB_SEAL_BYTES,
         )
     }

@@ -938,6 +938,18 @@ fn an_attachment_name_from_another_pc_is_checked_like_an_upload() {
     );
     assert_eq!(safe_name("...", "image/png"), None);
     assert_eq!(
+        safe_name("con.pdf", "application/pdf").as_deref(),
+        Some("_con.pdf")
+    );
+    assert_eq!(
+        safe_name("LPT1.pdf", "application/pdf").as_deref(),
+        Some("_LPT1.pdf")
+    );
+    assert_eq!(
+        safe_name("scan\u{200B}\u{061C}\u{FEFF}.pdf", "application/pdf").as_deref(),
+        Some("scan.pdf")
+    );
+    assert_eq!(
         safe_name("photo.JPEG", "image/jpeg").as_deref(),
         Some("photo.JPEG")
     );

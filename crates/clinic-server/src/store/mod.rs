@@ -172,25 +172,28 @@ pub trait Store: Send + Sync + 'static {
     /// the same data have the same digest.
     fn digest(&self, clinic_id: &str) -> impl Future<Output = StoreResult<String>> + Send;
 
-    /// Stores one chunk of a sealed blob (announcing the blob with its first chunk, within
-    /// the clinic's quota); a chunk already held is kept as it is. Returns what is held now.
+    /// Stores one chunk of a sealed blob of the device's own (announcing the blob with its first
+    /// chunk), within the clinic's quota counted in bytes stored; a chunk already held is kept
+    /// as it is. Refused for a revoked device. Returns what is held now.
     fn blob_put(
         &self,
         device: &DeviceAuth,
         put: BlobPut,
     ) -> impl Future<Output = StoreResult<BlobInfo>> + Send;
 
-    /// What the clinic holds of a blob, if it was announced.
+    /// What the clinic holds of a device's blob, if it was announced.
     fn blob_info(
         &self,
         clinic_id: &str,
+        device_id: &str,
         id: &str,
     ) -> impl Future<Output = StoreResult<Option<BlobInfo>>> + Send;
 
-    /// One chunk of a blob, as it was put.
+    /// One chunk of a device's blob, as it was put.
     fn blob_chunk(
         &self,
         clinic_id: &str,
+        device_id: &str,
         id: &str,
         index: u32,
     ) -> impl Future<Output = StoreResult<Option<Vec<u8>>>> + Send;
@@ -205,7 +208,7 @@ pub struct BlobPut {
     pub chunks: u32,
     pub index: u32,
     pub data: Vec<u8>,
-    /// The most a clinic may hold in blobs, in bytes.
+    /// The most a clinic may hold in blobs, in bytes stored.
     pub quota: u64,
     pub now: DateTime<Utc>,
 }

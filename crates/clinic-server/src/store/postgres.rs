@@ -74,22 +74,28 @@ CREATE TABLE IF NOT EXISTS rows (
 );
 CREATE TABLE IF NOT EXISTS blobs (
     clinic_id   TEXT NOT NULL REFERENCES clinics (id),
+    device_id   TEXT NOT NULL,
     id          TEXT NOT NULL,
     size        BIGINT NOT NULL,
     chunks      INTEGER NOT NULL,
-    created_by  TEXT NOT NULL,
     created_at  TEXT NOT NULL,
     complete_at TEXT,
-    PRIMARY KEY (clinic_id, id)
+    PRIMARY KEY (clinic_id, device_id, id)
 );
 CREATE TABLE IF NOT EXISTS blob_chunks (
     clinic_id   TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
     blob_id     TEXT NOT NULL,
     idx         INTEGER NOT NULL,
     data        BYTEA NOT NULL,
-    PRIMARY KEY (clinic_id, blob_id, idx),
-    FOREIGN KEY (clinic_id, blob_id) REFERENCES blobs (clinic_id, id)
+    PRIMARY KEY (clinic_id, device_id, blob_id, idx),
+    FOREIGN KEY (clinic_id, device_id, blob_id) REFERENCES blobs (clinic_id, device_id, id)
 );
+CREATE TABLE IF NOT EXISTS blob_usage (
+    clinic_id   TEXT PRIMARY KEY REFERENCES clinics (id),
+    bytes       BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS join_codes_expiry ON join_codes (expires_at) WHERE sealed IS NOT NULL;
 CREATE TABLE IF NOT EXISTS audit_heads (
     device_id   TEXT NOT NULL REFERENCES devices (id),
     seq         BIGINT NOT NULL,
@@ -103,6 +109,7 @@ ALTER TABLE changes ADD COLUMN IF NOT EXISTS refused TEXT;
 ALTER TABLE rows ADD COLUMN IF NOT EXISTS deleted BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE rows ADD COLUMN IF NOT EXISTS size BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE rows ADD COLUMN IF NOT EXISTS base TEXT;
+ALTER TABLE devices ADD COLUMN IF NOT EXISTS joined_via TEXT;
 "#;
 
 /// This schema's version: 2 added sizes, refusals, tombstones' markers, bases and blobs.
@@ -199,11 +206,12 @@ fn device_row(r: &tokio_postgres::Row) -> Device {
         last_seen_at: r.get(4),
         revoked_at: r.get(5),
         last_seq: r.get(6),
+        joined_via: r.get(7),
     }
 }
 
 const DEVICE_COLUMNS: &str =
-    "id, code, name, joined_at, last_seen_at, revoked_at, last_seq FROM devices";
+    "id, code, name, joined_at, last_seen_at, revoked_at, last_seq, joined_via FROM devices";
 
 impl Store for PgStore {
     async fn create_clinic(&self, name: &str, now: DateTime<Utc>) -> StoreResult<String> {
@@ -302,7 +310,7 @@ impl Store for PgStore {
         ) = (found.get(0), found.get(1), found.get(2), found.get(3));
         // The maker's row, locked (FOR SHARE): a revoke runs wholly before this (the code is
         // dead) or after it (the join came first); a code whose maker is revoked joins nobody.
-        if let Some(maker) = maker {
+        if let Some(maker) = &maker {
             let alive = tx
                 .query_opt(
                     "SELECT 1 FROM devices WHERE id = $1 AND revoked_at IS NULL FOR SHARE",
@@ -349,8 +357,8 @@ impl Store for PgStore {
                 .unwrap_or_default(),
         };
         tx.execute(
-            "INSERT INTO devices (id, clinic_id, code, name, token_hash, joined_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO devices (id, clinic_id, code, name, token_hash, joined_at, joined_via)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             &[
                 &device.id,
                 &clinic_id,
@@ -358,6 +366,7 @@ impl Store for PgStore {
                 &device.name,
                 &device.token_hash,
                 &now_ts,
+                &maker,
             ],
         )
         .await?;
@@ -681,10 +690,14 @@ impl Store for PgStore {
             .query_one("SELECT last_seq FROM clinics WHERE id = $1", &[clinic])
             .await?
             .get(0);
-        let total: i64 = tx
-            .query_one("SELECT count(*) FROM rows WHERE clinic_id = $1", &[clinic])
-            .await?
-            .get(0);
+        // Counted only for a table's first page (a count is a scan of the clinic).
+        let total: i64 = if after.is_none() {
+            tx.query_one("SELECT count(*) FROM rows WHERE clinic_id = $1", &[clinic])
+                .await?
+                .get(0)
+        } else {
+            0
+        };
         let (e, i) = after.unwrap_or_else(|| (only.clone().unwrap_or_default(), String::new()));
         let keys = tx
             .query(
@@ -820,16 +833,26 @@ impl Store for PgStore {
     async fn blob_put(&self, device: &DeviceAuth, put: BlobPut) -> StoreResult<BlobInfo> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
-        // The clinic row's lock orders blob announcements, so the quota holds under races.
-        tx.execute(
-            "SELECT 1 FROM clinics WHERE id = $1 FOR UPDATE",
-            &[&device.clinic_id],
-        )
-        .await?;
+        // The device's row, locked against a revoke running now: a revoked device puts nothing.
+        let alive = tx
+            .query_opt(
+                "SELECT 1 FROM devices WHERE id = $1 AND clinic_id = $2 AND revoked_at IS NULL FOR SHARE",
+                &[&device.device_id, &device.clinic_id],
+            )
+            .await?
+            .is_some();
+        if !alive {
+            return Err(StoreError::api(
+                ErrorCode::Revoked,
+                "this device was revoked",
+            ));
+        }
+        let key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&device.clinic_id, &device.device_id, &put.id];
         let known = tx
             .query_opt(
-                "SELECT size, chunks FROM blobs WHERE clinic_id = $1 AND id = $2",
-                &[&device.clinic_id, &put.id],
+                "SELECT size, chunks FROM blobs WHERE clinic_id = $1 AND device_id = $2 AND id = $3",
+                &key,
             )
             .await?;
         match known {
@@ -843,44 +866,79 @@ impl Store for PgStore {
                 }
             }
             None => {
-                let used: i64 = tx
-                    .query_one(
-                        "SELECT coalesce(sum(size), 0)::bigint FROM blobs WHERE clinic_id = $1",
-                        &[&device.clinic_id],
-                    )
-                    .await?
-                    .get(0);
-                if used.saturating_add(put.size as i64) > put.quota as i64 {
-                    return Err(StoreError::api(
-                        ErrorCode::QuotaExceeded,
-                        "the clinic's file storage on this server is full",
-                    ));
-                }
                 tx.execute(
-                    "INSERT INTO blobs (clinic_id, id, size, chunks, created_by, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO blobs (clinic_id, device_id, id, size, chunks, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                     &[
                         &device.clinic_id,
+                        &device.device_id,
                         &put.id,
                         &(put.size as i64),
                         &(put.chunks as i32),
-                        &device.device_id,
                         &ts(put.now),
                     ],
                 )
                 .await?;
             }
         }
-        tx.execute(
-            "INSERT INTO blob_chunks (clinic_id, blob_id, idx, data) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (clinic_id, blob_id, idx) DO NOTHING",
-            &[&device.clinic_id, &put.id, &(put.index as i32), &put.data],
-        )
-        .await?;
+        let have_it = tx
+            .query_opt(
+                "SELECT 1 FROM blob_chunks
+                 WHERE clinic_id = $1 AND device_id = $2 AND blob_id = $3 AND idx = $4",
+                &[
+                    &device.clinic_id,
+                    &device.device_id,
+                    &put.id,
+                    &(put.index as i32),
+                ],
+            )
+            .await?
+            .is_some();
+        if !have_it {
+            // The usage row's lock orders chunks of one clinic, so the quota holds under races.
+            tx.execute(
+                "INSERT INTO blob_usage (clinic_id, bytes) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+                &[&device.clinic_id],
+            )
+            .await?;
+            let used: i64 = tx
+                .query_one(
+                    "SELECT bytes FROM blob_usage WHERE clinic_id = $1 FOR UPDATE",
+                    &[&device.clinic_id],
+                )
+                .await?
+                .get(0);
+            if used.saturating_add(put.data.len() as i64) > put.quota as i64 {
+                return Err(StoreError::api(
+                    ErrorCode::QuotaExceeded,
+                    "the clinic's file storage on this server is full",
+                ));
+            }
+            let inserted = tx
+                .execute(
+                    "INSERT INTO blob_chunks (clinic_id, device_id, blob_id, idx, data)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    &[
+                        &device.clinic_id,
+                        &device.device_id,
+                        &put.id,
+                        &(put.index as i32),
+                        &put.data,
+                    ],
+                )
+                .await?;
+            if inserted > 0 {
+                tx.execute(
+                    "UPDATE blob_usage SET bytes = bytes + $2 WHERE clinic_id = $1",
+                    &[&device.clinic_id, &(put.data.len() as i64)],
+                )
+                .await?;
+            }
+        }
         let have: Vec<u32> = tx
             .query(
-                "SELECT idx FROM blob_chunks WHERE clinic_id = $1 AND blob_id = $2 ORDER BY idx",
-                &[&device.clinic_id, &put.id],
+                "SELECT idx FROM blob_chunks WHERE clinic_id = $1 AND device_id = $2 AND blob_id = $3 ORDER BY idx",
+                &key,
             )
             .await?
             .iter()
@@ -888,8 +946,9 @@ impl Store for PgStore {
             .collect();
         if have.len() as u32 == put.chunks {
             tx.execute(
-                "UPDATE blobs SET complete_at = coalesce(complete_at, $3) WHERE clinic_id = $1 AND id = $2",
-                &[&device.clinic_id, &put.id, &ts(put.now)],
+                "UPDATE blobs SET complete_at = coalesce(complete_at, $4)
+                 WHERE clinic_id = $1 AND device_id = $2 AND id = $3",
+                &[&device.clinic_id, &device.device_id, &put.id, &ts(put.now)],
             )
             .await?;
         }
@@ -901,12 +960,18 @@ impl Store for PgStore {
         })
     }
 
-    async fn blob_info(&self, clinic_id: &str, id: &str) -> StoreResult<Option<BlobInfo>> {
+    async fn blob_info(
+        &self,
+        clinic_id: &str,
+        device_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<BlobInfo>> {
         let c = self.client().await?;
+        let key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&clinic_id, &device_id, &id];
         let Some(r) = c
             .query_opt(
-                "SELECT size, chunks FROM blobs WHERE clinic_id = $1 AND id = $2",
-                &[&clinic_id, &id],
+                "SELECT size, chunks FROM blobs WHERE clinic_id = $1 AND device_id = $2 AND id = $3",
+                &key,
             )
             .await?
         else {
@@ -914,8 +979,8 @@ impl Store for PgStore {
         };
         let have = c
             .query(
-                "SELECT idx FROM blob_chunks WHERE clinic_id = $1 AND blob_id = $2 ORDER BY idx",
-                &[&clinic_id, &id],
+                "SELECT idx FROM blob_chunks WHERE clinic_id = $1 AND device_id = $2 AND blob_id = $3 ORDER BY idx",
+                &key,
             )
             .await?
             .iter()
@@ -931,6 +996,7 @@ impl Store for PgStore {
     async fn blob_chunk(
         &self,
         clinic_id: &str,
+        device_id: &str,
         id: &str,
         index: u32,
     ) -> StoreResult<Option<Vec<u8>>> {
@@ -938,8 +1004,9 @@ impl Store for PgStore {
             .client()
             .await?
             .query_opt(
-                "SELECT data FROM blob_chunks WHERE clinic_id = $1 AND blob_id = $2 AND idx = $3",
-                &[&clinic_id, &id, &(index as i32)],
+                "SELECT data FROM blob_chunks
+                 WHERE clinic_id = $1 AND device_id = $2 AND blob_id = $3 AND idx = $4",
+                &[&clinic_id, &device_id, &id, &(index as i32)],
             )
             .await?
             .map(|r| r.get(0)))

@@ -16,6 +16,8 @@ CREATE TABLE IF NOT EXISTS devices (
     last_seen_at TEXT,
     revoked_at   TEXT,
     last_seq     INTEGER NOT NULL DEFAULT 0,
+    -- The device whose join code this one used (none for a clinic's first PC).
+    joined_via   TEXT,
     UNIQUE (clinic_id, code)
 ) STRICT;
 
@@ -76,23 +78,33 @@ CREATE TABLE IF NOT EXISTS audit_heads (
 ) STRICT;
 
 -- Attachments and other files, sealed by the PCs and cut into chunks: the server stores them
--- by the id the PCs give (a keyed hash of the content), never reads them.
+-- by the id the PCs give (a keyed hash of the content), never reads them. Each device has
+-- its own: a PC puts only its own files' chunks, and others read them from it.
 CREATE TABLE IF NOT EXISTS blobs (
     clinic_id   TEXT NOT NULL REFERENCES clinics (id),
+    device_id   TEXT NOT NULL,
     id          TEXT NOT NULL,
     size        INTEGER NOT NULL,
     chunks      INTEGER NOT NULL,
-    created_by  TEXT NOT NULL,
     created_at  TEXT NOT NULL,
     complete_at TEXT,
-    PRIMARY KEY (clinic_id, id)
+    PRIMARY KEY (clinic_id, device_id, id)
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS blob_chunks (
     clinic_id   TEXT NOT NULL,
+    device_id   TEXT NOT NULL,
     blob_id     TEXT NOT NULL,
     idx         INTEGER NOT NULL,
     data        BLOB NOT NULL,
-    PRIMARY KEY (clinic_id, blob_id, idx),
-    FOREIGN KEY (clinic_id, blob_id) REFERENCES blobs (clinic_id, id)
+    PRIMARY KEY (clinic_id, device_id, blob_id, idx),
+    FOREIGN KEY (clinic_id, device_id, blob_id) REFERENCES blobs (clinic_id, device_id, id)
 ) STRICT;
+
+-- Bytes of blob chunks each clinic stores (its quota counts these).
+CREATE TABLE IF NOT EXISTS blob_usage (
+    clinic_id   TEXT PRIMARY KEY REFERENCES clinics (id),
+    bytes       INTEGER NOT NULL
+) STRICT;
+
+CREATE INDEX IF NOT EXISTS join_codes_expiry ON join_codes (expires_at) WHERE sealed IS NOT NULL;

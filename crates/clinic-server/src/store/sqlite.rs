@@ -24,6 +24,9 @@ pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Vec<Mutex<Connection>>>,
     next_reader: Arc<AtomicUsize>,
+    /// A reader of its own for token lookups: every request's first step never queues
+    /// behind a clinic's pages.
+    auth: Arc<Mutex<Connection>>,
 }
 
 /// Readers beside the writer: enough for the blocking pool's share of concurrent reads on a
@@ -44,20 +47,24 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(include_str!("schema_sqlite.sql"))?;
         upgrade(&conn)?;
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
+        let reader = || -> StoreResult<Connection> {
             let r = Connection::open_with_flags(
                 path,
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
                     | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             r.busy_timeout(std::time::Duration::from_secs(10))?;
-            readers.push(Mutex::new(r));
+            Ok(r)
+        };
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(Mutex::new(reader()?));
         }
         Ok(SqliteStore {
             writer: Arc::new(Mutex::new(conn)),
             readers: Arc::new(readers),
             next_reader: Arc::new(AtomicUsize::new(0)),
+            auth: Arc::new(Mutex::new(reader()?)),
         })
     }
 
@@ -126,6 +133,9 @@ fn upgrade(c: &Connection) -> StoreResult<()> {
              COMMIT;",
         )?;
     }
+    if !has("devices", "joined_via")? {
+        c.execute_batch("ALTER TABLE devices ADD COLUMN joined_via TEXT;")?;
+    }
     if !has("rows", "base")? {
         c.execute_batch(
             "BEGIN;
@@ -164,7 +174,7 @@ pub(crate) fn op_from(s: &str) -> StoreResult<Op> {
 }
 
 const DEVICE_COLUMNS: &str =
-    "id, code, name, joined_at, last_seen_at, revoked_at, last_seq FROM devices";
+    "id, code, name, joined_at, last_seen_at, revoked_at, last_seq, joined_via FROM devices";
 
 fn device_row(r: &rusqlite::Row) -> rusqlite::Result<Device> {
     Ok(Device {
@@ -175,6 +185,7 @@ fn device_row(r: &rusqlite::Row) -> rusqlite::Result<Device> {
         last_seen_at: r.get(4)?,
         revoked_at: r.get(5)?,
         last_seq: r.get(6)?,
+        joined_via: r.get(7)?,
     })
 }
 
@@ -256,21 +267,37 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Joined> {
         let code_hash = code_hash.to_string();
+        // Looked up on a reader first: a guessed code costs no write lock.
+        let (probe, probe_now) = (code_hash.clone(), ts(now));
+        let live = self
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT 1 FROM join_codes WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2",
+                )?
+                .exists(params![probe, probe_now])?)
+            })
+            .await?;
+        if !live {
+            return Err(StoreError::api(
+                ErrorCode::JoinCodeInvalid,
+                "unknown, used or expired join code",
+            ));
+        }
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now_ts = ts(now);
             // A code made by a device revoked since joins nobody.
-            let found: Option<(String, Option<String>)> = tx
+            let found: Option<(String, Option<String>, Option<String>)> = tx
                 .query_row(
-                    "SELECT j.clinic_id, j.sealed FROM join_codes j
+                    "SELECT j.clinic_id, j.sealed, j.created_by FROM join_codes j
                      LEFT JOIN devices d ON d.id = j.created_by
                      WHERE j.code_hash = ?1 AND j.used_at IS NULL AND j.expires_at > ?2
                        AND (j.created_by IS NULL OR (d.id IS NOT NULL AND d.revoked_at IS NULL))",
                     params![code_hash, now_ts],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
-            let Some((clinic_id, sealed)) = found else {
+            let Some((clinic_id, sealed, maker)) = found else {
                 return Err(StoreError::api(
                     ErrorCode::JoinCodeInvalid,
                     "unknown, used or expired join code",
@@ -322,15 +349,16 @@ impl Store for SqliteStore {
                 }
             };
             tx.execute(
-                "INSERT INTO devices (id, clinic_id, code, name, token_hash, joined_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO devices (id, clinic_id, code, name, token_hash, joined_at, joined_via)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     device.id,
                     clinic_id,
                     code,
                     device.name,
                     device.token_hash,
-                    now_ts
+                    now_ts,
+                    maker
                 ],
             )?;
             tx.execute(
@@ -357,9 +385,10 @@ impl Store for SqliteStore {
     }
 
     async fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceAuth>> {
-        let token_hash = token_hash.to_string();
-        self.read(move |c| {
-            Ok(c.prepare_cached(
+        let (token_hash, auth) = (token_hash.to_string(), self.auth.clone());
+        tokio::task::spawn_blocking(move || {
+            let c = lock(&auth)?;
+            let found = c.prepare_cached(
                 "SELECT id, clinic_id, code, revoked_at IS NOT NULL FROM devices WHERE token_hash = ?1",
             )?
             .query_row([token_hash], |r| {
@@ -370,9 +399,11 @@ impl Store for SqliteStore {
                     revoked: r.get(3)?,
                 })
             })
-            .optional()?)
+            .optional()?;
+            Ok(found)
         })
         .await
+        .map_err(|e| StoreError::Db(e.to_string()))?
     }
 
     async fn push(
@@ -599,11 +630,16 @@ impl Store for SqliteStore {
                 [&clinic],
                 |r| r.get(0),
             )?;
-            let total: i64 = tx.query_row(
-                "SELECT count(*) FROM rows WHERE clinic_id = ?1",
-                [&clinic],
-                |r| r.get(0),
-            )?;
+            // Counted only for a table's first page (a count is a scan of the clinic).
+            let total: i64 = if after.is_none() {
+                tx.query_row(
+                    "SELECT count(*) FROM rows WHERE clinic_id = ?1",
+                    [&clinic],
+                    |r| r.get(0),
+                )?
+            } else {
+                0
+            };
             let (e, i) = after.unwrap_or_else(|| (only.clone().unwrap_or_default(), String::new()));
             let keys: Vec<(String, String, i64)> = tx
                 .prepare_cached(
@@ -746,10 +782,16 @@ impl Store for SqliteStore {
         let now_ts = ts(put.now);
         self.write(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !active(&tx, &device.clinic_id, &device.device_id)? {
+                return Err(StoreError::api(
+                    ErrorCode::Revoked,
+                    "this device was revoked",
+                ));
+            }
             let known: Option<(i64, i64)> = tx
                 .query_row(
-                    "SELECT size, chunks FROM blobs WHERE clinic_id = ?1 AND id = ?2",
-                    params![device.clinic_id, put.id],
+                    "SELECT size, chunks FROM blobs WHERE clinic_id = ?1 AND device_id = ?2 AND id = ?3",
+                    params![device.clinic_id, device.device_id, put.id],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
@@ -762,43 +804,71 @@ impl Store for SqliteStore {
                 }
                 Some(_) => {}
                 None => {
-                    let used: i64 = tx.query_row(
-                        "SELECT coalesce(sum(size), 0) FROM blobs WHERE clinic_id = ?1",
-                        [&device.clinic_id],
-                        |r| r.get(0),
-                    )?;
-                    if used.saturating_add(put.size as i64) > put.quota as i64 {
-                        return Err(StoreError::api(
-                            ErrorCode::QuotaExceeded,
-                            "the clinic's file storage on this server is full",
-                        ));
-                    }
                     tx.execute(
-                        "INSERT INTO blobs (clinic_id, id, size, chunks, created_by, created_at)
+                        "INSERT INTO blobs (clinic_id, device_id, id, size, chunks, created_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         params![
                             device.clinic_id,
+                            device.device_id,
                             put.id,
                             put.size as i64,
                             put.chunks as i64,
-                            device.device_id,
                             now_ts
                         ],
                     )?;
                 }
             }
-            // A chunk is written once: the same id is the same content (the PCs seal it
-            // deterministically), so a second copy changes nothing.
-            tx.execute(
-                "INSERT INTO blob_chunks (clinic_id, blob_id, idx, data) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (clinic_id, blob_id, idx) DO NOTHING",
-                params![device.clinic_id, put.id, put.index as i64, put.data],
-            )?;
-            let have = chunks_of(&tx, &device.clinic_id, &put.id)?;
+            // A chunk is written once: the same id is the same content (the PC seals it
+            // deterministically), so a second copy changes nothing and costs nothing.
+            let have_it = tx
+                .prepare_cached(
+                    "SELECT 1 FROM blob_chunks
+                     WHERE clinic_id = ?1 AND device_id = ?2 AND blob_id = ?3 AND idx = ?4",
+                )?
+                .exists(params![
+                    device.clinic_id,
+                    device.device_id,
+                    put.id,
+                    put.index as i64
+                ])?;
+            if !have_it {
+                let used: i64 = tx
+                    .query_row(
+                        "SELECT bytes FROM blob_usage WHERE clinic_id = ?1",
+                        [&device.clinic_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(0);
+                if used.saturating_add(put.data.len() as i64) > put.quota as i64 {
+                    return Err(StoreError::api(
+                        ErrorCode::QuotaExceeded,
+                        "the clinic's file storage on this server is full",
+                    ));
+                }
+                tx.execute(
+                    "INSERT INTO blob_chunks (clinic_id, device_id, blob_id, idx, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        device.clinic_id,
+                        device.device_id,
+                        put.id,
+                        put.index as i64,
+                        put.data
+                    ],
+                )?;
+                tx.execute(
+                    "INSERT INTO blob_usage (clinic_id, bytes) VALUES (?1, ?2)
+                     ON CONFLICT (clinic_id) DO UPDATE SET bytes = bytes + excluded.bytes",
+                    params![device.clinic_id, put.data.len() as i64],
+                )?;
+            }
+            let have = chunks_of(&tx, &device.clinic_id, &device.device_id, &put.id)?;
             if have.len() as u32 == put.chunks {
                 tx.execute(
-                    "UPDATE blobs SET complete_at = coalesce(complete_at, ?3) WHERE clinic_id = ?1 AND id = ?2",
-                    params![device.clinic_id, put.id, now_ts],
+                    "UPDATE blobs SET complete_at = coalesce(complete_at, ?4)
+                     WHERE clinic_id = ?1 AND device_id = ?2 AND id = ?3",
+                    params![device.clinic_id, device.device_id, put.id, now_ts],
                 )?;
             }
             tx.commit()?;
@@ -811,12 +881,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn blob_info(&self, clinic_id: &str, id: &str) -> StoreResult<Option<BlobInfo>> {
-        let (clinic, id) = (clinic_id.to_string(), id.to_string());
+    async fn blob_info(
+        &self,
+        clinic_id: &str,
+        device_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<BlobInfo>> {
+        let (clinic, device, id) = (clinic_id.to_string(), device_id.to_string(), id.to_string());
         self.read(move |c| {
             let Some((size, chunks)) = c
-                .prepare_cached("SELECT size, chunks FROM blobs WHERE clinic_id = ?1 AND id = ?2")?
-                .query_row(params![clinic, id], |r| {
+                .prepare_cached(
+                    "SELECT size, chunks FROM blobs WHERE clinic_id = ?1 AND device_id = ?2 AND id = ?3",
+                )?
+                .query_row(params![clinic, device, id], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
                 })
                 .optional()?
@@ -826,7 +903,7 @@ impl Store for SqliteStore {
             Ok(Some(BlobInfo {
                 size: size as u64,
                 chunks: chunks as u32,
-                have: chunks_of(c, &clinic, &id)?,
+                have: chunks_of(c, &clinic, &device, &id)?,
             }))
         })
         .await
@@ -835,28 +912,31 @@ impl Store for SqliteStore {
     async fn blob_chunk(
         &self,
         clinic_id: &str,
+        device_id: &str,
         id: &str,
         index: u32,
     ) -> StoreResult<Option<Vec<u8>>> {
-        let (clinic, id) = (clinic_id.to_string(), id.to_string());
+        let (clinic, device, id) = (clinic_id.to_string(), device_id.to_string(), id.to_string());
         self.read(move |c| {
             Ok(c.prepare_cached(
-                "SELECT data FROM blob_chunks WHERE clinic_id = ?1 AND blob_id = ?2 AND idx = ?3",
+                "SELECT data FROM blob_chunks
+                 WHERE clinic_id = ?1 AND device_id = ?2 AND blob_id = ?3 AND idx = ?4",
             )?
-            .query_row(params![clinic, id, index as i64], |r| r.get(0))
+            .query_row(params![clinic, device, id, index as i64], |r| r.get(0))
             .optional()?)
         })
         .await
     }
 }
 
-fn chunks_of(c: &Connection, clinic: &str, id: &str) -> StoreResult<Vec<u32>> {
-    Ok(c.prepare_cached(
-        "SELECT idx FROM blob_chunks WHERE clinic_id = ?1 AND blob_id = ?2 ORDER BY idx",
-    )?
-    .query_map(params![clinic, id], |r| r.get::<_, i64>(0))?
-    .map(|r| r.map(|i| i as u32))
-    .collect::<Result<_, _>>()?)
+fn chunks_of(c: &Connection, clinic: &str, device: &str, id: &str) -> StoreResult<Vec<u32>> {
+    Ok(c
+        .prepare_cached(
+            "SELECT idx FROM blob_chunks WHERE clinic_id = ?1 AND device_id = ?2 AND blob_id = ?3 ORDER BY idx",
+        )?
+        .query_map(params![clinic, device, id], |r| r.get::<_, i64>(0))?
+        .map(|r| r.map(|i| i as u32))
+        .collect::<Result<_, _>>()?)
 }
 
 impl SqliteStore {
