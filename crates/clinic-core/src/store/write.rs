@@ -55,6 +55,8 @@ pub struct Write<'c> {
     sync: Option<Option<SyncClock>>,
     /// Whether `attempt` opens a savepoint (off for `Db::write_batch`'s first try).
     savepoints: bool,
+    /// The columns of tables rows from elsewhere went into, checked once per transaction.
+    columns: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// This PC's identity on the sync server and the greatest clock stamp made or seen.
@@ -90,6 +92,7 @@ impl<'c> Write<'c> {
             last_hash: None,
             sync: None,
             savepoints: true,
+            columns: Default::default(),
         }
     }
 
@@ -492,12 +495,60 @@ impl<'c> Write<'c> {
         origin: &Origin,
         redact: &[&str],
     ) -> Result<()> {
-        check_synced_table(&self.tx, entity)?;
+        self.check_remote(entity, id, after)?;
+        let before = row_image(&self.tx, entity, id)?;
+        self.put_remote(entity, id, after, origin)?;
+        let after_image = row_image(&self.tx, entity, id)?;
+        let action = match (&before, &after_image) {
+            (None, Some(_)) => "sync_insert",
+            (Some(_), None) => "sync_delete",
+            _ => "sync_update",
+        };
+        // The trail names the PC the change came from.
+        let actor = std::mem::replace(
+            &mut self.actor,
+            Actor {
+                id: format!("device:{}", origin.device_id),
+                name: format!("applied from device {}", origin.device_code),
+            },
+        );
+        let image = |v: Option<Value>| v.map(|v| redacted(redact, &v).to_string());
+        let out = self.append_audit(action, entity, id, image(before), image(after_image));
+        self.actor = actor;
+        out
+    }
+
+    /// Like `apply_remote`, without an audit entry for the row: a new PC's download, whose
+    /// pages are each audited once (`sync_download`, with a digest of the rows) rather than
+    /// copying a whole clinic into this PC's trail.
+    pub fn apply_downloaded(
+        &mut self,
+        entity: &str,
+        id: &str,
+        after: Option<&Map<String, Value>>,
+        origin: &Origin,
+    ) -> Result<()> {
+        self.check_remote(entity, id, after)?;
+        self.put_remote(entity, id, after, origin)
+    }
+
+    /// A row from elsewhere names a synced table, its own id, and only columns this table has.
+    fn check_remote(
+        &mut self,
+        entity: &str,
+        id: &str,
+        after: Option<&Map<String, Value>>,
+    ) -> Result<()> {
+        if !self.columns.contains_key(entity) {
+            check_synced_table(&self.tx, entity)?;
+            let cols = table_columns(&self.tx, entity)?;
+            self.columns.insert(entity.to_string(), cols);
+        }
         if let Some(cols) = after {
             if cols.contains_key(LOCAL_ROWID) {
                 return Err(Error::Internal(format!("{entity}: a row number travelled")));
             }
-            let known = table_columns(&self.tx, entity)?;
+            let known = &self.columns[entity];
             if let Some(bad) = cols.keys().find(|k| !known.contains(*k)) {
                 return Err(Error::Internal(format!(
                     "{entity} has no column {bad}: the other PC runs a newer version"
@@ -509,7 +560,17 @@ impl<'c> Write<'c> {
                 )));
             }
         }
-        let before = row_image(&self.tx, entity, id)?;
+        Ok(())
+    }
+
+    /// Puts a checked row from elsewhere in place, with its version.
+    fn put_remote(
+        &mut self,
+        entity: &str,
+        id: &str,
+        after: Option<&Map<String, Value>>,
+        origin: &Origin,
+    ) -> Result<()> {
         match after {
             Some(cols) => {
                 let names: Vec<&String> = cols.keys().collect();
@@ -552,24 +613,7 @@ impl<'c> Write<'c> {
                  SET hlc = excluded.hlc, device_id = excluded.device_id, base = excluded.base",
             )?
             .execute((entity, id, &origin.hlc, &origin.device_id, &origin.base))?;
-        let after_image = row_image(&self.tx, entity, id)?;
-        let action = match (&before, &after_image) {
-            (None, Some(_)) => "sync_insert",
-            (Some(_), None) => "sync_delete",
-            _ => "sync_update",
-        };
-        // The trail names the PC the change came from.
-        let actor = std::mem::replace(
-            &mut self.actor,
-            Actor {
-                id: format!("device:{}", origin.device_id),
-                name: format!("applied from device {}", origin.device_code),
-            },
-        );
-        let image = |v: Option<Value>| v.map(|v| redacted(redact, &v).to_string());
-        let out = self.append_audit(action, entity, id, image(before), image(after_image));
-        self.actor = actor;
-        out
+        Ok(())
     }
 
     fn append_audit(

@@ -508,6 +508,11 @@ fn release_held(db: &Db) -> Result<Pulled> {
                 Ok((outcome, c)) => {
                     n.applied += (outcome == "applied") as u32;
                     n.conflicts += c;
+                    if server_seq.is_none() && outcome == "applied" {
+                        let mut one = PageAudit::default();
+                        one.add(&ch.change.entity_id, &ch.change.hlc);
+                        one.audit(w, &ch.change.entity)?;
+                    }
                 }
                 Err(e) => {
                     n.refused += 1;
@@ -597,7 +602,7 @@ fn apply_pulled(w: &mut Write<'_>, ch: &PulledChange) -> Result<(&'static str, u
             ch.change.after.as_deref(),
             &incoming,
             base_of(ch),
-            &ch.device_code,
+            Some(&ch.device_code),
         )?
     };
     inbox(w, ch, outcome)?;
@@ -684,7 +689,9 @@ fn merges_silently(entity: &str) -> bool {
 }
 
 /// Puts one version of a row in place if it is newer than the one held; keeps the loser of
-/// a concurrent pair as a conflict. Returns (outcome, written, conflicts recorded).
+/// a concurrent pair as a conflict. Returns (outcome, written, conflicts recorded). A pulled
+/// change is audited as applied from the PC `device_code` names; a row of the download
+/// (`device_code` none) is not, its page is (`sync_download`).
 fn apply_version(
     w: &mut Write<'_>,
     entity: &str,
@@ -692,7 +699,7 @@ fn apply_version(
     after: Option<&str>,
     incoming: &Version,
     base: Option<&str>,
-    device_code: &str,
+    device_code: Option<&str>,
 ) -> Result<(&'static str, bool, u32)> {
     let current = w.version_of(entity, id)?;
     let keep_losers = !merges_silently(entity);
@@ -752,7 +759,7 @@ fn apply_version(
     }
     let origin = Origin {
         device_id: incoming.device.clone(),
-        device_code: device_code.to_string(),
+        device_code: device_code.unwrap_or("server").to_string(),
         hlc: incoming.hlc.clone(),
         base: base.map(str::to_string),
     };
@@ -763,7 +770,10 @@ fn apply_version(
         if let Some(c) = cols.as_ref() {
             (synced.check)(c)?;
         }
-        w.apply_remote(entity, id, cols.as_ref(), &origin, synced.redacted)
+        match device_code {
+            Some(_) => w.apply_remote(entity, id, cols.as_ref(), &origin, synced.redacted),
+            None => w.apply_downloaded(entity, id, cols.as_ref(), &origin),
+        }
     };
     match w.attempt(put)? {
         Ok(()) => Ok(("applied", true, n)),
@@ -1128,6 +1138,42 @@ pub(crate) fn insert_link(
         )
 }
 
+/// What a page of the download put in place, audited once for the page: how many rows, the
+/// first and last id, and a SHA-256 over each row's id and version (a new PC's trail records
+/// what came from the server without copying the clinic into it).
+#[derive(Default)]
+struct PageAudit {
+    rows: u32,
+    first: Option<String>,
+    last: Option<String>,
+    digest: Sha256,
+}
+
+impl PageAudit {
+    fn add(&mut self, id: &str, hlc: &str) {
+        self.rows += 1;
+        self.first.get_or_insert_with(|| id.to_string());
+        self.last = Some(id.to_string());
+        for part in [id, hlc] {
+            self.digest.update((part.len() as u64).to_le_bytes());
+            self.digest.update(part.as_bytes());
+        }
+    }
+
+    fn audit(&self, w: &mut Write<'_>, entity: &str) -> Result<()> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let details = serde_json::json!({
+            "rows": self.rows,
+            "first": self.first,
+            "last": self.last,
+            "sha256": hex::encode(self.digest.clone().finalize()),
+        });
+        w.record_event("sync_download", Table::SyncState, entity, Some(details))
+    }
+}
+
 /// One row of the download, its content opened (none: deleted): its stamp observed only now,
 /// then put in place like any other PC's version.
 fn apply_downloaded(
@@ -1148,7 +1194,7 @@ fn apply_downloaded(
         ch.after.as_deref(),
         &v,
         ch.base.as_deref(),
-        "server",
+        None,
     )?;
     Ok((outcome, n))
 }
@@ -1273,6 +1319,7 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
             // Within a page a child may come before its parent (ids of one table).
             w.defer_foreign_keys()?;
             let mut refused = 0u32;
+            let mut taken = PageAudit::default();
             for (r, ch) in &rows {
                 let v = Version {
                     hlc: r.hlc.clone(),
@@ -1300,12 +1347,17 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                     }
                     continue;
                 }
-                if let Err(e) = w.attempt(|w| apply_downloaded(w, &ch.change, &r.device_id))? {
-                    refused += 1;
-                    let why = Some(e.to_string());
-                    record_conflict(w, &r.entity, &r.entity_id, "refused", None, &v, None, why)?;
+                match w.attempt(|w| apply_downloaded(w, &ch.change, &r.device_id))? {
+                    Ok(("applied", _)) => taken.add(&r.entity_id, &r.hlc),
+                    Ok(_) => {}
+                    Err(e) => {
+                        refused += 1;
+                        let why = Some(e.to_string());
+                        record_conflict(w, &r.entity, &r.entity_id, "refused", None, &v, None, why)?;
+                    }
                 }
             }
+            taken.audit(w, &order[from_entity])?;
             let clock = w.clock_text()?;
             let resume = match (&next, order.get(from_entity + 1)) {
                 (Some(n), _) => Some(n.clone()),
