@@ -194,11 +194,14 @@ fn main() {
     let b = admin(b_dir.path());
     let db_b: Arc<Db> = b.dev_db().unwrap();
 
+    // `CLINICDESK_BENCH_SYNC_ONLY=join`: the join alone (for profiling it).
+    let only_join = std::env::var("CLINICDESK_BENCH_SYNC_ONLY").as_deref() == Ok("join");
+
     // 1,000 changes: A pushes them, B pulls and applies them.
     let mut seed = 1;
     // Made before the clock starts: only moving them is measured.
     let mut moved = vec![];
-    for _ in 0..5 {
+    for _ in 0..if only_join { 1 } else { 5 } {
         seed += 1;
         generate::patients(&db_a, &actor, 1000, seed, |_| {}).unwrap();
         let t = Instant::now();
@@ -226,26 +229,32 @@ fn main() {
         }));
     }
     let mut rng = 7u64;
-    let visible = Stats::measure("change_visible_on_another_pc", 2, 30, |_| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(rng % 500));
-        let ids = generate::patients(&db_a, &actor, 1, rng, |_| {}).unwrap();
-        let id = ids[0].clone();
-        loop {
-            let there: bool = db_b
-                .read(|c| {
-                    Ok(c.prepare_cached("SELECT 1 FROM patients WHERE id = ?1")?
-                        .exists([&id])?)
-                })
-                .unwrap();
-            if there {
-                break;
+    let samples = if only_join { 1 } else { 30 };
+    let visible = Stats::measure(
+        "change_visible_on_another_pc",
+        2.min(samples),
+        samples,
+        |_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            std::thread::sleep(Duration::from_millis(rng % 500));
+            let ids = generate::patients(&db_a, &actor, 1, rng, |_| {}).unwrap();
+            let id = ids[0].clone();
+            loop {
+                let there: bool = db_b
+                    .read(|c| {
+                        Ok(c.prepare_cached("SELECT 1 FROM patients WHERE id = ?1")?
+                            .exists([&id])?)
+                    })
+                    .unwrap();
+                if there {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
             }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    });
+        },
+    );
     stop.store(true, Ordering::SeqCst);
     for l in loops {
         l.join().unwrap();
@@ -253,23 +262,32 @@ fn main() {
 
     // Files: a 20 MiB scan made on A, readable on B. Rounds back to back, as the background
     // runs them while a round reports more waiting.
-    let file_loopback = file_travel(&db_a, &db_b, 1);
-    let proxy = proxy::Proxy::start(server.port);
-    proxy.rate.store(10_000_000 / 8, Ordering::SeqCst);
-    let slow_url = format!("https://localhost:{}", proxy.port);
-    let (url_a, url_b) = (link_url(&db_a), link_url(&db_b));
-    relink(&db_a, &slow_url);
-    relink(&db_b, &slow_url);
-    let file_slow = file_travel(&db_a, &db_b, 2);
-    relink(&db_a, &url_a);
-    relink(&db_b, &url_b);
-    drop(proxy);
+    let (file_loopback, file_slow, idle_none, idle_held) = if only_join {
+        let none = || Stats {
+            name: "skipped".into(),
+            samples: vec![Duration::ZERO],
+        };
+        (0.0, 0.0, none(), none())
+    } else {
+        let file_loopback = file_travel(&db_a, &db_b, 1);
+        let proxy = proxy::Proxy::start(server.port);
+        proxy.rate.store(10_000_000 / 8, Ordering::SeqCst);
+        let slow_url = format!("https://localhost:{}", proxy.port);
+        let (url_a, url_b) = (link_url(&db_a), link_url(&db_b));
+        relink(&db_a, &slow_url);
+        relink(&db_b, &slow_url);
+        let file_slow = file_travel(&db_a, &db_b, 2);
+        relink(&db_a, &url_a);
+        relink(&db_b, &url_b);
+        drop(proxy);
 
-    // A's round (a change each) with strangers holding 1,000 idle connections, and without.
-    let idle_none = rounds(&db_a, &db_b, &actor, "sync_round_no_idle_connections");
-    let holders = hold_connections(server.port, 1000);
-    let idle_held = rounds(&db_a, &db_b, &actor, "sync_round_1000_idle_connections");
-    holders.stop();
+        // A's round (a change each) with strangers holding 1,000 idle connections, and without.
+        let idle_none = rounds(&db_a, &db_b, &actor, "sync_round_no_idle_connections");
+        let holders = hold_connections(server.port, 1000);
+        let idle_held = rounds(&db_a, &db_b, &actor, "sync_round_1000_idle_connections");
+        holders.stop();
+        (file_loopback, file_slow, idle_none, idle_held)
+    };
 
     // A clinic of n_big patients, and a new PC joining it in a process of its own.
     let t = Instant::now();

@@ -146,9 +146,31 @@ async fn an_admin_connects_the_clinic_and_a_new_pc_joins_and_signs_in() {
     wait_long(&b, "sync-devices", "Front desk").await;
     b.shot("new-pc-signed-in").await;
 
-    // The first PC sees both, and revokes the second; its header then says so.
+    // The first PC sees both, and which PC let the second in (revoking a lost PC leaves the
+    // PCs it let in, so the list says); in each language.
     a.click("nav-home").await;
     a.click("nav-sync").await;
+    wait_long(&a, "sync-devices", "Room 2").await;
+    let codes = a
+        .js(
+            "return [...document.querySelectorAll('[data-testid^=sync-invited-by-]')].map(e => [e.dataset.testid, e.textContent.trim()])",
+            vec![],
+        )
+        .await;
+    let rows = codes.as_array().unwrap();
+    let first_code = a.text("sync-summary").await;
+    assert!(
+        rows.iter()
+            .any(|r| r[1].as_str() != Some("—") && first_code.contains(r[1].as_str().unwrap())),
+        "the new PC's row doesn't name the PC that let it in: {rows:?} / {first_code}"
+    );
+    for lang in ["ru", "th", "en"] {
+        a.choose("language-select", lang).await;
+        a.wait_text("nav-sync", "").await;
+        if lang != "en" {
+            a.shot(&format!("devices-{lang}")).await;
+        }
+    }
     wait_long(&a, "sync-devices", "Room 2").await;
     let row = a
         .js(

@@ -57,6 +57,8 @@ pub struct Write<'c> {
     savepoints: bool,
     /// The columns of tables rows from elsewhere went into, checked once per transaction.
     columns: std::collections::HashMap<String, Vec<String>>,
+    /// The statement putting a row from elsewhere in place, per table and column list.
+    upserts: std::collections::HashMap<(String, String), String>,
 }
 
 /// This PC's identity on the sync server and the greatest clock stamp made or seen.
@@ -93,6 +95,7 @@ impl<'c> Write<'c> {
             sync: None,
             savepoints: true,
             columns: Default::default(),
+            upserts: Default::default(),
         }
     }
 
@@ -573,31 +576,42 @@ impl<'c> Write<'c> {
     ) -> Result<()> {
         match after {
             Some(cols) => {
-                let names: Vec<&String> = cols.keys().collect();
-                let list = names
-                    .iter()
-                    .map(|n| format!("\"{n}\""))
+                // The statement for this table and these columns, made once per transaction
+                // (a page of a download is thousands of rows of one shape).
+                let shape: String = cols
+                    .keys()
+                    .map(|k| k.as_str())
                     .collect::<Vec<_>>()
-                    .join(", ");
-                let marks = (1..=names.len())
-                    .map(|i| format!("?{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let sets = names
-                    .iter()
-                    .filter(|n| n.as_str() != "id")
-                    .map(|n| format!("\"{n}\" = excluded.\"{n}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                let sql = if sets.is_empty() {
-                    format!("INSERT INTO {entity} ({list}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING")
-                } else {
-                    format!("INSERT INTO {entity} ({list}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {sets}")
-                };
+                    .join(",");
+                let key = (entity.to_string(), shape);
+                if !self.upserts.contains_key(&key) {
+                    let names: Vec<&String> = cols.keys().collect();
+                    let list = names
+                        .iter()
+                        .map(|n| format!("\"{n}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let marks = (1..=names.len())
+                        .map(|i| format!("?{i}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let sets = names
+                        .iter()
+                        .filter(|n| n.as_str() != "id")
+                        .map(|n| format!("\"{n}\" = excluded.\"{n}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let sql = if sets.is_empty() {
+                        format!("INSERT INTO {entity} ({list}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING")
+                    } else {
+                        format!("INSERT INTO {entity} ({list}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {sets}")
+                    };
+                    self.upserts.insert(key.clone(), sql);
+                }
                 let values: Vec<rusqlite::types::Value> =
                     cols.values().map(sql_value).collect::<Result<_>>()?;
                 self.tx
-                    .prepare_cached(&sql)?
+                    .prepare_cached(&self.upserts[&key])?
                     .execute(rusqlite::params_from_iter(values))?;
             }
             None => {

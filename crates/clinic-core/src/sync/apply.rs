@@ -1210,191 +1210,104 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
     let t = l.transport()?;
     let sealer = Sealer::new(&db.key());
     let order = db.read(dependency_order)?;
-    // The resume point names the entity it is in; entities before it are done.
-    let (mut from_entity, mut after) =
-        match l.snapshot_after.as_deref().and_then(|c| c.split_once('/')) {
-            Some((e, _)) => (
-                order.iter().position(|x| x == e).unwrap_or(0),
-                l.snapshot_after.clone(),
-            ),
-            None => (0, None),
-        };
-    let mut done = l.snapshot_done;
-    let mut total = l.snapshot_total;
-    let mut refused_total = 0u32;
     if order.is_empty() {
         return Err(crate::Error::internal("no synced tables"));
     }
+    // The resume point names the entity it is in; entities before it are done.
+    let start = match l.snapshot_after.as_deref().and_then(|c| c.split_once('/')) {
+        Some((e, _)) => (
+            order.iter().position(|x| x == e).unwrap_or(0),
+            l.snapshot_after.clone(),
+        ),
+        None => (0, None),
+    };
+    let mut done = l.snapshot_done;
+    let mut total = l.snapshot_total;
+    let mut refused_total = 0u32;
     let mut profile = DOWNLOAD_PROFILE.lock().clone();
-    let result = (|| -> Result<()> {
-        loop {
-            let entity = Some(order[from_entity].clone());
-            let fetching = std::time::Instant::now();
-            let page = t.snapshot(after.as_deref(), entity.as_deref(), 5000)?;
-            profile.fetch_s += fetching.elapsed().as_secs_f64();
-            let next = page.next.clone();
-            let finished = next.is_none() && from_entity + 1 >= order.len();
-            // Rows as the server keeps them: of this table, in order after the cursor, fields in
-            // shape; a page with no rows is the last of its table.
-            let after_id = after
-                .as_deref()
-                .and_then(|a| a.split_once('/'))
-                .map(|(_, i)| i.to_string());
-            let shaped = page.rows.iter().all(|r| {
-                r.entity == order[from_entity]
-                    && clinic_sync_proto::is_printable(&r.entity_id, 128)
-                    && clinic_sync_proto::stamp_ms(&r.hlc).is_some()
-                    && clinic_sync_proto::is_printable(&r.device_id, 64)
-                    && r.base
-                        .as_deref()
-                        .is_none_or(|b| clinic_sync_proto::is_printable(b, 128))
-            });
-            let increasing = page
-                .rows
-                .iter()
-                .try_fold(after_id, |prev, r| {
-                    prev.is_none_or(|p| r.entity_id.as_str() > p.as_str())
-                        .then(|| Some(r.entity_id.clone()))
-                })
-                .is_some();
-            if !shaped || !increasing || (page.rows.is_empty() && page.next.is_some()) {
-                return Err(Error::ServerMisbehaves.into());
-            }
-            // The cursor moves on: a server that answers the same page for ever stops nothing.
-            if next.as_deref().is_some_and(|n| {
-                after.as_deref().is_some_and(|a| n <= a)
-                    || !n.starts_with(&format!("{}/", order[from_entity]))
-            }) {
-                return Err(Error::ServerMisbehaves.into());
-            }
-            // Opened before the write begins (the writer waits for nothing but writes). Trusted
-            // no more than a pulled change: the content, a delete's marker included, must open for
-            // its row and version, or nothing is taken (not even its stamp).
-            let opening = std::time::Instant::now();
-            let rows: Vec<(&SnapshotRow, Option<PulledChange>)> = page
-                .rows
-                .iter()
-                .filter(|r| Some(&r.entity) == entity.as_ref())
-                .map(|r| {
-                    let opened = r.after.as_deref().and_then(|a| {
-                        sealer.open(
-                            Bound {
-                                entity: &r.entity,
-                                id: &r.entity_id,
-                                hlc: &r.hlc,
-                                device: &r.device_id,
-                                base: r.base.as_deref(),
-                            },
-                            a,
-                        )
-                    });
-                    let ch = opened.map(|p| {
-                        let content = (p != DELETED).then_some(p);
-                        PulledChange {
-                            server_seq: 0,
-                            device_id: r.device_id.clone(),
-                            device_code: "server".into(),
-                            change: Change {
-                                seq: 0,
-                                entity: r.entity.clone(),
-                                entity_id: r.entity_id.clone(),
-                                op: if content.is_some() {
-                                    Op::Update
-                                } else {
-                                    Op::Delete
-                                },
-                                after: content,
-                                hlc: r.hlc.clone(),
-                                base: r.base.clone(),
-                                at: String::new(),
-                            },
-                        }
-                    });
-                    (r, ch)
-                })
-                .collect();
-            profile.open_s += opening.elapsed().as_secs_f64();
+    // Pages are fetched and opened on a thread of their own, a page ahead of the one being
+    // written: the network and the seals overlap the writes.
+    let result = std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Fetched>>(1);
+        let (t, sealer, order) = (&t, &sealer, &order);
+        scope.spawn(move || fetch_pages(t, sealer, order, start, tx));
+        for fetched in rx {
+            let f = fetched?;
+            profile.fetch_s += f.fetch_s;
+            profile.open_s += f.open_s;
+            let entity = &order[f.from_entity];
+            let finished = f.next.is_none() && f.from_entity + 1 >= order.len();
             let applying = std::time::Instant::now();
             let refused = db.write_batch(&actor(), |w| {
-            // Within a page a child may come before its parent (ids of one table).
-            w.defer_foreign_keys()?;
-            let mut refused = 0u32;
-            let mut taken = PageAudit::default();
-            for (r, ch) in &rows {
-                let v = Version {
-                    hlc: r.hlc.clone(),
-                    device: r.device_id.clone(),
-                    base: None,
-                };
-                let Some(ch) = ch else {
-                    refused += 1;
-                    record_conflict(
-                        w,
-                        &r.entity,
-                        &r.entity_id,
-                        "refused",
-                        None,
-                        &v,
-                        None,
-                        Some("its sealed content does not open with this clinic's key".into()),
-                    )?;
-                    continue;
-                };
-                if stamp_too_far_ahead(&r.hlc, w.now().timestamp_millis()) {
-                    refused += 1;
-                    if !hold(w, None, ch)? {
-                        return Err(Error::TooManyHeld { count: MAX_HELD }.into());
-                    }
-                    continue;
-                }
-                match w.attempt(|w| apply_downloaded(w, &ch.change, &r.device_id))? {
-                    Ok(("applied", _)) => taken.add(&r.entity_id, &r.hlc),
-                    Ok(_) => {}
-                    Err(e) => {
+                // Within a page a child may come before its parent (ids of one table).
+                w.defer_foreign_keys()?;
+                let mut refused = 0u32;
+                let mut taken = PageAudit::default();
+                for (r, ch) in &f.rows {
+                    let v = Version {
+                        hlc: r.hlc.clone(),
+                        device: r.device_id.clone(),
+                        base: None,
+                    };
+                    let Some(ch) = ch else {
                         refused += 1;
-                        let why = Some(e.to_string());
+                        let why = Some("its sealed content does not open with this clinic's key".into());
                         record_conflict(w, &r.entity, &r.entity_id, "refused", None, &v, None, why)?;
+                        continue;
+                    };
+                    if stamp_too_far_ahead(&r.hlc, w.now().timestamp_millis()) {
+                        refused += 1;
+                        if !hold(w, None, ch)? {
+                            return Err(Error::TooManyHeld { count: MAX_HELD }.into());
+                        }
+                        continue;
+                    }
+                    match w.attempt(|w| apply_downloaded(w, &ch.change, &r.device_id))? {
+                        Ok(("applied", _)) => taken.add(&r.entity_id, &r.hlc),
+                        Ok(_) => {}
+                        Err(e) => {
+                            refused += 1;
+                            let why = Some(e.to_string());
+                            record_conflict(w, &r.entity, &r.entity_id, "refused", None, &v, None, why)?;
+                        }
                     }
                 }
-            }
-            taken.audit(w, &order[from_entity])?;
-            let clock = w.clock_text()?;
-            let resume = match (&next, order.get(from_entity + 1)) {
-                (Some(n), _) => Some(n.clone()),
-                (None, Some(e)) => Some(format!("{e}/")),
-                (None, None) => None,
-            };
-            // The first page's cursor is where pulling starts: rows changed while the
-            // download ran come again as changes, and the newer version wins.
-            w.keep_draft(
-                Table::SyncState,
-                "UPDATE sync_state SET snapshot_after = ?1,
-                        snapshot_as_of = CASE WHEN snapshot_done = 0 AND snapshot_as_of = 0 THEN ?2 ELSE snapshot_as_of END,
-                        snapshot_done = ?3, snapshot_total = max(snapshot_total, ?4),
-                        hlc_seen = max(hlc_seen, coalesce(?5, '')), updated_at = ?6",
-                rusqlite::params![
-                    resume,
-                    page.as_of,
-                    done + page.rows.len() as i64,
-                    page.total,
-                    clock,
-                    w.now_ts()
-                ],
-            )?;
-            if finished {
+                taken.audit(w, entity)?;
+                let clock = w.clock_text()?;
+                let resume = match (&f.next, order.get(f.from_entity + 1)) {
+                    (Some(n), _) => Some(n.clone()),
+                    (None, Some(e)) => Some(format!("{e}/")),
+                    (None, None) => None,
+                };
+                // The first page's cursor is where pulling starts: rows changed while the
+                // download ran come again as changes, and the newer version wins.
                 w.keep_draft(
                     Table::SyncState,
-                    "UPDATE sync_state SET phase = 'ready', pulled_to = snapshot_as_of",
-                    [],
+                    "UPDATE sync_state SET snapshot_after = ?1,
+                            snapshot_as_of = CASE WHEN snapshot_done = 0 AND snapshot_as_of = 0 THEN ?2 ELSE snapshot_as_of END,
+                            snapshot_done = ?3, snapshot_total = max(snapshot_total, ?4),
+                            hlc_seen = max(hlc_seen, coalesce(?5, '')), updated_at = ?6",
+                    rusqlite::params![
+                        resume,
+                        f.as_of,
+                        done + f.count,
+                        f.total,
+                        clock,
+                        w.now_ts()
+                    ],
                 )?;
-            }
-            Ok(refused)
-        })?;
-            profile.apply_s += applying.elapsed().as_secs_f64();
-            *profile
-                .by_entity
-                .entry(order[from_entity].clone())
-                .or_default() += applying.elapsed().as_secs_f64();
+                if finished {
+                    w.keep_draft(
+                        Table::SyncState,
+                        "UPDATE sync_state SET phase = 'ready', pulled_to = snapshot_as_of",
+                        [],
+                    )?;
+                }
+                Ok(refused)
+            })?;
+            let spent = applying.elapsed().as_secs_f64();
+            profile.apply_s += spent;
+            *profile.by_entity.entry(entity.clone()).or_default() += spent;
             refused_total += refused;
             if refused_total > MAX_REFUSED_PER_ROUND {
                 return Err(Error::TooManyRefused {
@@ -1402,25 +1315,163 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
                 }
                 .into());
             }
-            done += page.rows.len() as i64;
+            done += f.count;
             // The server counts the clinic on each table's first page only.
-            total = total.max(page.total);
+            total = total.max(f.total);
             let go_on = progress(done, total.max(done));
             if finished || !go_on {
+                // The fetching thread stops at its next page (nobody takes it).
                 return Ok(());
             }
-            match next {
-                Some(n) => after = Some(n),
-                None => {
-                    from_entity += 1;
-                    after = None;
-                }
-            }
         }
-    })();
+        Ok(())
+    });
     *DOWNLOAD_PROFILE.lock() = profile;
     result?;
     db.read(link)?.ok_or_else(|| Error::NotConfigured.into())
+}
+
+/// A page of the download, fetched, checked and opened.
+struct Fetched {
+    from_entity: usize,
+    next: Option<String>,
+    as_of: i64,
+    total: i64,
+    /// Rows the page held (of its table or not).
+    count: i64,
+    /// Each row of its table with its content opened (none: refused).
+    rows: Vec<(SnapshotRow, Option<PulledChange>)>,
+    fetch_s: f64,
+    open_s: f64,
+}
+
+/// Fetches the download's pages in order from `start` (table, cursor), checks and opens each,
+/// and hands them on until the last or until nobody takes them. Errors end it, handed on.
+fn fetch_pages(
+    t: &Transport,
+    sealer: &Sealer,
+    order: &[String],
+    start: (usize, Option<String>),
+    tx: std::sync::mpsc::SyncSender<Result<Fetched>>,
+) {
+    let (mut from_entity, mut after) = start;
+    loop {
+        let f = fetch_page(t, sealer, order, from_entity, after.as_deref());
+        let step = f.as_ref().ok().map(|f| f.next.clone());
+        if tx.send(f).is_err() {
+            return;
+        }
+        match step {
+            None => return,
+            Some(Some(n)) => after = Some(n),
+            Some(None) if from_entity + 1 < order.len() => {
+                from_entity += 1;
+                after = None;
+            }
+            Some(None) => return,
+        }
+    }
+}
+
+fn fetch_page(
+    t: &Transport,
+    sealer: &Sealer,
+    order: &[String],
+    from_entity: usize,
+    after: Option<&str>,
+) -> Result<Fetched> {
+    let entity = &order[from_entity];
+    let fetching = std::time::Instant::now();
+    let page = t.snapshot(after, Some(entity), 5000)?;
+    let fetch_s = fetching.elapsed().as_secs_f64();
+    // Rows as the server keeps them: of this table, in order after the cursor, fields in
+    // shape; a page with no rows is the last of its table.
+    let after_id = after
+        .and_then(|a| a.split_once('/'))
+        .map(|(_, i)| i.to_string());
+    let shaped = page.rows.iter().all(|r| {
+        &r.entity == entity
+            && clinic_sync_proto::is_printable(&r.entity_id, 128)
+            && clinic_sync_proto::stamp_ms(&r.hlc).is_some()
+            && clinic_sync_proto::is_printable(&r.device_id, 64)
+            && r.base
+                .as_deref()
+                .is_none_or(|b| clinic_sync_proto::is_printable(b, 128))
+    });
+    let increasing = page
+        .rows
+        .iter()
+        .try_fold(after_id, |prev, r| {
+            prev.is_none_or(|p| r.entity_id.as_str() > p.as_str())
+                .then(|| Some(r.entity_id.clone()))
+        })
+        .is_some();
+    if !shaped || !increasing || (page.rows.is_empty() && page.next.is_some()) {
+        return Err(Error::ServerMisbehaves.into());
+    }
+    // The cursor moves on: a server that answers the same page for ever stops nothing.
+    if page
+        .next
+        .as_deref()
+        .is_some_and(|n| after.is_some_and(|a| n <= a) || !n.starts_with(&format!("{entity}/")))
+    {
+        return Err(Error::ServerMisbehaves.into());
+    }
+    // Trusted no more than a pulled change: the content, a delete's marker included, must
+    // open for its row and version, or nothing is taken (not even its stamp).
+    let opening = std::time::Instant::now();
+    let count = page.rows.len() as i64;
+    let rows = page
+        .rows
+        .into_iter()
+        .map(|r| {
+            let opened = r.after.as_deref().and_then(|a| {
+                sealer.open(
+                    Bound {
+                        entity: &r.entity,
+                        id: &r.entity_id,
+                        hlc: &r.hlc,
+                        device: &r.device_id,
+                        base: r.base.as_deref(),
+                    },
+                    a,
+                )
+            });
+            let ch = opened.map(|p| {
+                let content = (p != DELETED).then_some(p);
+                PulledChange {
+                    server_seq: 0,
+                    device_id: r.device_id.clone(),
+                    device_code: "server".into(),
+                    change: Change {
+                        seq: 0,
+                        entity: r.entity.clone(),
+                        entity_id: r.entity_id.clone(),
+                        op: if content.is_some() {
+                            Op::Update
+                        } else {
+                            Op::Delete
+                        },
+                        after: content,
+                        hlc: r.hlc.clone(),
+                        base: r.base.clone(),
+                        at: String::new(),
+                    },
+                }
+            });
+            (r, ch)
+        })
+        .collect();
+    Ok(Fetched {
+        from_entity,
+        next: page.next,
+        as_of: page.as_of,
+        total: page.total,
+        count,
+        rows,
+        fetch_s,
+        open_s: opening.elapsed().as_secs_f64(),
+    })
 }
 
 /// Where this process's downloads spent their time, in seconds (the sync bench prints it):

@@ -141,6 +141,24 @@ pub struct Synced {
 /// otherwise (the change is skipped). Every domain's `Table` enum is listed here
 /// (ARCHITECTURE.md, "Adding a domain").
 pub fn synced_table(entity: &str) -> Option<Synced> {
+    // Asked for every row that arrives: each name is looked up once per process (a name
+    // no enum knows makes serde build an error message each time).
+    static KNOWN: std::sync::OnceLock<
+        parking_lot::Mutex<std::collections::HashMap<String, Option<Synced>>>,
+    > = std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(found) = known.lock().get(entity) {
+        return *found;
+    }
+    let found = lookup_synced_table(entity);
+    let mut k = known.lock();
+    if k.len() < 1024 {
+        k.insert(entity.to_string(), found);
+    }
+    found
+}
+
+fn lookup_synced_table(entity: &str) -> Option<Synced> {
     fn as_table<T: crate::store::Table + serde::de::DeserializeOwned>(
         entity: &str,
     ) -> Option<Synced> {

@@ -690,6 +690,8 @@ const MAY_EXECUTE: &[(&str, &str)] = &[
     ("store/write.rs", "append_audit"),
     // Another PC's version of a row: audited as applied from that device.
     ("store/write.rs", "apply_remote"),
+    // The upsert or delete both of the above share (a download's rows are audited per page).
+    ("store/write.rs", "put_remote"),
     // A savepoint around one applied change.
     ("store/write.rs", "attempt"),
     ("store/write.rs", "defer_foreign_keys"),
