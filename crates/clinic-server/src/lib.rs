@@ -52,6 +52,9 @@ pub struct AppState<S> {
     pub device_gates: Gates,
     /// Large reads in flight per clinic (pages, digests: 2): one clinic can't stall others.
     pub clinic_gates: Gates,
+    /// One clinic's share of the `budget` (a quarter), in its units: a clinic's devices, however
+    /// many, can't hold the memory every clinic needs.
+    pub clinic_shares: Gates,
 }
 
 /// A clinic's blob storage by default: 50 GiB, some 2,500 files of the largest size.
@@ -71,7 +74,19 @@ impl<S> AppState<S> {
             budget: Budget::new(DEFAULT_MEMORY_BYTES, std::time::Duration::from_secs(10)),
             device_gates: Gates::new(4, std::time::Duration::from_secs(10)),
             clinic_gates: Gates::new(2, std::time::Duration::from_secs(30)),
+            clinic_shares: Gates::new(
+                Budget::units(DEFAULT_MEMORY_BYTES / 4) as usize,
+                std::time::Duration::from_secs(10),
+            ),
         }
+    }
+
+    /// Bodies held at once: `bytes` in all, a quarter of it (at least one largest answer) per
+    /// clinic; a request waits up to `wait` for room.
+    pub fn set_memory(&mut self, bytes: usize, wait: std::time::Duration) {
+        self.budget = Budget::new(bytes, wait);
+        let share = (bytes / 4).max(MAX_BODY_BYTES + clinic_sync_proto::MAX_RESPONSE_BYTES);
+        self.clinic_shares = Gates::new(Budget::units(share) as usize, wait);
     }
 }
 
@@ -83,14 +98,9 @@ fn busy() -> ApiError {
     )
 }
 
-/// Room in the memory budget for a request's body and its answer, reserved before the
-/// request is read (its declared length, or what its route can answer at most) and held
-/// until the answer has been sent, down to the answer's size.
-async fn budgeted<S: Store>(
-    State(st): State<Arc<AppState<S>>>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
+/// What a request may hold in memory: its body as declared (at most the route's limit; all of
+/// it when the length is not declared) and the largest answer its route gives.
+fn room_needed(req: &axum::extract::Request) -> usize {
     let path = req.uri().path();
     let declared = req
         .headers()
@@ -104,25 +114,69 @@ async fn budgeted<S: Store>(
     } else {
         64 * 1024
     };
+    let limit = if path == "/v1/join" {
+        JOIN_BODY_BYTES
+    } else {
+        MAX_BODY_BYTES
+    };
     let body = match (req.method(), declared) {
         (&axum::http::Method::GET, _) => 0,
-        (_, Some(n)) => n.min(MAX_BODY_BYTES),
-        (_, None) => MAX_BODY_BYTES,
+        (_, Some(n)) => n.min(limit),
+        (_, None) => limit,
     };
-    let Some(mut permit) = st.budget.reserve(body + answer).await else {
-        return busy().into_response();
+    body + answer
+}
+
+/// The room a request holds in the memory budget, taken by whoever may first read its body:
+/// `Authed`, once the token is known and the device's (and, for heavy reads, the clinic's)
+/// places are had, so a stranger or a queue of one device's requests holds none of it; or
+/// this middleware for a join, the one call without a token (its body is a few hundred
+/// bytes). Held until the answer has been sent, down to the answer's size.
+#[derive(Clone)]
+struct Room {
+    needed: usize,
+    held: Arc<std::sync::Mutex<Vec<tokio::sync::OwnedSemaphorePermit>>>,
+}
+
+impl Room {
+    fn keep(&self, permit: tokio::sync::OwnedSemaphorePermit) {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(permit);
+    }
+}
+
+async fn budgeted<S: Store>(
+    State(st): State<Arc<AppState<S>>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let room = Room {
+        needed: room_needed(&req),
+        held: Default::default(),
     };
+    if req.uri().path() == "/v1/join" {
+        let Some(permit) = st.budget.reserve(room.needed).await else {
+            return busy().into_response();
+        };
+        room.keep(permit);
+    }
+    req.extensions_mut().insert(room.clone());
     let resp = next.run(req).await;
     let (parts, body) = resp.into_parts();
     let size = hyper::body::Body::size_hint(&body)
         .exact()
-        .map_or(answer, |n| n as usize);
-    Budget::shrink(&mut permit, size);
+        .map_or(room.needed, |n| n as usize);
+    let mut permits = std::mem::take(&mut *room.held.lock().unwrap_or_else(|p| p.into_inner()));
+    for p in &mut permits {
+        Budget::shrink(p, size);
+    }
     Response::from_parts(
         parts,
         axum::body::Body::new(Held {
             body,
-            _permit: permit,
+            _permits: permits,
         }),
     )
 }
@@ -130,7 +184,7 @@ async fn budgeted<S: Store>(
 /// An answer's body holding its room in the budget until it is sent (or dropped).
 struct Held {
     body: axum::body::Body,
-    _permit: tokio::sync::OwnedSemaphorePermit,
+    _permits: Vec<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl hyper::body::Body for Held {
@@ -311,7 +365,24 @@ fn peer(parts: &Parts) -> String {
 /// address that has used up its failures gets `rate_limited` instead of `unauthorized` for
 /// its next unknown ones, so a guesser learns nothing faster. A valid token is limited per
 /// device.
-pub struct Authed(pub DeviceAuth, pub tokio::sync::OwnedSemaphorePermit);
+///
+/// Then it takes the request's places: one of the device's few, one of the clinic's two for a
+/// heavy read (a page, the digest), and the request's room in memory (`Room`), from the
+/// clinic's share and from the budget, in that order: what waits in a queue holds no memory.
+pub struct Authed(pub DeviceAuth, pub Places);
+
+/// A request's places, held until its handler is done (its room, until the answer is sent).
+pub struct Places {
+    _device: tokio::sync::OwnedSemaphorePermit,
+    _heavy: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// Calls that read a page or the whole clinic.
+fn is_heavy(path: &str) -> bool {
+    path.starts_with("/v1/pull")
+        || path.starts_with("/v1/snapshot")
+        || path.starts_with("/v1/digest")
+}
 
 impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
     type Rejection = ApiError;
@@ -353,21 +424,46 @@ impl<S: Store> FromRequestParts<Arc<AppState<S>>> for Authed {
         let Some(place) = state.device_gates.enter(&device.device_id).await else {
             return Err(busy());
         };
+        let heavy = if is_heavy(parts.uri.path()) {
+            Some(
+                state
+                    .clinic_gates
+                    .enter(&device.clinic_id)
+                    .await
+                    .ok_or_else(busy)?,
+            )
+        } else {
+            None
+        };
+        if let Some(room) = parts.extensions.get::<Room>() {
+            let share = state
+                .clinic_shares
+                .enter_many(&device.clinic_id, Budget::units(room.needed))
+                .await
+                .ok_or_else(busy)?;
+            let all = state.budget.reserve(room.needed).await.ok_or_else(busy)?;
+            room.keep(share);
+            room.keep(all);
+        }
         // The connection has shown a valid token: it is no longer one a stranger opened, and
         // is kept when the server is full (`net`).
         if let Some(p) = parts.extensions.get::<net::Proven>() {
             p.0.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(Authed(device, place))
+        Ok(Authed(
+            device,
+            Places {
+                _device: place,
+                _heavy: heavy,
+            },
+        ))
     }
 }
 
 fn check_name(what: &str, s: &str, max: usize) -> Result<(), ApiError> {
     // Names people read (a device's) carry no direction overrides or invisible characters
     // either: one PC can't pass itself off as another in the device list.
-    let invisible = s.chars().any(|c| {
-        matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}')
-    });
+    let invisible = s.chars().any(clinic_sync_proto::is_invisible);
     if !clinic_sync_proto::is_printable(s, max) || invisible {
         return Err(bad(format!(
             "{what} must be 1 to {max} printable characters"
@@ -489,11 +585,6 @@ async fn pull<S: Store>(
         .limit
         .unwrap_or(MAX_BATCH as u32)
         .clamp(1, MAX_BATCH as u32);
-    let _heavy = st
-        .clinic_gates
-        .enter(&device.clinic_id)
-        .await
-        .ok_or_else(busy)?;
     // The store cuts the page at `MAX_PAGE_BYTES` from the sizes, before reading content.
     Ok(Json(
         st.store
@@ -516,11 +607,6 @@ async fn snapshot<S: Store>(
 ) -> ApiResult<SnapshotPage> {
     let limit = q.limit.unwrap_or(5000).clamp(1, 20_000);
     let after = q.after.as_deref().map(parse_cursor).transpose()?;
-    let _heavy = st
-        .clinic_gates
-        .enter(&device.clinic_id)
-        .await
-        .ok_or_else(busy)?;
     Ok(Json(
         st.store.snapshot(&device, after, q.entity, limit).await?,
     ))
@@ -548,6 +634,7 @@ async fn new_join_code<S: Store>(
             req.sealed.as_deref(),
             expires,
             Some(&device.device_id),
+            (st.clock)(),
         )
         .await?;
     Ok(Json(JoinCode {
@@ -593,11 +680,6 @@ async fn digest<S: Store>(
     State(st): State<Arc<AppState<S>>>,
     Authed(device, _place): Authed,
 ) -> ApiResult<String> {
-    let _heavy = st
-        .clinic_gates
-        .enter(&device.clinic_id)
-        .await
-        .ok_or_else(busy)?;
     Ok(Json(st.store.digest(&device.clinic_id).await?))
 }
 
@@ -693,6 +775,7 @@ pub async fn bootstrap_clinic<S: Store>(
             None,
             now + Duration::days(7),
             None,
+            now,
         )
         .await?;
     Ok((clinic, code))

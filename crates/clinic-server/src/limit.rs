@@ -4,7 +4,9 @@
 //! - `RateLimiter`: a token bucket per key. Devices and addresses are kept apart: a flood of
 //!   addresses (each a key) can clear only the addresses' table, never a device's bucket.
 //! - `Gates`: at most so many requests in flight per key (a device; a clinic's heavy reads),
-//!   waiting a moment for a place rather than refusing at once.
+//!   waiting a moment for a place rather than refusing at once; or so many units of memory
+//!   per key (a clinic's share of the `Budget`).
+//! - `Budget`: bytes of bodies held at once, in all.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -83,6 +85,11 @@ impl Gates {
 
     /// A place for `key`, held until the permit is dropped; none if none came free in time.
     pub async fn enter(&self, key: &str) -> Option<OwnedSemaphorePermit> {
+        self.enter_many(key, 1).await
+    }
+
+    /// `n` places for `key` at once (a share counted in units: `Budget::units`).
+    pub async fn enter_many(&self, key: &str, n: u32) -> Option<OwnedSemaphorePermit> {
         let gate = {
             let mut g = self.gates.lock().unwrap_or_else(|p| p.into_inner());
             // Gates nobody holds are dropped now and then (keys are devices and clinics).
@@ -93,7 +100,7 @@ impl Gates {
                 .or_insert_with(|| Arc::new(Semaphore::new(self.per_key)))
                 .clone()
         };
-        tokio::time::timeout(self.wait, gate.acquire_owned())
+        tokio::time::timeout(self.wait, gate.acquire_many_owned(n))
             .await
             .ok()
             .and_then(Result::ok)
@@ -117,9 +124,14 @@ impl Budget {
         }
     }
 
+    /// `bytes` in the budget's units (64 KiB), for shares kept in `Gates`.
+    pub fn units(bytes: usize) -> u32 {
+        bytes.div_ceil(UNIT).max(1) as u32
+    }
+
     /// Room for `bytes`, held until the permit is dropped; none if it didn't come in time.
     pub async fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let units = bytes.div_ceil(UNIT).max(1) as u32;
+        let units = Budget::units(bytes);
         tokio::time::timeout(self.wait, self.sem.clone().acquire_many_owned(units))
             .await
             .ok()

@@ -165,10 +165,7 @@ async fn go<S: Store>(a: Args, store: S, fresh: bool) -> Result<(), String> {
             state.limits.max_connections = a.max_connections;
             state.limits.per_address = a.max_per_address;
             state.blob_quota = a.blob_quota_gib << 30;
-            state.budget = clinic_server::limit::Budget::new(
-                a.memory_mib << 20,
-                std::time::Duration::from_secs(10),
-            );
+            state.set_memory(a.memory_mib << 20, std::time::Duration::from_secs(10));
             let state = Arc::new(state);
             // Each connection holds a file descriptor: take every one the system allows.
             raise_open_files_limit();

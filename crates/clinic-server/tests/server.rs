@@ -598,6 +598,7 @@ async fn suite<S: Store + Clone>(store: S) -> String {
             None,
             clock.now() + Duration::minutes(30),
             Some(&b.device_id),
+            clock.now(),
         )
         .await;
     assert!(
@@ -618,6 +619,35 @@ async fn suite<S: Store + Clone>(store: S) -> String {
         )
         .await;
     assert_eq!(r.unwrap_err(), ErrorCode::Revoked);
+
+    // --- A clinic has only so many join codes waiting: one token can't fill the disk with
+    // invitations nor mint PCs without end; codes that expire make room again.
+    let mut made = 0;
+    let refused = loop {
+        let code = clinic_server::random_join_code();
+        let r: Result<JoinCode, _> = dev_a
+            .post(
+                "/v1/join-codes",
+                &NewJoinCode {
+                    code: join_code_auth(&code),
+                    sealed: Some("x".repeat(60_000)),
+                    valid_minutes: 1,
+                },
+            )
+            .await;
+        match r {
+            Ok(_) => made += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            made <= clinic_server::store::MAX_LIVE_JOIN_CODES,
+            "no limit"
+        );
+    };
+    assert_eq!(refused, ErrorCode::QuotaExceeded);
+    assert!(made > 0);
+    clock.advance(Duration::minutes(2));
+    invite(&dev_a, 60).await;
 
     // --- The client checks the certificate: one it was not told to trust is refused.
     let stranger = clinic_server::tls::self_signed(&["localhost".to_string()])
@@ -1040,7 +1070,7 @@ async fn a_server_gives_nobody_more_than_their_share() {
         std::sync::Arc::new(move || c.now())
     });
     // Room for requests and small answers, not for a page of changes.
-    state.budget = clinic_server::limit::Budget::new(8 << 20, D::from_millis(300));
+    state.set_memory(8 << 20, D::from_millis(300));
     state.device_gates = clinic_server::limit::Gates::new(1, D::from_millis(300));
     state.blob_quota = 3 * (BLOB_CHUNK_BYTES as u64 + BLOB_SEAL_BYTES as u64) / 2;
     let (addr, handle, _t) = clinic_server::serve(
@@ -1143,4 +1173,114 @@ async fn invite_when_free(dev: &Api) -> String {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("the device's place never came free");
+}
+
+/// Memory goes to requests the server will serve, never to a queue or a stranger: a body is
+/// given room only once its token is known and its places are had, a join (the one call
+/// without a token) only room for a join, and one clinic at most its share. Here strangers
+/// hold chunked bodies that never come (joins, pushes with made-up tokens) and one clinic's
+/// device holds pushes that never end; the other clinic's page of 16 MiB still fits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_goes_to_requests_the_server_will_serve() {
+    use std::time::Duration as D;
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("server.db")).unwrap();
+    let clock = TestClock::default();
+    let (_, code_a) = bootstrap_clinic(&store, "Loud", clock.now()).await.unwrap();
+    let (_, code_b) = bootstrap_clinic(&store, "Quiet", clock.now())
+        .await
+        .unwrap();
+    let names = vec!["localhost".to_string()];
+    let (cert, key) = clinic_server::tls::self_signed(&names).unwrap();
+    let mut state = clinic_server::AppState::new(store, generous(), {
+        let c = clock.clone();
+        std::sync::Arc::new(move || c.now())
+    });
+    // 40 MiB in all; a clinic's share is then one push and one page (24 MiB).
+    state.set_memory(40 << 20, D::from_millis(300));
+    let (addr, handle, _t) = clinic_server::serve(
+        std::sync::Arc::new(state),
+        "127.0.0.1:0".parse().unwrap(),
+        clinic_server::tls::server_config(&cert, &key).unwrap(),
+    )
+    .await
+    .unwrap();
+    let server = common::Server {
+        addr,
+        cert: cert.clone(),
+        handle,
+    };
+    let loud = join(&Api::new(&server), &code_a, "Loud desk", None)
+        .await
+        .unwrap();
+    let quiet = join(&Api::new(&server), &code_b, "Quiet desk", None)
+        .await
+        .unwrap();
+
+    // Bodies of unknown length that never come: each would hold 8 MiB if room were taken on
+    // arrival (five of them, the whole budget).
+    let mut held = vec![];
+    let hold = |from: &'static str, head: String| {
+        let server = &server;
+        async move {
+            let mut c = tls_from(from, server).await;
+            c.write_all(head.as_bytes()).await.unwrap();
+            c.flush().await.unwrap();
+            c
+        }
+    };
+    for _ in 0..20 {
+        held.push(
+            hold(
+                "127.0.0.7",
+                "POST /v1/join HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                 Transfer-Encoding: chunked\r\n\r\n"
+                    .into(),
+            )
+            .await,
+        );
+        held.push(
+            hold(
+                "127.0.0.8",
+                "POST /v1/push HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer made-up\r\n\
+                 Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    .into(),
+            )
+            .await,
+        );
+    }
+    // The loud clinic's device: four places, its clinic's share for two of them.
+    for _ in 0..6 {
+        held.push(
+            hold(
+                "127.0.0.9",
+                format!(
+                    "POST /v1/push HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+                     Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                    loud.token
+                ),
+            )
+            .await,
+        );
+    }
+    tokio::time::sleep(D::from_millis(800)).await;
+    let quiet_dev = Api::new(&server).with_token(&quiet.token);
+    let page: Result<PullResponse, _> = quiet_dev.get("/v1/pull", &[("after", "0".into())]).await;
+    assert!(page.is_ok(), "the quiet clinic's page fits: {page:?}");
+    let snap: Result<SnapshotPage, _> = quiet_dev.get("/v1/snapshot", &[]).await;
+    assert!(snap.is_ok(), "{snap:?}");
+    // The loud clinic holds its share, less than a page: a small answer fits, a page waits,
+    // then hears the server is busy.
+    let loud_dev = Api::new(&server).with_token(&loud.token);
+    let r: Result<Vec<Device>, _> = loud_dev.get("/v1/devices", &[]).await;
+    assert!(r.is_ok(), "{r:?}");
+    let r: Result<PullResponse, _> = loud_dev.get("/v1/pull", &[("after", "0".into())]).await;
+    assert_eq!(r.unwrap_err(), ErrorCode::RateLimited);
+    drop(held);
+    // Everything held comes free with the connections.
+    tokio::time::sleep(D::from_millis(300)).await;
+    let r: Result<PullResponse, _> = loud_dev.get("/v1/pull", &[("after", "0".into())]).await;
+    assert!(r.is_ok(), "{r:?}");
+    server.handle.shutdown();
 }

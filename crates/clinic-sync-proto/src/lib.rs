@@ -42,6 +42,18 @@ pub fn is_printable(s: &str, max: usize) -> bool {
     !s.trim().is_empty() && s.len() <= max && !s.chars().any(char::is_control)
 }
 
+/// A character that shows nothing or turns the text around it (Unicode's default-ignorable
+/// code points, direction marks and overrides, the Hangul fillers): a name people read that
+/// holds one can pass for another. Names of PCs and of files are refused with them.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFF8}' | '\u{1BCA0}'..='\u{1BCA3}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E0FFF}')
+}
+
 /// A table name as PCs send it: 1 to 64 lowercase letters, digits and underscores.
 pub fn is_entity(s: &str) -> bool {
     !s.is_empty()
@@ -55,6 +67,24 @@ pub fn is_device_code(s: &str) -> bool {
     (2..=8).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// A join's answer as a real server gives it: ids and a token of plain printable text, a
+/// device code as servers make them, a place in the clinic. A PC checks it before it keeps
+/// any of it (the server is not trusted with the shape of what a PC stores).
+pub fn is_join_response(j: &JoinResponse) -> bool {
+    let plain = |s: &str, max: usize| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    plain(&j.clinic_id, 64)
+        && plain(&j.device_id, 64)
+        && plain(&j.token, 128)
+        && is_printable(&j.clinic_name, 200)
+        && is_device_code(&j.device_code)
+        && (1..=1_000_000).contains(&j.device_number)
 }
 
 /// A change's fields other than its content, as a PC makes them: a table name, an id and a
@@ -464,6 +494,67 @@ mod tests {
             hex::encode(join_code_seal_key(&code))
         );
         assert_eq!(join_code_from_random(&[250u8; 64]), None);
+    }
+
+    #[test]
+    fn names_that_pass_for_others_are_told_apart() {
+        for hidden in [
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{115F}',
+            '\u{3164}',
+            '\u{FFA0}',
+            '\u{180E}',
+            '\u{E0041}',
+            '\u{FE0F}',
+            '\u{202E}',
+            '\u{200B}',
+        ] {
+            assert!(is_invisible(hidden), "{:X}", hidden as u32);
+        }
+        // Thai (with its vowel and tone marks), Cyrillic and plain text show what they hold.
+        for seen in "ห้องตรวจ ๑ Приёмная Desk-2 é".chars() {
+            assert!(!is_invisible(seen), "{seen}");
+        }
+    }
+
+    #[test]
+    fn a_join_answer_is_checked_before_a_pc_keeps_it() {
+        let good = JoinResponse {
+            clinic_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
+            clinic_name: "Sukhumvit Clinic".into(),
+            device_id: "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c".into(),
+            device_code: "K7Q".into(),
+            device_number: 2,
+            token: "a-Z_09".into(),
+            sealed: None,
+        };
+        assert!(is_join_response(&good));
+        let bad = [
+            JoinResponse {
+                device_id: "../other".into(),
+                ..good.clone()
+            },
+            JoinResponse {
+                device_code: "k7q; drop".into(),
+                ..good.clone()
+            },
+            JoinResponse {
+                device_number: 0,
+                ..good.clone()
+            },
+            JoinResponse {
+                token: "a b".into(),
+                ..good.clone()
+            },
+            JoinResponse {
+                clinic_name: "\u{7}".into(),
+                ..good.clone()
+            },
+        ];
+        for b in bad {
+            assert!(!is_join_response(&b), "{b:?}");
+        }
     }
 }
 

@@ -35,12 +35,16 @@ fn app_binary() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two free ports, told apart: both are held while the second is picked (one picked after
+/// the other was let go can be the same, and tauri-driver and WebKitWebDriver on one port
+/// hang the run).
+fn free_ports() -> (u16, u16) {
+    let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 pub struct App {
@@ -73,8 +77,7 @@ impl App {
         env: &[(&str, &std::path::Path)],
     ) -> App {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let port = free_port();
-        let native = free_port();
+        let (port, native) = free_ports();
         let tauri_driver =
             Command::new(std::env::var("TAURI_DRIVER").unwrap_or_else(|_| "tauri-driver".into()))
                 .args([
@@ -106,7 +109,12 @@ impl App {
         // tauri-driver can accept the connection a moment before it serves sessions.
         let mut attempt = 0;
         let driver = loop {
-            match WebDriver::new(format!("http://127.0.0.1:{port}"), caps.clone()).await {
+            let session = WebDriver::new(format!("http://127.0.0.1:{port}"), caps.clone());
+            let within = Duration::from_secs(90);
+            match tokio::time::timeout(within, session)
+                .await
+                .unwrap_or_else(|_| panic!("no WebDriver session within {within:?}"))
+            {
                 Ok(d) => break d,
                 Err(e) if attempt < 5 => {
                     attempt += 1;

@@ -206,7 +206,7 @@ pub fn safe_name(name: &str, mime: &str) -> Option<String> {
         .chars()
         .filter(|c| {
             !c.is_control()
-                && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{061C}' | '\u{FEFF}')
+                && !clinic_sync_proto::is_invisible(*c)
                 && !matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|')
         })
         .collect();

@@ -345,7 +345,10 @@ pub fn pull_all(db: &Db, t: &Transport) -> Result<Pulled> {
         // far ahead would skip everything after it).
         if !ordered
             || page.next < from
-            || page.next - from > MAX_BATCH as i64
+            || page
+                .next
+                .checked_sub(from)
+                .is_none_or(|d| d > MAX_BATCH as i64)
             || (page.more && page.next == from)
         {
             return Err(Error::ServerMisbehaves.into());
@@ -1230,9 +1233,23 @@ pub fn download(db: &Db, progress: &dyn Fn(i64, i64) -> bool) -> Result<Link> {
     let result = std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Fetched>>(1);
         let (t, sealer, order) = (&t, &sealer, &order);
-        scope.spawn(move || fetch_pages(t, sealer, order, start, tx));
+        scope.spawn(move || {
+            // A panic there (a bug) ends the download with an error, not a panic here.
+            let told = tx.clone();
+            let run = std::panic::AssertUnwindSafe(|| fetch_pages(t, sealer, order, start, tx));
+            if std::panic::catch_unwind(run).is_err() {
+                let _ = told.send(Err(crate::Error::internal(
+                    "fetching the download's pages failed",
+                )));
+            }
+        });
         for fetched in rx {
             let f = fetched?;
+            // This PC is new: no row of the clinic can be its own. One that is means the
+            // server gave it another PC's identity.
+            if f.rows.iter().any(|(r, _)| r.device_id == l.device_id) {
+                return Err(Error::ServerMisbehaves.into());
+            }
             profile.fetch_s += f.fetch_s;
             profile.open_s += f.open_s;
             let entity = &order[f.from_entity];
@@ -1406,15 +1423,17 @@ fn fetch_page(
                 .then(|| Some(r.entity_id.clone()))
         })
         .is_some();
-    if !shaped || !increasing || (page.rows.is_empty() && page.next.is_some()) {
+    if !shaped || !increasing || (page.rows.is_empty() && page.next.is_some()) || page.as_of < 0 {
         return Err(Error::ServerMisbehaves.into());
     }
-    // The cursor moves on: a server that answers the same page for ever stops nothing.
-    if page
-        .next
-        .as_deref()
-        .is_some_and(|n| after.is_some_and(|a| n <= a) || !n.starts_with(&format!("{entity}/")))
-    {
+    // The cursor moves on, to the page's last row and nowhere else: a server that answers the
+    // same rows under ever larger cursors, or skips ahead, stops nothing (a table has only so
+    // many sealed rows, so every download ends).
+    if page.next.as_deref().is_some_and(|n| {
+        page.rows
+            .last()
+            .is_none_or(|r| n != format!("{entity}/{}", r.entity_id))
+    }) {
         return Err(Error::ServerMisbehaves.into());
     }
     // Trusted no more than a pulled change: the content, a delete's marker included, must

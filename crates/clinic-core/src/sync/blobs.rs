@@ -188,12 +188,14 @@ fn upload_one(
 
 /// Files named by attachment rows this PC holds without their bytes: (hash, size), in an
 /// order that changes each round (files that can't be had yet don't keep the others back).
+/// Each pair is its own: a record naming a real file's hash with another size (made up on a
+/// PC that holds no such file) doesn't keep the real one away.
 fn missing(c: &rusqlite::Connection, limit: usize) -> Result<Vec<(String, u64)>> {
     let rows = c
         .prepare_cached(
-            "SELECT a.sha256, max(a.size) FROM attachments a
+            "SELECT DISTINCT a.sha256, a.size FROM attachments a
              WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.sha256 = a.sha256)
-             GROUP BY a.sha256 ORDER BY random() LIMIT ?1",
+             ORDER BY random() LIMIT ?1",
         )?
         .query_map([limit as i64], |r| {
             Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
@@ -202,15 +204,16 @@ fn missing(c: &rusqlite::Connection, limit: usize) -> Result<Vec<(String, u64)>>
     Ok(rows)
 }
 
-/// The PCs whose place on the server may hold a file: those that made a record naming it.
-fn makers(c: &rusqlite::Connection, sha256: &str) -> Result<Vec<String>> {
+/// The PCs whose place on the server may hold a file: those that made a record naming it,
+/// with its size.
+fn makers(c: &rusqlite::Connection, sha256: &str, size: u64) -> Result<Vec<String>> {
     let rows = c
         .prepare_cached(
             "SELECT DISTINCT v.device_id FROM attachments a
              JOIN sync_versions v ON v.entity = 'attachments' AND v.entity_id = a.id
-             WHERE a.sha256 = ?1",
+             WHERE a.sha256 = ?1 AND a.size = ?2",
         )?
-        .query_map([sha256], |r| r.get(0))?
+        .query_map(rusqlite::params![sha256, size as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
@@ -251,7 +254,7 @@ pub fn fetch(db: &Db, t: &Transport, sha256: &str, size: u64) -> Result<bool> {
     let sealer = BlobSealer::new(&db.key());
     let id = sealer.id(sha256);
     let chunks = blob_chunks(size);
-    for device in db.read(|c| makers(c, sha256))? {
+    for device in db.read(|c| makers(c, sha256, size))? {
         let Some(info) = t.blob_info(&device, &id)? else {
             continue;
         };

@@ -113,7 +113,11 @@ impl Transport {
     }
 
     pub fn join(&self, req: &JoinRequest) -> Result<JoinResponse, Error> {
-        self.post("/v1/join", req)
+        let joined: JoinResponse = self.post("/v1/join", req)?;
+        if !clinic_sync_proto::is_join_response(&joined) {
+            return Err(Error::ServerMisbehaves);
+        }
+        Ok(joined)
     }
 
     pub fn push(&self, req: &PushRequest) -> Result<PushResponse, Error> {

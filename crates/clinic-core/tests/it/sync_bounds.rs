@@ -1033,3 +1033,96 @@ fn a_change_no_pc_can_take_refuses_only_itself() {
     sync::sync_once(&db(&pc_c.core)).unwrap();
     sync::sync_once(&d).unwrap();
 }
+
+/// A server that answers a joining PC the same real rows again and again, each time under a
+/// cursor a little further on (every row still after it), would keep the download going for
+/// ever: the PC takes a page's cursor only when it names the page's last row.
+#[test]
+fn a_download_whose_cursor_does_not_follow_its_rows_stops() {
+    use axum::routing::get;
+    use clinic_sync_proto::*;
+    let server = TestServer::start();
+    let a_clinic = new_clinic();
+    let a = admin_core(&a_clinic);
+    for n in 0..3 {
+        a.patient_register(patient("Row", &format!("Real{n}"), "1970-01-01"), false)
+            .unwrap();
+    }
+    join_first_pc(&server, &db(&a), "A");
+    let code = clinic_core::sync::join::invite(&db(&a), a_clinic.dir.path(), 60).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // B joins and is switched off at once: its download waits to be resumed.
+    let (b, link) = clinic_core::sync::join::join_new(
+        dir.path(),
+        a_clinic.clock.clock(),
+        &server.url,
+        &server.cert,
+        &code,
+        "B",
+        &|_, _| false,
+    )
+    .unwrap();
+    assert!(!link.ready);
+    // The real, sealed patient rows, as the server keeps them.
+    let real: Vec<SnapshotRow> = server_db(&server)
+        .prepare(
+            "SELECT entity, entity_id, after, hlc, device_id, base FROM rows
+             WHERE entity = 'patients' AND NOT deleted ORDER BY entity_id",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok(SnapshotRow {
+                entity: r.get(0)?,
+                entity_id: r.get(1)?,
+                after: r.get(2)?,
+                hlc: r.get(3)?,
+                device_id: r.get(4)?,
+                base: r.get(5)?,
+            })
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(real.len(), 3);
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (cert, key) = clinic_server::tls::self_signed(&["localhost".into()]).unwrap();
+    let counting = answered.clone();
+    let repeating = FakeServer::start(
+        axum::Router::new().route(
+            "/v1/snapshot",
+            get(
+                move |axum::extract::Query(q): axum::extract::Query<
+                    std::collections::HashMap<String, String>,
+                >| {
+                    let (real, counting) = (real.clone(), counting.clone());
+                    async move {
+                        let page = |rows, next| {
+                            axum::Json(SnapshotPage {
+                                rows,
+                                next,
+                                as_of: 1,
+                                total: 3,
+                            })
+                        };
+                        if q.get("entity").map(String::as_str) != Some("patients") {
+                            return page(vec![], None);
+                        }
+                        // "patients/0", "patients/00", …: each after the last, all before the
+                        // rows' ids. (Bounded here, so a PC that never stops ends the test.)
+                        let n = counting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let next = (n < 50).then(|| format!("patients/{}", "0".repeat(n + 1)));
+                        page(real, next)
+                    }
+                },
+            ),
+        ),
+        &cert,
+        &key,
+    );
+    relink(&b, &repeating.url, &cert);
+    let e = apply::download(&b, &|_, _| true).expect_err("the download should stop");
+    assert_eq!(e.code(), "server_misbehaves", "{e}");
+    // It stopped at the first such page (the next may be on its way: pages are fetched ahead).
+    assert!(answered.load(std::sync::atomic::Ordering::SeqCst) <= 2);
+    assert!(!b.read(|c| Ok(sync::link(c)?.unwrap().ready)).unwrap());
+}

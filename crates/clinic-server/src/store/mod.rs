@@ -96,7 +96,8 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<String>> + Send;
 
-    /// Stores a one-time join code (by the hash of its server half).
+    /// Stores a one-time join code (by the hash of its server half); `quota_exceeded` when the
+    /// clinic has `MAX_LIVE_JOIN_CODES` unused ones alive at `now`.
     fn add_join_code(
         &self,
         clinic_id: &str,
@@ -104,6 +105,7 @@ pub trait Store: Send + Sync + 'static {
         sealed: Option<&str>,
         expires_at: DateTime<Utc>,
         by_device: Option<&str>,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Drops the sealed invitations of codes expired by `now` (used and cancelled ones drop
@@ -222,6 +224,27 @@ pub fn refusal(c: &clinic_sync_proto::Change, now: DateTime<Utc>) -> Option<&'st
 }
 
 pub const CLOCK_AHEAD: &str = "clock_ahead";
+
+/// Join codes a clinic may have waiting at once: one device token can't fill the server's
+/// disk with invitations (64 KiB each) nor mint devices without end.
+pub const MAX_LIVE_JOIN_CODES: i64 = 50;
+/// Devices (not revoked) a clinic may have: each has its own rate and places, so one token
+/// that could make devices at will would have no limit.
+pub const MAX_DEVICES: i64 = 500;
+
+pub(crate) fn too_many_codes() -> StoreError {
+    StoreError::api(
+        ErrorCode::QuotaExceeded,
+        format!("this clinic has {MAX_LIVE_JOIN_CODES} join codes waiting: use or let some expire first"),
+    )
+}
+
+pub(crate) fn too_many_devices() -> StoreError {
+    StoreError::api(
+        ErrorCode::QuotaExceeded,
+        format!("this clinic has {MAX_DEVICES} PCs: revoke one it no longer uses first"),
+    )
+}
 
 /// The bytes a change takes in a page (content and base).
 pub fn change_size(c: &clinic_sync_proto::Change) -> usize {

@@ -96,6 +96,7 @@ CREATE TABLE IF NOT EXISTS blob_usage (
     bytes       BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS join_codes_expiry ON join_codes (expires_at) WHERE sealed IS NOT NULL;
+CREATE INDEX IF NOT EXISTS join_codes_waiting ON join_codes (clinic_id, expires_at) WHERE used_at IS NULL;
 CREATE TABLE IF NOT EXISTS audit_heads (
     device_id   TEXT NOT NULL REFERENCES devices (id),
     seq         BIGINT NOT NULL,
@@ -233,6 +234,7 @@ impl Store for PgStore {
         sealed: Option<&str>,
         expires_at: DateTime<Utc>,
         by_device: Option<&str>,
+        now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let mut c = self.client().await?;
         let tx = c.transaction().await?;
@@ -252,6 +254,17 @@ impl Store for PgStore {
                     "this device was revoked",
                 ));
             }
+        }
+        let waiting: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM join_codes
+                 WHERE clinic_id = $1 AND used_at IS NULL AND expires_at > $2",
+                &[&clinic_id, &ts(now)],
+            )
+            .await?
+            .get(0);
+        if waiting >= super::MAX_LIVE_JOIN_CODES {
+            return Err(super::too_many_codes());
         }
         tx.execute(
             "INSERT INTO join_codes (code_hash, clinic_id, sealed, expires_at, created_by)
@@ -337,6 +350,16 @@ impl Store for PgStore {
             .iter()
             .map(|r| r.get::<_, String>(0))
             .collect::<std::collections::HashSet<_>>();
+        let live: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM devices WHERE clinic_id = $1 AND revoked_at IS NULL",
+                &[&clinic_id],
+            )
+            .await?
+            .get(0);
+        if live >= super::MAX_DEVICES {
+            return Err(super::too_many_devices());
+        }
         if device.code.is_some() && !taken.is_empty() {
             return Err(StoreError::api(
                 ErrorCode::ClinicHasDevices,
@@ -767,7 +790,14 @@ impl Store for PgStore {
         let mut c = self.client().await?;
         // One transaction: the device and every code it made die together. The device row's
         // lock waits for a code being added or redeemed under it (they hold it FOR SHARE).
+        // Locks are taken in a redeem's order, the codes before the device, so the two never
+        // wait on each other (a deadlock); a code added meanwhile is caught by the update below.
         let tx = c.transaction().await?;
+        tx.execute(
+            "SELECT 1 FROM join_codes WHERE created_by = $1 AND clinic_id = $2 AND used_at IS NULL FOR UPDATE",
+            &[&device_id, &clinic_id],
+        )
+        .await?;
         tx.execute(
             "UPDATE devices SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND clinic_id = $2",
             &[&device_id, &clinic_id, &ts(now)],

@@ -151,7 +151,8 @@ fn upgrade(c: &Connection) -> StoreResult<()> {
     // Pages are cut by size before any content is read: these indexes cover that scan.
     c.execute_batch(
         "CREATE INDEX IF NOT EXISTS changes_page ON changes (clinic_id, server_seq, size, device_id, refused);
-         CREATE INDEX IF NOT EXISTS rows_page ON rows (clinic_id, entity, entity_id, size);",
+         CREATE INDEX IF NOT EXISTS rows_page ON rows (clinic_id, entity, entity_id, size);
+         CREATE INDEX IF NOT EXISTS join_codes_waiting ON join_codes (clinic_id, expires_at) WHERE used_at IS NULL;",
     )?;
     Ok(())
 }
@@ -218,6 +219,7 @@ impl Store for SqliteStore {
         sealed: Option<&str>,
         expires_at: DateTime<Utc>,
         by_device: Option<&str>,
+        now: DateTime<Utc>,
     ) -> StoreResult<()> {
         let args = (
             code_hash.to_string(),
@@ -225,6 +227,7 @@ impl Store for SqliteStore {
             sealed.map(str::to_string),
             ts(expires_at),
             by_device.map(str::to_string),
+            ts(now),
         );
         self.write(move |c| {
             // In one transaction with the check: a device revoked meanwhile makes no code
@@ -237,6 +240,15 @@ impl Store for SqliteStore {
                         "this device was revoked",
                     ));
                 }
+            }
+            let waiting: i64 = tx.query_row(
+                "SELECT count(*) FROM join_codes
+                 WHERE clinic_id = ?1 AND used_at IS NULL AND expires_at > ?2",
+                params![args.1, args.5],
+                |r| r.get(0),
+            )?;
+            if waiting >= super::MAX_LIVE_JOIN_CODES {
+                return Err(super::too_many_codes());
             }
             tx.execute(
                 "INSERT INTO join_codes (code_hash, clinic_id, sealed, expires_at, created_by)
@@ -323,6 +335,14 @@ impl Store for SqliteStore {
                 [&clinic_id],
                 |r| r.get(0),
             )?;
+            let live: i64 = tx.query_row(
+                "SELECT count(*) FROM devices WHERE clinic_id = ?1 AND revoked_at IS NULL",
+                [&clinic_id],
+                |r| r.get(0),
+            )?;
+            if live >= super::MAX_DEVICES {
+                return Err(super::too_many_devices());
+            }
             if device.code.is_some() && devices > 0 {
                 return Err(StoreError::api(
                     ErrorCode::ClinicHasDevices,
