@@ -1073,7 +1073,7 @@ export const en = {
   "sync_server.bad_request": "The server refused the request as malformed",
   "sync_server.not_found": "The server has no such device in this clinic",
   "sync_server.rate_limited": "Too many requests: sync will try again shortly",
-  "sync_server.quota_exceeded": "The clinic's file storage on the server is full: files wait on this PC until an administrator makes room",
+  "sync_server.quota_exceeded": "The clinic is at a limit of the server (its file storage, 500 PCs or 50 join codes waiting): revoke PCs no longer used, let unused join codes expire, or ask the server's operator for more file storage. Files wait on this PC meanwhile",
   "sync_server.internal": "The server failed: try again later",
   "sync_server.clinic_has_devices": "A PC with data of its own can only be a clinic's first: join this clinic from a new PC's set-up screen",
   "sync.download_wait": "This PC is still downloading the clinic: it can be used once everything has arrived.",
