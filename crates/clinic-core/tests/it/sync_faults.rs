@@ -264,13 +264,15 @@ fn a_connection_cut_mid_answer_is_retried_without_doubling() {
 
 #[test]
 fn a_pc_offline_for_a_week_with_10000_changes_catches_up() {
-    let server = ServerProcess::start();
-    let url = format!("https://localhost:{}", server.port);
-    let cert = server.cert();
+    // The server in this process, its clock following B's: the week passes for it too (a
+    // server process would run on the machine's clock, and refuse stamps a week ahead of it).
+    let server = crate::sync::TestServer::start();
+    let (url, cert) = (server.url.clone(), server.cert.clone());
     let a_clinic = new_clinic();
     let a = admin_core(&a_clinic);
     apply::join(&db(&a), &url, &cert, &server.first_code, "A", &|_, _| true).unwrap();
     let b = join_new_pc_at(&url, &cert, &a_clinic, &a, "B");
+    server.follow(&b.clock);
     let mut s = b.core.settings_get().unwrap();
     s.security.idle_lock_minutes = 240;
     b.core.settings_update(s).unwrap();
