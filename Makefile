@@ -115,7 +115,7 @@ test-app: app
 # The E2E run is pinned to a Tuesday, 10:00 in the demo clinic's Bangkok: the test, tauri-driver,
 # WebKit (the page's Date) and the app all see the same shifted clock (libfaketime, one offset
 # for every process), so no test depends on the weekday or hour it runs at. The harness fails
-# if the window escaped the pin.
+# if the window escaped the pin. One file alone: `make test-e2e E2E="--test sync"`.
 E2E_PIN := 2026-03-10T03:00:00Z
 test-e2e: app tauri-driver
 	cargo build -p clinic-core --features dev-data --bin clinicdesk-cli
@@ -123,7 +123,7 @@ test-e2e: app tauri-driver
 	cargo build -p clinicdesk-e2e --tests
 	FAKETIME="$$(( $$(date -d $(E2E_PIN) +%s) - $$(date +%s) ))" FAKETIME_DONT_FAKE_MONOTONIC=1 CLINICDESK_E2E_PIN=$(E2E_PIN) \
 	$(HOST_RUNNER_VAR)="env LD_PRELOAD=$(FAKETIME_LIB)" \
-	xvfb-run -a -s "-screen 0 1280x900x24" cargo test -p clinicdesk-e2e -- --test-threads=1
+	xvfb-run -a -s "-screen 0 1280x900x24" cargo test -p clinicdesk-e2e $(E2E) -- --test-threads=1
 
 # Figures for BENCHMARKS.md. The reception bench generates a 1,000,000-patient clinic in
 # target/bench-1m the first time (a few minutes); cold start needs a display (Xvfb).
