@@ -10,6 +10,7 @@
 //! writes, and the window never waits for them: only writes queue, one at a time.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -25,6 +26,7 @@ use crate::names::name_of;
 pub mod audit;
 pub mod blobs;
 pub mod hlc;
+mod checkpoint;
 mod write;
 
 pub use write::{check_synced_table, row_text, Actor, Origin, Write, LOCAL_ONLY, LOCAL_ROWID};
@@ -122,15 +124,27 @@ impl Table for StoreTable {
 
 pub struct Db {
     path: PathBuf,
-    /// Changes only when the database is re-keyed.
-    key: Mutex<DbKey>,
+    /// Changes only when the database is re-keyed (shared with the checkpoint thread).
+    key: Arc<Mutex<DbKey>>,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// Reads hold it shared; a re-key holds it alone (a reader keyed with the old key must
     /// not start while pages change key).
-    gate: RwLock<()>,
+    gate: Arc<RwLock<()>>,
     device: Device,
     clock: Clock,
+    /// The log's checkpoints, on a thread of their own (`checkpoint`).
+    checkpoints: Arc<checkpoint::Checkpoints>,
+    checkpointer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        self.checkpoints.stop();
+        if let Some(t) = self.checkpointer.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 fn keyed_connection(path: &Path, key: &DbKey, flags: OpenFlags) -> Result<Connection> {
@@ -151,6 +165,8 @@ fn keyed_connection(path: &Path, key: &DbKey, flags: OpenFlags) -> Result<Connec
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
+         PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = 16777216;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -65536;",
@@ -207,6 +223,7 @@ impl Db {
             WRITER_FLAGS.union(OpenFlags::SQLITE_OPEN_CREATE),
         )?;
         migrate(&mut conn)?;
+        checkpoint::truncate(&conn)?;
         let device = Device {
             id: crate::ids::new_id(),
             code: device_code.to_string(),
@@ -232,6 +249,7 @@ impl Db {
         }
         let mut conn = keyed_connection(&path, key, WRITER_FLAGS)?;
         migrate(&mut conn)?;
+        checkpoint::truncate(&conn)?;
         let device = conn.query_row("SELECT id, code FROM device LIMIT 1", [], |r| {
             Ok(Device {
                 id: r.get(0)?,
@@ -248,15 +266,26 @@ impl Db {
         device: Device,
         clock: Clock,
     ) -> Db {
+        let key = Arc::new(Mutex::new(key.clone()));
+        let gate = Arc::new(RwLock::new(()));
+        let (checkpoints, checkpointer) =
+            checkpoint::Checkpoints::start(path.clone(), key.clone(), gate.clone());
         Db {
             path,
-            key: Mutex::new(key.clone()),
+            key,
             writer: Mutex::new(writer),
             readers: Mutex::new(vec![]),
-            gate: RwLock::new(()),
+            gate,
             device,
             clock,
+            checkpoints,
+            checkpointer,
         }
+    }
+
+    /// Checkpoints the background thread has run (tests, benches).
+    pub fn checkpoints_done(&self) -> u64 {
+        self.checkpoints.done()
     }
 
     pub fn device(&self) -> &Device {
@@ -410,6 +439,13 @@ impl Db {
         }
         let out = f(&mut w)?;
         w.commit()?;
+        // The log is copied into the file on another thread, unless it has grown past its
+        // bound (then this commit pays, as every few hundred did before).
+        self.checkpoints.committed();
+        let wal = self.path.with_extension("db-wal");
+        if std::fs::metadata(wal).is_ok_and(|m| m.len() > checkpoint::WRITER_STEPS_IN_BYTES) {
+            checkpoint::passive(conn)?;
+        }
         Ok(out)
     }
 

@@ -844,3 +844,57 @@ fn audit_filters_by_date_range_person_and_record() {
     assert_eq!(p1.entries.len(), 3);
     assert!(p2.entries[0].seq < p1.entries[2].seq);
 }
+
+/// The writer never pays for copying the write-ahead log into the file: its connection has no
+/// automatic checkpoint, and a thread of its own checkpoints instead. Back-to-back commits grow
+/// the log (the thread copies beside them); once they pause, the log is copied and the next
+/// commit starts it again, trimmed. (With neither, it would only grow.)
+#[test]
+fn the_log_is_checkpointed_off_the_commit_path_and_stays_bounded() {
+    let c = new_clinic();
+    let core = admin_core(&c);
+    let d = core.dev_db().unwrap();
+    let auto: i64 = d
+        .raw_writer(|w| Ok(w.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(auto, 0, "the writer checkpoints nothing itself");
+    let wal = c.dir.path().join("clinic.db-wal");
+    let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let register = |i: usize| {
+        core.patient_register(
+            crate::reception::patient("Wal", &format!("Writer{i}"), "1980-01-01"),
+            true,
+        )
+        .unwrap();
+    };
+    for i in 0..1000 {
+        register(i);
+    }
+    let grown = size();
+    assert!(grown > 16 << 20, "{grown}");
+    // The writers pause: the thread copies the rest, and the next commit starts the log again.
+    // (Settled: no checkpoint for a second, one begun before the last commit followed by
+    // another.)
+    let before = d.checkpoints_done();
+    let waited = std::time::Instant::now();
+    let (mut seen, mut since) = (before, std::time::Instant::now());
+    while waited.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = d.checkpoints_done();
+        if now != seen {
+            (seen, since) = (now, std::time::Instant::now());
+        } else if now > before && since.elapsed() > std::time::Duration::from_secs(1) {
+            break;
+        }
+    }
+    assert!(d.checkpoints_done() > before, "no checkpoint ran");
+    register(1000);
+    assert!(size() <= 16 << 20, "the log is still {} bytes", size());
+    assert_eq!(
+        core.patient_search("Writer1000".into(), 0, 20)
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
