@@ -5,7 +5,7 @@
 //! both). Here the writer never checkpoints (`wal_autocheckpoint = 0`): after a commit it only
 //! wakes this thread, which runs a PASSIVE checkpoint on a connection of its own (it waits for
 //! no lock, so writers and readers go on meanwhile), at most every `EVERY` and only once the
-//! log holds `START_BYTES`, or when writes stop. Durability is SQLite's own: commits are in the
+//! log holds `START_BYTES`, or when writes stop; a commit only sets a flag the thread reads. Durability is SQLite's own: commits are in the
 //! log (`synchronous` unchanged), and a checkpoint syncs the log before it copies.
 //!
 //! The log stays bounded: a checkpoint that copied everything lets the next write start the log
@@ -14,6 +14,7 @@
 //! copy), the writer checkpoints itself once, as SQLite would have.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,8 +35,6 @@ pub(crate) const WRITER_STEPS_IN_BYTES: u64 = 256 << 20;
 
 #[derive(Default)]
 struct State {
-    /// Commits since the last checkpoint.
-    pending: bool,
     stop: bool,
     /// Checkpoints run, for tests and the bench.
     done: u64,
@@ -43,6 +42,9 @@ struct State {
 
 /// What the database handle and the checkpoint thread share.
 pub(crate) struct Checkpoints {
+    /// Commits since the thread last looked: a flag, so a commit costs one store (no lock, no
+    /// wake-up; the thread looks every `EVERY`).
+    pending: AtomicBool,
     state: Mutex<State>,
     wake: Condvar,
 }
@@ -56,6 +58,7 @@ impl Checkpoints {
         gate: Arc<RwLock<()>>,
     ) -> (Arc<Checkpoints>, Option<std::thread::JoinHandle<()>>) {
         let shared = Arc::new(Checkpoints {
+            pending: AtomicBool::new(false),
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
         });
@@ -67,13 +70,9 @@ impl Checkpoints {
         (shared, thread)
     }
 
-    /// After a commit: the thread looks at the log soon.
+    /// After a commit: the thread looks at the log at its next turn.
     pub(crate) fn committed(&self) {
-        let mut s = self.state.lock();
-        if !s.pending {
-            s.pending = true;
-            self.wake.notify_one();
-        }
+        self.pending.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn stop(&self) {
@@ -95,17 +94,16 @@ impl Checkpoints {
         loop {
             {
                 let mut s = self.state.lock();
-                if !s.pending && !s.stop {
-                    self.wake.wait_for(&mut s, QUIET);
+                if !s.stop {
+                    self.wake.wait_for(&mut s, EVERY);
                 }
                 if s.stop {
                     return;
                 }
-                if s.pending {
-                    last_write = Instant::now();
-                    dirty = true;
-                }
-                s.pending = false;
+            }
+            if self.pending.swap(false, Ordering::Relaxed) {
+                last_write = Instant::now();
+                dirty = true;
             }
             let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
             let due = dirty && (size >= START_BYTES || last_write.elapsed() >= QUIET);
