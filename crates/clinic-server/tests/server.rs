@@ -1063,28 +1063,13 @@ async fn a_server_gives_nobody_more_than_their_share() {
     let (_, code) = bootstrap_clinic(&store, "Shares", clock.now())
         .await
         .unwrap();
-    let names = vec!["localhost".to_string()];
-    let (cert, key) = clinic_server::tls::self_signed(&names).unwrap();
-    let mut state = clinic_server::AppState::new(store, generous(), {
-        let c = clock.clone();
-        std::sync::Arc::new(move || c.now())
-    });
-    // Room for requests and small answers, not for a page of changes.
-    state.set_memory(8 << 20, D::from_millis(300));
-    state.device_gates = clinic_server::limit::Gates::new(1, D::from_millis(300));
-    state.blob_quota = 3 * (BLOB_CHUNK_BYTES as u64 + BLOB_SEAL_BYTES as u64) / 2;
-    let (addr, handle, _t) = clinic_server::serve(
-        std::sync::Arc::new(state),
-        "127.0.0.1:0".parse().unwrap(),
-        clinic_server::tls::server_config(&cert, &key).unwrap(),
-    )
-    .await
-    .unwrap();
-    let server = common::Server {
-        addr,
-        cert: cert.clone(),
-        handle,
-    };
+    let server = tuned_server(store, &clock, |state| {
+        // Room for requests and small answers, not for a page of changes.
+        state.set_memory(8 << 20, D::from_millis(300));
+        state.device_gates = clinic_server::limit::Gates::new(1, D::from_millis(300));
+        state.blob_quota = 3 * (BLOB_CHUNK_BYTES as u64 + BLOB_SEAL_BYTES as u64) / 2;
+    })
+    .await;
     let a = join(&Api::new(&server), &code, "Desk", None).await.unwrap();
     let dev = Api::new(&server).with_token(&a.token);
 
@@ -1153,6 +1138,30 @@ async fn a_server_gives_nobody_more_than_their_share() {
     server.handle.shutdown();
 }
 
+/// A server on `store` (SQLite) following `clock`, with the limits `tune` sets (memory, places,
+/// quota) in place of the defaults.
+async fn tuned_server(
+    store: SqliteStore,
+    clock: &TestClock,
+    tune: impl FnOnce(&mut clinic_server::AppState<SqliteStore>),
+) -> common::Server {
+    let names = vec!["localhost".to_string()];
+    let (cert, key) = clinic_server::tls::self_signed(&names).unwrap();
+    let mut state = clinic_server::AppState::new(store, generous(), {
+        let c = clock.clone();
+        std::sync::Arc::new(move || c.now())
+    });
+    tune(&mut state);
+    let (addr, handle, _t) = clinic_server::serve(
+        std::sync::Arc::new(state),
+        "127.0.0.1:0".parse().unwrap(),
+        clinic_server::tls::server_config(&cert, &key).unwrap(),
+    )
+    .await
+    .unwrap();
+    common::Server { addr, cert, handle }
+}
+
 /// A join code from `dev`, once its one place is free again.
 async fn invite_when_free(dev: &Api) -> String {
     for _ in 0..50 {
@@ -1191,26 +1200,11 @@ async fn memory_goes_to_requests_the_server_will_serve() {
     let (_, code_b) = bootstrap_clinic(&store, "Quiet", clock.now())
         .await
         .unwrap();
-    let names = vec!["localhost".to_string()];
-    let (cert, key) = clinic_server::tls::self_signed(&names).unwrap();
-    let mut state = clinic_server::AppState::new(store, generous(), {
-        let c = clock.clone();
-        std::sync::Arc::new(move || c.now())
-    });
-    // 40 MiB in all; a clinic's share is then one push and one page (24 MiB).
-    state.set_memory(40 << 20, D::from_millis(300));
-    let (addr, handle, _t) = clinic_server::serve(
-        std::sync::Arc::new(state),
-        "127.0.0.1:0".parse().unwrap(),
-        clinic_server::tls::server_config(&cert, &key).unwrap(),
-    )
-    .await
-    .unwrap();
-    let server = common::Server {
-        addr,
-        cert: cert.clone(),
-        handle,
-    };
+    let server = tuned_server(store, &clock, |state| {
+        // 40 MiB in all; a clinic's share is then one push and one page (24 MiB).
+        state.set_memory(40 << 20, D::from_millis(300));
+    })
+    .await;
     let loud = join(&Api::new(&server), &code_a, "Loud desk", None)
         .await
         .unwrap();
