@@ -124,6 +124,8 @@ impl Table for StoreTable {
 
 pub struct Db {
     path: PathBuf,
+    /// Its write-ahead log, whose size each commit looks at (`checkpoint`).
+    wal: PathBuf,
     /// Changes only when the database is re-keyed (shared with the checkpoint thread).
     key: Arc<Mutex<DbKey>>,
     writer: Mutex<Connection>,
@@ -271,6 +273,7 @@ impl Db {
         let (checkpoints, checkpointer) =
             checkpoint::Checkpoints::start(path.clone(), key.clone(), gate.clone());
         Db {
+            wal: path.with_extension("db-wal"),
             path,
             key,
             writer: Mutex::new(writer),
@@ -442,8 +445,7 @@ impl Db {
         // The log is copied into the file on another thread, unless it has grown past its
         // bound (then this commit pays, as every few hundred did before).
         self.checkpoints.committed();
-        let wal = self.path.with_extension("db-wal");
-        if std::fs::metadata(wal).is_ok_and(|m| m.len() > checkpoint::WRITER_STEPS_IN_BYTES) {
+        if std::fs::metadata(&self.wal).is_ok_and(|m| m.len() > checkpoint::WRITER_STEPS_IN_BYTES) {
             checkpoint::passive(conn)?;
         }
         Ok(out)
@@ -458,7 +460,7 @@ impl Db {
         // Readers hold the old key; new ones open with the new key once this is done.
         self.readers.lock().clear();
         conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        let wal = self.path.with_extension("db-wal");
+        let wal = &self.wal;
         let done = std::sync::atomic::AtomicBool::new(false);
         let rc = std::thread::scope(|scope| {
             scope.spawn(|| {
