@@ -465,7 +465,7 @@ impl Db {
         let rc = std::thread::scope(|scope| {
             scope.spawn(|| {
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    progress(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+                    progress(std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0));
                     std::thread::sleep(Duration::from_millis(100));
                 }
             });
